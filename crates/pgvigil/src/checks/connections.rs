@@ -1,0 +1,162 @@
+//! check_pg_connections: client connections against the slots max_connections
+//! leaves to ordinary roles.
+
+use std::collections::BTreeMap;
+
+use crate::checks::{percent_text, plural};
+use crate::session::get;
+use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+
+pub struct Connections;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+// One round trip: the settings row, left-joined to the sessions grouped by
+// database, user, state and lock wait.
+const SQL: &str = "
+WITH settings AS (
+  SELECT current_setting('max_connections')::int8 AS max_connections,
+         current_setting('superuser_reserved_connections')::int8
+           + coalesce(nullif(current_setting('reserved_connections', true), '')::int8, 0) AS reserved,
+         pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all
+), sessions AS (
+  SELECT datname::text AS datname, usename::text AS usename, state,
+         coalesce(wait_event_type = 'Lock', false) AS waiting, count(*)::int8 AS n
+  FROM pg_stat_activity
+  WHERE backend_type = 'client backend'
+  GROUP BY 1, 2, 3, 4
+)
+SELECT * FROM settings LEFT JOIN sessions ON true";
+
+impl Check for Connections {
+    const DISPLAY: &'static str = "CONNECTIONS";
+    const ABOUT: &'static str =
+        "Client connections against max_connections, less the slots reserved for superusers.";
+    const UNITS: UnitSpec = UnitSpec {
+        accepted: &[Unit::Count, Unit::Percent],
+        bare: Some(Unit::Count),
+    };
+    const THRESHOLD_HELP: &'static str = "THRESHOLDS
+  -w/-c apply to the number of client connections (a plain number) or to the
+  share of usable slots (with %). Default: -w 80% -c 90%.
+  Example: check_pg_connections -w 80% -c 90%   check_pg_connections -w 150 -c 180";
+    const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("80%", "90%"));
+    type Args = Args;
+
+    fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        // Query
+        let rows = db.query(SQL)?;
+        let first = rows
+            .first()
+            .ok_or_else(|| Error::Query("no settings row".into()))?;
+        if !get::<bool>(first, "sees_all")? {
+            return Err(Error::Privilege(format!(
+                "role \"{}\" cannot see other roles' sessions: it needs the pg_monitor role (or pg_read_all_stats)",
+                ctx.conn.user
+            )));
+        }
+        let usable = get::<i64>(first, "max_connections")? - get::<i64>(first, "reserved")?;
+
+        // Measure
+        let mut total = 0;
+        let mut by_state: BTreeMap<String, i64> = BTreeMap::new();
+        let mut waiting = 0;
+        let mut by_db: BTreeMap<String, i64> = BTreeMap::new();
+        let mut by_user: BTreeMap<String, i64> = BTreeMap::new();
+        for row in &rows {
+            let Some(n) = get::<Option<i64>>(row, "n")? else {
+                continue;
+            };
+            total += n;
+            let state: Option<String> = get(row, "state")?;
+            *by_state.entry(state.unwrap_or_default()).or_default() += n;
+            if get::<bool>(row, "waiting")? {
+                waiting += n;
+            }
+            let datname: Option<String> = get(row, "datname")?;
+            *by_db.entry(datname.unwrap_or_default()).or_default() += n;
+            let usename: Option<String> = get(row, "usename")?;
+            *by_user.entry(usename.unwrap_or_default()).or_default() += n;
+        }
+        let state = |name: &str| by_state.get(name).copied().unwrap_or(0);
+        let pct = if usable > 0 {
+            total as f64 * 100.0 / usable as f64
+        } else {
+            100.0
+        };
+
+        // Compare
+        let t = &ctx.thresholds;
+        let status = t.status(&[(Unit::Count, total as f64), (Unit::Percent, pct)]);
+
+        // Report
+        let summary = format!(
+            "{total} of {usable} connection{} used ({}): {} active, {} idle, {} idle in transaction, {waiting} waiting on a lock",
+            plural(usable),
+            percent_text(pct),
+            state("active"),
+            state("idle"),
+            state("idle in transaction") + state("idle in transaction (aborted)"),
+        );
+        let max = usable as f64;
+        let mut connections = PerfData::new("connections", total as f64, Unit::Count)
+            .thresholds(t)
+            .min(0.0)
+            .max(max);
+        // Percent thresholds also shown on the count, so graphs draw one line.
+        let to_count = max / 100.0;
+        if connections.warning.is_none() {
+            connections.warning = t
+                .warning(Unit::Percent)
+                .map(|r| r.to_perfdata_scaled(to_count));
+        }
+        if connections.critical.is_none() {
+            connections.critical = t
+                .critical(Unit::Percent)
+                .map(|r| r.to_perfdata_scaled(to_count));
+        }
+        let count = |label: &str, n: i64| {
+            PerfData::new(label, n as f64, Unit::Count)
+                .min(0.0)
+                .max(max)
+        };
+        let perf = vec![
+            connections,
+            PerfData::new(
+                "connections_pct",
+                (pct * 100.0).round() / 100.0,
+                Unit::Percent,
+            )
+            .thresholds(t)
+            .min(0.0)
+            .max(100.0),
+            count("active", state("active")),
+            count("idle", state("idle")),
+            count("idle_in_transaction", state("idle in transaction")),
+            count(
+                "idle_in_transaction_aborted",
+                state("idle in transaction (aborted)"),
+            ),
+            count("waiting", waiting),
+        ];
+        let mut details = Vec::new();
+        if status != Status::Ok || ctx.verbose > 0 {
+            details.extend(ranked("database", by_db));
+            details.extend(ranked("user", by_user));
+        }
+        Ok(CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details))
+    }
+}
+
+/// `database app: 40 connections`, most first.
+fn ranked(kind: &str, counts: BTreeMap<String, i64>) -> Vec<String> {
+    let mut counts: Vec<_> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+        .into_iter()
+        .map(|(name, n)| format!("{kind} {name}: {n} connection{}", plural(n)))
+        .collect()
+}

@@ -1,0 +1,26 @@
+//! The checks, one module each, every one reading top to bottom as
+//! query, measure, compare, report.
+
+//pub mod archiver;
+pub mod connections;
+//pub mod disk;
+//pub mod locks;
+pub mod query;
+//pub mod replication_lag;
+
+/// `12%` with at most one decimal, for status lines.
+pub(crate) fn percent_text(value: f64) -> String {
+    format!(
+        "{}%",
+        crate::units::format_number((value * 10.0).round() / 10.0)
+    )
+}
+
+/// `s` when `n` is not one.
+pub(crate) fn plural(n: i64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

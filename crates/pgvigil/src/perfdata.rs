@@ -1,0 +1,164 @@
+//! Performance data: `'label'=value[UOM];[warn];[crit];[min];[max]`.
+
+use std::fmt;
+
+use crate::threshold::Thresholds;
+use crate::units::{format_number, Unit};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerfData {
+    pub label: String,
+    pub value: f64,
+    pub unit: Unit,
+    pub warning: Option<String>,
+    pub critical: Option<String>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl PerfData {
+    pub fn new(label: impl Into<String>, value: f64, unit: Unit) -> PerfData {
+        PerfData {
+            label: label.into(),
+            value,
+            unit,
+            warning: None,
+            critical: None,
+            min: None,
+            max: None,
+        }
+    }
+
+    /// Counter of events since some reset (`c`), e.g. archived WAL files.
+    pub fn counter(label: impl Into<String>, value: f64) -> PerfData {
+        PerfData::new(label, value, Unit::Counter)
+    }
+
+    pub fn min(mut self, min: f64) -> PerfData {
+        self.min = Some(min);
+        self
+    }
+
+    pub fn max(mut self, max: f64) -> PerfData {
+        self.max = Some(max);
+        self
+    }
+
+    /// Attaches the thresholds given in this value's unit.
+    pub fn thresholds(mut self, thresholds: &Thresholds) -> PerfData {
+        self.warning = thresholds.warning(self.unit).map(|r| r.to_perfdata());
+        self.critical = thresholds.critical(self.unit).map(|r| r.to_perfdata());
+        self
+    }
+}
+
+/// Quotes a label when it holds anything but letters, digits and `_ . -`.
+pub fn quote_label(label: &str) -> String {
+    let plain = !label.is_empty()
+        && label
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'));
+    if plain {
+        label.to_string()
+    } else {
+        format!("'{}'", label.replace('=', "_").replace('\'', "''"))
+    }
+}
+
+impl fmt::Display for PerfData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |v: Option<f64>| v.map(format_number).unwrap_or_default();
+        let fields = [
+            self.warning.clone().unwrap_or_default(),
+            self.critical.clone().unwrap_or_default(),
+            opt(self.min),
+            opt(self.max),
+        ];
+        let used = fields
+            .iter()
+            .rposition(|s| !s.is_empty())
+            .map_or(0, |i| i + 1);
+        write!(
+            f,
+            "{}={}{}",
+            quote_label(&self.label),
+            format_number(self.value),
+            self.unit.uom()
+        )?;
+        for field in &fields[..used] {
+            write!(f, ";{field}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::threshold::UnitSpec;
+
+    #[test]
+    fn plain_labels_stay_bare_and_others_are_quoted() {
+        assert_eq!(quote_label("connections"), "connections");
+        assert_eq!(quote_label("standby1 lag_bytes"), "'standby1 lag_bytes'");
+        assert_eq!(quote_label("it's"), "'it''s'");
+        assert_eq!(quote_label("a=b"), "'a_b'");
+        assert_eq!(quote_label(""), "''");
+    }
+
+    #[test]
+    fn full_form_with_thresholds_min_and_max() {
+        let spec = UnitSpec {
+            accepted: &[Unit::Count],
+            bare: Some(Unit::Count),
+        };
+        let t = Thresholds::parse(Some("77"), Some("@80:90"), spec).unwrap();
+        let p = PerfData::new("connections", 85.0, Unit::Count)
+            .thresholds(&t)
+            .min(0.0)
+            .max(97.0);
+        assert_eq!(p.to_string(), "connections=85;77;@80:90;0;97");
+    }
+
+    #[test]
+    fn trailing_empty_fields_are_dropped_and_units_printed() {
+        assert_eq!(
+            PerfData::new("lag", 0.5, Unit::Seconds).to_string(),
+            "lag=0.5s"
+        );
+        assert_eq!(
+            PerfData::new("used", 1024.0, Unit::Bytes)
+                .max(4096.0)
+                .to_string(),
+            "used=1024B;;;;4096"
+        );
+        assert_eq!(
+            PerfData::new("pct", 12.5, Unit::Percent)
+                .min(0.0)
+                .max(100.0)
+                .to_string(),
+            "pct=12.5%;;;0;100"
+        );
+    }
+
+    #[test]
+    fn thresholds_of_another_unit_are_not_attached() {
+        let spec = UnitSpec {
+            accepted: &[Unit::Bytes, Unit::Seconds],
+            bare: None,
+        };
+        let t = Thresholds::parse(Some("16MB"), Some("5min"), spec).unwrap();
+        assert_eq!(
+            PerfData::new("lag_bytes", 1.0, Unit::Bytes)
+                .thresholds(&t)
+                .to_string(),
+            "lag_bytes=1B;16777216"
+        );
+        assert_eq!(
+            PerfData::new("lag_seconds", 2.0, Unit::Seconds)
+                .thresholds(&t)
+                .to_string(),
+            "lag_seconds=2s;;300"
+        );
+    }
+}

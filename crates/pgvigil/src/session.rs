@@ -1,0 +1,196 @@
+//! One read-only connection to the monitored server, and the mapping of the
+//! driver's errors onto what an operator needs to read.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::types::FromSql;
+use postgres::{Client, Config, NoTls, Row};
+
+use crate::conninfo::{ConnSettings, SslMode};
+use crate::error::Error;
+use crate::timeout::{set_phase, Phase};
+
+pub struct Session {
+    client: Client,
+    user: String,
+}
+
+impl Session {
+    /// Connects with the session pinned read-only and every statement bounded
+    /// by `statement_timeout`, both set in the startup packet: no extra round trip.
+    pub fn connect(settings: &ConnSettings, statement_timeout: Duration) -> Result<Session, Error> {
+        set_phase(Phase::Connecting);
+        let mut config = Config::new();
+        for host in &settings.hosts {
+            if host.starts_with('/') {
+                config.host_path(host);
+            } else {
+                config.host(host);
+            }
+        }
+        config
+            .port(settings.port)
+            .user(&settings.user)
+            .dbname(&settings.dbname)
+            .application_name(&settings.application_name)
+            .options(&format!(
+                "-c default_transaction_read_only=on -c statement_timeout={}",
+                statement_timeout.as_millis()
+            ));
+        if let Some(password) = &settings.password {
+            config.password(password);
+        }
+        if let Some(timeout) = settings.connect_timeout {
+            config.connect_timeout(timeout);
+        }
+        let connected = match tls_mode(settings) {
+            SslMode::Disable => {
+                config.ssl_mode(postgres::config::SslMode::Disable);
+                config.connect(NoTls)
+            }
+            mode => {
+                let connector = tls_connector(settings, mode)?;
+                config.ssl_mode(if matches!(mode, SslMode::Allow | SslMode::Prefer) {
+                    postgres::config::SslMode::Prefer
+                } else {
+                    postgres::config::SslMode::Require
+                });
+                config.connect(postgres_native_tls::MakeTlsConnector::new(connector))
+            }
+        };
+        let client = connected.map_err(|e| Error::Connect {
+            target: settings.target(),
+            reason: connect_reason(&e, settings),
+        })?;
+        Ok(Session {
+            client,
+            user: settings.user.clone(),
+        })
+    }
+
+    /// Runs one statement in a single round trip (unnamed statement, no
+    /// parameters) and returns its typed rows.
+    pub fn query(&mut self, sql: &str) -> Result<Vec<Row>, Error> {
+        set_phase(Phase::Querying);
+        self.client
+            .query_typed(sql, &[])
+            .map_err(|e| query_error(&e, &self.user))
+    }
+
+    /// Like `query`, for statements that return exactly one row.
+    pub fn query_one(&mut self, sql: &str) -> Result<Row, Error> {
+        let mut rows = self.query(sql)?;
+        match rows.len() {
+            1 => Ok(rows.remove(0)),
+            n => Err(Error::Query(format!("expected one row, got {n}"))),
+        }
+    }
+}
+
+/// Reads a column, turning a type surprise into an UNKNOWN instead of a panic.
+pub fn get<'a, T: FromSql<'a>>(row: &'a Row, column: &str) -> Result<T, Error> {
+    row.try_get(column)
+        .map_err(|e| Error::Query(format!("column {column}: {}", chain(&e))))
+}
+
+/// libpq never uses TLS on Unix sockets, whatever PGSSLMODE says.
+fn tls_mode(settings: &ConnSettings) -> SslMode {
+    if settings.is_unix_socket() {
+        SslMode::Disable
+    } else {
+        settings.sslmode
+    }
+}
+
+fn tls_connector(
+    settings: &ConnSettings,
+    mode: SslMode,
+) -> Result<native_tls::TlsConnector, Error> {
+    let mut builder = native_tls::TlsConnector::builder();
+    match mode {
+        SslMode::VerifyCa | SslMode::VerifyFull => {
+            let root = settings.sslrootcert.as_ref().ok_or_else(|| {
+                Error::Usage("sslmode verify-ca/verify-full needs PGSSLROOTCERT".into())
+            })?;
+            // "system" asks for the operating system's trust store, as in libpq.
+            if root.as_os_str() != "system" {
+                let pem = std::fs::read(root).map_err(|e| {
+                    Error::Usage(format!(
+                        "cannot read root certificate {}: {e}",
+                        root.display()
+                    ))
+                })?;
+                let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+                    Error::Usage(format!("bad root certificate {}: {e}", root.display()))
+                })?;
+                builder.add_root_certificate(cert);
+            }
+            builder.danger_accept_invalid_hostnames(mode == SslMode::VerifyCa);
+        }
+        // require/prefer encrypt without checking who answers, as libpq does.
+        _ => {
+            builder.danger_accept_invalid_certs(true);
+            builder.danger_accept_invalid_hostnames(true);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot set up TLS: {e}")))
+}
+
+/// The driver's error and its causes on one line, without repeats.
+fn chain(error: &postgres::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+fn connect_reason(error: &postgres::Error, settings: &ConnSettings) -> String {
+    if let Some(db) = error.as_db_error() {
+        return db.message().to_string();
+    }
+    let text = chain(error);
+    if text.contains("password missing") {
+        return "the server asks for a password and none was given \
+                (set PGPASSWORD, PGPASSFILE or ~/.pgpass, or use --password-file)"
+            .into();
+    }
+    let io_kind = std::iter::successors(error.source(), |e| (*e).source())
+        .find_map(|e| e.downcast_ref::<std::io::Error>())
+        .map(|e| e.kind());
+    match io_kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => {
+            "connection refused (is the server running and accepting connections there?)".into()
+        }
+        Some(std::io::ErrorKind::NotFound) if settings.is_unix_socket() => {
+            "no such socket (is the server running locally on this port?)".into()
+        }
+        Some(std::io::ErrorKind::PermissionDenied) => format!("permission denied ({text})"),
+        _ if text.contains("timeout") => match settings.connect_timeout {
+            Some(t) => format!("no answer within {} s (PGCONNECT_TIMEOUT)", t.as_secs()),
+            None => "no answer from server".into(),
+        },
+        _ => text,
+    }
+}
+
+fn query_error(error: &postgres::Error, user: &str) -> Error {
+    match error.as_db_error() {
+        Some(db) if db.code() == &SqlState::INSUFFICIENT_PRIVILEGE => Error::Privilege(format!(
+            "{}: role \"{user}\" needs the pg_monitor role (GRANT pg_monitor TO \"{user}\")",
+            db.message()
+        )),
+        Some(db) => Error::Query(db.message().to_string()),
+        None if error.is_closed() => Error::Query("the server closed the connection".into()),
+        None => Error::Query(chain(error)),
+    }
+}

@@ -1,0 +1,198 @@
+//! Warning and critical thresholds of a check: ranges keyed by the unit they
+//! apply to, so `-w 16MB,30s` sets one limit on bytes and one on seconds.
+
+use crate::error::Error;
+use crate::range::Range;
+use crate::status::Status;
+use crate::units::Unit;
+
+/// Which units a check's thresholds may use, and what a bare number means.
+#[derive(Debug, Clone, Copy)]
+pub struct UnitSpec {
+    pub accepted: &'static [Unit],
+    /// The unit of a bare number; `None` makes a unit mandatory.
+    pub bare: Option<Unit>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Thresholds {
+    warning: Vec<(Unit, Range)>,
+    critical: Vec<(Unit, Range)>,
+}
+
+impl Thresholds {
+    /// Parses `-w`/`-c` texts; each may list ranges separated by commas.
+    pub fn parse(
+        warning: Option<&str>,
+        critical: Option<&str>,
+        spec: UnitSpec,
+    ) -> Result<Thresholds, Error> {
+        Ok(Thresholds {
+            warning: parse_list("-w/--warning", warning, spec)?,
+            critical: parse_list("-c/--critical", critical, spec)?,
+        })
+    }
+
+    /// The state for a set of measurements of one object: each range judges
+    /// the measurement in its unit.
+    pub fn status(&self, measured: &[(Unit, f64)]) -> Status {
+        let alerts = |ranges: &[(Unit, Range)]| {
+            ranges.iter().any(|(unit, range)| {
+                measured
+                    .iter()
+                    .any(|(u, value)| u == unit && range.alerts(*value))
+            })
+        };
+        if alerts(&self.critical) {
+            Status::Critical
+        } else if alerts(&self.warning) {
+            Status::Warning
+        } else {
+            Status::Ok
+        }
+    }
+
+    pub fn warning(&self, unit: Unit) -> Option<&Range> {
+        find(&self.warning, unit)
+    }
+
+    pub fn critical(&self, unit: Unit) -> Option<&Range> {
+        find(&self.critical, unit)
+    }
+
+    /// True when any threshold was given in `unit`.
+    pub fn uses(&self, unit: Unit) -> bool {
+        self.warning(unit).is_some() || self.critical(unit).is_some()
+    }
+
+    /// Fills in a default for an option the user left out.
+    pub fn with_defaults(mut self, warning: &str, critical: &str, spec: UnitSpec) -> Self {
+        if self.warning.is_empty() {
+            self.warning = parse_list("-w", Some(warning), spec).expect("valid default");
+        }
+        if self.critical.is_empty() {
+            self.critical = parse_list("-c", Some(critical), spec).expect("valid default");
+        }
+        self
+    }
+}
+
+fn find(ranges: &[(Unit, Range)], unit: Unit) -> Option<&Range> {
+    ranges.iter().find(|(u, _)| *u == unit).map(|(_, r)| r)
+}
+
+fn parse_list(
+    option: &str,
+    text: Option<&str>,
+    spec: UnitSpec,
+) -> Result<Vec<(Unit, Range)>, Error> {
+    let Some(text) = text else {
+        return Ok(Vec::new());
+    };
+    let bad = |why: String| Error::Usage(format!("invalid {option} '{text}': {why}"));
+    let mut ranges: Vec<(Unit, Range)> = Vec::new();
+    for item in text.split(',') {
+        let range = Range::parse(item).map_err(bad)?;
+        let unit = match range.unit.or(spec.bare) {
+            Some(unit) => unit,
+            None => {
+                return Err(bad(format!(
+                    "'{}' needs a unit: {}",
+                    item.trim(),
+                    describe(spec.accepted)
+                )))
+            }
+        };
+        if !spec.accepted.contains(&unit) {
+            return Err(bad(format!(
+                "{} is not accepted here; use {}",
+                unit.describe(),
+                describe(spec.accepted)
+            )));
+        }
+        if ranges.iter().any(|(u, _)| *u == unit) {
+            return Err(bad(format!("gives two ranges in {}", unit.describe())));
+        }
+        ranges.push((unit, range));
+    }
+    Ok(ranges)
+}
+
+fn describe(units: &[Unit]) -> String {
+    units
+        .iter()
+        .map(|u| u.describe())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAG: UnitSpec = UnitSpec {
+        accepted: &[Unit::Bytes, Unit::Seconds],
+        bare: None,
+    };
+    const CONNECTIONS: UnitSpec = UnitSpec {
+        accepted: &[Unit::Count, Unit::Percent],
+        bare: Some(Unit::Count),
+    };
+
+    #[test]
+    fn the_unit_decides_what_a_range_applies_to() {
+        let t = Thresholds::parse(Some("16MB,30s"), Some("1GB,5min"), LAG).unwrap();
+        let bytes = |b: f64| [(Unit::Bytes, b), (Unit::Seconds, 0.0)];
+        assert_eq!(t.status(&bytes(1.0)), Status::Ok);
+        assert_eq!(t.status(&bytes(17.0 * 1048576.0)), Status::Warning);
+        assert_eq!(t.status(&bytes(2.0 * 1073741824.0)), Status::Critical);
+        assert_eq!(
+            t.status(&[(Unit::Bytes, 0.0), (Unit::Seconds, 31.0)]),
+            Status::Warning
+        );
+        assert_eq!(t.warning(Unit::Seconds).unwrap().end, 30.0);
+    }
+
+    #[test]
+    fn only_one_unit_may_be_given() {
+        let t = Thresholds::parse(Some("30s"), None, LAG).unwrap();
+        assert_eq!(
+            t.status(&[(Unit::Bytes, 1e12), (Unit::Seconds, 1.0)]),
+            Status::Ok
+        );
+        assert!(!t.uses(Unit::Bytes));
+    }
+
+    #[test]
+    fn bare_numbers_take_the_default_unit_or_are_refused() {
+        let t = Thresholds::parse(Some("80"), Some("90%"), CONNECTIONS).unwrap();
+        assert!(t.warning(Unit::Count).is_some());
+        assert!(t.critical(Unit::Percent).is_some());
+        let err = Thresholds::parse(Some("100"), None, LAG).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid -w/--warning '100': '100' needs a unit: a size (B, kB, MB, GB, TB) or a duration (ms, s, min, h, d)"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_option_and_the_text() {
+        let err = Thresholds::parse(None, Some("2:1"), CONNECTIONS).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid -c/--critical '2:1': start 2 is greater than end 1"
+        );
+        let err = Thresholds::parse(Some("10MB"), None, CONNECTIONS).unwrap_err();
+        assert!(err.to_string().contains("is not accepted here"), "{err}");
+        let err = Thresholds::parse(Some("1MB,2MB"), None, LAG).unwrap_err();
+        assert!(err.to_string().contains("two ranges"), "{err}");
+    }
+
+    #[test]
+    fn critical_wins_over_warning() {
+        let t = Thresholds::parse(Some("5"), Some("10"), CONNECTIONS).unwrap();
+        assert_eq!(t.status(&[(Unit::Count, 11.0)]), Status::Critical);
+        assert_eq!(t.status(&[(Unit::Count, 6.0)]), Status::Warning);
+        assert_eq!(t.status(&[(Unit::Count, 5.0)]), Status::Ok);
+    }
+}

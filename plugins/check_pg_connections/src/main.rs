@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::connections::Connections>("check_pg_connections")
+}

@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::query::Query>("check_pg_query")
+}
