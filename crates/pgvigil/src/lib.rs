@@ -8,6 +8,7 @@ pub mod checks;
 pub mod cli;
 pub mod conninfo;
 pub mod error;
+pub mod filesystem;
 pub mod output;
 pub mod perfdata;
 pub mod range;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::checks::{percent_text, plural};
+use crate::checks::{percent_text, plural, require_stats_visibility};
 use crate::session::get;
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
 
@@ -50,12 +50,7 @@ impl Check for Connections {
         let first = rows
             .first()
             .ok_or_else(|| Error::Query("no settings row".into()))?;
-        if !get::<bool>(first, "sees_all")? {
-            return Err(Error::Privilege(format!(
-                "role \"{}\" cannot see other roles' sessions: it needs the pg_monitor role (or pg_read_all_stats)",
-                ctx.conn.user
-            )));
-        }
+        require_stats_visibility(get(first, "sees_all")?, &ctx.conn.user)?;
         let usable = get::<i64>(first, "max_connections")? - get::<i64>(first, "reserved")?;
 
         // Measure

@@ -1,12 +1,12 @@
 //! The checks, one module each, every one reading top to bottom as
 //! query, measure, compare, report.
 
-//pub mod archiver;
+pub mod archiver;
 pub mod connections;
-//pub mod disk;
-//pub mod locks;
+pub mod disk;
+pub mod locks;
 pub mod query;
-//pub mod replication_lag;
+pub mod replication_lag;
 
 /// `12%` with at most one decimal, for status lines.
 pub(crate) fn percent_text(value: f64) -> String {
@@ -22,5 +22,17 @@ pub(crate) fn plural(n: i64) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+/// Without pg_read_all_stats (part of pg_monitor) other roles' sessions show
+/// up with their details nulled, which would make a check quietly wrong.
+pub(crate) fn require_stats_visibility(sees_all: bool, user: &str) -> Result<(), crate::Error> {
+    if sees_all {
+        Ok(())
+    } else {
+        Err(crate::Error::Privilege(format!(
+            "role \"{user}\" cannot see other roles' sessions: it needs the pg_monitor role (GRANT pg_monitor TO \"{user}\")"
+        )))
     }
 }

@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::archiver::Archiver>("check_pg_archiver")
+}

@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::disk::Disk>("check_pg_disk")
+}

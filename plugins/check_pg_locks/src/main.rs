@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::locks::Locks>("check_pg_locks")
+}
