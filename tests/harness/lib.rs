@@ -1,1 +1,13 @@
-//! harness
+//! Throwaway PostgreSQL clusters for the integration tests, and a runner for
+//! the plugin binaries that reads back what a monitoring system would see.
+//!
+//! Each cluster lives in its own temp dir with its own port and socket
+//! directory. When the tests run as root (CI does), the servers run as an
+//! unprivileged user, since PostgreSQL refuses to run as root.
+
+pub mod cluster;
+pub mod plugin;
+mod system;
+
+pub use cluster::{Cluster, ClusterOptions, MONITOR, PLAIN};
+pub use plugin::{PerfValue, PluginOutput, PluginRun};

@@ -1,0 +1,264 @@
+//! A throwaway cluster: initdb (copied from one template per test process),
+//! its own port and socket directory, fsync off; optionally a streaming standby.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use once_cell::sync::Lazy;
+use postgres::{Client, NoTls};
+
+use crate::plugin::PluginRun;
+use crate::system::{self, as_server_user, run_ok};
+
+/// Roles every cluster has: `postgres` (superuser), `monitor` (only
+/// pg_monitor, the role the plugins are meant to run as), `plain` (no grants).
+pub const MONITOR: &str = "monitor";
+pub const PLAIN: &str = "plain";
+
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub max_connections: u32,
+    /// Sets archive_mode = on with this archive_command.
+    pub archive_command: Option<String>,
+    pub extra_conf: Vec<String>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            max_connections: 20,
+            archive_command: None,
+            extra_conf: Vec::new(),
+        }
+    }
+}
+
+pub struct Cluster {
+    pub base: PathBuf,
+    pub data: PathBuf,
+    pub socket_dir: PathBuf,
+    pub port: u16,
+    pub name: String,
+}
+
+/// initdb once per test process; clusters start from copies of it.
+static TEMPLATE: Lazy<PathBuf> = Lazy::new(|| {
+    let base = system::temp_dir("template");
+    let data = base.join("data");
+    run_ok(
+        as_server_user(system::bindir().join("initdb"))
+            .args([
+                "-N",
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+                "-D",
+            ])
+            .arg(&data),
+        "initdb",
+    );
+    let pg_hba = "\
+local all all trust
+local replication all trust
+host all pwuser 127.0.0.1/32 scram-sha-256
+host all all 127.0.0.1/32 trust
+host replication all 127.0.0.1/32 trust
+";
+    fs::write(data.join("pg_hba.conf"), pg_hba).unwrap();
+    let template = Cluster::from_data(base, data, "template", &ClusterOptions::default());
+    template.execute(&format!(
+        "CREATE ROLE {MONITOR} LOGIN IN ROLE pg_monitor; CREATE ROLE {PLAIN} LOGIN;"
+    ));
+    system::stop_server(&template.data, "fast");
+    let data = template.data.clone();
+    // Kept until the process exits, when the exit hook removes it.
+    system::register(&data, &template.base);
+    std::mem::forget(template);
+    data
+});
+
+impl Cluster {
+    /// A running primary with default options.
+    pub fn start(name: &str) -> Cluster {
+        Cluster::start_with(name, ClusterOptions::default())
+    }
+
+    pub fn start_with(name: &str, options: ClusterOptions) -> Cluster {
+        let base = system::temp_dir(name);
+        let data = base.join("data");
+        run_ok(
+            as_server_user("cp").arg("-a").arg(&*TEMPLATE).arg(&data),
+            "copy template cluster",
+        );
+        Cluster::from_data(base, data, name, &options)
+    }
+
+    /// A streaming standby of `primary`, named `name` in pg_stat_replication,
+    /// started and streaming when this returns.
+    pub fn standby_of(primary: &Cluster, name: &str) -> Cluster {
+        let base = system::temp_dir(name);
+        let data = base.join("data");
+        run_ok(
+            as_server_user(system::bindir().join("pg_basebackup"))
+                .arg("-D")
+                .arg(&data)
+                .arg("-h")
+                .arg(&primary.socket_dir)
+                .args([
+                    "-p",
+                    &primary.port.to_string(),
+                    "-U",
+                    "postgres",
+                    "-X",
+                    "stream",
+                    "-c",
+                    "fast",
+                ]),
+            "pg_basebackup",
+        );
+        fs::write(data.join("standby.signal"), "").unwrap();
+        system::chown(&data.join("standby.signal"));
+        let conninfo = format!(
+            "primary_conninfo = 'host={} port={} user=postgres application_name={name}'\n",
+            primary.socket_dir.display(),
+            primary.port
+        );
+        append(&data.join("postgresql.auto.conf"), &conninfo);
+        let standby = Cluster::from_data(base, data, name, &ClusterOptions::default());
+        primary.wait_for(
+            &format!(
+                "SELECT count(*) = 1 FROM pg_stat_replication WHERE application_name = '{name}' AND state = 'streaming'"
+            ),
+            "standby streaming",
+        );
+        standby
+    }
+
+    fn from_data(base: PathBuf, data: PathBuf, name: &str, options: &ClusterOptions) -> Cluster {
+        let socket_dir = base.join("socket");
+        fs::create_dir_all(&socket_dir).unwrap();
+        system::chown(&socket_dir);
+        let port = system::free_port();
+        let mut conf = format!(
+            "\n# pgvigil test cluster\nport = {port}\nunix_socket_directories = '{}'\n\
+             listen_addresses = '127.0.0.1'\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
+             max_connections = {}\nsuperuser_reserved_connections = 3\nshared_buffers = 16MB\n\
+             wal_level = replica\nmax_wal_senders = 5\nhot_standby = on\nwal_keep_size = 256MB\n\
+             cluster_name = '{name}'\n",
+            socket_dir.display(),
+            options.max_connections
+        );
+        if let Some(command) = &options.archive_command {
+            conf.push_str(&format!(
+                "archive_mode = on\narchive_command = '{}'\n",
+                command.replace('\'', "''")
+            ));
+        }
+        for line in &options.extra_conf {
+            conf.push_str(line);
+            conf.push('\n');
+        }
+        append(&data.join("postgresql.conf"), &conf);
+        let cluster = Cluster {
+            base,
+            data,
+            socket_dir,
+            port,
+            name: name.to_string(),
+        };
+        cluster.start_server();
+        system::register(&cluster.data, &cluster.base);
+        cluster
+    }
+
+    fn start_server(&self) {
+        run_ok(
+            as_server_user(system::bindir().join("pg_ctl"))
+                .args(["start", "-w", "-t", "60", "-D"])
+                .arg(&self.data)
+                .arg("-l")
+                .arg(self.base.join("server.log"))
+                .current_dir(&self.base),
+            &format!("start cluster {}", self.name),
+        );
+    }
+
+    pub fn stop(&self) {
+        system::stop_server(&self.data, "immediate");
+        system::unregister(&self.data);
+    }
+
+    /// A superuser connection over the socket.
+    pub fn client(&self) -> Client {
+        self.client_as("postgres")
+    }
+
+    pub fn client_as(&self, user: &str) -> Client {
+        Client::configure()
+            .host_path(&self.socket_dir)
+            .port(self.port)
+            .user(user)
+            .dbname("postgres")
+            .application_name("pgvigil-test")
+            .connect(NoTls)
+            .unwrap_or_else(|e| panic!("connect to {} as {user}: {e:?}", self.name))
+    }
+
+    pub fn execute(&self, sql: &str) {
+        self.client()
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    }
+
+    /// Polls `sql` (one boolean) until it is true, for up to 30 s.
+    pub fn wait_for(&self, sql: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut client = self.client();
+        loop {
+            let done: bool = client.query_one(sql, &[]).unwrap().get(0);
+            if done {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The plugin `name`, pointed at this cluster as the pg_monitor-only role.
+    pub fn plugin(&self, name: &str) -> PluginRun {
+        let mut run = PluginRun::new(name);
+        run.env("PGHOST", self.socket_dir.to_str().unwrap())
+            .env("PGPORT", &self.port.to_string())
+            .env("PGUSER", MONITOR)
+            .env("PGDATABASE", "postgres");
+        run
+    }
+
+    /// The postmaster's process id, from postmaster.pid.
+    pub fn postmaster_pid(&self) -> i32 {
+        let text = fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
+        text.lines().next().unwrap().trim().parse().unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.base.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = fs::remove_dir_all(&self.base);
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}

@@ -1,0 +1,203 @@
+//! Runs a plugin binary the way Nagios does and reads its output back:
+//! exit code, status line, perfdata parsed by the guidelines' grammar.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The directory cargo built the plugin binaries into (next to `deps/`).
+pub fn binary_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    dir.to_path_buf()
+}
+
+pub struct PluginRun {
+    name: String,
+    cmd: Command,
+}
+
+impl PluginRun {
+    /// A plugin with an environment holding no PG* variables of the caller's.
+    pub fn new(name: &str) -> PluginRun {
+        let path = binary_dir().join(name);
+        assert!(
+            path.exists(),
+            "{} is missing: build the plugins first (cargo build --workspace)",
+            path.display()
+        );
+        let mut cmd = Command::new(path);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::temp_dir());
+        PluginRun {
+            name: name.to_string(),
+            cmd,
+        }
+    }
+
+    pub fn arg(&mut self, arg: &str) -> &mut PluginRun {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args(&mut self, args: &[&str]) -> &mut PluginRun {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(&mut self, key: &str, value: &str) -> &mut PluginRun {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn env_remove(&mut self, key: &str) -> &mut PluginRun {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    pub fn run(&mut self) -> PluginOutput {
+        let out = self
+            .cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.name));
+        PluginOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct PluginOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerfValue {
+    pub value: f64,
+    pub uom: String,
+    pub warn: String,
+    pub crit: String,
+    pub min: String,
+    pub max: String,
+}
+
+impl PluginOutput {
+    pub fn status_line(&self) -> &str {
+        self.stdout.lines().next().unwrap_or("")
+    }
+
+    /// The text between `PG_X STATE - ` and the first `|`.
+    pub fn summary(&self) -> &str {
+        let line = self.status_line();
+        let text = line.split_once(" - ").map_or(line, |(_, rest)| rest);
+        text.split('|').next().unwrap_or("").trim()
+    }
+
+    /// The state word of the status line.
+    pub fn state(&self) -> &str {
+        self.status_line().split_whitespace().nth(1).unwrap_or("")
+    }
+
+    pub fn long_output(&self) -> Vec<&str> {
+        self.stdout.lines().skip(1).collect()
+    }
+
+    /// Asserts exit code and status word agree with `state`, with context on failure.
+    pub fn expect(&self, state: &str) -> &PluginOutput {
+        let code = match state {
+            "OK" => 0,
+            "WARNING" => 1,
+            "CRITICAL" => 2,
+            "UNKNOWN" => 3,
+            other => panic!("no such state {other}"),
+        };
+        assert_eq!(
+            (self.code, self.state()),
+            (code, state),
+            "unexpected result:\n{}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(
+            self.stderr.is_empty(),
+            "plugins write nothing to stderr: {}",
+            self.stderr
+        );
+        self
+    }
+
+    /// All perfdata, by label.
+    pub fn perfdata(&self) -> BTreeMap<String, PerfValue> {
+        let mut all = BTreeMap::new();
+        for line in self.stdout.lines() {
+            if let Some((_, perf)) = line.split_once('|') {
+                parse_perfdata(perf, &mut all);
+            }
+        }
+        all
+    }
+
+    pub fn perf(&self, label: &str) -> PerfValue {
+        self.perfdata()
+            .remove(label)
+            .unwrap_or_else(|| panic!("no perfdata labelled {label:?} in:\n{}", self.stdout))
+    }
+}
+
+/// The guidelines' grammar: `'label'=value[UOM];warn;crit;min;max`, space separated,
+/// labels optionally single-quoted with '' for a quote.
+fn parse_perfdata(text: &str, into: &mut BTreeMap<String, PerfValue>) {
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let (label, after) = if let Some(quoted) = rest.strip_prefix('\'') {
+            let mut label = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                if c == '\'' {
+                    if quoted[i + 1..].starts_with('\'') {
+                        label.push('\'');
+                        chars.next();
+                    } else {
+                        end = i + 1;
+                        break;
+                    }
+                } else {
+                    label.push(c);
+                }
+            }
+            (label, &quoted[end..])
+        } else {
+            let eq = rest.find('=').expect("perfdata item without =");
+            (rest[..eq].to_string(), &rest[eq..])
+        };
+        let after = after
+            .strip_prefix('=')
+            .expect("perfdata label not followed by =");
+        let end = after.find(' ').unwrap_or(after.len());
+        let fields: Vec<&str> = after[..end].split(';').collect();
+        let number_end = fields[0]
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+            .unwrap_or(fields[0].len());
+        let field = |i: usize| fields.get(i).unwrap_or(&"").to_string();
+        into.insert(
+            label,
+            PerfValue {
+                value: fields[0][..number_end]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("perfdata value {:?} is not a number", fields[0])),
+                uom: fields[0][number_end..].to_string(),
+                warn: field(1),
+                crit: field(2),
+                min: field(3),
+                max: field(4),
+            },
+        );
+        rest = after[end..].trim_start();
+    }
+}

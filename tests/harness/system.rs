@@ -1,0 +1,156 @@
+//! Where the server binaries are, who runs them, and cleaning up at exit.
+
+use std::ffi::CString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use once_cell::sync::Lazy;
+
+/// The directory holding initdb, pg_ctl and postgres: PGVIGIL_PG_BINDIR, else
+/// the newest /usr/lib/postgresql/*/bin, else whatever PATH finds.
+pub fn bindir() -> PathBuf {
+    if let Ok(dir) = std::env::var("PGVIGIL_PG_BINDIR") {
+        return PathBuf::from(dir);
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((major, bin))
+        })
+        .collect();
+    found.sort();
+    if let Some((_, bin)) = found.pop() {
+        return bin;
+    }
+    let initdb = Command::new("sh")
+        .args(["-c", "command -v initdb"])
+        .output()
+        .expect("sh");
+    let path = String::from_utf8_lossy(&initdb.stdout).trim().to_string();
+    assert!(
+        !path.is_empty(),
+        "no PostgreSQL server binaries: install postgresql or set PGVIGIL_PG_BINDIR"
+    );
+    Path::new(&path).parent().unwrap().to_path_buf()
+}
+
+/// The uid and gid the servers run as: ours, or when we are root, the
+/// `postgres` user (else `nobody`).
+pub fn server_user() -> (u32, u32) {
+    // SAFETY: plain libc queries; the passwd entry is copied out at once.
+    unsafe {
+        if libc::geteuid() != 0 {
+            return (libc::geteuid(), libc::getegid());
+        }
+        for name in ["postgres", "nobody"] {
+            let c = CString::new(name).unwrap();
+            let pw = libc::getpwnam(c.as_ptr());
+            if !pw.is_null() {
+                return ((*pw).pw_uid, (*pw).pw_gid);
+            }
+        }
+    }
+    panic!("running as root, but neither a postgres nor a nobody user exists");
+}
+
+/// A command that runs as the server user.
+pub fn as_server_user(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let (uid, gid) = server_user();
+        cmd.uid(uid).gid(gid);
+    }
+    cmd.env_remove("PGDATA").env("LC_ALL", "C");
+    cmd
+}
+
+pub fn chown(path: &Path) {
+    let (uid, gid) = server_user();
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown");
+}
+
+pub fn run_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A fresh directory under the temp dir, readable by the server user.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static COUNT: Mutex<u32> = Mutex::new(0);
+    let n = {
+        let mut c = COUNT.lock().unwrap();
+        *c += 1;
+        *c
+    };
+    let dir = std::env::temp_dir().join(format!("pgvigil-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    chown(&dir);
+    dir
+}
+
+/// Clusters still running when the test process exits are stopped and removed.
+static RUNNING: Lazy<Mutex<Vec<(PathBuf, PathBuf)>>> = Lazy::new(|| {
+    // SAFETY: registering a plain extern "C" function.
+    unsafe { libc::atexit(stop_all) };
+    Mutex::new(Vec::new())
+});
+
+pub fn register(data: &Path, base: &Path) {
+    RUNNING
+        .lock()
+        .unwrap()
+        .push((data.to_path_buf(), base.to_path_buf()));
+}
+
+pub fn unregister(data: &Path) {
+    RUNNING.lock().unwrap().retain(|(d, _)| d != data);
+}
+
+extern "C" fn stop_all() {
+    let list = match RUNNING.lock() {
+        Ok(mut list) => std::mem::take(&mut *list),
+        Err(_) => return,
+    };
+    for (data, base) in list {
+        stop_server(&data, "immediate");
+        let _ = std::fs::remove_dir_all(base);
+    }
+}
+
+/// Stops a server; `immediate` for throwaway clusters, `fast` to keep what was written.
+pub fn stop_server(data: &Path, mode: &str) {
+    let _ = as_server_user(bindir().join("pg_ctl"))
+        .args(["stop", "-m", mode, "-w", "-D"])
+        .arg(data)
+        .output();
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    static USED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let mut used = USED.lock().unwrap();
+        if !used.contains(&port) {
+            used.push(port);
+            return port;
+        }
+    }
+}
