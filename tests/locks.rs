@@ -1,0 +1,105 @@
+//! check_pg_locks with a real session holding a lock that another waits on.
+
+use std::time::Duration;
+
+use harness::{Cluster, PLAIN};
+
+const PLUGIN: &str = "check_pg_locks";
+
+#[test]
+fn no_blocked_session_is_ok_with_zero_perfdata() {
+    let cluster = Cluster::start("locks-ok");
+    let out = cluster.plugin(PLUGIN).args(&["-w", "0", "-c", "5"]).run();
+    out.expect("OK");
+    assert!(
+        out.summary().starts_with("no session blocked"),
+        "{}",
+        out.summary()
+    );
+    assert_eq!(out.perf("blocked").value, 0.0);
+    assert_eq!(out.perf("blocked").warn, "0");
+    assert_eq!(out.perf("waiting").value, 0.0);
+    assert_eq!(out.perf("longest_wait").value, 0.0);
+    assert!(out.perf("locks").value >= 1.0);
+}
+
+#[test]
+fn blocked_session_names_its_blocker() {
+    let cluster = Cluster::start("locks-blocked");
+    cluster.execute("CREATE TABLE orders (id int)");
+    let mut holder = cluster.client();
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    holder
+        .batch_execute("BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let mut waiter = cluster.client();
+    let waiter_pid: i32 = waiter
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    let blocked =
+        std::thread::spawn(move || waiter.batch_execute("SELECT count(*) FROM orders").unwrap());
+    cluster.wait_for(
+        "SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+        "a blocked session",
+    );
+
+    let out = cluster.plugin(PLUGIN).args(&["-w", "0", "-c", "5"]).run();
+    out.expect("WARNING");
+    assert!(
+        out.summary()
+            .starts_with("1 session blocked, longest waiting"),
+        "{}",
+        out.summary()
+    );
+    assert_eq!(out.perf("blocked").value, 1.0);
+    assert_eq!(out.perf("waiting").value, 1.0);
+    let detail = out.long_output()[0];
+    let expected = format!("pid {waiter_pid} (postgres@postgres) waiting ");
+    assert!(detail.starts_with(&expected), "{detail}");
+    let blocker = format!("on pid {holder_pid} (idle in transaction for ");
+    assert!(detail.contains(&blocker), "{detail}");
+    assert!(
+        detail.contains("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"),
+        "{detail}"
+    );
+    assert!(
+        detail.ends_with("): SELECT count(*) FROM orders"),
+        "{detail}"
+    );
+
+    cluster
+        .plugin(PLUGIN)
+        .args(&["-c", "0"])
+        .run()
+        .expect("CRITICAL");
+
+    // A duration threshold applies to the longest wait.
+    std::thread::sleep(Duration::from_millis(1200));
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-w", "10,1s", "-c", "10,1min"])
+        .run();
+    out.expect("WARNING");
+    let wait = out.perf("longest_wait");
+    assert!(wait.value >= 1.0, "{}", out.stdout);
+    assert_eq!(
+        (wait.uom.as_str(), wait.warn.as_str(), wait.crit.as_str()),
+        ("s", "1", "60")
+    );
+
+    holder.batch_execute("ROLLBACK").unwrap();
+    blocked.join().unwrap();
+    cluster.plugin(PLUGIN).args(&["-w", "0"]).run().expect("OK");
+}
+
+#[test]
+fn without_pg_monitor_it_says_which_grant_is_missing() {
+    let cluster = Cluster::start("locks-priv");
+    let out = cluster.plugin(PLUGIN).env("PGUSER", PLAIN).run();
+    out.expect("UNKNOWN");
+    assert!(out.summary().contains("pg_monitor"), "{}", out.summary());
+}

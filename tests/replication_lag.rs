@@ -1,0 +1,171 @@
+//! check_pg_replication_lag on a real primary with a real streaming standby
+//! (pg_basebackup), with replay paused on the standby while the primary writes.
+
+use harness::Cluster;
+
+const PLUGIN: &str = "check_pg_replication_lag";
+
+fn write_wal(primary: &Cluster, megabytes: u32) {
+    primary.execute(&format!(
+        "CREATE TABLE IF NOT EXISTS filler (t text);
+         INSERT INTO filler SELECT repeat('x', 1000) FROM generate_series(1, {megabytes} * 1000);"
+    ));
+}
+
+#[test]
+fn primary_and_standby_both_sides() {
+    let primary = Cluster::start("repl-primary");
+    let standby = Cluster::standby_of(&primary, "standby1");
+
+    // Caught up: OK on both sides, with the standby's lag in perfdata.
+    let out = primary
+        .plugin(PLUGIN)
+        .args(&["--min-standbys", "1", "-w", "16MB,30s", "-c", "1GB,5min"])
+        .run();
+    out.expect("OK");
+    assert!(
+        out.summary().starts_with("1 of 1 standby streaming"),
+        "{}",
+        out.summary()
+    );
+    assert_eq!(out.perf("standbys").value, 1.0);
+    let lag = out.perf("standby1 lag_bytes");
+    assert_eq!(
+        (lag.uom.as_str(), lag.warn.as_str(), lag.crit.as_str()),
+        ("B", "16777216", "1073741824")
+    );
+    let lag_s = out.perf("standby1 lag_seconds");
+    assert_eq!(
+        (lag_s.uom.as_str(), lag_s.warn.as_str(), lag_s.crit.as_str()),
+        ("s", "30", "300")
+    );
+    assert!(
+        out.long_output()[0].starts_with("standby1: OK from local socket (streaming, async)"),
+        "{}",
+        out.stdout
+    );
+
+    // An idle primary is not lag: after a replayed commit, wait past the
+    // 1 s threshold with nothing written; still OK.
+    write_wal(&primary, 1);
+    standby.wait_for(
+        "SELECT pg_last_xact_replay_timestamp() IS NOT NULL AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()",
+        "standby replayed a commit",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let out = standby
+        .plugin(PLUGIN)
+        .args(&["-w", "1s", "-c", "1GB"])
+        .run();
+    out.expect("OK");
+    assert_eq!(out.perf("lag_seconds").value, 0.0);
+    assert_eq!(out.perf("lag_bytes").value, 0.0);
+    assert!(
+        out.summary().starts_with("standby 0 ms behind in replay"),
+        "{}",
+        out.summary()
+    );
+
+    // Replay paused while the primary writes ~8 MB: the standby receives but does not replay.
+    standby.execute("SELECT pg_wal_replay_pause()");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write_wal(&primary, 8);
+    standby.wait_for(
+        "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) > 4 * 1024 * 1024",
+        "WAL received but not replayed",
+    );
+
+    let out = standby
+        .plugin(PLUGIN)
+        .args(&["-w", "1MB", "-c", "1GB"])
+        .run();
+    out.expect("WARNING");
+    assert!(
+        out.perf("lag_bytes").value > 4.0 * 1048576.0,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.summary().contains("replay is paused"),
+        "{}",
+        out.summary()
+    );
+    let out = standby
+        .plugin(PLUGIN)
+        .args(&["-w", "100ms", "-c", "1s"])
+        .run();
+    out.expect("CRITICAL");
+    assert!(out.perf("lag_seconds").value >= 1.0, "{}", out.stdout);
+
+    // The primary sees the same standby behind.
+    primary.wait_for(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) > 4 * 1024 * 1024 FROM pg_stat_replication",
+        "primary sees the lag",
+    );
+    let out = primary
+        .plugin(PLUGIN)
+        .args(&["-w", "1MB", "-c", "1GB"])
+        .run();
+    out.expect("WARNING");
+    assert!(out.perf("standby1 lag_bytes").value > 4.0 * 1048576.0);
+    assert_eq!(
+        out.perf("max_lag_bytes").value,
+        out.perf("standby1 lag_bytes").value
+    );
+    let out = primary
+        .plugin(PLUGIN)
+        .args(&["-w", "1MB", "-c", "2MB"])
+        .run();
+    out.expect("CRITICAL");
+
+    // Resumed: back to OK.
+    standby.execute("SELECT pg_wal_replay_resume()");
+    standby.wait_for(
+        "SELECT pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()",
+        "replay caught up",
+    );
+    standby
+        .plugin(PLUGIN)
+        .args(&["-w", "1MB,1s"])
+        .run()
+        .expect("OK");
+
+    // The standby goes away: the primary expecting one is CRITICAL.
+    drop(standby);
+    primary.wait_for(
+        "SELECT count(*) = 0 FROM pg_stat_replication",
+        "standby gone",
+    );
+    let out = primary.plugin(PLUGIN).args(&["--min-standbys", "1"]).run();
+    out.expect("CRITICAL");
+    assert_eq!(out.summary(), "no standby connected, 1 expected");
+    assert_eq!(out.perf("standbys").value, 0.0);
+}
+
+#[test]
+fn primary_without_standby_is_ok_unless_one_is_required() {
+    let primary = Cluster::start("repl-alone");
+    let out = primary.plugin(PLUGIN).run();
+    out.expect("OK");
+    assert_eq!(out.summary(), "primary with no standby connected");
+    // The same labels as with standbys, zero valued, so graphs keep their series.
+    for label in ["standbys", "max_lag_bytes", "max_lag_seconds"] {
+        assert_eq!(out.perf(label).value, 0.0);
+    }
+    primary
+        .plugin(PLUGIN)
+        .args(&["--min-standbys", "1"])
+        .run()
+        .expect("CRITICAL");
+}
+
+#[test]
+fn thresholds_need_a_unit() {
+    let out = harness::PluginRun::new(PLUGIN).args(&["-w", "100"]).run();
+    out.expect("UNKNOWN");
+    assert!(
+        out.summary().contains("'100' needs a unit"),
+        "{}",
+        out.summary()
+    );
+}
