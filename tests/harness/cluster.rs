@@ -257,6 +257,11 @@ impl Drop for Cluster {
     }
 }
 
+/// Hands a directory made by the test to the user the servers run as.
+pub fn chown_to_server_user(path: &Path) {
+    system::chown(path);
+}
+
 fn append(path: &Path, text: &str) {
     use std::io::Write;
     let mut file = fs::OpenOptions::new().append(true).open(path).unwrap();

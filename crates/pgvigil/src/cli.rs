@@ -7,7 +7,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
 use crate::conninfo::{ConnArgs, ConnSettings};
 use crate::error::Error;
-use crate::output::{one_line, CheckResult};
+use crate::output::CheckResult;
 use crate::session::Session;
 use crate::status::Status;
 use crate::threshold::{Thresholds, UnitSpec};
@@ -144,13 +144,17 @@ fn usage_error(display: &str, error: clap::Error) -> ! {
             std::process::exit(0);
         }
         _ => {
+            // clap's message up to its usage block, folded onto one line.
             let text = error.render().to_string();
-            let first = text
+            let message: Vec<&str> = text
                 .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            let first = first.trim_start_matches("error: ");
-            let result = CheckResult::new(Status::Unknown, format!("{first} (see --help)"));
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(|l| l.trim())
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let message = message.join(" ");
+            let message = message.trim_start_matches("error: ");
+            let result = CheckResult::new(Status::Unknown, format!("{message} (see --help)"));
             finish(display, &result)
         }
     }
@@ -167,9 +171,4 @@ fn finish(display: &str, result: &CheckResult) -> ! {
     let _ = out.write_all(result.render(display).as_bytes());
     let _ = out.flush();
     std::process::exit(result.status.exit_code())
-}
-
-/// For checks to phrase their own one-line messages consistently.
-pub fn summary_line(text: &str) -> String {
-    one_line(text)
 }

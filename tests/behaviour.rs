@@ -1,0 +1,282 @@
+//! What every plugin shares: connection failures, authentication, timeouts,
+//! bad arguments, help. Each is checked on all six plugins where it applies.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use harness::{Cluster, PluginRun};
+use once_cell::sync::Lazy;
+
+const PLUGINS: [&str; 6] = [
+    "check_pg_connections",
+    "check_pg_replication_lag",
+    "check_pg_disk",
+    "check_pg_locks",
+    "check_pg_archiver",
+    "check_pg_query",
+];
+
+/// The arguments a plugin needs to run at all.
+fn base_args(plugin: &str) -> Vec<&'static str> {
+    if plugin == "check_pg_query" {
+        vec!["--query", "SELECT 1"]
+    } else {
+        vec![]
+    }
+}
+
+fn display(plugin: &str) -> String {
+    format!(
+        "PG_{}",
+        plugin.trim_start_matches("check_pg_").to_uppercase()
+    )
+}
+
+static CLUSTER: Lazy<Cluster> = Lazy::new(|| Cluster::start("behaviour"));
+
+#[test]
+fn every_plugin_is_ok_as_a_pg_monitor_only_role() {
+    for plugin in PLUGINS {
+        let out = CLUSTER.plugin(plugin).args(&base_args(plugin)).run();
+        out.expect("OK");
+        assert!(out
+            .status_line()
+            .starts_with(&format!("{} OK - ", display(plugin))));
+        assert!(!out.perfdata().is_empty(), "{plugin} prints perfdata");
+    }
+}
+
+#[test]
+fn refused_connection_is_critical_with_the_reason() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    for plugin in PLUGINS {
+        let out = PluginRun::new(plugin)
+            .args(&["-H", "127.0.0.1", "-p", &port.to_string(), "-U", "monitor"])
+            .args(&base_args(plugin))
+            .run();
+        out.expect("CRITICAL");
+        assert_eq!(
+            out.summary(),
+            format!("cannot connect to 127.0.0.1:{port}: connection refused (is the server running and accepting connections there?)"),
+        );
+    }
+}
+
+#[test]
+fn missing_socket_and_missing_database_are_critical() {
+    let out = PluginRun::new("check_pg_locks")
+        .args(&["-H", "/nonexistent", "-p", "5999", "-U", "monitor"])
+        .run();
+    out.expect("CRITICAL");
+    assert_eq!(
+        out.summary(),
+        "cannot connect to socket /nonexistent/.s.PGSQL.5999: no such socket (is the server running locally on this port?)"
+    );
+    let out = CLUSTER
+        .plugin("check_pg_locks")
+        .args(&["-d", "nosuchdb"])
+        .run();
+    out.expect("CRITICAL");
+    assert!(
+        out.summary()
+            .ends_with(": database \"nosuchdb\" does not exist"),
+        "{}",
+        out.summary()
+    );
+    let out = CLUSTER
+        .plugin("check_pg_locks")
+        .args(&["-U", "nosuchrole"])
+        .run();
+    out.expect("CRITICAL");
+    assert!(
+        out.summary()
+            .ends_with(": role \"nosuchrole\" does not exist"),
+        "{}",
+        out.summary()
+    );
+}
+
+/// A password made for this run only; never written anywhere that lands.
+fn generated_password() -> String {
+    let bytes = std::fs::read("/proc/sys/kernel/random/uuid").unwrap();
+    String::from_utf8(bytes).unwrap().trim().replace('-', "")
+}
+
+#[test]
+fn password_authentication_from_every_source() {
+    let password = generated_password();
+    CLUSTER.execute(&format!(
+        "DROP ROLE IF EXISTS pwuser; CREATE ROLE pwuser LOGIN PASSWORD '{password}' IN ROLE pg_monitor"
+    ));
+    let tcp = |run: &mut PluginRun| {
+        run.args(&["-H", "127.0.0.1", "-U", "pwuser"])
+            .env_remove("PGHOST");
+    };
+    let dir = std::env::temp_dir().join(format!("pgvigil-pw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // No password anywhere.
+    let mut run = CLUSTER.plugin("check_pg_locks");
+    tcp(&mut run);
+    let out = run.run();
+    out.expect("CRITICAL");
+    assert!(
+        out.summary()
+            .contains("the server asks for a password and none was given"),
+        "{}",
+        out.summary()
+    );
+
+    // Wrong password.
+    let mut run = CLUSTER.plugin("check_pg_locks");
+    tcp(&mut run);
+    let out = run.env("PGPASSWORD", "wrong").run();
+    out.expect("CRITICAL");
+    assert!(
+        out.summary()
+            .ends_with("password authentication failed for user \"pwuser\""),
+        "{}",
+        out.summary()
+    );
+
+    // PGPASSWORD, a PGPASSFILE in .pgpass format, and --password-file.
+    let mut run = CLUSTER.plugin("check_pg_locks");
+    tcp(&mut run);
+    let out = run.env("PGPASSWORD", &password).run();
+    out.expect("OK");
+    assert!(!out.stdout.contains(&password));
+
+    let pgpass = dir.join("pgpass");
+    std::fs::write(
+        &pgpass,
+        format!("127.0.0.1:{}:*:pwuser:{password}\n", CLUSTER.port),
+    )
+    .unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut run = CLUSTER.plugin("check_pg_locks");
+    tcp(&mut run);
+    run.env("PGPASSFILE", pgpass.to_str().unwrap())
+        .run()
+        .expect("OK");
+
+    // ~/.pgpass, as libpq finds it through HOME.
+    std::fs::copy(&pgpass, dir.join(".pgpass")).unwrap();
+    std::fs::set_permissions(dir.join(".pgpass"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut run = CLUSTER.plugin("check_pg_locks");
+    tcp(&mut run);
+    run.env("HOME", dir.to_str().unwrap()).run().expect("OK");
+
+    let file = dir.join("password");
+    std::fs::write(&file, format!("{password}\n")).unwrap();
+    let mut run = CLUSTER.plugin("check_pg_locks");
+    tcp(&mut run);
+    run.args(&["--password-file", file.to_str().unwrap()])
+        .run()
+        .expect("OK");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn timeout_while_connecting_to_a_stopped_server() {
+    let cluster = Cluster::start("behaviour-stopped");
+    let pid = cluster.postmaster_pid();
+    // SAFETY: signalling our own test server.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let out = cluster
+        .plugin("check_pg_connections")
+        .args(&["-t", "1"])
+        .run();
+    let critical = cluster
+        .plugin("check_pg_archiver")
+        .args(&["-t", "1:critical"])
+        .run();
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    out.expect("UNKNOWN");
+    assert_eq!(
+        out.stdout,
+        "PG_CONNECTIONS UNKNOWN - timed out after 1 s (while connecting)\n"
+    );
+    critical.expect("CRITICAL");
+    assert_eq!(
+        critical.stdout,
+        "PG_ARCHIVER CRITICAL - timed out after 1 s (while connecting)\n"
+    );
+}
+
+#[test]
+fn timeout_while_querying_cancels_the_query_on_the_server() {
+    let out = CLUSTER
+        .plugin("check_pg_query")
+        .args(&["-t", "1", "--query", "SELECT 1 FROM pg_sleep(30)"])
+        .run();
+    out.expect("UNKNOWN");
+    assert_eq!(
+        out.stdout,
+        "PG_QUERY UNKNOWN - timed out after 1 s (while running query)\n"
+    );
+    // statement_timeout, set at connect, stops the query on the server too.
+    CLUSTER.wait_for(
+        "SELECT count(*) = 0 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)' AND application_name = 'check_pg_query'",
+        "the server to cancel the query",
+    );
+    std::thread::sleep(Duration::from_millis(10));
+}
+
+#[test]
+fn bad_arguments_are_unknown_with_a_clear_line() {
+    for plugin in PLUGINS {
+        let name = display(plugin);
+        let cases: [(&[&str], String); 5] = [
+            (&["-w", "2:1"], format!("{name} UNKNOWN - invalid -w/--warning '2:1': start 2 is greater than end 1 (see {plugin} --help)")),
+            (&["-c", "abc"], format!("{name} UNKNOWN - invalid -c/--critical 'abc': 'abc' is not a number (see {plugin} --help)")),
+            (&["-w", "10XB"], format!("{name} UNKNOWN - invalid -w/--warning '10XB': unknown unit 'XB' in '10XB' (known: % B kB MB GB TB ms s min h d) (see {plugin} --help)")),
+            (&["-t", "0"], format!("{name} UNKNOWN - invalid -t/--timeout '0': seconds must be a whole number above 0 (see {plugin} --help)")),
+            (&["--no-such-option"], format!("{name} UNKNOWN - unexpected argument '--no-such-option' found (see --help)")),
+        ];
+        for (args, expected) in cases {
+            let out = PluginRun::new(plugin)
+                .args(&base_args(plugin))
+                .args(args)
+                .run();
+            out.expect("UNKNOWN");
+            assert_eq!(out.stdout.trim_end(), expected, "{plugin} {args:?}");
+        }
+    }
+    let out = PluginRun::new("check_pg_query").run();
+    out.expect("UNKNOWN");
+    assert!(out.summary().contains("--query <SQL>"), "{}", out.summary());
+}
+
+#[test]
+fn help_and_version() {
+    for plugin in PLUGINS {
+        let out = PluginRun::new(plugin).arg("--help").run();
+        assert_eq!(out.code, 0);
+        for needle in [
+            "-w, --warning",
+            "-c, --critical",
+            "-t, --timeout",
+            "[default: 10]",
+            "-H, --host",
+            "THRESHOLD RANGES",
+            "@10:20",
+            "PGPASSFILE",
+            "EXIT STATUS",
+        ] {
+            assert!(
+                out.stdout.contains(needle),
+                "{plugin} --help lacks {needle}"
+            );
+        }
+        let out = PluginRun::new(plugin).arg("-V").run();
+        assert_eq!(out.code, 0);
+        assert_eq!(
+            out.stdout,
+            format!("{plugin} {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
