@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what building and testing pgvigil needs on a Debian machine:
+# PostgreSQL server binaries (unless PGVIGIL_PG_BINDIR names some) and the
+# OpenSSL headers the TLS support links against. Safe to run again.
+set -euo pipefail
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else echo "setup: need root (or sudo) to run: $*" >&2; exit 1
+  fi
+}
+
+missing=()
+have_server() {
+  [ -n "${PGVIGIL_PG_BINDIR:-}" ] && [ -x "$PGVIGIL_PG_BINDIR/initdb" ] && return 0
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+have_server || missing+=(postgresql)
+command -v pg_basebackup >/dev/null || ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || missing+=(postgresql-client)
+pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
+command -v df >/dev/null || missing+=(coreutils)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  # The tests start their own clusters: no need for Debian's main cluster.
+  as_root mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo (Rust toolchain) is required" >&2; exit 1; }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests of the core, then every plugin binary run
+# against real throwaway PostgreSQL clusters (primary, streaming standby,
+# archiving). Works as root: the clusters then run as an unprivileged user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+cargo fmt --all -- --check
+if cargo clippy --version >/dev/null 2>&1; then
+  cargo clippy --workspace --all-targets -- -D warnings
+fi
+# The integration tests run the plugin binaries, so build them first.
+cargo build --workspace --bins
+cargo test --workspace
