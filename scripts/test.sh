@@ -12,4 +12,4 @@ if cargo clippy --version >/dev/null 2>&1; then
 fi
 # The integration tests run the plugin binaries, so build them first.
 cargo build --workspace --bins
-cargo test --workspace
+cargo test --workspace --no-fail-fast

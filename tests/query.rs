@@ -94,9 +94,9 @@ fn the_session_is_read_only() {
 
 #[test]
 fn application_name_is_the_plugin_unless_pgappname_says_otherwise() {
-    let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'check_pg_query'";
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE pid = pg_backend_pid() AND application_name = 'check_pg_query'";
     assert_eq!(query(sql, &[]).perf("result").value, 1.0);
-    let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'nagios'";
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE pid = pg_backend_pid() AND application_name = 'nagios'";
     let out = CLUSTER
         .plugin(PLUGIN)
         .env("PGAPPNAME", "nagios")
