@@ -1,0 +1,47 @@
+# Sourced by demo.sh and bench/compare.sh: a throwaway primary (archiving)
+# with a streaming standby, removed on exit. Sets base, port, standby_port, pgbin.
+pgbin=${PGVIGIL_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
+base=$(mktemp -d /tmp/pgvigil-cluster.XXXXXX)
+chmod 755 "$base"
+run_pg() { "$@"; }
+if [ "$(id -u)" -eq 0 ]; then
+  # PostgreSQL refuses to run as root.
+  pg_user=$(id -u postgres >/dev/null 2>&1 && echo postgres || echo nobody)
+  chown "$pg_user" "$base"
+  run_pg() { runuser -u "$pg_user" -- "$@"; }
+fi
+port=$((20000 + RANDOM % 20000))
+standby_port=$((port + 1))
+cleanup_cluster() {
+  for d in standby primary; do
+    [ -d "$base/$d" ] && run_pg "$pgbin/pg_ctl" stop -m immediate -D "$base/$d" >/dev/null 2>&1 || true
+  done
+  rm -rf "$base"
+}
+trap cleanup_cluster EXIT
+psql_p() { run_pg "$pgbin/psql" -X -q -h "$base" -p "$port" -U postgres -d postgres "$@"; }
+
+start_cluster() {
+  run_pg "$pgbin/initdb" -N -A trust -U postgres -D "$base/primary" >/dev/null
+  cat >>"$base/primary/postgresql.conf" <<CONF
+port = $port
+unix_socket_directories = '$base'
+listen_addresses = '127.0.0.1'
+fsync = off
+archive_mode = on
+archive_command = 'true'
+cluster_name = 'pgvigil-primary'
+CONF
+  run_pg "$pgbin/pg_ctl" start -w -D "$base/primary" -l "$base/primary.log" >/dev/null
+  psql_p -c "CREATE ROLE monitor LOGIN IN ROLE pg_monitor"
+  run_pg "$pgbin/pg_basebackup" -h "$base" -p "$port" -U postgres -D "$base/standby" -X stream -c fast
+  cat >>"$base/standby/postgresql.conf" <<CONF
+port = $standby_port
+cluster_name = 'pgvigil-standby'
+primary_conninfo = 'host=$base port=$port user=postgres application_name=standby1'
+CONF
+  touch "$base/standby/standby.signal"
+  run_pg "$pgbin/pg_ctl" start -w -D "$base/standby" -l "$base/standby.log" >/dev/null
+  psql_p -c "CREATE TABLE demo AS SELECT generate_series(1, 10000) AS i" -c "SELECT pg_switch_wal()" >/dev/null
+  sleep 1
+}
