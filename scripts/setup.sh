@@ -20,6 +20,7 @@ have_server || missing+=(postgresql)
 command -v pg_basebackup >/dev/null || ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || missing+=(postgresql-client)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
 command -v df >/dev/null || missing+=(coreutils)
+command -v openssl >/dev/null || missing+=(openssl)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
