@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Median wall time of each pgvigil plugin beside the peers' equivalent check
 # (check_postgres, check_pgactivity, check_pgsql), on one throwaway cluster,
-# measured with hyperfine in one run. Prints a Markdown table.
+# measured with hyperfine in one run. Prints a Markdown table. Peers that
+# need superuser for a check (check_postgres disk_space and archive_ready,
+# check_pgactivity archiver) run as postgres; ours run as a pg_monitor role.
 #   bench/compare.sh [RUNS]      (default 30 runs per command)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +36,7 @@ checks=(
   "replication_lag|$bin/check_pg_replication_lag $ours -w 16MB -c 1GB|check_postgres --host=$base,$base --port=$port,$standby_port --dbname=postgres --action=hot_standby_delay -w 16777216 -c 1073741824|$pa $pa_conn -s streaming_delta -w 16MB -c 1GB"
   "disk|$bin/check_pg_disk $ours -w 80% -c 90%|PGUSER=postgres check_postgres $cp_conn --action=disk_space -w 80% -c 90%|"
   "locks|$bin/check_pg_locks $ours -w 5 -c 20|check_postgres $cp_conn --action=locks -w 5 -c 20|$pa $pa_conn -s locks -w 5 -c 20"
-  "archiver|$bin/check_pg_archiver $ours -w 10 -c 50|PGUSER=postgres check_postgres $cp_conn --action=archive_ready -w 10 -c 50|$pa $pa_conn -s archiver -w 10 -c 50"
+  "archiver|$bin/check_pg_archiver $ours -w 10 -c 50|PGUSER=postgres check_postgres $cp_conn --action=archive_ready -w 10 -c 50|PGUSER=postgres $pa $pa_conn -s archiver -w 10 -c 50"
   "query|$bin/check_pg_query $ours --query 'SELECT 1' -w 10 -c 20|check_postgres $cp_conn --action=custom_query --query='SELECT 1 AS result' --valtype=integer -w 10 -c 20|$pa $pa_conn -s custom_query --query 'SELECT 1' --type integer -w 10 -c 20"
 )
 tmp=$base/bench
