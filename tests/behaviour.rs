@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use harness::{Cluster, PluginRun};
+use harness::{Cluster, PluginRun, PLAIN};
 use once_cell::sync::Lazy;
 
 const PLUGINS: [&str; 6] = [
@@ -43,6 +43,33 @@ fn every_plugin_is_ok_as_a_pg_monitor_only_role() {
             .status_line()
             .starts_with(&format!("{} OK - ", display(plugin))));
         assert!(!out.perfdata().is_empty(), "{plugin} prints perfdata");
+    }
+}
+
+#[test]
+fn without_pg_monitor_each_check_names_the_missing_grant() {
+    // What each check needs pg_monitor for, as the server or the check says it.
+    for (plugin, needs) in [
+        ("check_pg_connections", "cannot see other roles' sessions"),
+        (
+            "check_pg_replication_lag",
+            "cannot see other roles' sessions",
+        ),
+        ("check_pg_disk", "data_directory"),
+        ("check_pg_locks", "cannot see other roles' sessions"),
+        (
+            "check_pg_archiver",
+            "permission denied for function pg_ls_archive_statusdir",
+        ),
+    ] {
+        let out = CLUSTER.plugin(plugin).env("PGUSER", PLAIN).run();
+        out.expect("UNKNOWN");
+        let summary = out.summary();
+        assert!(summary.contains(needs), "{plugin}: {summary}");
+        assert!(
+            summary.contains("needs the pg_monitor role (GRANT pg_monitor TO \"plain\")"),
+            "{plugin}: {summary}"
+        );
     }
 }
 

@@ -130,15 +130,3 @@ fn sessions_waiting_on_a_lock_are_counted() {
     holder.batch_execute("ROLLBACK").unwrap();
     waiting.join().unwrap();
 }
-
-#[test]
-fn without_pg_monitor_it_says_which_grant_is_missing() {
-    let cluster = Cluster::start("conn-priv");
-    let out = cluster.plugin(PLUGIN).env("PGUSER", PLAIN).run();
-    out.expect("UNKNOWN");
-    assert!(
-        out.summary().contains("needs the pg_monitor role"),
-        "{}",
-        out.summary()
-    );
-}

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use harness::{Cluster, PLAIN};
+use harness::Cluster;
 
 const PLUGIN: &str = "check_pg_disk";
 
@@ -122,21 +122,4 @@ fn tablespace_on_another_filesystem_is_measured_separately() {
     );
     cluster.execute("DROP TABLESPACE ts1");
     let _ = std::fs::remove_dir_all(&location);
-}
-
-#[test]
-fn without_pg_monitor_it_says_which_grant_is_missing() {
-    let cluster = Cluster::start("disk-priv");
-    let out = cluster.plugin(PLUGIN).env("PGUSER", PLAIN).run();
-    out.expect("UNKNOWN");
-    assert!(
-        out.summary().contains("data_directory"),
-        "{}",
-        out.summary()
-    );
-    assert!(
-        out.summary().contains("needs the pg_monitor role"),
-        "{}",
-        out.summary()
-    );
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use harness::{Cluster, PLAIN};
+use harness::Cluster;
 
 const PLUGIN: &str = "check_pg_locks";
 
@@ -94,12 +94,4 @@ fn blocked_session_names_its_blocker() {
     holder.batch_execute("ROLLBACK").unwrap();
     blocked.join().unwrap();
     cluster.plugin(PLUGIN).args(&["-w", "0"]).run().expect("OK");
-}
-
-#[test]
-fn without_pg_monitor_it_says_which_grant_is_missing() {
-    let cluster = Cluster::start("locks-priv");
-    let out = cluster.plugin(PLUGIN).env("PGUSER", PLAIN).run();
-    out.expect("UNKNOWN");
-    assert!(out.summary().contains("pg_monitor"), "{}", out.summary());
 }
