@@ -94,6 +94,12 @@ pub fn format_number(value: f64) -> String {
     }
 }
 
+/// Rounds to `decimals` places, so perfdata carries no false precision.
+pub fn round_to(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
 /// Formats a byte count the way pg_size_pretty does, for status lines.
 pub fn pretty_bytes(bytes: f64) -> String {
     const UNITS: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];

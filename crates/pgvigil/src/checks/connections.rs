@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::checks::{percent_text, plural, require_stats_visibility};
 use crate::session::get;
+use crate::units::round_to;
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
 
 pub struct Connections;
@@ -118,14 +119,10 @@ impl Check for Connections {
         };
         let perf = vec![
             connections,
-            PerfData::new(
-                "connections_pct",
-                (pct * 100.0).round() / 100.0,
-                Unit::Percent,
-            )
-            .thresholds(t)
-            .min(0.0)
-            .max(100.0),
+            PerfData::new("connections_pct", round_to(pct, 2), Unit::Percent)
+                .thresholds(t)
+                .min(0.0)
+                .max(100.0),
             count("active", state("active")),
             count("idle", state("idle")),
             count("idle_in_transaction", state("idle in transaction")),

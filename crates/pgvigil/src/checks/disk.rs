@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::checks::percent_text;
 use crate::filesystem::{self, Usage};
 use crate::session::get;
-use crate::units::pretty_bytes;
+use crate::units::{pretty_bytes, round_to};
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
 
 pub struct Disk;
@@ -144,7 +144,7 @@ impl Check for Disk {
             perf.push(
                 PerfData::new(
                     format!("{mount} used_pct"),
-                    round2(fs.usage.percent_used()),
+                    round_to(fs.usage.percent_used(), 2),
                     Unit::Percent,
                 )
                 .thresholds(t)
@@ -162,10 +162,6 @@ impl Check for Disk {
             .perf(perf)
             .details(details))
     }
-}
-
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }
 
 fn not_visible(role: &str, path: &Path, e: std::io::Error) -> Error {

@@ -4,7 +4,7 @@
 use crate::checks::{plural, require_stats_visibility};
 use crate::output::one_line;
 use crate::session::get;
-use crate::units::pretty_duration;
+use crate::units::{pretty_duration, round_to};
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
 
 pub struct Locks;
@@ -94,7 +94,7 @@ impl Check for Locks {
             PerfData::new("blocked", blocked as f64, Unit::Count)
                 .thresholds(t)
                 .min(0.0),
-            PerfData::new("longest_wait", round3(longest), Unit::Seconds)
+            PerfData::new("longest_wait", round_to(longest, 3), Unit::Seconds)
                 .thresholds(t)
                 .min(0.0),
         ];
@@ -135,8 +135,4 @@ fn describe_blocked(row: &postgres::Row, pid: i32, wait: f64) -> Result<String, 
         pretty_duration(wait),
         one_line(&get::<Option<String>>(row, "query")?.unwrap_or_default())
     ))
-}
-
-fn round3(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
 }

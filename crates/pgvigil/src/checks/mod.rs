@@ -12,7 +12,7 @@ pub mod replication_lag;
 pub(crate) fn percent_text(value: f64) -> String {
     format!(
         "{}%",
-        crate::units::format_number((value * 10.0).round() / 10.0)
+        crate::units::format_number(crate::units::round_to(value, 1))
     )
 }
 

@@ -3,7 +3,7 @@
 
 use crate::checks::{plural, require_stats_visibility};
 use crate::session::get;
-use crate::units::{pretty_bytes, pretty_duration};
+use crate::units::{pretty_bytes, pretty_duration, round_to};
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
 
 pub struct ReplicationLag;
@@ -81,7 +81,10 @@ impl Check for ReplicationLag {
 fn standby_side(row: &postgres::Row, ctx: &Context) -> Result<CheckResult, Error> {
     // Measure
     let bytes: f64 = get::<Option<f64>>(row, "standby_lag_bytes")?.unwrap_or(0.0);
-    let seconds = round_ms(get::<Option<f64>>(row, "standby_lag_seconds")?.unwrap_or(0.0));
+    let seconds = round_to(
+        get::<Option<f64>>(row, "standby_lag_seconds")?.unwrap_or(0.0),
+        3,
+    );
     let paused = get::<Option<bool>>(row, "replay_paused")?.unwrap_or(false);
     let receiver: Option<String> = get(row, "receiver_status")?;
 
@@ -137,7 +140,7 @@ fn primary_side(rows: &[postgres::Row], args: &Args, ctx: &Context) -> Result<Ch
             bytes: get::<Option<f64>>(row, "lag_bytes")?
                 .unwrap_or(0.0)
                 .max(0.0),
-            seconds: round_ms(get(row, "lag_seconds")?),
+            seconds: round_to(get(row, "lag_seconds")?, 3),
         });
     }
     disambiguate(&mut standbys);
@@ -246,8 +249,4 @@ fn disambiguate(standbys: &mut [Standby]) {
             standby.label = format!("{name}#{n}");
         }
     }
-}
-
-fn round_ms(seconds: f64) -> f64 {
-    (seconds * 1000.0).round() / 1000.0
 }
