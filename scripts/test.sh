@@ -13,3 +13,5 @@ fi
 # The integration tests run the plugin binaries, so build them first.
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast
+# The integration tests again on every PostgreSQL major from 12 to 18.
+scripts/matrix.sh

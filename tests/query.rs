@@ -104,3 +104,15 @@ fn application_name_is_the_plugin_unless_pgappname_says_otherwise() {
         .run();
     assert_eq!(out.perf("result").value, 1.0);
 }
+
+/// The version matrix relies on this: the server answering is the major of
+/// the binaries PGVIGIL_PG_BINDIR chose.
+#[test]
+fn server_is_the_major_under_test() {
+    let out = query(
+        "SELECT current_setting('server_version_num')::int / 10000",
+        &["--label", "major"],
+    );
+    out.expect("OK");
+    assert_eq!(out.perf("major").value, f64::from(harness::server_major()));
+}

@@ -1,5 +1,5 @@
 //! check_pg_replication_lag on a real primary with a real streaming standby
-//! (pg_basebackup), with replay paused on the standby while the primary writes.
+//! (copied from the stopped primary), with replay paused on the standby while the primary writes.
 
 use harness::Cluster;
 

@@ -48,17 +48,7 @@ static TEMPLATE: Lazy<PathBuf> = Lazy::new(|| {
     let data = base.join("data");
     run_ok(
         as_server_user(system::bindir().join("initdb"))
-            .args([
-                "-N",
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--no-instructions",
-                "-D",
-            ])
+            .args(["-N", "-A", "trust", "-U", "postgres", "-E", "UTF8", "-D"])
             .arg(&data),
         "initdb",
     );
@@ -100,27 +90,21 @@ impl Cluster {
 
     /// A streaming standby of `primary`, named `name` in pg_stat_replication,
     /// started and streaming when this returns.
+    ///
+    /// Made by copying the primary's data directory while it is cleanly
+    /// stopped, rather than with pg_basebackup, which the server-only builds
+    /// of other majors lack; the primary is back up, on the same port, when
+    /// this returns.
     pub fn standby_of(primary: &Cluster, name: &str) -> Cluster {
         let base = system::temp_dir(name);
         let data = base.join("data");
+        system::stop_server(&primary.data, "fast");
         run_ok(
-            as_server_user(system::bindir().join("pg_basebackup"))
-                .arg("-D")
-                .arg(&data)
-                .arg("-h")
-                .arg(&primary.socket_dir)
-                .args([
-                    "-p",
-                    &primary.port.to_string(),
-                    "-U",
-                    "postgres",
-                    "-X",
-                    "stream",
-                    "-c",
-                    "fast",
-                ]),
-            "pg_basebackup",
+            as_server_user("cp").arg("-a").arg(&primary.data).arg(&data),
+            "copy the stopped primary",
         );
+        primary.start_server();
+        let _ = fs::remove_file(data.join("postmaster.opts"));
         fs::write(data.join("standby.signal"), "").unwrap();
         system::chown(&data.join("standby.signal"));
         let conninfo = format!(
@@ -148,10 +132,16 @@ impl Cluster {
             "\n# pgvigil test cluster\nport = {port}\nunix_socket_directories = '{}'\n\
              listen_addresses = '127.0.0.1'\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n\
              max_connections = {}\nsuperuser_reserved_connections = 3\nshared_buffers = 16MB\n\
-             wal_level = replica\nmax_wal_senders = 5\nhot_standby = on\nwal_keep_size = 256MB\n\
-             cluster_name = '{name}'\n",
+             wal_level = replica\nmax_wal_senders = 5\nhot_standby = on\n{}\n\
+             password_encryption = 'scram-sha-256'\ncluster_name = '{name}'\n",
             socket_dir.display(),
-            options.max_connections
+            options.max_connections,
+            // Enough WAL kept for a standby copied from a stopped primary.
+            if system::server_major() >= 13 {
+                "wal_keep_size = 256MB"
+            } else {
+                "wal_keep_segments = 16"
+            }
         );
         if let Some(command) = &options.archive_command {
             conf.push_str(&format!(

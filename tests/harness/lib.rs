@@ -9,5 +9,7 @@ pub mod cluster;
 pub mod plugin;
 mod system;
 
+pub use system::server_major;
+
 pub use cluster::{Cluster, ClusterOptions, MONITOR, PLAIN};
 pub use plugin::{PerfValue, PluginOutput, PluginRun};

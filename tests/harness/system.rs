@@ -40,6 +40,24 @@ pub fn bindir() -> PathBuf {
     Path::new(&path).parent().unwrap().to_path_buf()
 }
 
+/// The major version of the server binaries in `bindir()`, from `postgres -V`
+/// ("postgres (PostgreSQL) 17.6 (Debian …)" gives 17).
+pub fn server_major() -> u32 {
+    static MAJOR: Lazy<u32> = Lazy::new(|| {
+        let out = run_ok(
+            Command::new(bindir().join("postgres")).arg("-V"),
+            "postgres -V",
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace()
+            .skip_while(|w| *w != "(PostgreSQL)")
+            .nth(1)
+            .and_then(|v| v.split(['.', 'b', 'r']).next()?.parse().ok())
+            .unwrap_or_else(|| panic!("cannot read a version from {text:?}"))
+    });
+    *MAJOR
+}
+
 /// The uid and gid the servers run as: ours, or when we are root, the
 /// `postgres` user (else `nobody`).
 pub fn server_user() -> (u32, u32) {
