@@ -87,16 +87,21 @@ EXIT STATUS
   0 OK, 1 WARNING, 2 CRITICAL (also: cannot connect), 3 UNKNOWN (bad arguments,
   timeout, missing privilege, failed query).";
 
-/// Runs check `C` as the plugin `name` and exits with its state.
-pub fn run<C: Check>(name: &'static str) -> ! {
-    let command = Cli::<C::Args>::command()
+/// The command line of check `C` as the plugin `name`: what `--help` prints
+/// and the man pages are rendered from.
+pub fn command<C: Check>(name: &'static str) -> clap::Command {
+    Cli::<C::Args>::command()
         .name(name)
         .bin_name(name)
         .version(env!("CARGO_PKG_VERSION"))
         .about(C::ABOUT)
         .after_help(format!("{}\n\n{FOOTER}", C::THRESHOLD_HELP))
-        .max_term_width(100);
-    let matches = match command.try_get_matches() {
+        .max_term_width(100)
+}
+
+/// Runs check `C` as the plugin `name` and exits with its state.
+pub fn run<C: Check>(name: &'static str) -> ! {
+    let matches = match command::<C>(name).try_get_matches() {
         Ok(matches) => matches,
         Err(e) => usage_error(C::DISPLAY, e),
     };

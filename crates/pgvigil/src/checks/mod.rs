@@ -8,6 +8,20 @@ pub mod locks;
 pub mod query;
 pub mod replication_lag;
 
+/// The command line of every plugin the suite ships, by binary name, for the
+/// man pages and packaging; `plugins/` holds one binary for each.
+pub fn plugin_commands() -> Vec<clap::Command> {
+    use crate::cli::command;
+    vec![
+        command::<archiver::Archiver>("check_pg_archiver"),
+        command::<connections::Connections>("check_pg_connections"),
+        command::<disk::Disk>("check_pg_disk"),
+        command::<locks::Locks>("check_pg_locks"),
+        command::<query::Query>("check_pg_query"),
+        command::<replication_lag::ReplicationLag>("check_pg_replication_lag"),
+    ]
+}
+
 /// `12%` with at most one decimal, for status lines.
 pub(crate) fn percent_text(value: f64) -> String {
     format!(
