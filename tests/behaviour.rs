@@ -278,6 +278,27 @@ fn bad_arguments_are_unknown_with_a_clear_line() {
     assert!(out.summary().contains("--query <SQL>"), "{}", out.summary());
 }
 
+/// Nagios commands pass `-w '$ARG1$'` even when a service gives no ARG1.
+#[test]
+fn empty_ranges_are_the_same_as_none() {
+    for plugin in PLUGINS {
+        let plain = CLUSTER.plugin(plugin).args(&base_args(plugin)).run();
+        let empty = CLUSTER
+            .plugin(plugin)
+            .args(&base_args(plugin))
+            .args(&["-w", "", "-c", ""])
+            .run();
+        empty.expect("OK");
+        let thresholds = |out: &harness::PluginOutput| {
+            out.perfdata()
+                .into_iter()
+                .map(|(label, p)| (label, p.warn, p.crit))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(thresholds(&empty), thresholds(&plain), "{plugin}");
+    }
+}
+
 #[test]
 fn help_and_version() {
     for plugin in PLUGINS {

@@ -77,6 +77,7 @@ THRESHOLD RANGES
   or inside it with a leading @.  10 = outside 0..10   10: = below 10
   ~:10 = above 10   10:20 = outside 10..20   @10:20 = within 10..20
   Units: % ; sizes B kB MB GB TB (1024-based) ; durations ms s min h d.
+  An empty -w or -c is the same as leaving it out.
 
 ENVIRONMENT
   PGHOST PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE (~/.pgpass) PGSSLMODE
@@ -123,9 +124,14 @@ pub fn run<C: Check>(name: &'static str) -> ! {
 fn execute<C: Check>(name: &str, cli: &Cli<C::Args>) -> Result<CheckResult, Error> {
     let timeout = Timeout::parse(&cli.common.timeout)?;
     timeout::arm(timeout, C::DISPLAY);
+    // An empty range is one left out: a Nagios command passes `-w '$ARG1$'`
+    // whether or not the service gave ARG1.
+    fn given(range: &Option<String>) -> Option<&str> {
+        range.as_deref().filter(|r| !r.trim().is_empty())
+    }
     let mut thresholds = Thresholds::parse(
-        cli.common.warning.as_deref(),
-        cli.common.critical.as_deref(),
+        given(&cli.common.warning),
+        given(&cli.common.critical),
         C::UNITS,
     )?;
     if let Some((warning, critical)) = C::DEFAULT_THRESHOLDS {
