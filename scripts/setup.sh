@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing pgvigil needs on a Debian machine:
 # PostgreSQL server binaries (unless PGVIGIL_PG_BINDIR names some) and the
-# OpenSSL headers the TLS support links against. Safe to run again.
+# OpenSSL headers the TLS support links against; the monitoring daemons the
+# packaging tests run (Icinga2, Nagios 4) and the Debian packaging tools
+# (dpkg-shlibdeps, lintian). Safe to run again.
 set -euo pipefail
 
 as_root() {
@@ -21,6 +23,11 @@ command -v pg_basebackup >/dev/null || ls /usr/lib/postgresql/*/bin/pg_basebacku
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
 command -v df >/dev/null || missing+=(coreutils)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v icinga2 >/dev/null || missing+=(icinga2-bin icinga2-common)
+command -v nagios4 >/dev/null || missing+=(nagios4-core)
+command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
+command -v lintian >/dev/null || missing+=(lintian)
+command -v man >/dev/null || missing+=(man-db)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
@@ -28,7 +35,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root mkdir -p /etc/postgresql-common
   echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
 fi
 

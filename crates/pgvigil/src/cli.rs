@@ -98,6 +98,9 @@ pub fn command<C: Check>(name: &'static str) -> clap::Command {
         .about(C::ABOUT)
         .after_help(format!("{}\n\n{FOOTER}", C::THRESHOLD_HELP))
         .max_term_width(100)
+        // The last -H wins, as in most Unix tools: a Nagios command may pass
+        // -H '$HOSTADDRESS$' and a service add -H /var/run/postgresql.
+        .args_override_self(true)
 }
 
 /// Runs check `C` as the plugin `name` and exits with its state.

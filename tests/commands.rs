@@ -1,0 +1,194 @@
+//! The Icinga2 CheckCommands and Nagios commands in packaging/ against the
+//! plugins themselves: one command per binary in plugins/, every option they
+//! pass accepted by that binary's --help, every option of the binary offered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+use harness::PluginRun;
+
+fn repo_file(path: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The binaries in plugins/, e.g. `check_pg_connections`.
+fn plugins() -> BTreeSet<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    let names: BTreeSet<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.len() >= 6, "{names:?}");
+    names
+}
+
+/// The options the plugin's --help lists, each with its spellings
+/// (`["-w", "--warning"]`), less help and version.
+fn help_options(plugin: &str) -> Vec<Vec<String>> {
+    let out = PluginRun::new(plugin).arg("--help").run();
+    assert_eq!(out.code, 0, "{plugin} --help");
+    let mut options = Vec::new();
+    // The options come before the first upper-case section (THRESHOLDS, …).
+    let listing = out.stdout.lines().take_while(|l| {
+        !(l.starts_with(|c: char| c.is_ascii_uppercase()) && l == &l.to_uppercase())
+    });
+    for line in listing {
+        let line = line.trim_start();
+        if !line.starts_with('-') {
+            continue;
+        }
+        let spec = line.split("  ").next().unwrap();
+        let spellings: Vec<String> = spec
+            .split([',', ' '])
+            .map(|w| w.trim_end_matches("..."))
+            .filter(|w| w.starts_with('-'))
+            .map(str::to_string)
+            .collect();
+        if !spellings.iter().any(|s| s == "--help" || s == "--version") {
+            options.push(spellings);
+        }
+    }
+    assert!(options.len() >= 9, "{plugin}: {options:?}");
+    options
+}
+
+fn accepts(options: &[Vec<String>], word: &str) -> bool {
+    options.iter().flatten().any(|s| s == word)
+}
+
+/// What an Icinga2 CheckCommand (or template) holds.
+#[derive(Default, Debug)]
+struct CheckCommand {
+    imports: Vec<String>,
+    binary: Option<String>,
+    arguments: BTreeSet<String>,
+    descriptions: usize,
+}
+
+/// Parses the layout pgvigil.conf is written in: objects and templates at
+/// the top level, argument keys as `"-x" = {` lines.
+fn icinga2_commands(text: &str) -> BTreeMap<String, CheckCommand> {
+    let mut commands: BTreeMap<String, CheckCommand> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(rest) = trimmed
+            .strip_prefix("object CheckCommand \"")
+            .or_else(|| trimmed.strip_prefix("template CheckCommand \""))
+        {
+            let name = rest.split('"').next().unwrap().to_string();
+            commands.entry(name.clone()).or_default();
+            current = Some(name);
+            continue;
+        }
+        let Some(name) = &current else { continue };
+        let command = commands.get_mut(name).unwrap();
+        if let Some(rest) = trimmed.strip_prefix("import \"") {
+            command.imports.push(rest.trim_end_matches('"').to_string());
+        } else if let Some(rest) = trimmed.strip_prefix("command = [ PluginDir + \"/") {
+            command.binary = Some(rest.split('"').next().unwrap().to_string());
+        } else if trimmed.starts_with("\"-") && trimmed.ends_with("= {") {
+            command
+                .arguments
+                .insert(trimmed.split('"').nth(1).unwrap().to_string());
+        } else if trimmed.starts_with("description = \"") {
+            command.descriptions += 1;
+        }
+    }
+    commands
+}
+
+/// All arguments of a command, its templates' included.
+fn all_arguments(commands: &BTreeMap<String, CheckCommand>, name: &str) -> BTreeSet<String> {
+    let Some(command) = commands.get(name) else {
+        return BTreeSet::new();
+    };
+    let mut all = command.arguments.clone();
+    for import in &command.imports {
+        all.extend(all_arguments(commands, import));
+    }
+    all
+}
+
+#[test]
+fn every_plugin_has_an_icinga2_check_command_offering_all_its_options() {
+    let text = repo_file("packaging/icinga2/pgvigil.conf");
+    let commands = icinga2_commands(&text);
+    let mut covered = BTreeSet::new();
+    for (name, command) in &commands {
+        let Some(binary) = &command.binary else {
+            continue;
+        };
+        assert!(
+            plugins().contains(binary),
+            "CheckCommand {name} runs {binary}, which plugins/ does not build"
+        );
+        assert_eq!(
+            name,
+            &binary.replace("check_pg_", "pgvigil_"),
+            "CheckCommand name"
+        );
+        let arguments = all_arguments(&commands, name);
+        let options = help_options(binary);
+        let unknown: Vec<_> = arguments.iter().filter(|a| !accepts(&options, a)).collect();
+        assert!(
+            unknown.is_empty(),
+            "{name} passes {unknown:?}, which {binary} does not accept"
+        );
+        let missing: Vec<_> = options
+            .iter()
+            .filter(|spellings| !spellings.iter().any(|s| arguments.contains(s)))
+            .collect();
+        assert!(missing.is_empty(), "{name} does not offer {missing:?}");
+        covered.insert(binary.clone());
+    }
+    assert_eq!(covered, plugins(), "plugins without a CheckCommand");
+    for (name, command) in &commands {
+        assert_eq!(
+            command.descriptions,
+            command.arguments.len(),
+            "{name}: every argument needs a description"
+        );
+    }
+    // The password goes through the environment, never as an argument.
+    assert!(text.contains("\"PGPASSWORD\" = \"$pgvigil_password$\""));
+    assert!(!text.contains("\"--password\""));
+}
+
+#[test]
+fn every_plugin_has_a_nagios_command_whose_options_it_accepts() {
+    let text = repo_file("packaging/nagios/pgvigil.cfg");
+    let mut covered = BTreeSet::new();
+    let mut name = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("command_name") {
+            name = Some(rest.trim().to_string());
+        }
+        let Some(rest) = line.strip_prefix("command_line") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let binary = words
+            .next()
+            .unwrap()
+            .strip_prefix("$USER1$/")
+            .expect("command_line starts with $USER1$/")
+            .to_string();
+        assert!(
+            plugins().contains(&binary),
+            "{binary} is not built by plugins/"
+        );
+        assert_eq!(
+            name.take().as_deref(),
+            Some(binary.replace("check_pg_", "pgvigil_").as_str())
+        );
+        let options = help_options(&binary);
+        for word in words.filter(|w| w.starts_with('-')) {
+            assert!(accepts(&options, word), "{binary} does not accept {word}");
+        }
+        covered.insert(binary);
+    }
+    assert_eq!(covered, plugins(), "plugins without a Nagios command");
+}
