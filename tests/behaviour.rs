@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use harness::{Cluster, PluginRun, PLAIN};
+use harness::{generated_password, Cluster, PluginRun, PLAIN};
 use once_cell::sync::Lazy;
 
 const PLUGINS: [&str; 6] = [
@@ -124,12 +124,6 @@ fn missing_socket_and_missing_database_are_critical() {
         "{}",
         out.summary()
     );
-}
-
-/// A password made for this run only; never written anywhere that lands.
-fn generated_password() -> String {
-    let bytes = std::fs::read("/proc/sys/kernel/random/uuid").unwrap();
-    String::from_utf8(bytes).unwrap().trim().replace('-', "")
 }
 
 #[test]

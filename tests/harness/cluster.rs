@@ -247,6 +247,12 @@ impl Drop for Cluster {
     }
 }
 
+/// A password made for this run only; never written anywhere that lands.
+pub fn generated_password() -> String {
+    let bytes = fs::read("/proc/sys/kernel/random/uuid").unwrap();
+    String::from_utf8(bytes).unwrap().trim().replace('-', "")
+}
+
 /// Hands a directory made by the test to the user the servers run as.
 pub fn chown_to_server_user(path: &Path) {
     system::chown(path);

@@ -6,10 +6,11 @@
 //! unprivileged user, since PostgreSQL refuses to run as root.
 
 pub mod cluster;
+pub mod daemon;
 pub mod plugin;
 mod system;
 
 pub use system::server_major;
 
-pub use cluster::{Cluster, ClusterOptions, MONITOR, PLAIN};
-pub use plugin::{PerfValue, PluginOutput, PluginRun};
+pub use cluster::{generated_password, Cluster, ClusterOptions, MONITOR, PLAIN};
+pub use plugin::{parse_perfdata, PerfValue, PluginOutput, PluginRun};

@@ -136,7 +136,7 @@ impl PluginOutput {
         let mut all = BTreeMap::new();
         for line in self.stdout.lines() {
             if let Some((_, perf)) = line.split_once('|') {
-                parse_perfdata(perf, &mut all);
+                all.extend(parse_perfdata(perf));
             }
         }
         all
@@ -151,7 +151,8 @@ impl PluginOutput {
 
 /// The guidelines' grammar: `'label'=value[UOM];warn;crit;min;max`, space separated,
 /// labels optionally single-quoted with '' for a quote.
-fn parse_perfdata(text: &str, into: &mut BTreeMap<String, PerfValue>) {
+pub fn parse_perfdata(text: &str) -> BTreeMap<String, PerfValue> {
+    let mut into = BTreeMap::new();
     let mut rest = text.trim();
     while !rest.is_empty() {
         let (label, after) = if let Some(quoted) = rest.strip_prefix('\'') {
@@ -200,4 +201,5 @@ fn parse_perfdata(text: &str, into: &mut BTreeMap<String, PerfValue>) {
         );
         rest = after[end..].trim_start();
     }
+    into
 }

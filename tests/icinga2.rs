@@ -1,0 +1,410 @@
+//! packaging/icinga2 with a real Icinga2: the CheckCommands and the example
+//! validate, and a running daemon checking a real cluster through them
+//! records the states and perfdata the plugins print.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use harness::daemon::{current_user, repo_path, require, wait_until, Daemon, LineSink};
+use harness::{generated_password, parse_perfdata, plugin::binary_dir, Cluster, PluginRun};
+
+/// `icinga2 daemon` with every path it writes inside `dir`.
+fn icinga2(dir: &Path) -> Command {
+    let (user, group) = current_user();
+    let mut cmd = Command::new(require("icinga2"));
+    cmd.arg("daemon").arg("-c").arg(dir.join("icinga2.conf"));
+    for (name, sub) in [
+        ("DataDir", "lib"),
+        ("LogDir", "log"),
+        ("CacheDir", "cache"),
+        ("SpoolDir", "spool"),
+        ("InitRunDir", "run"),
+    ] {
+        let path = dir.join(sub);
+        fs::create_dir_all(&path).unwrap();
+        cmd.arg("-D").arg(format!("{name}={}", path.display()));
+    }
+    cmd.arg("-D").arg(format!("RunAsUser={user}"));
+    cmd.arg("-D").arg(format!("RunAsGroup={group}"));
+    cmd
+}
+
+/// The top of every sandbox configuration: the Template Library with
+/// PluginDir at the freshly built plugins, and our CheckCommands.
+fn preamble() -> String {
+    format!(
+        "const PluginDir = \"{plugins}\"\n\
+         const PluginContribDir = PluginDir\n\
+         const ManubulonPluginDir = PluginDir\n\
+         const NodeName = \"pgvigil-test\"\n\
+         const ZoneName = NodeName\n\
+         include <itl>\n\
+         include <plugins>\n\
+         include \"{conf}\"\n",
+        plugins = binary_dir().display(),
+        conf = repo_path("packaging/icinga2/pgvigil.conf").display(),
+    )
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pgvigil-icinga2-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn check_commands_and_example_validate() {
+    let dir = temp_dir("validate");
+    let conf = format!(
+        "{}const PgvigilPassword = \"{}\"\ninclude \"{}\"\n",
+        preamble(),
+        generated_password(),
+        repo_path("packaging/icinga2/pgvigil-example.conf").display()
+    );
+    fs::write(dir.join("icinga2.conf"), conf).unwrap();
+    let out = icinga2(&dir).arg("-C").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "icinga2 -C failed:\n{log}");
+    // The example's apply rules make five services on its host (the disk
+    // service needs an agent endpoint the example host does not have).
+    assert!(log.contains("Instantiated 5 Services."), "{log}");
+    assert!(log.contains("Instantiated 1 Host."), "{log}");
+
+    // And a service that names an option the commands lack does not pass.
+    fs::write(
+        dir.join("icinga2.conf"),
+        format!(
+            "{}object Host \"h\" {{ check_command = \"dummy\" }}\n\
+             object Service \"s\" {{ host_name = \"h\"; check_command = \"pgvigil_nonesuch\" }}\n",
+            preamble()
+        ),
+    )
+    .unwrap();
+    let out = icinga2(&dir).arg("-C").output().unwrap();
+    assert!(!out.status.success());
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// One service of the end-to-end run: its CheckCommand, variables, and the
+/// same plugin run by hand.
+struct Case {
+    service: &'static str,
+    command: &'static str,
+    vars: &'static [(&'static str, &'static str)],
+    state: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        service: "connections",
+        command: "pgvigil_connections",
+        vars: &[],
+        state: "OK",
+    },
+    Case {
+        service: "replication-lag",
+        command: "pgvigil_replication_lag",
+        vars: &[
+            ("pgvigil_warning", "16MB,30s"),
+            ("pgvigil_critical", "1GB,5min"),
+        ],
+        state: "OK",
+    },
+    Case {
+        service: "disk",
+        command: "pgvigil_disk",
+        vars: &[],
+        state: "OK",
+    },
+    Case {
+        service: "locks",
+        command: "pgvigil_locks",
+        vars: &[
+            ("pgvigil_warning", "5,30s"),
+            ("pgvigil_critical", "20,5min"),
+        ],
+        state: "OK",
+    },
+    Case {
+        service: "archiver-required",
+        command: "pgvigil_archiver",
+        vars: &[("pgvigil_require_archiving", "true")],
+        state: "CRITICAL",
+    },
+    Case {
+        service: "answer-warning",
+        command: "pgvigil_query",
+        vars: &[
+            ("pgvigil_query", "SELECT 42"),
+            ("pgvigil_label", "answer"),
+            ("pgvigil_warning", "40"),
+            ("pgvigil_critical", "50"),
+        ],
+        state: "WARNING",
+    },
+    Case {
+        service: "answer-critical",
+        command: "pgvigil_query",
+        vars: &[
+            ("pgvigil_query", "SELECT 42"),
+            ("pgvigil_label", "answer"),
+            ("pgvigil_warning", "10"),
+            ("pgvigil_critical", "20"),
+        ],
+        state: "CRITICAL",
+    },
+];
+
+/// What a variable's value looks like in the configuration.
+fn literal(value: &str) -> String {
+    if value == "true" || value == "false" {
+        value.to_string()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// The same check run by hand, with the arguments the CheckCommand builds.
+fn by_hand(case: &Case, cluster: &Cluster, password: &str) -> harness::PluginOutput {
+    let binary = case.command.replace("pgvigil_", "check_pg_");
+    let mut run = PluginRun::new(&binary);
+    let port = cluster.port.to_string();
+    run.args(&[
+        "-H",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-d",
+        "postgres",
+        "-U",
+        "pwuser",
+    ])
+    .env("PGPASSWORD", password);
+    for (var, value) in case.vars {
+        let flag = match *var {
+            "pgvigil_warning" => "-w",
+            "pgvigil_critical" => "-c",
+            "pgvigil_query" => "--query",
+            "pgvigil_label" => "--label",
+            "pgvigil_require_archiving" => "--require-archiving",
+            other => panic!("no flag for {other}"),
+        };
+        run.arg(flag);
+        if *value != "true" {
+            run.arg(value);
+        }
+    }
+    run.run()
+}
+
+#[test]
+fn running_icinga2_records_what_the_plugins_print() {
+    let cluster = Cluster::start("icinga2");
+    let password = generated_password();
+    cluster.execute(&format!(
+        "CREATE ROLE pwuser LOGIN PASSWORD '{password}' IN ROLE pg_monitor"
+    ));
+    let graphite = LineSink::start();
+    let dir = temp_dir("run");
+    let perfdata_dir = dir.join("perfdata");
+    fs::create_dir_all(&perfdata_dir).unwrap();
+
+    let mut conf = preamble();
+    conf.push_str(&format!(
+        r#"object CheckerComponent "checker" {{ }}
+object FileLogger "log" {{
+	path = "{log}"
+	severity = "information"
+}}
+object PerfdataWriter "perfdata" {{
+	service_perfdata_path = "{pd}/service"
+	service_temp_path = "{pd}/service.tmp"
+	host_perfdata_path = "{pd}/host"
+	host_temp_path = "{pd}/host.tmp"
+	rotation_interval = 1s
+	service_format_template = "SERVICEDESC::$service.name$\tSERVICESTATE::$service.state$\tSERVICEPERFDATA::$service.perfdata$"
+}}
+object GraphiteWriter "graphite" {{
+	host = "127.0.0.1"
+	port = {graphite}
+	enable_send_thresholds = true
+}}
+object Host "pg" {{
+	check_command = "dummy"
+	address = "127.0.0.1"
+	vars.pgvigil_port = {port}
+	vars.pgvigil_dbname = "postgres"
+	vars.pgvigil_username = "pwuser"
+	vars.pgvigil_password = "{password}"
+}}
+"#,
+        log = dir.join("icinga2.log").display(),
+        pd = perfdata_dir.display(),
+        graphite = graphite.port,
+        port = cluster.port,
+    ));
+    for case in CASES {
+        conf.push_str(&format!(
+            "object Service \"{}\" {{\n\thost_name = \"pg\"\n\tcheck_command = \"{}\"\n\tcheck_interval = 2s\n\tretry_interval = 2s\n",
+            case.service, case.command
+        ));
+        for (var, value) in case.vars {
+            conf.push_str(&format!("\tvars.{var} = {}\n", literal(value)));
+        }
+        conf.push_str("}\n");
+    }
+    fs::write(dir.join("icinga2.conf"), conf).unwrap();
+
+    let mut daemon = Daemon::spawn(&mut icinga2(&dir));
+    // Every service's first result, as the PerfdataWriter wrote it.
+    let recorded = wait_until(
+        Duration::from_secs(60),
+        "a result for every service",
+        || {
+            assert!(daemon.is_running(), "icinga2 exited:\n{}", log(&dir));
+            let records = perfdata_records(&perfdata_dir);
+            (records.len() == CASES.len()).then_some(records)
+        },
+    );
+    // Graphite gets the perfdata as Icinga2 itself parsed it.
+    let metrics = wait_until(Duration::from_secs(30), "graphite metrics", || {
+        let metrics = graphite_metrics(&graphite.lines());
+        CASES
+            .iter()
+            .all(|c| {
+                metrics
+                    .keys()
+                    .any(|k| k.starts_with(&format!("icinga2.pg.services.{}.", c.service)))
+            })
+            .then_some(metrics)
+    });
+    drop(daemon);
+
+    for case in CASES {
+        let (state, perfdata) = &recorded[case.service];
+        let printed = by_hand(case, &cluster, &password);
+        assert_eq!(
+            state, case.state,
+            "{}: state Icinga2 recorded",
+            case.service
+        );
+        printed.expect(case.state);
+        // The perfdata Icinga2 kept has the plugin's labels, units and thresholds.
+        let kept = parse_perfdata(perfdata);
+        let printed = printed.perfdata();
+        let shape = |p: &BTreeMap<String, harness::PerfValue>| {
+            p.iter()
+                .map(|(l, v)| {
+                    (
+                        l.clone(),
+                        v.uom.clone(),
+                        v.warn.clone(),
+                        v.crit.clone(),
+                        v.min.clone(),
+                        v.max.clone(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shape(&kept), shape(&printed), "{}", case.service);
+        // And every item was parsed by Icinga2 into a metric, thresholds included.
+        let prefix = format!(
+            "icinga2.pg.services.{}.{}.perfdata.",
+            case.service, case.command
+        );
+        for (label, value) in &kept {
+            let metric = |field: &str| {
+                metrics
+                    .get(&format!("{prefix}{}.{field}", graphite_escape(label)))
+                    .copied()
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "no {field} metric for {}/{label}: {metrics:?}",
+                            case.service
+                        )
+                    })
+            };
+            assert_eq!(metric("value"), value.value, "{}/{label}", case.service);
+            if !value.warn.is_empty() {
+                assert_eq!(metric("warn"), value.warn.parse::<f64>().unwrap());
+            }
+            if !value.crit.is_empty() {
+                assert_eq!(metric("crit"), value.crit.parse::<f64>().unwrap());
+            }
+        }
+    }
+    // The query services are deterministic: the values themselves match.
+    assert_eq!(
+        parse_perfdata(&recorded["answer-warning"].1)["answer"].value,
+        42.0
+    );
+    let log = log(&dir);
+    assert!(!log.contains("invalid perfdata"), "{log}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+fn log(dir: &Path) -> String {
+    fs::read_to_string(dir.join("icinga2.log")).unwrap_or_default()
+}
+
+/// The first record per service in the PerfdataWriter's rotated files:
+/// service name to (state, perfdata).
+fn perfdata_records(dir: &Path) -> BTreeMap<String, (String, String)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("service.") && !name.ends_with(".tmp")
+        })
+        .collect();
+    files.sort();
+    let mut records = BTreeMap::new();
+    for file in files {
+        for line in fs::read_to_string(&file).unwrap_or_default().lines() {
+            let field = |key: &str| {
+                line.split('\t')
+                    .find_map(|f| f.strip_prefix(key))
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            records
+                .entry(field("SERVICEDESC::"))
+                .or_insert_with(|| (field("SERVICESTATE::"), field("SERVICEPERFDATA::")));
+        }
+    }
+    records.remove("");
+    records
+}
+
+/// Carbon plaintext lines (`path value timestamp`): the first value per
+/// path, from the same (first) check result as the perfdata record.
+fn graphite_metrics(lines: &[String]) -> BTreeMap<String, f64> {
+    let mut metrics = BTreeMap::new();
+    for line in lines {
+        let mut words = line.split_whitespace();
+        if let (Some(path), Some(Ok(value))) = (words.next(), words.next().map(str::parse)) {
+            metrics.entry(path.to_string()).or_insert(value);
+        }
+    }
+    metrics
+}
+
+/// How Icinga2's GraphiteWriter writes a label into a metric path.
+fn graphite_escape(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
