@@ -1,0 +1,303 @@
+//! packaging/nagios with a real Nagios 4: the commands and the example
+//! validate, and a running Nagios checking a real cluster through them
+//! records the states, output and perfdata the plugins print.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use harness::daemon::{current_user, repo_path, require, wait_until, Daemon};
+use harness::{parse_perfdata, plugin::binary_dir, Cluster, PluginRun};
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pgvigil-nagios-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("checkresults")).unwrap();
+    fs::create_dir_all(dir.join("archives")).unwrap();
+    dir
+}
+
+/// nagios.cfg with every path in `dir`, intervals in seconds, Debian's
+/// stock templates, our commands, and `objects`.
+fn write_config(dir: &Path, objects: &[PathBuf]) -> PathBuf {
+    let (user, group) = current_user();
+    let d = dir.display();
+    let mut cfg = format!(
+        "log_file={d}/nagios.log\n\
+         object_cache_file={d}/objects.cache\n\
+         precached_object_file={d}/objects.precache\n\
+         resource_file={d}/resource.cfg\n\
+         status_file={d}/status.dat\n\
+         status_update_interval=1\n\
+         nagios_user={user}\n\
+         nagios_group={group}\n\
+         check_external_commands=0\n\
+         command_file={d}/nagios.cmd\n\
+         lock_file={d}/nagios.lock\n\
+         temp_file={d}/nagios.tmp\n\
+         temp_path={d}\n\
+         check_result_path={d}/checkresults\n\
+         query_socket={d}/nagios.qh\n\
+         retain_state_information=0\n\
+         state_retention_file={d}/retention.dat\n\
+         debug_file={d}/debug.log\n\
+         log_archive_path={d}/archives\n\
+         interval_length=1\n\
+         service_inter_check_delay_method=n\n\
+         host_inter_check_delay_method=n\n\
+         enable_notifications=0\n\
+         process_performance_data=1\n\
+         service_perfdata_file={d}/service-perfdata\n\
+         service_perfdata_file_template=$SERVICEDESC$\\t$SERVICESTATE$\\t$SERVICEPERFDATA$\n\
+         service_perfdata_file_mode=a\n\
+         service_perfdata_file_processing_interval=0\n"
+    );
+    for stock in ["templates", "timeperiods", "contacts", "commands"] {
+        cfg.push_str(&format!("cfg_file=/etc/nagios4/objects/{stock}.cfg\n"));
+    }
+    cfg.push_str(&format!(
+        "cfg_file={}\n",
+        repo_path("packaging/nagios/pgvigil.cfg").display()
+    ));
+    for file in objects {
+        cfg.push_str(&format!("cfg_file={}\n", file.display()));
+    }
+    fs::write(
+        dir.join("resource.cfg"),
+        format!("$USER1$={}\n", binary_dir().display()),
+    )
+    .unwrap();
+    let path = dir.join("nagios.cfg");
+    fs::write(&path, cfg).unwrap();
+    path
+}
+
+/// A host check command, so that hosts need no plugin of their own.
+const HOST_UP: &str =
+    "define command {\n\tcommand_name\tcheck-host-alive\n\tcommand_line\t/bin/true\n}\n";
+
+#[test]
+fn commands_and_example_validate() {
+    let dir = temp_dir("validate");
+    let host_up = dir.join("host-up.cfg");
+    fs::write(&host_up, HOST_UP).unwrap();
+    let cfg = write_config(
+        &dir,
+        &[host_up, repo_path("packaging/nagios/pgvigil-example.cfg")],
+    );
+    let out = Command::new(require("nagios4"))
+        .arg("-v")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "nagios4 -v failed:\n{report}");
+    assert!(report.contains("Total Errors:   0"), "{report}");
+    // Six commands of ours plus Debian's stock ones; five example services.
+    assert!(report.contains("Checked 5 services."), "{report}");
+
+    // A service naming a command we do not define fails validation.
+    let broken = dir.join("broken.cfg");
+    fs::write(
+        &broken,
+        "define service {\n\tuse\tgeneric-service\n\thost_name\tdb1\n\tservice_description\tx\n\tcheck_command\tpgvigil_nonesuch\n}\n",
+    )
+    .unwrap();
+    let cfg = write_config(
+        &dir,
+        &[
+            dir.join("host-up.cfg"),
+            repo_path("packaging/nagios/pgvigil-example.cfg"),
+            broken,
+        ],
+    );
+    let out = Command::new(require("nagios4"))
+        .arg("-v")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// One service: its check_command line (after the `!`) and expected state.
+struct Case {
+    service: &'static str,
+    command: &'static str,
+    args: &'static str,
+    state: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        service: "connections",
+        command: "pgvigil_connections",
+        args: "!!",
+        state: "OK",
+    },
+    Case {
+        service: "replication lag",
+        command: "pgvigil_replication_lag",
+        args: "!16MB,30s!1GB,5min",
+        state: "OK",
+    },
+    Case {
+        service: "disk",
+        command: "pgvigil_disk",
+        args: "!80%!90%",
+        state: "OK",
+    },
+    Case {
+        service: "locks",
+        command: "pgvigil_locks",
+        args: "!5,30s!20,5min",
+        state: "OK",
+    },
+    Case {
+        service: "archiver required",
+        command: "pgvigil_archiver",
+        args: "!!!--require-archiving",
+        state: "CRITICAL",
+    },
+    Case {
+        service: "answer warning",
+        command: "pgvigil_query",
+        args: "!40!50!--label answer --query \"SELECT 42\"",
+        state: "WARNING",
+    },
+    Case {
+        service: "answer critical",
+        command: "pgvigil_query",
+        args: "!10!20!--label answer --query \"SELECT 42\"",
+        state: "CRITICAL",
+    },
+];
+
+/// The same check run by hand: `-w ARG1 -c ARG2 ARG3` as the command has it.
+fn by_hand(case: &Case, cluster: &Cluster) -> harness::PluginOutput {
+    let binary = case.command.replace("pgvigil_", "check_pg_");
+    let args: Vec<&str> = case.args.split('!').skip(1).collect();
+    let port = cluster.port.to_string();
+    let mut run = PluginRun::new(&binary);
+    run.args(&["-H", "127.0.0.1", "-w", args[0], "-c", args[1]]);
+    run.args(&["-p", &port, "-U", harness::MONITOR, "-d", "postgres"]);
+    if let Some(more) = args.get(2) {
+        if more.contains("--query") {
+            run.args(&["--label", "answer", "--query", "SELECT 42"]);
+        } else {
+            run.args(&more.split_whitespace().collect::<Vec<_>>());
+        }
+    }
+    run.run()
+}
+
+#[test]
+fn running_nagios_records_what_the_plugins_print() {
+    let cluster = Cluster::start("nagios");
+    let dir = temp_dir("run");
+    let mut objects = format!(
+        "{HOST_UP}define host {{\n\tuse\tgeneric-host\n\thost_name\tpg\n\taddress\t127.0.0.1\n\tcheck_command\tcheck-host-alive\n\tmax_check_attempts\t1\n}}\n"
+    );
+    // Port, user and database go in ARG3, after the thresholds.
+    let conn = format!("-p {} -U {} -d postgres", cluster.port, harness::MONITOR);
+    for case in CASES {
+        let mut args: Vec<String> = case.args.split('!').skip(1).map(String::from).collect();
+        args.resize(3, String::new());
+        args[2] = format!("{conn} {}", args[2]);
+        objects.push_str(&format!(
+            "define service {{\n\tuse\tgeneric-service\n\thost_name\tpg\n\tservice_description\t{}\n\
+             \tcheck_command\t{}!{}\n\tcheck_interval\t2\n\tretry_interval\t2\n\tmax_check_attempts\t1\n}}\n",
+            case.service,
+            case.command,
+            args.join("!")
+        ));
+    }
+    let objects_file = dir.join("objects.cfg");
+    fs::write(&objects_file, objects).unwrap();
+    let cfg = write_config(&dir, &[objects_file]);
+
+    let mut daemon = Daemon::spawn(Command::new(require("nagios4")).arg(&cfg));
+    let status = wait_until(Duration::from_secs(60), "every service checked", || {
+        assert!(daemon.is_running(), "nagios4 exited:\n{}", log(&dir));
+        let status = service_status(&dir.join("status.dat"));
+        let checked = status
+            .values()
+            .filter(|s| s["has_been_checked"] == "1")
+            .count();
+        (checked == CASES.len()).then_some(status)
+    });
+    drop(daemon);
+    let perfdata_file = fs::read_to_string(dir.join("service-perfdata")).unwrap_or_default();
+
+    for case in CASES {
+        let recorded = &status[case.service];
+        let printed = by_hand(case, &cluster);
+        printed.expect(case.state);
+        let code = printed.code.to_string();
+        assert_eq!(recorded["current_state"], code, "{}: state", case.service);
+        // Nagios keeps the status line up to the `|`. Counts of sessions
+        // and bytes move between runs; the query's and archiver's do not.
+        let line = printed.status_line().split('|').next().unwrap().trim();
+        if ["pgvigil_query", "pgvigil_archiver"].contains(&case.command) {
+            assert_eq!(recorded["plugin_output"], line, "{}", case.service);
+        } else {
+            let head = line.split(" - ").next().unwrap();
+            assert!(
+                recorded["plugin_output"].starts_with(&format!("{head} - ")),
+                "{}",
+                recorded["plugin_output"]
+            );
+        }
+        let kept = parse_perfdata(&recorded["performance_data"]);
+        let printed = printed.perfdata();
+        assert_eq!(
+            kept.keys().collect::<Vec<_>>(),
+            printed.keys().collect::<Vec<_>>(),
+            "{}",
+            case.service
+        );
+        for (label, value) in &kept {
+            let mine = &printed[label];
+            assert_eq!(
+                (&value.uom, &value.warn, &value.crit, &value.min, &value.max),
+                (&mine.uom, &mine.warn, &mine.crit, &mine.min, &mine.max),
+                "{}/{label}",
+                case.service
+            );
+        }
+        // The perfdata file has the same result, state by name.
+        let line = perfdata_file
+            .lines()
+            .find(|l| l.starts_with(&format!("{}\t", case.service)))
+            .unwrap_or_else(|| panic!("{} missing from:\n{perfdata_file}", case.service));
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields[1], case.state, "{line}");
+    }
+    let answer = parse_perfdata(&status["answer warning"]["performance_data"]);
+    assert_eq!(answer["answer"].value, 42.0);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+fn log(dir: &Path) -> String {
+    fs::read_to_string(dir.join("nagios.log")).unwrap_or_default()
+}
+
+/// status.dat's servicestatus blocks, by service_description.
+fn service_status(path: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let mut services = BTreeMap::new();
+    for block in text.split("servicestatus {").skip(1) {
+        let block = block.split('}').next().unwrap();
+        let fields: BTreeMap<String, String> = block
+            .lines()
+            .filter_map(|l| l.trim().split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if let Some(name) = fields.get("service_description") {
+            services.insert(name.clone(), fields);
+        }
+    }
+    services
+}
