@@ -10,8 +10,10 @@ cargo fmt --all -- --check
 if cargo clippy --version >/dev/null 2>&1; then
   cargo clippy --workspace --all-targets -- -D warnings
 fi
-# The integration tests run the plugin binaries, so build them first.
+# The integration tests run the plugin binaries, so build them first, and
+# the package tests install the .deb, so build that too.
 cargo build --workspace --bins
+packaging/debian/build-deb.sh
 cargo test --workspace --no-fail-fast
 # The integration tests again on every PostgreSQL major from 12 to 18.
 scripts/matrix.sh

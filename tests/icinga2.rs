@@ -8,44 +8,20 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use harness::daemon::{current_user, repo_path, require, wait_until, Daemon, LineSink};
+use harness::daemon::{icinga2_constants, repo_path, wait_until, Daemon, LineSink};
 use harness::{generated_password, parse_perfdata, plugin::binary_dir, Cluster, PluginRun};
 
-/// `icinga2 daemon` with every path it writes inside `dir`.
 fn icinga2(dir: &Path) -> Command {
-    let (user, group) = current_user();
-    let mut cmd = Command::new(require("icinga2"));
-    cmd.arg("daemon").arg("-c").arg(dir.join("icinga2.conf"));
-    for (name, sub) in [
-        ("DataDir", "lib"),
-        ("LogDir", "log"),
-        ("CacheDir", "cache"),
-        ("SpoolDir", "spool"),
-        ("InitRunDir", "run"),
-    ] {
-        let path = dir.join(sub);
-        fs::create_dir_all(&path).unwrap();
-        cmd.arg("-D").arg(format!("{name}={}", path.display()));
-    }
-    cmd.arg("-D").arg(format!("RunAsUser={user}"));
-    cmd.arg("-D").arg(format!("RunAsGroup={group}"));
-    cmd
+    harness::daemon::icinga2(dir, &dir.join("icinga2.conf"))
 }
 
 /// The top of every sandbox configuration: the Template Library with
 /// PluginDir at the freshly built plugins, and our CheckCommands.
 fn preamble() -> String {
     format!(
-        "const PluginDir = \"{plugins}\"\n\
-         const PluginContribDir = PluginDir\n\
-         const ManubulonPluginDir = PluginDir\n\
-         const NodeName = \"pgvigil-test\"\n\
-         const ZoneName = NodeName\n\
-         include <itl>\n\
-         include <plugins>\n\
-         include \"{conf}\"\n",
-        plugins = binary_dir().display(),
-        conf = repo_path("packaging/icinga2/pgvigil.conf").display(),
+        "{}include <itl>\ninclude <plugins>\ninclude \"{}\"\n",
+        icinga2_constants(&binary_dir()),
+        repo_path("packaging/icinga2/pgvigil.conf").display(),
     )
 }
 

@@ -221,7 +221,11 @@ impl Cluster {
 
     /// The plugin `name`, pointed at this cluster as the pg_monitor-only role.
     pub fn plugin(&self, name: &str) -> PluginRun {
-        let mut run = PluginRun::new(name);
+        self.point(PluginRun::new(name))
+    }
+
+    /// `run` pointed at this cluster as the pg_monitor-only role.
+    pub fn point(&self, mut run: PluginRun) -> PluginRun {
         run.env("PGHOST", self.socket_dir.to_str().unwrap())
             .env("PGPORT", &self.port.to_string())
             .env("PGUSER", MONITOR)

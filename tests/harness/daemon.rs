@@ -33,6 +33,40 @@ pub fn require(program: &str) -> PathBuf {
     panic!("{program} is not installed: run scripts/setup.sh")
 }
 
+/// `icinga2 daemon -c CONF` with every path it writes inside `dir`.
+pub fn icinga2(dir: &Path, conf: &Path) -> Command {
+    let (user, group) = current_user();
+    let mut cmd = Command::new(require("icinga2"));
+    cmd.arg("daemon").arg("-c").arg(conf);
+    for (name, sub) in [
+        ("DataDir", "lib"),
+        ("LogDir", "log"),
+        ("CacheDir", "cache"),
+        ("SpoolDir", "spool"),
+        ("InitRunDir", "run"),
+    ] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).unwrap();
+        cmd.arg("-D").arg(format!("{name}={}", path.display()));
+    }
+    cmd.arg("-D").arg(format!("RunAsUser={user}"));
+    cmd.arg("-D").arg(format!("RunAsGroup={group}"));
+    cmd
+}
+
+/// The constants a configuration that includes the Template Library must
+/// set, with the plugins in `plugin_dir`.
+pub fn icinga2_constants(plugin_dir: &Path) -> String {
+    format!(
+        "const PluginDir = \"{}\"\n\
+         const PluginContribDir = PluginDir\n\
+         const ManubulonPluginDir = PluginDir\n\
+         const NodeName = \"pgvigil-test\"\n\
+         const ZoneName = NodeName\n",
+        plugin_dir.display()
+    )
+}
+
 /// A daemon started in the foreground; TERM and reaped when dropped.
 pub struct Daemon {
     child: Child,

@@ -26,14 +26,17 @@ impl PluginRun {
             "{} is missing: build the plugins first (cargo build --workspace)",
             path.display()
         );
+        PluginRun::at(&path)
+    }
+
+    /// A plugin binary elsewhere, e.g. installed from the package.
+    pub fn at(path: &std::path::Path) -> PluginRun {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let mut cmd = Command::new(path);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", std::env::temp_dir());
-        PluginRun {
-            name: name.to_string(),
-            cmd,
-        }
+        PluginRun { name, cmd }
     }
 
     pub fn arg(&mut self, arg: &str) -> &mut PluginRun {

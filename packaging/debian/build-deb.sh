@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds target/debian/pgvigil_<version>_<arch>.deb from a release build:
+#   /usr/lib/nagios/plugins/check_pg_*                       the plugins
+#   /usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf Icinga2 CheckCommands
+#   /etc/nagios-plugins/config/pgvigil.cfg                    Nagios commands (conffile)
+#   /usr/share/man/man1/check_pg_*.1.gz                       man pages, from the clap definitions
+#   /usr/share/doc/pgvigil/examples/                          host and service examples
+# Needs dpkg-dev (dpkg-shlibdeps); scripts/setup.sh installs it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+here=packaging/debian
+
+version=$(cargo metadata --no-deps --format-version 1 |
+  sed -n 's/.*"name":"pgvigil","version":"\([^"]*\)".*/\1/p')
+[ -n "$version" ] || { echo "build-deb: cannot read the version" >&2; exit 1; }
+arch=$(dpkg --print-architecture)
+
+cargo build --release --workspace --bins --quiet
+plugins=$(cd plugins && ls -d check_pg_*)
+
+out=target/debian
+root=$out/pgvigil_${version}_$arch
+rm -rf "$root"
+install -d "$root/DEBIAN" "$root/usr/lib/nagios/plugins" "$root/usr/share/man/man1" \
+  "$root/usr/share/icinga2/include/plugins-contrib.d" "$root/etc/nagios-plugins/config" \
+  "$root/usr/share/doc/pgvigil/examples"
+
+for p in $plugins; do
+  install -m 0755 "target/release/$p" "$root/usr/lib/nagios/plugins/$p"
+done
+install -m 0644 packaging/icinga2/pgvigil.conf "$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
+install -m 0644 packaging/nagios/pgvigil.cfg "$root/etc/nagios-plugins/config/pgvigil.cfg"
+install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/nagios/pgvigil-example.cfg \
+  "$root/usr/share/doc/pgvigil/examples/"
+install -m 0644 "$here/copyright" "$root/usr/share/doc/pgvigil/copyright"
+sed "s/@VERSION@/$version/" "$here/changelog" | gzip -9n >"$root/usr/share/doc/pgvigil/changelog.gz"
+
+target/release/pgvigil-man "$out/man"
+for p in $plugins; do
+  [ -f "$out/man/$p.1" ] || { echo "build-deb: no man page for $p" >&2; exit 1; }
+  gzip -9n <"$out/man/$p.1" >"$root/usr/share/man/man1/$p.1.gz"
+done
+chmod 0644 "$root"/usr/share/man/man1/*.gz "$root/usr/share/doc/pgvigil/changelog.gz"
+
+# Library dependencies as Debian computes them; dpkg-shlibdeps wants a
+# debian/control to read, so give it a minimal one in a scratch dir.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+mkdir "$scratch/debian"
+printf 'Source: pgvigil\n\nPackage: pgvigil\nArchitecture: any\n' >"$scratch/debian/control"
+binaries=$(for p in $plugins; do echo "$PWD/$root/usr/lib/nagios/plugins/$p"; done)
+# shellcheck disable=SC2086
+depends=$(cd "$scratch" && dpkg-shlibdeps -O $binaries | sed -n 's/^shlibs:Depends=//p')
+
+size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
+sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" \
+  -e "s/@DEPENDS@/$depends/" "$here/control.in" >"$root/DEBIAN/control"
+echo /etc/nagios-plugins/config/pgvigil.cfg >"$root/DEBIAN/conffiles"
+(cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' |
+  sort -z | xargs -0 md5sum >DEBIAN/md5sums)
+chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/conffiles" "$root/DEBIAN/md5sums"
+
+deb=$out/pgvigil_${version}_$arch.deb
+dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+echo "$deb"

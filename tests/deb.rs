@@ -1,0 +1,153 @@
+//! The Debian package that packaging/debian/build-deb.sh builds (scripts/test.sh
+//! builds it before the tests): lintian finds no error, it installs (dpkg -i
+//! as root, else dpkg-deb -x), and what it installed works: a plugin against
+//! a real cluster, its man page, the CheckCommands through Icinga2's
+//! `include <plugins-contrib>`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use harness::daemon::{icinga2, icinga2_constants, repo_path, require};
+use harness::{Cluster, PluginRun};
+
+fn package() -> PathBuf {
+    let arch = Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .unwrap();
+    let arch = String::from_utf8_lossy(&arch.stdout).trim().to_string();
+    let deb = repo_path(&format!(
+        "target/debian/pgvigil_{}_{arch}.deb",
+        env!("CARGO_PKG_VERSION")
+    ));
+    assert!(
+        deb.exists(),
+        "{} is missing: run packaging/debian/build-deb.sh (scripts/test.sh does)",
+        deb.display()
+    );
+    deb
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn text(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().expect("run");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[test]
+fn lintian_reports_no_error() {
+    let (ok, report) = text(
+        Command::new(require("lintian"))
+            .arg("--fail-on")
+            .arg("error")
+            .arg(package()),
+    );
+    assert!(ok, "lintian:\n{report}");
+    let errors: Vec<_> = report.lines().filter(|l| l.starts_with("E:")).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn package_holds_every_plugin_its_man_page_and_the_configuration() {
+    let (ok, listing) = text(Command::new("dpkg-deb").arg("-c").arg(package()));
+    assert!(ok, "{listing}");
+    let mut wanted = vec![
+        "./usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf".to_string(),
+        "./etc/nagios-plugins/config/pgvigil.cfg".to_string(),
+        "./usr/share/doc/pgvigil/copyright".to_string(),
+    ];
+    for entry in fs::read_dir(repo_path("plugins")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        wanted.push(format!("./usr/lib/nagios/plugins/{name}"));
+        wanted.push(format!("./usr/share/man/man1/{name}.1.gz"));
+    }
+    for path in wanted {
+        assert!(
+            listing.lines().any(|l| l.ends_with(&format!(" {path}"))),
+            "{path} not in the package:\n{listing}"
+        );
+    }
+    let (_, conffiles) = text(
+        Command::new("dpkg-deb")
+            .arg("-I")
+            .arg(package())
+            .arg("conffiles"),
+    );
+    assert_eq!(conffiles.trim(), "/etc/nagios-plugins/config/pgvigil.cfg");
+}
+
+#[test]
+fn installed_package_works() {
+    let cluster = Cluster::start("deb");
+    let scratch = std::env::temp_dir().join(format!("pgvigil-deb-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&scratch);
+    fs::create_dir_all(&scratch).unwrap();
+    // As root, a real install; otherwise the package's tree, unpacked.
+    let root = if is_root() {
+        let (ok, log) = text(Command::new("dpkg").arg("-i").arg(package()));
+        assert!(ok, "dpkg -i:\n{log}");
+        PathBuf::from("/")
+    } else {
+        let tree = scratch.join("tree");
+        let (ok, log) = text(Command::new("dpkg-deb").arg("-x").arg(package()).arg(&tree));
+        assert!(ok, "dpkg-deb -x:\n{log}");
+        tree
+    };
+    let plugins = root.join("usr/lib/nagios/plugins");
+
+    let out = cluster
+        .point(PluginRun::at(&plugins.join("check_pg_connections")))
+        .args(&["-w", "80%", "-c", "90%"])
+        .run();
+    out.expect("OK");
+    assert!(out.perf("connections").value >= 1.0);
+
+    let mut man = Command::new(require("man"));
+    if is_root() {
+        man.arg("check_pg_connections");
+    } else {
+        man.arg("-l")
+            .arg(root.join("usr/share/man/man1/check_pg_connections.1.gz"));
+    }
+    let (ok, page) = text(man.env("MANPAGER", "cat").env("MANWIDTH", "80"));
+    assert!(ok, "man: {page}");
+    for needle in [
+        "check_pg_connections",
+        "--warning",
+        "THRESHOLDS",
+        "EXIT STATUS",
+    ] {
+        assert!(page.contains(needle), "man page lacks {needle}:\n{page}");
+    }
+
+    if is_root() {
+        icinga2_finds_installed_commands(&scratch, &plugins);
+        let (ok, log) = text(Command::new("dpkg").args(["-r", "pgvigil"]));
+        assert!(ok, "dpkg -r:\n{log}");
+    }
+    let _ = fs::remove_dir_all(&scratch);
+}
+
+/// The stock `include <plugins-contrib>` picks up the installed CheckCommands.
+fn icinga2_finds_installed_commands(scratch: &Path, plugins: &Path) {
+    let conf = scratch.join("icinga2.conf");
+    fs::write(
+        &conf,
+        format!(
+            "{}include <itl>\ninclude <plugins>\ninclude <plugins-contrib>\n\
+             object Host \"db\" {{ check_command = \"dummy\"; address = \"127.0.0.1\" }}\n\
+             object Service \"connections\" {{ host_name = \"db\"; check_command = \"pgvigil_connections\" }}\n",
+            icinga2_constants(plugins)
+        ),
+    )
+    .unwrap();
+    let (ok, log) = text(icinga2(scratch, &conf).arg("-C"));
+    assert!(ok, "icinga2 -C with the installed pgvigil.conf:\n{log}");
+}
