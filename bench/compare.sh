@@ -1,63 +1,48 @@
 #!/usr/bin/env bash
-# Median wall time of each pgvigil plugin beside the peers' equivalent check
-# (check_postgres, check_pgactivity, check_pgsql), on one throwaway cluster,
-# measured with hyperfine in one run. Prints a Markdown table. Peers that
-# need superuser for a check (check_postgres disk_space and archive_ready,
-# check_pgactivity archiver) run as postgres; ours run as a pg_monitor role.
-#   bench/compare.sh [RUNS]      (default 30 runs per command)
+# pgvigil beside the peers (check_postgres, check_pgactivity, and check_pgsql,
+# which only connects and runs one query: the floor). For each check, every
+# tool runs alternately RUNS times: median and spread of wall time, CPU
+# (user+sys, children included) and peak RSS, and then, with log_connections
+# and log_statement=all on, the connections and statements each run costs the
+# server. Twice: on an empty cluster, then with 10,000 tables and 500 idle
+# sessions. Prints Markdown; keeps Markdown and JSON in bench/results/.
+#   bench/compare.sh [RUNS]      (default 30 runs per tool and check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
 scripts/setup.sh
 need=()
-command -v hyperfine >/dev/null || need+=(hyperfine)
 command -v check_postgres >/dev/null || need+=(check-postgres)
 [ -x /usr/lib/nagios/plugins/check_pgactivity ] || need+=(check-pgactivity)
 [ -x /usr/lib/nagios/plugins/check_pgsql ] || need+=(monitoring-plugins-standard)
-command -v jq >/dev/null || need+=(jq)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --workspace --bins -q
-bin=$PWD/target/release
 . scripts/cluster.sh
+# Room for the 500 idle sessions of the scale scenario.
+extra_conf="max_connections = 600"
 start_cluster
 
-pa=/usr/lib/nagios/plugins/check_pgactivity
-pg_st=$base/pgactivity.status
-touch "$pg_st"
-ours="-H $base -p $port -U monitor -d postgres"
-cp_conn="--host=$base --port=$port --dbname=postgres"
-pa_conn="-h $base -p $port -d postgres --status-file $pg_st"
-export PGUSER=monitor
-# check: ours | check_postgres | check_pgactivity (empty when it has none)
-checks=(
-  "connections|$bin/check_pg_connections $ours -w 80% -c 90%|check_postgres $cp_conn --action=backends -w 80% -c 90%|$pa $pa_conn -s backends -w 80% -c 90%"
-  "replication_lag|$bin/check_pg_replication_lag $ours -w 16MB -c 1GB|check_postgres --host=$base,$base --port=$port,$standby_port --dbname=postgres --action=hot_standby_delay -w 16777216 -c 1073741824|$pa $pa_conn -s streaming_delta -w 16MB -c 1GB"
-  "disk|$bin/check_pg_disk $ours -w 80% -c 90%|PGUSER=postgres check_postgres $cp_conn --action=disk_space -w 80% -c 90%|"
-  "locks|$bin/check_pg_locks $ours -w 5 -c 20|check_postgres $cp_conn --action=locks -w 5 -c 20|$pa $pa_conn -s locks -w 5 -c 20"
-  "archiver|$bin/check_pg_archiver $ours -w 10 -c 50|PGUSER=postgres check_postgres $cp_conn --action=archive_ready -w 10 -c 50|PGUSER=postgres $pa $pa_conn -s archiver -w 10 -c 50"
-  "query|$bin/check_pg_query $ours --query 'SELECT 1' -w 10 -c 20|check_postgres $cp_conn --action=custom_query --query='SELECT 1 AS result' --valtype=integer -w 10 -c 20|$pa $pa_conn -s custom_query --query 'SELECT 1' --type integer -w 10 -c 20"
-)
-tmp=$base/bench
-mkdir -p "$tmp"
-median_ms() { jq -r ".results[$1].median * 1000 | . * 10 | round / 10" "$2"; }
-echo
-echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), $runs runs each"
-echo
-echo "| check | pgvigil (ms) | check_postgres (ms) | check_pgactivity (ms) | check_pgsql (ms) |"
-echo "|---|---|---|---|---|"
-floor="/usr/lib/nagios/plugins/check_pgsql -H 127.0.0.1 -P $port -d postgres -l monitor"
-for line in "${checks[@]}"; do
-  IFS='|' read -r name mine cp pa_cmd <<<"$line"
-  cmds=("$mine" "$cp")
-  [ -n "$pa_cmd" ] && cmds+=("$pa_cmd")
-  [ "$name" = query ] && cmds+=("$floor -q 'SELECT 1' -w 10 -c 20") || cmds+=("$floor")
-  # Through a shell (hyperfine subtracts its cost) so that env prefixes and quotes work.
-  hyperfine -i -w 3 -r "$runs" --export-json "$tmp/$name.json" "${cmds[@]}" >/dev/null 2>&1
-  ours_ms=$(median_ms 0 "$tmp/$name.json")
-  cp_ms=$(median_ms 1 "$tmp/$name.json")
-  if [ -n "$pa_cmd" ]; then pa_ms=$(median_ms 2 "$tmp/$name.json"); sql_i=3; else pa_ms="n/a"; sql_i=2; fi
-  sql_ms=$(median_ms $sql_i "$tmp/$name.json")
-  echo "| $name | $ours_ms | $cp_ms | $pa_ms | $sql_ms |"
-done
+psql_c() { echo "$pgbin/psql -X -q -h $base -U postgres -d postgres -p $1"; }
+logging() {
+  local p cmd=true
+  for p in "$port" "$standby_port"; do
+    cmd="$cmd && $(psql_c "$p") -c \"ALTER SYSTEM SET log_connections = $1\" -c \"ALTER SYSTEM SET log_statement = '$2'\" -c 'SELECT pg_reload_conf()' >/dev/null"
+  done
+  echo "$cmd"
+}
+# \gexec must follow the query in the same psql input.
+make_tables="printf '%s\n' \"SELECT format('CREATE TABLE bench_t%s (id int PRIMARY KEY, v text)', g) FROM generate_series(1, 10000) g\" '\\gexec' | $(psql_c "$port") >/dev/null"
+
+touch "$base/pgactivity.status"
+chmod 666 "$base/pgactivity.status"
+mkdir -p bench/results
+stamp=$(date +%Y-%m-%d-%H%M)
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), $runs runs per tool and check" |
+  tee "bench/results/$stamp.md"
+python3 bench/measure.py --base "$base" --port "$port" --standby-port "$standby_port" \
+  --bin "$PWD/target/release" --status-file "$base/pgactivity.status" --runs "$runs" \
+  --json "bench/results/$stamp.json" --make-tables "$make_tables" \
+  --logging-on "$(logging on all)" --logging-off "$(logging off none)" | tee -a "bench/results/$stamp.md"

@@ -31,6 +31,7 @@ fsync = off
 archive_mode = on
 archive_command = 'true'
 cluster_name = 'pgvigil-primary'
+${extra_conf:-}
 CONF
   run_pg "$pgbin/pg_ctl" start -w -D "$base/primary" -l "$base/primary.log" >/dev/null
   psql_p -c "CREATE ROLE monitor LOGIN IN ROLE pg_monitor"

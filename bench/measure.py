@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Runs each pgvigil plugin and its peers' equivalent checks alternately and
+measures, per run: wall time, CPU time (user+sys, the check's own children
+included, through wait4) and peak RSS, with pgvigil-bench-run; then, with log_connections and
+log_statement=all switched on, the connections and statements each run costs
+the server. Writes a Markdown table to stdout and the figures as JSON.
+
+Called by bench/compare.sh, which starts the throwaway cluster."""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import struct
+import subprocess
+import time
+
+PA = "/usr/lib/nagios/plugins/check_pgactivity"
+PGSQL = "/usr/lib/nagios/plugins/check_pgsql"
+RUNNER = None  # set from --bin in main()
+
+
+def commands(a):
+    """Per check: tool name to (argv, extra env). Peers that need superuser
+    for a check (check_postgres disk_space, archive_ready; check_pgactivity
+    archiver) run as postgres; everything else as the pg_monitor role."""
+    ours = ["-H", a.base, "-p", str(a.port), "-U", "monitor", "-d", "postgres"]
+    cp = ["check_postgres", f"--host={a.base}", f"--port={a.port}", "--dbname=postgres"]
+    pa = [PA, "-h", a.base, "-p", str(a.port), "-d", "postgres", "--status-file", a.status_file]
+    floor = [PGSQL, "-H", "127.0.0.1", "-P", str(a.port), "-d", "postgres", "-l", "monitor"]
+    su = {"PGUSER": "postgres"}
+    b = a.bin
+    return {
+        "connections": {
+            "pgvigil": ([f"{b}/check_pg_connections", *ours, "-w", "80%", "-c", "90%"], {}),
+            "check_postgres": ([*cp, "--action=backends", "-w", "80%", "-c", "90%"], {}),
+            "check_pgactivity": ([*pa, "-s", "backends", "-w", "80%", "-c", "90%"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "replication_lag": {
+            "pgvigil": ([f"{b}/check_pg_replication_lag", *ours, "-w", "16MB", "-c", "1GB"], {}),
+            "check_postgres": ([
+                "check_postgres", f"--host={a.base},{a.base}", f"--port={a.port},{a.standby_port}",
+                "--dbname=postgres", "--action=hot_standby_delay", "-w", "16777216", "-c", "1073741824"], {}),
+            "check_pgactivity": ([*pa, "-s", "streaming_delta", "-w", "16MB", "-c", "1GB"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "disk": {
+            "pgvigil": ([f"{b}/check_pg_disk", *ours, "-w", "80%", "-c", "90%"], {}),
+            "check_postgres": ([*cp, "--action=disk_space", "-w", "80%", "-c", "90%"], su),
+            "check_pgsql": (floor, {}),
+        },
+        "locks": {
+            "pgvigil": ([f"{b}/check_pg_locks", *ours, "-w", "5", "-c", "20"], {}),
+            "check_postgres": ([*cp, "--action=locks", "-w", "5", "-c", "20"], {}),
+            "check_pgactivity": ([*pa, "-s", "locks", "-w", "5", "-c", "20"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "archiver": {
+            "pgvigil": ([f"{b}/check_pg_archiver", *ours, "-w", "10", "-c", "50"], {}),
+            "check_postgres": ([*cp, "--action=archive_ready", "-w", "10", "-c", "50"], su),
+            "check_pgactivity": ([*pa, "-s", "archiver", "-w", "10", "-c", "50"], su),
+            "check_pgsql": (floor, {}),
+        },
+        "query": {
+            "pgvigil": ([f"{b}/check_pg_query", *ours, "--query", "SELECT 1", "-w", "10", "-c", "20"], {}),
+            "check_postgres": ([*cp, "--action=custom_query", "--query=SELECT 1 AS result",
+                                "--valtype=integer", "-w", "10", "-c", "20"], {}),
+            "check_pgactivity": ([*pa, "-s", "custom_query", "--query", "SELECT 1", "--type", "integer",
+                                  "-w", "10", "-c", "20"], {}),
+            "check_pgsql": ([*floor, "-q", "SELECT 1", "-w", "10", "-c", "20"], {}),
+        },
+    }
+
+
+def run_once(argv, extra_env):
+    """One run through pgvigil-bench-run, which forks the command from a
+    small process so that its peak RSS is its own."""
+    env = {**os.environ, "PGUSER": "monitor", **extra_env}
+    out = subprocess.run([RUNNER, *argv], env=env, capture_output=True, text=True, check=True)
+    wall_us, cpu_us, rss_kb, code = out.stdout.split()
+    return {
+        "wall_ms": int(wall_us) / 1000,
+        "cpu_ms": int(cpu_us) / 1000,
+        "rss_kb": int(rss_kb),
+        "exit": int(code),
+    }
+
+
+def summary(values):
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
+    return {"median": statistics.median(values), "p25": q[0], "p75": q[2]}
+
+
+def time_checks(a, cmds):
+    results = {}
+    for check, tools in cmds.items():
+        names = list(tools)
+        runs = {n: [] for n in names}
+        for i in range(a.warmup + a.runs):
+            # Alternate, and rotate who goes first, so drift hits all alike.
+            order = names[i % len(names):] + names[:i % len(names)]
+            for n in order:
+                r = run_once(*tools[n])
+                if i >= a.warmup:
+                    runs[n].append(r)
+        results[check] = {
+            n: {
+                "wall_ms": summary([r["wall_ms"] for r in rs]),
+                "cpu_ms": summary([r["cpu_ms"] for r in rs]),
+                "rss_kb": summary([r["rss_kb"] for r in rs]),
+                "exit_codes": sorted({r["exit"] for r in rs}),
+            }
+            for n, rs in runs.items()
+        }
+    return results
+
+
+def server_cost(a, cmds, rounds=3):
+    """Connections and statements per run, read from the server logs."""
+    logs = [os.path.join(a.base, f) for f in ("primary.log", "standby.log")]
+    costs = {}
+    for check, tools in cmds.items():
+        costs[check] = {}
+        for n, (argv, env) in tools.items():
+            sizes = [os.path.getsize(p) for p in logs]
+            for _ in range(rounds):
+                run_once(argv, env)
+            time.sleep(0.3)  # let the backends' last log lines land
+            conns = stmts = 0
+            for path, size in zip(logs, sizes):
+                with open(path, "rb") as f:
+                    f.seek(size)
+                    for line in f.read().decode(errors="replace").splitlines():
+                        if "connection authorized" in line:
+                            conns += 1
+                        elif "LOG:  statement: " in line or "LOG:  execute " in line:
+                            stmts += 1
+            costs[check][n] = {"connections": conns / rounds, "statements": stmts / rounds}
+    return costs
+
+
+def idle_sessions(a, count):
+    """Opens `count` sessions that log in and stay idle: a startup packet over
+    the Unix socket (trust authentication), read up to ReadyForQuery."""
+    path = os.path.join(a.base, f".s.PGSQL.{a.port}")
+    sessions = []
+    for _ in range(count):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        params = b"user\0postgres\0database\0postgres\0application_name\0bench-idle\0\0"
+        s.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
+        buf = b""
+        while b"Z\0\0\0\x05" not in buf:
+            chunk = s.recv(4096)
+            if not chunk:
+                raise SystemExit("idle session refused: " + buf.decode(errors="replace"))
+            buf += chunk
+        sessions.append(s)
+    return sessions
+
+
+def table(results, costs):
+    lines = [
+        "| check | tool | wall median ms (p25–p75) | CPU ms | peak RSS MB | connections/run | statements/run | wall vs pgvigil |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for check, tools in results.items():
+        ours = tools["pgvigil"]["wall_ms"]["median"]
+        for n, r in tools.items():
+            w = r["wall_ms"]
+            c = costs[check][n]
+            ratio = "1×" if n == "pgvigil" else f"{w['median'] / ours:.1f}×"
+            lines.append(
+                f"| {check} | {n} | {w['median']:.1f} ({w['p25']:.1f}–{w['p75']:.1f}) | "
+                f"{r['cpu_ms']['median']:.1f} | {r['rss_kb']['median'] / 1024:.1f} | "
+                f"{c['connections']:g} | {c['statements']:g} | {ratio} |"
+            )
+    return "\n".join(lines)
+
+
+def targets(results, costs):
+    """The targets the project set itself, one line per check."""
+    lines = ["| check | pgvigil / check_pgsql (≤ 1.2) | check_postgres / pgvigil (≥ 16) | CPU ms (≤ 5) | connections (= 1) |",
+             "|---|---|---|---|---|"]
+    for check, tools in results.items():
+        ours = tools["pgvigil"]["wall_ms"]["median"]
+        floor = tools["check_pgsql"]["wall_ms"]["median"]
+        cp = tools["check_postgres"]["wall_ms"]["median"]
+        cpu = tools["pgvigil"]["cpu_ms"]["median"]
+        conns = costs[check]["pgvigil"]["connections"]
+        mark = lambda ok: "✓" if ok else "✗"  # noqa: E731
+        lines.append(
+            f"| {check} | {ours / floor:.2f} {mark(ours / floor <= 1.2)} | {cp / ours:.1f} {mark(cp / ours >= 16)} | "
+            f"{cpu:.1f} {mark(cpu <= 5)} | {conns:g} {mark(conns == 1)} |"
+        )
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for name in ("base", "bin", "status-file", "json", "logging-on", "logging-off"):
+        p.add_argument("--" + name, required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--standby-port", type=int, required=True)
+    p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--tables", type=int, default=10000)
+    p.add_argument("--idle", type=int, default=500)
+    p.add_argument("--make-tables", required=True, help="command that creates the tables")
+    a = p.parse_args()
+    global RUNNER
+    RUNNER = os.path.join(a.bin, "pgvigil-bench-run")
+    cmds = commands(a)
+    report = {"machine": machine(), "runs": a.runs, "scenarios": {}}
+    idle = []
+    for scenario in ("empty", "scale"):
+        if scenario == "scale":
+            subprocess.run(a.make_tables, shell=True, check=True)
+            idle = idle_sessions(a, a.idle)
+        label = ("empty cluster" if scenario == "empty"
+                 else f"{a.tables} tables, {a.idle} idle sessions")
+        results = time_checks(a, cmds)
+        subprocess.run(a.logging_on, shell=True, check=True)
+        costs = server_cost(a, cmds)
+        subprocess.run(a.logging_off, shell=True, check=True)
+        report["scenarios"][scenario] = {"label": label, "timing": results, "server": costs}
+        print(f"\n### {label}\n\n{table(results, costs)}\n\nTargets:\n\n{targets(results, costs)}")
+    for s in idle:
+        s.close()
+    with open(a.json, "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"\nJSON: {a.json}")
+
+
+def machine():
+    mem = next(l for l in open("/proc/meminfo") if l.startswith("MemTotal")).split()[1]
+    return {"cores": os.cpu_count(), "memory_gib": round(int(mem) / 1048576),
+            "kernel": os.uname().release, "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+if __name__ == "__main__":
+    main()
