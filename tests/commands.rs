@@ -4,18 +4,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::Path;
 
+use harness::daemon::repo_path;
 use harness::PluginRun;
 
 fn repo_file(path: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let path = repo_path(path);
     fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The binaries in plugins/, e.g. `check_pg_connections`.
 fn plugins() -> BTreeSet<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    let dir = repo_path("plugins");
     let names: BTreeSet<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use harness::daemon::{icinga2, icinga2_constants, repo_path, require};
-use harness::{Cluster, PluginRun};
+use harness::{is_root, temp_dir, Cluster, PluginRun};
 
 fn package() -> PathBuf {
     let arch = Command::new("dpkg")
@@ -27,11 +27,6 @@ fn package() -> PathBuf {
         deb.display()
     );
     deb
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn text(cmd: &mut Command) -> (bool, String) {
@@ -86,9 +81,7 @@ fn package_holds_every_plugin_its_man_page_and_the_configuration() {
 #[test]
 fn installed_package_works() {
     let cluster = Cluster::start("deb");
-    let scratch = std::env::temp_dir().join(format!("pgvigil-deb-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&scratch);
-    fs::create_dir_all(&scratch).unwrap();
+    let scratch = temp_dir("deb");
     // As root, a real install; otherwise the package's tree, unpacked.
     let root = if is_root() {
         let (ok, log) = text(Command::new("dpkg").arg("-i").arg(package()));

@@ -9,7 +9,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use harness::daemon::{icinga2_constants, repo_path, wait_until, Daemon, LineSink};
-use harness::{generated_password, parse_perfdata, plugin::binary_dir, Cluster, PluginRun};
+use harness::{
+    generated_password, parse_perfdata, plugin::binary_dir, temp_dir, Cluster, PluginRun,
+};
 
 fn icinga2(dir: &Path) -> Command {
     harness::daemon::icinga2(dir, &dir.join("icinga2.conf"))
@@ -25,16 +27,9 @@ fn preamble() -> String {
     )
 }
 
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pgvigil-icinga2-{tag}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn check_commands_and_example_validate() {
-    let dir = temp_dir("validate");
+    let dir = temp_dir("icinga2-validate");
     let conf = format!(
         "{}const PgvigilPassword = \"{}\"\ninclude \"{}\"\n",
         preamble(),
@@ -185,7 +180,7 @@ fn running_icinga2_records_what_the_plugins_print() {
         "CREATE ROLE pwuser LOGIN PASSWORD '{password}' IN ROLE pg_monitor"
     ));
     let graphite = LineSink::start();
-    let dir = temp_dir("run");
+    let dir = temp_dir("icinga2-run");
     let perfdata_dir = dir.join("perfdata");
     fs::create_dir_all(&perfdata_dir).unwrap();
 

@@ -11,9 +11,9 @@ use std::time::Duration;
 use harness::daemon::{current_user, repo_path, require, wait_until, Daemon};
 use harness::{parse_perfdata, plugin::binary_dir, Cluster, PluginRun};
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pgvigil-nagios-{tag}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
+/// A sandbox with the directories nagios.cfg points into.
+fn sandbox(tag: &str) -> PathBuf {
+    let dir = harness::temp_dir(tag);
     fs::create_dir_all(dir.join("checkresults")).unwrap();
     fs::create_dir_all(dir.join("archives")).unwrap();
     dir
@@ -80,7 +80,7 @@ const HOST_UP: &str =
 
 #[test]
 fn commands_and_example_validate() {
-    let dir = temp_dir("validate");
+    let dir = sandbox("nagios-validate");
     let host_up = dir.join("host-up.cfg");
     fs::write(&host_up, HOST_UP).unwrap();
     let cfg = write_config(
@@ -196,7 +196,7 @@ fn by_hand(case: &Case, cluster: &Cluster) -> harness::PluginOutput {
 #[test]
 fn running_nagios_records_what_the_plugins_print() {
     let cluster = Cluster::start("nagios");
-    let dir = temp_dir("run");
+    let dir = sandbox("nagios-run");
     let mut objects = format!(
         "{HOST_UP}define host {{\n\tuse\tgeneric-host\n\thost_name\tpg\n\taddress\t127.0.0.1\n\tcheck_command\tcheck-host-alive\n\tmax_check_attempts\t1\n}}\n"
     );

@@ -77,11 +77,16 @@ pub fn server_user() -> (u32, u32) {
     panic!("running as root, but neither a postgres nor a nobody user exists");
 }
 
+/// Whether the tests run as root (CI does).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// A command that runs as the server user.
 pub fn as_server_user(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if is_root() {
         let (uid, gid) = server_user();
         cmd.uid(uid).gid(gid);
     }
