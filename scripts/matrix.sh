@@ -79,7 +79,8 @@ for major in "${majors[@]}"; do
   else
     printf 'PostgreSQL %-6s %3d passed, %d failed (%ds): %s\n' "$version" "$passed" "$failed" "$seconds" \
       "$(grep -E '^test .* FAILED$' "$log" | awk '{print $2}' | paste -sd, -)"
-    grep -E '^(---- |thread )' "$log" | head -20 | sed 's/^/    /'
+    # Each failure's name, where it panicked, and the panic message.
+    grep -A1 -E '^(---- |thread .* panicked)' "$log" | grep -v '^--$' | head -30 | sed 's/^/    /'
     failed_versions=$((failed_versions + 1))
   fi
   rm -f "$log"

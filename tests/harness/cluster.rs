@@ -154,28 +154,56 @@ impl Cluster {
             conf.push('\n');
         }
         append(&data.join("postgresql.conf"), &conf);
-        let cluster = Cluster {
+        let mut cluster = Cluster {
             base,
             data,
             socket_dir,
             port,
             name: name.to_string(),
         };
-        cluster.start_server();
+        // A port that was free when picked can be taken before the server
+        // binds it (as another connection's ephemeral port): take another.
+        let mut attempts = 0;
+        while let Err(e) = cluster.try_start_server() {
+            attempts += 1;
+            assert!(
+                attempts < 3 && cluster.log().contains("could not bind"),
+                "{e}\n{}",
+                cluster.log()
+            );
+            cluster.port = system::free_port();
+            append(
+                &cluster.data.join("postgresql.conf"),
+                &format!("port = {}\n", cluster.port),
+            );
+        }
         system::register(&cluster.data, &cluster.base);
         cluster
     }
 
     fn start_server(&self) {
-        run_ok(
-            as_server_user(system::bindir().join("pg_ctl"))
-                .args(["start", "-w", "-t", "60", "-D"])
-                .arg(&self.data)
-                .arg("-l")
-                .arg(self.base.join("server.log"))
-                .current_dir(&self.base),
-            &format!("start cluster {}", self.name),
-        );
+        self.try_start_server()
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.log()));
+    }
+
+    fn try_start_server(&self) -> Result<(), String> {
+        let out = as_server_user(system::bindir().join("pg_ctl"))
+            .args(["start", "-w", "-t", "60", "-D"])
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.base.join("server.log"))
+            .current_dir(&self.base)
+            .output()
+            .map_err(|e| format!("pg_ctl: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "start cluster {} failed: {}{}",
+            self.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 
     pub fn stop(&self) {
