@@ -8,10 +8,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use harness::daemon::{icinga2_constants, repo_path, wait_until, Daemon, LineSink};
-use harness::{
-    generated_password, parse_perfdata, plugin::binary_dir, temp_dir, Cluster, PluginRun,
+use harness::daemon::{
+    icinga2_constants, sandbox_copy, sandbox_dir, sandbox_plugins, wait_until, Daemon, LineSink,
 };
+use harness::{generated_password, parse_perfdata, temp_dir, Cluster, PluginRun};
 
 fn icinga2(dir: &Path) -> Command {
     harness::daemon::icinga2(dir, &dir.join("icinga2.conf"))
@@ -19,11 +19,11 @@ fn icinga2(dir: &Path) -> Command {
 
 /// The top of every sandbox configuration: the Template Library with
 /// PluginDir at the freshly built plugins, and our CheckCommands.
-fn preamble() -> String {
+fn preamble(dir: &Path) -> String {
     format!(
         "{}include <itl>\ninclude <plugins>\ninclude \"{}\"\n",
-        icinga2_constants(&binary_dir()),
-        repo_path("packaging/icinga2/pgvigil.conf").display(),
+        icinga2_constants(&sandbox_plugins(dir)),
+        sandbox_copy(dir, "packaging/icinga2/pgvigil.conf").display(),
     )
 }
 
@@ -32,9 +32,9 @@ fn check_commands_and_example_validate() {
     let dir = temp_dir("icinga2-validate");
     let conf = format!(
         "{}const PgvigilPassword = \"{}\"\ninclude \"{}\"\n",
-        preamble(),
+        preamble(&dir),
         generated_password(),
-        repo_path("packaging/icinga2/pgvigil-example.conf").display()
+        sandbox_copy(&dir, "packaging/icinga2/pgvigil-example.conf").display()
     );
     fs::write(dir.join("icinga2.conf"), conf).unwrap();
     let out = icinga2(&dir).arg("-C").output().unwrap();
@@ -51,7 +51,7 @@ fn check_commands_and_example_validate() {
         format!(
             "{}object Host \"h\" {{ check_command = \"dummy\" }}\n\
              object Service \"s\" {{ host_name = \"h\"; check_command = \"pgvigil_nonesuch\" }}\n",
-            preamble()
+            preamble(&dir)
         ),
     )
     .unwrap();
@@ -181,10 +181,9 @@ fn running_icinga2_records_what_the_plugins_print() {
     ));
     let graphite = LineSink::start();
     let dir = temp_dir("icinga2-run");
-    let perfdata_dir = dir.join("perfdata");
-    fs::create_dir_all(&perfdata_dir).unwrap();
+    let perfdata_dir = sandbox_dir(&dir, "perfdata");
 
-    let mut conf = preamble();
+    let mut conf = preamble(&dir);
     conf.push_str(&format!(
         r#"object CheckerComponent "checker" {{ }}
 object FileLogger "log" {{
@@ -253,6 +252,7 @@ object Host "pg" {{
             })
             .then_some(metrics)
     });
+    daemon.assert_unprivileged();
     drop(daemon);
 
     for case in CASES {

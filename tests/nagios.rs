@@ -8,21 +8,28 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use harness::daemon::{current_user, repo_path, require, wait_until, Daemon};
-use harness::{parse_perfdata, plugin::binary_dir, Cluster, PluginRun};
+use harness::daemon::{
+    daemon_command, daemon_user, require, sandbox_copy, sandbox_dir, sandbox_plugins, wait_until,
+    Daemon,
+};
+use harness::{parse_perfdata, Cluster, PluginRun};
 
 /// A sandbox with the directories nagios.cfg points into.
 fn sandbox(tag: &str) -> PathBuf {
     let dir = harness::temp_dir(tag);
-    fs::create_dir_all(dir.join("checkresults")).unwrap();
-    fs::create_dir_all(dir.join("archives")).unwrap();
+    sandbox_dir(&dir, "checkresults");
+    sandbox_dir(&dir, "archives");
     dir
+}
+
+fn nagios4(dir: &Path) -> Command {
+    daemon_command(&require("nagios4"), dir)
 }
 
 /// nagios.cfg with every path in `dir`, intervals in seconds, Debian's
 /// stock templates, our commands, and `objects`.
 fn write_config(dir: &Path, objects: &[PathBuf]) -> PathBuf {
-    let (user, group) = current_user();
+    let (user, group) = daemon_user();
     let d = dir.display();
     let mut cfg = format!(
         "log_file={d}/nagios.log\n\
@@ -59,14 +66,14 @@ fn write_config(dir: &Path, objects: &[PathBuf]) -> PathBuf {
     }
     cfg.push_str(&format!(
         "cfg_file={}\n",
-        repo_path("packaging/nagios/pgvigil.cfg").display()
+        sandbox_copy(dir, "packaging/nagios/pgvigil.cfg").display()
     ));
     for file in objects {
         cfg.push_str(&format!("cfg_file={}\n", file.display()));
     }
     fs::write(
         dir.join("resource.cfg"),
-        format!("$USER1$={}\n", binary_dir().display()),
+        format!("$USER1$={}\n", sandbox_plugins(dir).display()),
     )
     .unwrap();
     let path = dir.join("nagios.cfg");
@@ -85,13 +92,12 @@ fn commands_and_example_validate() {
     fs::write(&host_up, HOST_UP).unwrap();
     let cfg = write_config(
         &dir,
-        &[host_up, repo_path("packaging/nagios/pgvigil-example.cfg")],
+        &[
+            host_up,
+            sandbox_copy(&dir, "packaging/nagios/pgvigil-example.cfg"),
+        ],
     );
-    let out = Command::new(require("nagios4"))
-        .arg("-v")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = nagios4(&dir).arg("-v").arg(&cfg).output().unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "nagios4 -v failed:\n{report}");
     assert!(report.contains("Total Errors:   0"), "{report}");
@@ -109,15 +115,11 @@ fn commands_and_example_validate() {
         &dir,
         &[
             dir.join("host-up.cfg"),
-            repo_path("packaging/nagios/pgvigil-example.cfg"),
+            sandbox_copy(&dir, "packaging/nagios/pgvigil-example.cfg"),
             broken,
         ],
     );
-    let out = Command::new(require("nagios4"))
-        .arg("-v")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = nagios4(&dir).arg("-v").arg(&cfg).output().unwrap();
     assert!(!out.status.success());
     let _ = fs::remove_dir_all(&dir);
 }
@@ -218,7 +220,7 @@ fn running_nagios_records_what_the_plugins_print() {
     fs::write(&objects_file, objects).unwrap();
     let cfg = write_config(&dir, &[objects_file]);
 
-    let mut daemon = Daemon::spawn(Command::new(require("nagios4")).arg(&cfg));
+    let mut daemon = Daemon::spawn(nagios4(&dir).arg(&cfg));
     let status = wait_until(Duration::from_secs(60), "every service checked", || {
         assert!(daemon.is_running(), "nagios4 exited:\n{}", log(&dir));
         let status = service_status(&dir.join("status.dat"));
@@ -228,6 +230,7 @@ fn running_nagios_records_what_the_plugins_print() {
             .count();
         (checked == CASES.len()).then_some(status)
     });
+    daemon.assert_unprivileged();
     drop(daemon);
     let perfdata_file = fs::read_to_string(dir.join("service-perfdata")).unwrap_or_default();
 

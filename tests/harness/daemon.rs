@@ -1,25 +1,82 @@
 //! Monitoring daemons (Icinga2, Nagios 4) run for real, sandboxed in a temp
-//! dir, as the user the tests run as.
+//! dir. Under root (CI) they run as the unprivileged server user, as a real
+//! install runs them as `nagios` or `icinga`; everything they read (plugins,
+//! configuration) is copied into the sandbox so that user can reach it
+//! wherever the repository lives.
 
+use std::ffi::CStr;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::plugin::binary_dir;
+use crate::system::{chown, is_root, server_user};
 
 /// The repository's root, where packaging/ is.
 pub fn repo_path(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// The user name and group name the tests run as (root in CI).
-pub fn current_user() -> (String, String) {
-    let id = |flag: &str| {
-        let out = Command::new("id").arg(flag).output().expect("id");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    (id("-un"), id("-gn"))
+/// The user name and group name the daemons run as: ours, or under root
+/// the server user.
+pub fn daemon_user() -> (String, String) {
+    let (uid, gid) = server_user();
+    // SAFETY: plain libc lookups; the names are copied out at once.
+    unsafe {
+        let pw = libc::getpwuid(uid);
+        let gr = libc::getgrgid(gid);
+        assert!(
+            !pw.is_null() && !gr.is_null(),
+            "no name for uid {uid}/gid {gid}"
+        );
+        (
+            CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned(),
+            CStr::from_ptr((*gr).gr_name).to_string_lossy().into_owned(),
+        )
+    }
+}
+
+/// A daemon's command line, run as the daemon user.
+pub fn daemon_command(program: &Path, sandbox: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    if is_root() {
+        let (uid, gid) = server_user();
+        cmd.uid(uid).gid(gid);
+    }
+    // root's HOME is not the daemon user's to read.
+    cmd.env("HOME", sandbox);
+    cmd
+}
+
+/// A directory in the sandbox the daemon user can write to.
+pub fn sandbox_dir(sandbox: &Path, name: &str) -> PathBuf {
+    let path = sandbox.join(name);
+    std::fs::create_dir_all(&path).unwrap();
+    chown(&path);
+    path
+}
+
+/// A copy of a repository file in the sandbox.
+pub fn sandbox_copy(sandbox: &Path, repo_file: &str) -> PathBuf {
+    let from = repo_path(repo_file);
+    let to = sandbox.join(from.file_name().unwrap());
+    std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+    to
+}
+
+/// Copies of the freshly built plugins in the sandbox; their directory.
+pub fn sandbox_plugins(sandbox: &Path) -> PathBuf {
+    let dir = sandbox_dir(sandbox, "plugins");
+    for entry in std::fs::read_dir(repo_path("plugins")).unwrap() {
+        let name = entry.unwrap().file_name();
+        std::fs::copy(binary_dir().join(&name), dir.join(&name))
+            .unwrap_or_else(|e| panic!("copy {name:?}: {e}: build the plugins first"));
+    }
+    dir
 }
 
 /// A program the packaging tests need; scripts/setup.sh installs it.
@@ -35,8 +92,8 @@ pub fn require(program: &str) -> PathBuf {
 
 /// `icinga2 daemon -c CONF` with every path it writes inside `dir`.
 pub fn icinga2(dir: &Path, conf: &Path) -> Command {
-    let (user, group) = current_user();
-    let mut cmd = Command::new(require("icinga2"));
+    let (user, group) = daemon_user();
+    let mut cmd = daemon_command(&require("icinga2"), dir);
     cmd.arg("daemon").arg("-c").arg(conf);
     for (name, sub) in [
         ("DataDir", "lib"),
@@ -45,8 +102,7 @@ pub fn icinga2(dir: &Path, conf: &Path) -> Command {
         ("SpoolDir", "spool"),
         ("InitRunDir", "run"),
     ] {
-        let path = dir.join(sub);
-        std::fs::create_dir_all(&path).unwrap();
+        let path = sandbox_dir(dir, sub);
         cmd.arg("-D").arg(format!("{name}={}", path.display()));
     }
     cmd.arg("-D").arg(format!("RunAsUser={user}"));
@@ -85,6 +141,23 @@ impl Daemon {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Panics unless the daemon runs with no root id (real, effective,
+    /// saved or filesystem), as an operator's install would.
+    pub fn assert_unprivileged(&self) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("daemon's /proc status");
+        for key in ["Uid:", "Gid:"] {
+            let ids: Vec<u32> = status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .expect("ids")
+                .split_whitespace()
+                .map(|id| id.parse().unwrap())
+                .collect();
+            assert!(!ids.contains(&0), "daemon runs with {key} {ids:?}");
+        }
     }
 }
 
