@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing pgvigil needs on a Debian machine:
-# PostgreSQL server binaries (unless PGVIGIL_PG_BINDIR names some) and the
-# OpenSSL headers the TLS support links against; the monitoring daemons the
+# PostgreSQL server binaries (unless PGVIGIL_PG_BINDIR names some), the
+# openssl tool the TLS tests make certificates with; the monitoring daemons the
 # packaging tests run (Icinga2, Nagios 4) and the Debian packaging tools
 # (dpkg-shlibdeps, lintian). Safe to run again.
 set -euo pipefail
@@ -20,7 +20,6 @@ have_server() {
 }
 have_server || missing+=(postgresql)
 command -v pg_basebackup >/dev/null || ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || missing+=(postgresql-client)
-pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
 command -v df >/dev/null || missing+=(coreutils)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v icinga2 >/dev/null || missing+=(icinga2-bin icinga2-common)

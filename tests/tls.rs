@@ -1,18 +1,46 @@
 //! PGSSLMODE against a real server with TLS on, using a certificate made for
 //! this run (openssl), as libpq would treat each mode.
 
+use std::path::Path;
 use std::process::Command;
 
 use harness::Cluster;
 
 const PLUGIN: &str = "check_pg_locks";
 
-/// A self-signed certificate for `localhost`, installed in the cluster; returns its path.
+fn openssl(args: &[&str], dir: &Path) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Serves `server.crt`/`server.key` from the cluster's base dir over TLS.
+fn install(cluster: &Cluster) {
+    for name in ["server.crt", "server.key"] {
+        let file = cluster.data.join(name);
+        std::fs::copy(cluster.base.join(name), &file).unwrap();
+        harness::cluster::chown_to_server_user(&file);
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+    }
+    cluster.execute("ALTER SYSTEM SET ssl = on");
+    cluster.execute("SELECT pg_reload_conf()");
+    cluster.wait_for("SELECT current_setting('ssl') = 'on'", "ssl on");
+}
+
+/// A self-signed certificate for `localhost` (marked as a CA, as
+/// `openssl req -x509` makes it), copied to the client's root.crt as
+/// PostgreSQL's documentation shows; returns that path.
 fn enable_tls(cluster: &Cluster) -> String {
-    let crt = cluster.data.join("server.crt");
-    let key = cluster.data.join("server.key");
-    let status = Command::new("openssl")
-        .args([
+    openssl(
+        &[
             "req",
             "-x509",
             "-newkey",
@@ -22,30 +50,83 @@ fn enable_tls(cluster: &Cluster) -> String {
             "1",
             "-subj",
             "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt)
-        .output()
-        .expect("openssl");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.crt",
+        ],
+        &cluster.base,
     );
-    for file in [&crt, &key] {
-        harness::cluster::chown_to_server_user(file);
-        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
-    }
-    cluster.execute("ALTER SYSTEM SET ssl = on");
-    cluster.execute("SELECT pg_reload_conf()");
-    cluster.wait_for("SELECT current_setting('ssl') = 'on'", "ssl on");
+    install(cluster);
     let root = cluster.base.join("root.crt");
-    std::fs::copy(&crt, &root).unwrap();
+    std::fs::copy(cluster.base.join("server.crt"), &root).unwrap();
     root.to_str().unwrap().to_string()
+}
+
+/// A CA, and a server certificate for `localhost` it signed (ECDSA P-256);
+/// returns the CA certificate's path.
+fn enable_tls_with_ca(cluster: &Cluster) -> String {
+    let dir = &cluster.base;
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-days",
+        "1",
+        "-subj",
+        "/CN=pgvigil test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    openssl(&ca, dir);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(&csr, dir);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+        dir,
+    );
+    install(cluster);
+    dir.join("ca.crt").to_str().unwrap().to_string()
 }
 
 fn over_tcp(cluster: &Cluster, host: &str, mode: &str) -> harness::PluginRun {
@@ -120,6 +201,65 @@ fn require_against_a_server_without_tls_is_critical() {
     cluster
         .plugin(PLUGIN)
         .env("PGSSLMODE", "require")
+        .run()
+        .expect("OK");
+}
+
+#[test]
+fn verify_modes_against_a_server_certificate_signed_by_a_ca() {
+    let cluster = Cluster::start("tls-ca");
+    let ca = enable_tls_with_ca(&cluster);
+    // verify-full: the chain to the CA and the host name.
+    over_tcp(&cluster, "localhost", "verify-full")
+        .env("PGSSLROOTCERT", &ca)
+        .run()
+        .expect("OK");
+    let out = over_tcp(&cluster, "127.0.0.1", "verify-full")
+        .env("PGSSLROOTCERT", &ca)
+        .run();
+    out.expect("CRITICAL");
+    assert!(out.summary().contains("certificate"), "{}", out.summary());
+    // verify-ca: the chain only.
+    over_tcp(&cluster, "127.0.0.1", "verify-ca")
+        .env("PGSSLROOTCERT", &ca)
+        .run()
+        .expect("OK");
+    // A CA that did not sign the server's certificate fails both.
+    let other = cluster.base.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=other CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+        &other,
+    );
+    for mode in ["verify-ca", "verify-full"] {
+        let out = over_tcp(&cluster, "localhost", mode)
+            .env("PGSSLROOTCERT", other.join("ca.crt").to_str().unwrap())
+            .run();
+        out.expect("CRITICAL");
+        assert!(
+            out.summary().contains("UnknownIssuer"),
+            "{mode}: {}",
+            out.summary()
+        );
+    }
+    // require encrypts whatever the certificate.
+    over_tcp(&cluster, "127.0.0.1", "require")
         .run()
         .expect("OK");
 }

@@ -16,6 +16,7 @@ pub mod session;
 pub mod status;
 pub mod threshold;
 pub mod timeout;
+mod tls;
 pub mod units;
 
 pub use cli::{run, Check, Context};

@@ -51,13 +51,13 @@ impl Session {
                 config.connect(NoTls)
             }
             mode => {
-                let connector = tls_connector(settings, mode)?;
+                let connector = crate::tls::connector(settings, mode)?;
                 config.ssl_mode(if matches!(mode, SslMode::Allow | SslMode::Prefer) {
                     postgres::config::SslMode::Prefer
                 } else {
                     postgres::config::SslMode::Require
                 });
-                config.connect(postgres_native_tls::MakeTlsConnector::new(connector))
+                config.connect(connector)
             }
         };
         let client = connected.map_err(|e| Error::Connect {
@@ -102,42 +102,6 @@ fn tls_mode(settings: &ConnSettings) -> SslMode {
     } else {
         settings.sslmode
     }
-}
-
-fn tls_connector(
-    settings: &ConnSettings,
-    mode: SslMode,
-) -> Result<native_tls::TlsConnector, Error> {
-    let mut builder = native_tls::TlsConnector::builder();
-    match mode {
-        SslMode::VerifyCa | SslMode::VerifyFull => {
-            let root = settings.sslrootcert.as_ref().ok_or_else(|| {
-                Error::Usage("sslmode verify-ca/verify-full needs PGSSLROOTCERT".into())
-            })?;
-            // "system" asks for the operating system's trust store, as in libpq.
-            if root.as_os_str() != "system" {
-                let pem = std::fs::read(root).map_err(|e| {
-                    Error::Usage(format!(
-                        "cannot read root certificate {}: {e}",
-                        root.display()
-                    ))
-                })?;
-                let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
-                    Error::Usage(format!("bad root certificate {}: {e}", root.display()))
-                })?;
-                builder.add_root_certificate(cert);
-            }
-            builder.danger_accept_invalid_hostnames(mode == SslMode::VerifyCa);
-        }
-        // require/prefer encrypt without checking who answers, as libpq does.
-        _ => {
-            builder.danger_accept_invalid_certs(true);
-            builder.danger_accept_invalid_hostnames(true);
-        }
-    }
-    builder
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot set up TLS: {e}")))
 }
 
 /// The driver's error and its causes on one line, without repeats.

@@ -1,0 +1,215 @@
+//! TLS over TCP with libpq's sslmode meanings, in pure Rust (rustls with
+//! ring). Linking OpenSSL cost every run more CPU in the dynamic loader,
+//! resolving libssl and libcrypto symbols, than the whole check did.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{verify_server_name, WebPkiServerVerifier};
+use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::conninfo::{ConnSettings, SslMode};
+use crate::error::Error;
+
+/// The connector for `mode` (any mode but disable).
+pub fn connector(settings: &ConnSettings, mode: SslMode) -> Result<MakeRustlsConnect, Error> {
+    let provider = Arc::new(ring::default_provider());
+    let verifier: Arc<dyn ServerCertVerifier> = match mode {
+        SslMode::VerifyCa | SslMode::VerifyFull => {
+            let root = settings.sslrootcert.as_deref().ok_or_else(|| {
+                Error::Usage("sslmode verify-ca/verify-full needs PGSSLROOTCERT".into())
+            })?;
+            let roots = root_certificates(root)?;
+            let mut store = RootCertStore::empty();
+            store.add_parsable_certificates(roots.iter().cloned());
+            let chain =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+                    .build()
+                    .map_err(|e| Error::Usage(format!("cannot set up TLS: {e}")))?;
+            Arc::new(ChainVerifier {
+                chain,
+                roots,
+                check_host: mode == SslMode::VerifyFull,
+            })
+        }
+        // require/prefer/allow encrypt without checking who answers, as libpq does.
+        _ => Arc::new(EncryptOnly(provider.clone())),
+    };
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Usage(format!("cannot set up TLS: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// The CAs in PGSSLROOTCERT; "system" asks for the operating system's trust
+/// store, as in libpq.
+fn root_certificates(root: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let certs: Vec<CertificateDer<'static>> = if root.as_os_str() == "system" {
+        rustls_native_certs::load_native_certs().certs
+    } else {
+        let unreadable =
+            |e: &dyn std::fmt::Display| format!("root certificate {}: {e}", root.display());
+        std::fs::metadata(root)
+            .map_err(|e| Error::Usage(format!("cannot read {}", unreadable(&e))))?;
+        CertificateDer::pem_file_iter(root)
+            .and_then(|certs| certs.collect::<Result<_, _>>())
+            .map_err(|e| Error::Usage(format!("bad {}", unreadable(&e))))?
+    };
+    if certs.is_empty() {
+        return Err(Error::Usage(format!(
+            "no certificate in root certificate {}",
+            root.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// verify-full checks the chain and the host name; verify-ca the chain only.
+#[derive(Debug)]
+struct ChainVerifier {
+    chain: Arc<WebPkiServerVerifier>,
+    roots: Vec<CertificateDer<'static>>,
+    check_host: bool,
+}
+
+impl ChainVerifier {
+    /// A server certificate that is itself in PGSSLROOTCERT is trusted as
+    /// OpenSSL (libpq) trusts it: the setup PostgreSQL's documentation shows,
+    /// a self-signed server.crt copied to the client's root.crt. webpki
+    /// refuses it when it is marked as a CA, as `openssl req -x509` marks it.
+    fn trusted_directly(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        use x509_cert::der::Decode;
+        let cert = x509_cert::Certificate::from_der(end_entity)
+            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        let validity = &cert.tbs_certificate.validity;
+        let now = now.as_secs();
+        if now < validity.not_before.to_unix_duration().as_secs() {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidYet,
+            ));
+        }
+        if now > validity.not_after.to_unix_duration().as_secs() {
+            return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+        }
+        if self.check_host {
+            verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+}
+
+impl ServerCertVerifier for ChainVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.roots.iter().any(|r| r.as_ref() == end_entity.as_ref()) {
+            return self.trusted_directly(end_entity, server_name, now);
+        }
+        match self.chain.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            // The name is checked last, once the chain is known good.
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.check_host => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chain.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.chain.supported_verify_schemes()
+    }
+}
+
+/// Any certificate is accepted, but the handshake must still be signed by
+/// its key, so the session is encrypted to whoever holds it.
+#[derive(Debug)]
+struct EncryptOnly(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
