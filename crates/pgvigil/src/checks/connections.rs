@@ -13,22 +13,22 @@ pub struct Connections;
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-// One round trip: the settings row, left-joined to the sessions grouped by
-// database, user, state and lock wait.
+// One row per client backend (our own session guarantees at least one), with
+// the settings on each; counted here rather than grouped by the server, since
+// a new backend pays for every catalog entry a statement touches: this costs
+// ~0.4 ms of server time where the view with GROUP BY cost ~2 ms.
 const SQL: &str = "
-WITH settings AS (
-  SELECT current_setting('max_connections')::int8 AS max_connections,
-         current_setting('superuser_reserved_connections')::int8
-           + coalesce(nullif(current_setting('reserved_connections', true), '')::int8, 0) AS reserved,
-         pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all
-), sessions AS (
-  SELECT datname::text AS datname, usename::text AS usename, state,
-         coalesce(wait_event_type = 'Lock', false) AS waiting, count(*)::int8 AS n
-  FROM pg_stat_activity
-  WHERE backend_type = 'client backend'
-  GROUP BY 1, 2, 3, 4
-)
-SELECT * FROM settings LEFT JOIN sessions ON true";
+SELECT current_setting('max_connections') AS max_connections,
+       current_setting('superuser_reserved_connections') AS superuser_reserved,
+       current_setting('reserved_connections', true) AS reserved,
+       pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all,
+       s.datid, pg_get_userbyid(s.usesysid)::text AS usename, s.state,
+       s.wait_event_type = 'Lock' AS waiting
+FROM pg_stat_get_activity(NULL) s
+WHERE s.backend_type = 'client backend'";
+
+// Database names, read only when the long output shows them.
+const DATABASES_SQL: &str = "SELECT oid, datname::text AS datname FROM pg_database";
 
 impl Check for Connections {
     const DISPLAY: &'static str = "CONNECTIONS";
@@ -50,30 +50,36 @@ impl Check for Connections {
         let rows = db.query(SQL)?;
         let first = rows
             .first()
-            .ok_or_else(|| Error::Query("no settings row".into()))?;
+            .ok_or_else(|| Error::Query("no session listed, not even this one".into()))?;
         require_stats_visibility(get(first, "sees_all")?, &ctx.conn.user)?;
-        let usable = get::<i64>(first, "max_connections")? - get::<i64>(first, "reserved")?;
+        let setting = |name: &str| -> Result<i64, Error> {
+            // reserved_connections is new in PostgreSQL 16: NULL before.
+            let text: Option<String> = get(first, name)?;
+            let text = text.unwrap_or_default();
+            if text.is_empty() {
+                return Ok(0);
+            }
+            text.parse()
+                .map_err(|_| Error::Query(format!("setting {name} is not a number: {text}")))
+        };
+        let usable =
+            setting("max_connections")? - setting("superuser_reserved")? - setting("reserved")?;
 
         // Measure
-        let mut total = 0;
+        let total = rows.len() as i64;
         let mut by_state: BTreeMap<String, i64> = BTreeMap::new();
         let mut waiting = 0;
-        let mut by_db: BTreeMap<String, i64> = BTreeMap::new();
+        let mut by_db: BTreeMap<Option<u32>, i64> = BTreeMap::new();
         let mut by_user: BTreeMap<String, i64> = BTreeMap::new();
         for row in &rows {
-            let Some(n) = get::<Option<i64>>(row, "n")? else {
-                continue;
-            };
-            total += n;
             let state: Option<String> = get(row, "state")?;
-            *by_state.entry(state.unwrap_or_default()).or_default() += n;
-            if get::<bool>(row, "waiting")? {
-                waiting += n;
+            *by_state.entry(state.unwrap_or_default()).or_default() += 1;
+            if get::<Option<bool>>(row, "waiting")? == Some(true) {
+                waiting += 1;
             }
-            let datname: Option<String> = get(row, "datname")?;
-            *by_db.entry(datname.unwrap_or_default()).or_default() += n;
+            *by_db.entry(get(row, "datid")?).or_default() += 1;
             let usename: Option<String> = get(row, "usename")?;
-            *by_user.entry(usename.unwrap_or_default()).or_default() += n;
+            *by_user.entry(usename.unwrap_or_default()).or_default() += 1;
         }
         let state = |name: &str| by_state.get(name).copied().unwrap_or(0);
         let pct = if usable > 0 {
@@ -134,7 +140,17 @@ impl Check for Connections {
         ];
         let mut details = Vec::new();
         if status != Status::Ok || ctx.verbose > 0 {
-            details.extend(ranked("database", by_db));
+            let names: BTreeMap<u32, String> = db
+                .query(DATABASES_SQL)?
+                .iter()
+                .map(|r| Ok((get(r, "oid")?, get(r, "datname")?)))
+                .collect::<Result<_, Error>>()?;
+            let mut by_name: BTreeMap<String, i64> = BTreeMap::new();
+            for (oid, n) in by_db {
+                let name = oid.and_then(|o| names.get(&o)).cloned().unwrap_or_default();
+                *by_name.entry(name).or_default() += n;
+            }
+            details.extend(ranked("database", by_name));
             details.extend(ranked("user", by_user));
         }
         Ok(CheckResult::new(status, summary)
