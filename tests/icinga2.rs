@@ -257,6 +257,8 @@ object Host "pg" {{
 
     for case in CASES {
         let (state, perfdata) = &recorded[case.service];
+        // Shown with --nocapture: what Icinga2 itself recorded.
+        println!("{}: {state} | {perfdata}", case.service);
         let printed = by_hand(case, &cluster, &password);
         assert_eq!(
             state, case.state,

@@ -236,6 +236,14 @@ fn running_nagios_records_what_the_plugins_print() {
 
     for case in CASES {
         let recorded = &status[case.service];
+        // Shown with --nocapture: what Nagios itself recorded.
+        println!(
+            "{}: current_state={} plugin_output={} performance_data={}",
+            case.service,
+            recorded["current_state"],
+            recorded["plugin_output"],
+            recorded["performance_data"]
+        );
         let printed = by_hand(case, &cluster);
         printed.expect(case.state);
         let code = printed.code.to_string();

@@ -8,9 +8,10 @@ use harness::Cluster;
 
 const PLUGIN: &str = "check_pg_locks";
 
-fn openssl(args: &[&str], dir: &Path) {
+/// `openssl` with `args` split at spaces, run in `dir`.
+fn openssl(args: &str, dir: &Path) {
     let out = Command::new("openssl")
-        .args(args)
+        .args(args.split_whitespace())
         .current_dir(dir)
         .output()
         .expect("openssl");
@@ -40,23 +41,8 @@ fn install(cluster: &Cluster) {
 /// PostgreSQL's documentation shows; returns that path.
 fn enable_tls(cluster: &Cluster) -> String {
     openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.crt",
-        ],
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+         -addext subjectAltName=DNS:localhost -keyout server.key -out server.crt",
         &cluster.base,
     );
     install(cluster);
@@ -65,64 +51,33 @@ fn enable_tls(cluster: &Cluster) -> String {
     root.to_str().unwrap().to_string()
 }
 
+const EC_KEY: &str = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+
+/// A self-signed CA (ca.crt, ca.key) in `dir`.
+fn make_ca(dir: &Path, name: &str) {
+    openssl(
+        &format!("req -x509 {EC_KEY} -days 1 -subj /CN={name} -keyout ca.key -out ca.crt"),
+        dir,
+    );
+}
+
 /// A CA, and a server certificate for `localhost` it signed (ECDSA P-256);
 /// returns the CA certificate's path.
 fn enable_tls_with_ca(cluster: &Cluster) -> String {
     let dir = &cluster.base;
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-days",
-        "1",
-        "-subj",
-        "/CN=pgvigil test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    ]);
-    openssl(&ca, dir);
-    let mut csr = vec!["req"];
-    csr.extend(ec);
-    csr.extend([
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    ]);
-    openssl(&csr, dir);
+    make_ca(dir, "pgvigil-test-CA");
+    openssl(
+        &format!("req {EC_KEY} -subj /CN=localhost -keyout server.key -out server.csr"),
+        dir,
+    );
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
     )
     .unwrap();
     openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.crt",
-        ],
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
+         -extfile server.ext -out server.crt",
         dir,
     );
     install(cluster);
@@ -227,26 +182,7 @@ fn verify_modes_against_a_server_certificate_signed_by_a_ca() {
     // A CA that did not sign the server's certificate fails both.
     let other = cluster.base.join("other");
     std::fs::create_dir_all(&other).unwrap();
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=other CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ],
-        &other,
-    );
+    make_ca(&other, "other-CA");
     for mode in ["verify-ca", "verify-full"] {
         let out = over_tcp(&cluster, "localhost", mode)
             .env("PGSSLROOTCERT", other.join("ca.crt").to_str().unwrap())

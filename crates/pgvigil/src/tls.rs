@@ -22,7 +22,7 @@ use crate::error::Error;
 /// The connector for `mode` (any mode but disable).
 pub fn connector(settings: &ConnSettings, mode: SslMode) -> Result<MakeRustlsConnect, Error> {
     let provider = Arc::new(ring::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = match mode {
+    let check = match mode {
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let root = settings.sslrootcert.as_deref().ok_or_else(|| {
                 Error::Usage("sslmode verify-ca/verify-full needs PGSSLROOTCERT".into())
@@ -34,15 +34,19 @@ pub fn connector(settings: &ConnSettings, mode: SslMode) -> Result<MakeRustlsCon
                 WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
                     .build()
                     .map_err(|e| Error::Usage(format!("cannot set up TLS: {e}")))?;
-            Arc::new(ChainVerifier {
+            Check::Chain {
                 chain,
                 roots,
-                check_host: mode == SslMode::VerifyFull,
-            })
+                host: mode == SslMode::VerifyFull,
+            }
         }
         // require/prefer/allow encrypt without checking who answers, as libpq does.
-        _ => Arc::new(EncryptOnly(provider.clone())),
+        _ => Check::EncryptOnly,
     };
+    let verifier = Arc::new(Verifier {
+        provider: provider.clone(),
+        check,
+    });
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Usage(format!("cannot set up TLS: {e}")))?
@@ -75,46 +79,57 @@ fn root_certificates(root: &Path) -> Result<Vec<CertificateDer<'static>>, Error>
     Ok(certs)
 }
 
-/// verify-full checks the chain and the host name; verify-ca the chain only.
+/// Whatever the mode, the handshake must be signed by the key of the
+/// certificate presented, so the session is encrypted to whoever holds it.
 #[derive(Debug)]
-struct ChainVerifier {
-    chain: Arc<WebPkiServerVerifier>,
-    roots: Vec<CertificateDer<'static>>,
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    check: Check,
+}
+
+/// What is checked of the certificate itself.
+#[derive(Debug)]
+enum Check {
+    /// require/prefer/allow: nothing.
+    EncryptOnly,
+    /// verify-ca: the chain to a root; verify-full: the host name too.
+    Chain {
+        chain: Arc<WebPkiServerVerifier>,
+        roots: Vec<CertificateDer<'static>>,
+        host: bool,
+    },
+}
+
+/// A server certificate that is itself in PGSSLROOTCERT is trusted as
+/// OpenSSL (libpq) trusts it: the setup PostgreSQL's documentation shows,
+/// a self-signed server.crt copied to the client's root.crt. webpki refuses
+/// it when it is marked as a CA, as `openssl req -x509` marks it.
+fn trusted_directly(
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
     check_host: bool,
-}
-
-impl ChainVerifier {
-    /// A server certificate that is itself in PGSSLROOTCERT is trusted as
-    /// OpenSSL (libpq) trusts it: the setup PostgreSQL's documentation shows,
-    /// a self-signed server.crt copied to the client's root.crt. webpki
-    /// refuses it when it is marked as a CA, as `openssl req -x509` marks it.
-    fn trusted_directly(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        server_name: &ServerName<'_>,
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        use x509_cert::der::Decode;
-        let cert = x509_cert::Certificate::from_der(end_entity)
-            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
-        let validity = &cert.tbs_certificate.validity;
-        let now = now.as_secs();
-        if now < validity.not_before.to_unix_duration().as_secs() {
-            return Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidYet,
-            ));
-        }
-        if now > validity.not_after.to_unix_duration().as_secs() {
-            return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
-        }
-        if self.check_host {
-            verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
-        }
-        Ok(ServerCertVerified::assertion())
+) -> Result<ServerCertVerified, rustls::Error> {
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(end_entity)
+        .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
+    let validity = &cert.tbs_certificate.validity;
+    let now = now.as_secs();
+    if now < validity.not_before.to_unix_duration().as_secs() {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet,
+        ));
     }
+    if now > validity.not_after.to_unix_duration().as_secs() {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    if check_host {
+        verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
+    }
+    Ok(ServerCertVerified::assertion())
 }
 
-impl ServerCertVerifier for ChainVerifier {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -123,20 +138,17 @@ impl ServerCertVerifier for ChainVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.roots.iter().any(|r| r.as_ref() == end_entity.as_ref()) {
-            return self.trusted_directly(end_entity, server_name, now);
+        let Check::Chain { chain, roots, host } = &self.check else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        if roots.iter().any(|r| r.as_ref() == end_entity.as_ref()) {
+            return trusted_directly(end_entity, server_name, now, *host);
         }
-        match self.chain.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             // The name is checked last, once the chain is known good.
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.check_host => Ok(ServerCertVerified::assertion()),
+            )) if !host => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -147,7 +159,8 @@ impl ServerCertVerifier for ChainVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -156,60 +169,13 @@ impl ServerCertVerifier for ChainVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chain.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.chain.supported_verify_schemes()
-    }
-}
-
-/// Any certificate is accepted, but the handshake must still be signed by
-/// its key, so the session is encrypted to whoever holds it.
-#[derive(Debug)]
-struct EncryptOnly(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
