@@ -76,6 +76,13 @@ const CASES: &[Case] = &[
         vars: &[],
         state: "OK",
     },
+    // At least the plugin's own session is there, so more than 0 warns.
+    Case {
+        service: "connections-warning",
+        command: "pgvigil_connections",
+        vars: &[("pgvigil_warning", "0"), ("pgvigil_critical", "90%")],
+        state: "WARNING",
+    },
     Case {
         service: "replication-lag",
         command: "pgvigil_replication_lag",
@@ -257,8 +264,15 @@ object Host "pg" {{
 
     for case in CASES {
         let (state, perfdata) = &recorded[case.service];
-        // Shown with --nocapture: what Icinga2 itself recorded.
+        // Shown with --nocapture: what Icinga2 itself recorded and parsed.
         println!("{}: {state} | {perfdata}", case.service);
+        let parsed = format!("icinga2.pg.services.{}.", case.service);
+        for (metric, value) in metrics.range(parsed.clone()..) {
+            if !metric.starts_with(&parsed) {
+                break;
+            }
+            println!("    {metric} {value}");
+        }
         let printed = by_hand(case, &cluster, &password);
         assert_eq!(
             state, case.state,

@@ -139,6 +139,13 @@ const CASES: &[Case] = &[
         args: "!!",
         state: "OK",
     },
+    // At least the plugin's own session is there, so more than 0 warns.
+    Case {
+        service: "connections warning",
+        command: "pgvigil_connections",
+        args: "!0!90%",
+        state: "WARNING",
+    },
     Case {
         service: "replication lag",
         command: "pgvigil_replication_lag",
