@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # pgvigil beside the peers (check_postgres, check_pgactivity, and check_pgsql,
 # which only connects and runs one query: the floor). For each check, every
-# tool runs alternately RUNS times: median and spread of wall time, CPU
-# (user+sys, children included) and peak RSS, and then, with log_connections
-# and log_statement=all on, the connections and statements each run costs the
-# server. Twice: on an empty cluster, then with 10,000 tables and 500 idle
-# sessions. Prints Markdown; keeps Markdown and JSON in bench/results/.
+# tool runs alternately RUNS times, all through the same Unix socket: median
+# and spread of wall time, CPU (user+sys, children included) and peak RSS, and
+# then, with log_connections and log_statement=all on, the connections and
+# statements each run costs the server. Twice: on an empty cluster, then with
+# 10,000 tables and 500 idle sessions. Prints Markdown; keeps Markdown and JSON
+# in bench/results/.
 #   bench/compare.sh [RUNS]      (default 30 runs per tool and check)
 set -euo pipefail
 cd "$(dirname "$0")/.."

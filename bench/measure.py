@@ -24,11 +24,12 @@ RUNNER = None  # set from --bin in main()
 def commands(a):
     """Per check: tool name to (argv, extra env). Peers that need superuser
     for a check (check_postgres disk_space, archive_ready; check_pgactivity
-    archiver) run as postgres; everything else as the pg_monitor role."""
+    archiver) run as postgres; everything else as the pg_monitor role. Every
+    tool reaches the server through the same Unix socket."""
     ours = ["-H", a.base, "-p", str(a.port), "-U", "monitor", "-d", "postgres"]
     cp = ["check_postgres", f"--host={a.base}", f"--port={a.port}", "--dbname=postgres"]
     pa = [PA, "-h", a.base, "-p", str(a.port), "-d", "postgres", "--status-file", a.status_file]
-    floor = [PGSQL, "-H", "127.0.0.1", "-P", str(a.port), "-d", "postgres", "-l", "monitor"]
+    floor = [PGSQL, "-H", a.base, "-P", str(a.port), "-d", "postgres", "-l", "monitor"]
     su = {"PGUSER": "postgres"}
     b = a.bin
     return {
