@@ -1,5 +1,5 @@
 //! What every plugin shares: connection failures, authentication, timeouts,
-//! bad arguments, help. Each is checked on all six plugins where it applies.
+//! bad arguments, help. Each is checked on every plugin where it applies.
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
@@ -7,14 +7,27 @@ use std::time::Duration;
 use harness::{generated_password, Cluster, PluginRun, PLAIN};
 use once_cell::sync::Lazy;
 
-const PLUGINS: [&str; 6] = [
+const PLUGINS: [&str; 7] = [
     "check_pg_connections",
     "check_pg_replication_lag",
     "check_pg_disk",
     "check_pg_locks",
+    "check_pg_long_running",
     "check_pg_archiver",
     "check_pg_query",
 ];
+
+#[test]
+fn plugins_lists_every_plugin_crate() {
+    let mut crates: Vec<String> = std::fs::read_dir(harness::daemon::repo_path("plugins"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    crates.sort();
+    let mut listed: Vec<String> = PLUGINS.iter().map(|p| p.to_string()).collect();
+    listed.sort();
+    assert_eq!(crates, listed);
+}
 
 /// The arguments a plugin needs to run at all.
 fn base_args(plugin: &str) -> Vec<&'static str> {
@@ -57,6 +70,7 @@ fn without_pg_monitor_each_check_names_the_missing_grant() {
         ),
         ("check_pg_disk", "data_directory"),
         ("check_pg_locks", "cannot see other roles' sessions"),
+        ("check_pg_long_running", "cannot see other roles' sessions"),
         (
             "check_pg_archiver",
             "permission denied for function pg_ls_archive_statusdir",

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::checks::{percent_text, plural, require_stats_visibility};
+use crate::checks::{database_names, percent_text, plural, require_stats_visibility};
 use crate::session::get;
 use crate::units::round_to;
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
@@ -26,9 +26,6 @@ SELECT current_setting('max_connections') AS max_connections,
        s.wait_event_type = 'Lock' AS waiting
 FROM pg_stat_get_activity(NULL) s
 WHERE s.backend_type = 'client backend'";
-
-// Database names, read only when the long output shows them.
-const DATABASES_SQL: &str = "SELECT oid, datname::text AS datname FROM pg_database";
 
 impl Check for Connections {
     const DISPLAY: &'static str = "CONNECTIONS";
@@ -140,11 +137,7 @@ impl Check for Connections {
         ];
         let mut details = Vec::new();
         if status != Status::Ok || ctx.verbose > 0 {
-            let names: BTreeMap<u32, String> = db
-                .query(DATABASES_SQL)?
-                .iter()
-                .map(|r| Ok((get(r, "oid")?, get(r, "datname")?)))
-                .collect::<Result<_, Error>>()?;
+            let names = database_names(db)?;
             let mut by_name: BTreeMap<String, i64> = BTreeMap::new();
             for (oid, n) in by_db {
                 let name = oid.and_then(|o| names.get(&o)).cloned().unwrap_or_default();

@@ -5,6 +5,7 @@ pub mod archiver;
 pub mod connections;
 pub mod disk;
 pub mod locks;
+pub mod long_running;
 pub mod query;
 pub mod replication_lag;
 
@@ -17,6 +18,7 @@ pub fn plugin_commands() -> Vec<clap::Command> {
         command::<connections::Connections>("check_pg_connections"),
         command::<disk::Disk>("check_pg_disk"),
         command::<locks::Locks>("check_pg_locks"),
+        command::<long_running::LongRunning>("check_pg_long_running"),
         command::<query::Query>("check_pg_query"),
         command::<replication_lag::ReplicationLag>("check_pg_replication_lag"),
     ]
@@ -49,4 +51,16 @@ pub(crate) fn require_stats_visibility(sees_all: bool, user: &str) -> Result<(),
             "role \"{user}\" cannot see other roles' sessions: it needs the pg_monitor role (GRANT pg_monitor TO \"{user}\")"
         )))
     }
+}
+
+/// Database names by oid. Checks read them only for the long output: the main
+/// statement then stays clear of catalog joins, which a new backend pays for.
+pub(crate) fn database_names(
+    db: &mut crate::Session,
+) -> Result<std::collections::BTreeMap<u32, String>, crate::Error> {
+    use crate::session::get;
+    db.query("SELECT oid, datname::text AS datname FROM pg_database")?
+        .iter()
+        .map(|r| Ok((get(r, "oid")?, get(r, "datname")?)))
+        .collect()
 }
