@@ -58,6 +58,12 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "locks", "-w", "5", "-c", "20"], {}),
             "check_pgsql": (floor, {}),
         },
+        "long_running": {
+            "pgvigil": ([f"{b}/check_pg_long_running", *ours, "-w", "5min", "-c", "30min"], {}),
+            "check_postgres": ([*cp, "--action=txn_time", "-w", "5 minutes", "-c", "30 minutes"], {}),
+            "check_pgactivity": ([*pa, "-s", "oldest_idlexact", "-w", "5m", "-c", "30m"], {}),
+            "check_pgsql": (floor, {}),
+        },
         "archiver": {
             "pgvigil": ([f"{b}/check_pg_archiver", *ours, "-w", "10", "-c", "50"], {}),
             "check_postgres": ([*cp, "--action=archive_ready", "-w", "10", "-c", "50"], su),

@@ -28,6 +28,7 @@ plugin "$port" check_pg_replication_lag --min-standbys 1 -w 16MB,30s -c 1GB,5min
 plugin "$standby_port" check_pg_replication_lag -w 16MB,30s -c 1GB,5min
 plugin "$port" check_pg_disk -w 80% -c 90%
 plugin "$port" check_pg_locks -w 5,30s -c 20,5min
+plugin "$port" check_pg_long_running -w 5min -c 30min
 plugin "$port" check_pg_archiver -w 10,10min -c 50,1h
 plugin "$port" check_pg_query --query "SELECT count(*) FROM pg_stat_activity" --label sessions -w 50 -c 80
 echo

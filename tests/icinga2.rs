@@ -40,9 +40,9 @@ fn check_commands_and_example_validate() {
     let out = icinga2(&dir).arg("-C").output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "icinga2 -C failed:\n{log}");
-    // The example's apply rules make five services on its host (the disk
+    // The example's apply rules make six services on its host (the disk
     // service needs an agent endpoint the example host does not have).
-    assert!(log.contains("Instantiated 5 Services."), "{log}");
+    assert!(log.contains("Instantiated 6 Services."), "{log}");
     assert!(log.contains("Instantiated 1 Host."), "{log}");
 
     // And a service that names an option the commands lack does not pass.
@@ -105,6 +105,12 @@ const CASES: &[Case] = &[
             ("pgvigil_warning", "5,30s"),
             ("pgvigil_critical", "20,5min"),
         ],
+        state: "OK",
+    },
+    Case {
+        service: "long-running",
+        command: "pgvigil_long_running",
+        vars: &[("pgvigil_warning", "5min"), ("pgvigil_critical", "30min")],
         state: "OK",
     },
     Case {

@@ -101,8 +101,8 @@ fn commands_and_example_validate() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "nagios4 -v failed:\n{report}");
     assert!(report.contains("Total Errors:   0"), "{report}");
-    // Six commands of ours plus Debian's stock ones; five example services.
-    assert!(report.contains("Checked 5 services."), "{report}");
+    // Our commands plus Debian's stock ones; six example services.
+    assert!(report.contains("Checked 6 services."), "{report}");
 
     // A service naming a command we do not define fails validation.
     let broken = dir.join("broken.cfg");
@@ -162,6 +162,12 @@ const CASES: &[Case] = &[
         service: "locks",
         command: "pgvigil_locks",
         args: "!5,30s!20,5min",
+        state: "OK",
+    },
+    Case {
+        service: "long running",
+        command: "pgvigil_long_running",
+        args: "!5min!30min",
         state: "OK",
     },
     Case {
