@@ -33,6 +33,12 @@ def commands(a):
     su = {"PGUSER": "postgres"}
     b = a.bin
     return {
+        "alive": {
+            "pgvigil": ([f"{b}/check_pg_alive", *ours, "-w", "2s", "-c", "8s"], {}),
+            "check_postgres": ([*cp, "--action=connection"], {}),
+            "check_pgactivity": ([*pa, "-s", "connection"], {}),
+            "check_pgsql": (floor, {}),
+        },
         "connections": {
             "pgvigil": ([f"{b}/check_pg_connections", *ours, "-w", "80%", "-c", "90%"], {}),
             "check_postgres": ([*cp, "--action=backends", "-w", "80%", "-c", "90%"], {}),

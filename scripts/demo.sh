@@ -23,6 +23,7 @@ plugin() {
   echo "(exit code $?)"
   set -e
 }
+plugin "$port" check_pg_alive -w 2s -c 8s
 plugin "$port" check_pg_connections -w 80% -c 90%
 plugin "$port" check_pg_replication_lag --min-standbys 1 -w 16MB,30s -c 1GB,5min
 plugin "$standby_port" check_pg_replication_lag -w 16MB,30s -c 1GB,5min

@@ -7,7 +7,8 @@ use std::time::Duration;
 use harness::{generated_password, Cluster, PluginRun, PLAIN};
 use once_cell::sync::Lazy;
 
-const PLUGINS: [&str; 7] = [
+const PLUGINS: [&str; 8] = [
+    "check_pg_alive",
     "check_pg_connections",
     "check_pg_replication_lag",
     "check_pg_disk",

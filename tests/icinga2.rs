@@ -40,9 +40,9 @@ fn check_commands_and_example_validate() {
     let out = icinga2(&dir).arg("-C").output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "icinga2 -C failed:\n{log}");
-    // The example's apply rules make six services on its host (the disk
+    // The example's apply rules make seven services on its host (the disk
     // service needs an agent endpoint the example host does not have).
-    assert!(log.contains("Instantiated 6 Services."), "{log}");
+    assert!(log.contains("Instantiated 7 Services."), "{log}");
     assert!(log.contains("Instantiated 1 Host."), "{log}");
 
     // And a service that names an option the commands lack does not pass.
@@ -70,6 +70,12 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    Case {
+        service: "alive",
+        command: "pgvigil_alive",
+        vars: &[("pgvigil_warning", "2s"), ("pgvigil_critical", "8s")],
+        state: "OK",
+    },
     Case {
         service: "connections",
         command: "pgvigil_connections",

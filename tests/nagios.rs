@@ -101,8 +101,8 @@ fn commands_and_example_validate() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "nagios4 -v failed:\n{report}");
     assert!(report.contains("Total Errors:   0"), "{report}");
-    // Our commands plus Debian's stock ones; six example services.
-    assert!(report.contains("Checked 6 services."), "{report}");
+    // Our commands plus Debian's stock ones; seven example services.
+    assert!(report.contains("Checked 7 services."), "{report}");
 
     // A service naming a command we do not define fails validation.
     let broken = dir.join("broken.cfg");
@@ -133,6 +133,12 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
+    Case {
+        service: "alive",
+        command: "pgvigil_alive",
+        args: "!2s!8s",
+        state: "OK",
+    },
     Case {
         service: "connections",
         command: "pgvigil_connections",

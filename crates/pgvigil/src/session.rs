@@ -2,7 +2,7 @@
 //! driver's errors onto what an operator needs to read.
 
 use std::error::Error as _;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::types::FromSql;
@@ -15,6 +15,8 @@ use crate::timeout::{set_phase, Phase};
 pub struct Session {
     client: Client,
     user: String,
+    started: Instant,
+    connected_in: Duration,
 }
 
 impl Session {
@@ -22,6 +24,7 @@ impl Session {
     /// by `statement_timeout`, both set in the startup packet: no extra round trip.
     pub fn connect(settings: &ConnSettings, statement_timeout: Duration) -> Result<Session, Error> {
         set_phase(Phase::Connecting);
+        let started = Instant::now();
         let mut config = Config::new();
         for host in &settings.hosts {
             if host.starts_with('/') {
@@ -67,7 +70,19 @@ impl Session {
         Ok(Session {
             client,
             user: settings.user.clone(),
+            started,
+            connected_in: started.elapsed(),
         })
+    }
+
+    /// How long connecting took: TCP or socket, TLS, authentication, backend start.
+    pub fn connected_in(&self) -> Duration {
+        self.connected_in
+    }
+
+    /// Time since connecting began.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// Runs one statement in a single round trip (unnamed statement, no

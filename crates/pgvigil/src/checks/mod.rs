@@ -1,6 +1,7 @@
 //! The checks, one module each, every one reading top to bottom as
 //! query, measure, compare, report.
 
+pub mod alive;
 pub mod archiver;
 pub mod connections;
 pub mod disk;
@@ -14,6 +15,7 @@ pub mod replication_lag;
 pub fn plugin_commands() -> Vec<clap::Command> {
     use crate::cli::command;
     vec![
+        command::<alive::Alive>("check_pg_alive"),
         command::<archiver::Archiver>("check_pg_archiver"),
         command::<connections::Connections>("check_pg_connections"),
         command::<disk::Disk>("check_pg_disk"),

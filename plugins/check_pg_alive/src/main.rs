@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::alive::Alive>("check_pg_alive")
+}
