@@ -15,11 +15,7 @@ fn repo_file(path: &str) -> String {
 
 /// The binaries in plugins/, e.g. `check_pg_connections`.
 fn plugins() -> BTreeSet<String> {
-    let dir = repo_path("plugins");
-    let names: BTreeSet<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let names = harness::plugin::names();
     assert!(names.len() >= 6, "{names:?}");
     names
 }

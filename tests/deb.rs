@@ -58,8 +58,7 @@ fn package_holds_every_plugin_its_man_page_and_the_configuration() {
         "./etc/nagios-plugins/config/pgvigil.cfg".to_string(),
         "./usr/share/doc/pgvigil/copyright".to_string(),
     ];
-    for entry in fs::read_dir(repo_path("plugins")).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
+    for name in harness::plugin::names() {
         wanted.push(format!("./usr/lib/nagios/plugins/{name}"));
         wanted.push(format!("./usr/share/man/man1/{name}.1.gz"));
     }

@@ -30,9 +30,10 @@ fn preamble(dir: &Path) -> String {
 #[test]
 fn check_commands_and_example_validate() {
     let dir = temp_dir("icinga2-validate");
+    let preamble = preamble(&dir);
     let conf = format!(
         "{}const PgvigilPassword = \"{}\"\ninclude \"{}\"\n",
-        preamble(&dir),
+        preamble,
         generated_password(),
         sandbox_copy(&dir, "packaging/icinga2/pgvigil-example.conf").display()
     );
@@ -51,7 +52,7 @@ fn check_commands_and_example_validate() {
         format!(
             "{}object Host \"h\" {{ check_command = \"dummy\" }}\n\
              object Service \"s\" {{ host_name = \"h\"; check_command = \"pgvigil_nonesuch\" }}\n",
-            preamble(&dir)
+            preamble
         ),
     )
     .unwrap();

@@ -7,14 +7,13 @@
 use std::ffi::CStr;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::plugin::binary_dir;
-use crate::system::{chown, is_root, server_user};
+use crate::system::{as_server_user, chown, server_user};
 
 /// The repository's root, where packaging/ is.
 pub fn repo_path(path: &str) -> PathBuf {
@@ -42,11 +41,7 @@ pub fn daemon_user() -> (String, String) {
 
 /// A daemon's command line, run as the daemon user.
 pub fn daemon_command(program: &Path, sandbox: &Path) -> Command {
-    let mut cmd = Command::new(program);
-    if is_root() {
-        let (uid, gid) = server_user();
-        cmd.uid(uid).gid(gid);
-    }
+    let mut cmd = as_server_user(program);
     // root's HOME is not the daemon user's to read.
     cmd.env("HOME", sandbox);
     cmd
@@ -71,8 +66,7 @@ pub fn sandbox_copy(sandbox: &Path, repo_file: &str) -> PathBuf {
 /// Copies of the freshly built plugins in the sandbox; their directory.
 pub fn sandbox_plugins(sandbox: &Path) -> PathBuf {
     let dir = sandbox_dir(sandbox, "plugins");
-    for entry in std::fs::read_dir(repo_path("plugins")).unwrap() {
-        let name = entry.unwrap().file_name();
+    for name in crate::plugin::names() {
         std::fs::copy(binary_dir().join(&name), dir.join(&name))
             .unwrap_or_else(|e| panic!("copy {name:?}: {e}: build the plugins first"));
     }

@@ -12,6 +12,14 @@ pub fn binary_dir() -> PathBuf {
     dir.to_path_buf()
 }
 
+/// The plugins the repository ships: one crate in plugins/ each, named as its binary.
+pub fn names() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(crate::daemon::repo_path("plugins"))
+        .expect("plugins/")
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
 pub struct PluginRun {
     name: String,
     cmd: Command,
