@@ -18,6 +18,9 @@ pub struct Context {
     pub thresholds: Thresholds,
     pub verbose: u8,
     pub conn: ConnSettings,
+    /// The `-t` budget; a check that opens more sessions gives each this as
+    /// statement_timeout, the watchdog still bounding the whole run.
+    pub timeout: std::time::Duration,
 }
 
 /// One monitoring check. A plugin binary is `pgvigil::run::<TheCheck>()`.
@@ -146,6 +149,7 @@ fn execute<C: Check>(name: &str, cli: &Cli<C::Args>) -> Result<CheckResult, Erro
         thresholds,
         verbose: cli.common.verbose,
         conn,
+        timeout: timeout.duration(),
     };
     C::run(&cli.check, &mut session, &ctx)
 }

@@ -7,11 +7,13 @@
 pub mod checks;
 pub mod cli;
 pub mod conninfo;
+pub mod databases;
 pub mod error;
 pub mod filesystem;
 pub mod output;
 pub mod perfdata;
 pub mod range;
+pub mod relations;
 pub mod session;
 pub mod status;
 pub mod threshold;

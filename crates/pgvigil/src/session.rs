@@ -5,7 +5,7 @@ use std::error::Error as _;
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
-use postgres::types::FromSql;
+use postgres::types::{FromSql, ToSql, Type};
 use postgres::{Client, Config, NoTls, Row};
 
 use crate::conninfo::{ConnSettings, SslMode};
@@ -91,6 +91,18 @@ impl Session {
         set_phase(Phase::Querying);
         self.client
             .query_typed(sql, &[])
+            .map_err(|e| query_error(&e, &self.user))
+    }
+
+    /// Like `query`, with typed parameters for values that come from options.
+    pub fn query_with(
+        &mut self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, Error> {
+        set_phase(Phase::Querying);
+        self.client
+            .query_typed(sql, params)
             .map_err(|e| query_error(&e, &self.user))
     }
 

@@ -23,7 +23,8 @@ impl Status {
         }
     }
 
-    fn rank(self) -> u8 {
+    /// Severity for aggregation: OK, WARNING, UNKNOWN, CRITICAL.
+    pub fn rank(self) -> u8 {
         match self {
             Status::Ok => 0,
             Status::Warning => 1,

@@ -79,8 +79,19 @@ fn suffix_factor(suffix: &str) -> Option<(Unit, f64)> {
     Some(found)
 }
 
+/// A size option such as `--min-size 10MB` (a bare number is bytes), for clap.
+pub fn parse_size_option(text: &str) -> Result<u64, String> {
+    match parse_quantity(text)? {
+        (value, None | Some(Unit::Bytes)) if value >= 0.0 => Ok(value as u64),
+        (_, None | Some(Unit::Bytes)) => Err(format!("'{text}' is negative")),
+        _ => Err(format!("'{text}' is not a size (B, kB, MB, GB, TB)")),
+    }
+}
+
 /// Formats a number for perfdata and ranges: no exponent, no trailing zeros.
 pub fn format_number(value: f64) -> String {
+    // -0 (an empty float sum is -0) prints as 0.
+    let value = if value == 0.0 { 0.0 } else { value };
     if value.fract() == 0.0 && value.abs() < 1e15 {
         format!("{value:.0}")
     } else {

@@ -3,12 +3,17 @@
 
 pub mod alive;
 pub mod archiver;
+pub mod bloat;
 pub mod connections;
 pub mod disk;
+pub mod indexes;
 pub mod locks;
 pub mod long_running;
 pub mod query;
 pub mod replication_lag;
+pub mod replication_slots;
+pub mod vacuum;
+pub mod wraparound;
 
 /// The command line of every plugin the suite ships, by binary name, for the
 /// man pages and packaging; `plugins/` holds one binary for each.
@@ -17,12 +22,17 @@ pub fn plugin_commands() -> Vec<clap::Command> {
     vec![
         command::<alive::Alive>("check_pg_alive"),
         command::<archiver::Archiver>("check_pg_archiver"),
+        command::<bloat::Bloat>("check_pg_bloat"),
         command::<connections::Connections>("check_pg_connections"),
         command::<disk::Disk>("check_pg_disk"),
+        command::<indexes::Indexes>("check_pg_indexes"),
         command::<locks::Locks>("check_pg_locks"),
         command::<long_running::LongRunning>("check_pg_long_running"),
         command::<query::Query>("check_pg_query"),
         command::<replication_lag::ReplicationLag>("check_pg_replication_lag"),
+        command::<replication_slots::ReplicationSlots>("check_pg_replication_slots"),
+        command::<vacuum::Vacuum>("check_pg_vacuum"),
+        command::<wraparound::Wraparound>("check_pg_wraparound"),
     ]
 }
 

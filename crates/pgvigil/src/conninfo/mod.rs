@@ -71,6 +71,9 @@ pub struct ConnSettings {
     pub sslrootcert: Option<PathBuf>,
     pub connect_timeout: Option<Duration>,
     pub application_name: String,
+    /// The password file the password came from, if it did: another
+    /// database may match another line of it.
+    pub passfile: Option<PathBuf>,
 }
 
 // Hand-written so that a password can never reach a log through `{:?}`.
@@ -148,19 +151,16 @@ impl ConnSettings {
         };
         let application_name = env("PGAPPNAME").unwrap_or_else(|| plugin.to_string());
 
+        let mut passfile = None;
         let password = match &args.password_file {
             Some(path) => Some(read_password_file(path)?),
             None => env("PGPASSWORD").or_else(|| {
                 let file = env("PGPASSFILE")
                     .map(PathBuf::from)
                     .or_else(|| home.as_ref().map(|h| h.join(".pgpass")))?;
-                let lookup = pgpass::Lookup {
-                    host: &hosts[0],
-                    port,
-                    dbname: &dbname,
-                    user: &user,
-                };
-                pgpass::password_from_file(&file, &lookup)
+                let password = pgpass_lookup(&file, &hosts[0], port, &dbname, &user);
+                passfile = Some(file);
+                password
             }),
         };
 
@@ -174,7 +174,19 @@ impl ConnSettings {
             sslrootcert,
             connect_timeout,
             application_name,
+            passfile,
         })
+    }
+
+    /// The same settings for another database of the same server; a password
+    /// from a password file is looked up again, as its lines may name databases.
+    pub fn for_database(&self, dbname: &str) -> ConnSettings {
+        let mut settings = self.clone();
+        settings.dbname = dbname.to_string();
+        if let Some(file) = &self.passfile {
+            settings.password = pgpass_lookup(file, &self.hosts[0], self.port, dbname, &self.user);
+        }
+        settings
     }
 
     /// True when every host is a Unix socket directory.
@@ -197,6 +209,22 @@ impl ConnSettings {
             .collect::<Vec<_>>();
         hosts.join(" or ")
     }
+}
+
+fn pgpass_lookup(
+    file: &std::path::Path,
+    host: &str,
+    port: u16,
+    dbname: &str,
+    user: &str,
+) -> Option<String> {
+    let lookup = pgpass::Lookup {
+        host,
+        port,
+        dbname,
+        user,
+    };
+    pgpass::password_from_file(file, &lookup)
 }
 
 fn read_password_file(path: &PathBuf) -> Result<String, Error> {

@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::bloat::Bloat>("check_pg_bloat")
+}

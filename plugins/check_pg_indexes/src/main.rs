@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::indexes::Indexes>("check_pg_indexes")
+}

@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::vacuum::Vacuum>("check_pg_vacuum")
+}

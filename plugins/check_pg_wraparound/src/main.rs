@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::wraparound::Wraparound>("check_pg_wraparound")
+}
