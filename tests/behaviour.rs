@@ -7,7 +7,7 @@ use std::time::Duration;
 use harness::{generated_password, Cluster, PluginRun, PLAIN};
 use once_cell::sync::Lazy;
 
-const PLUGINS: [&str; 8] = [
+const PLUGINS: [&str; 13] = [
     "check_pg_alive",
     "check_pg_connections",
     "check_pg_replication_lag",
@@ -16,6 +16,11 @@ const PLUGINS: [&str; 8] = [
     "check_pg_long_running",
     "check_pg_archiver",
     "check_pg_query",
+    "check_pg_wraparound",
+    "check_pg_vacuum",
+    "check_pg_bloat",
+    "check_pg_indexes",
+    "check_pg_replication_slots",
 ];
 
 #[test]

@@ -41,9 +41,9 @@ fn check_commands_and_example_validate() {
     let out = icinga2(&dir).arg("-C").output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "icinga2 -C failed:\n{log}");
-    // The example's apply rules make seven services on its host (the disk
+    // The example's apply rules make twelve services on its host (the disk
     // service needs an agent endpoint the example host does not have).
-    assert!(log.contains("Instantiated 7 Services."), "{log}");
+    assert!(log.contains("Instantiated 12 Services."), "{log}");
     assert!(log.contains("Instantiated 1 Host."), "{log}");
 
     // And a service that names an option the commands lack does not pass.
@@ -126,6 +126,40 @@ const CASES: &[Case] = &[
         vars: &[("pgvigil_require_archiving", "true")],
         state: "CRITICAL",
     },
+    // Any transaction ID age is over 1: the horizon's holders are listed.
+    Case {
+        service: "wraparound-warning",
+        command: "pgvigil_wraparound",
+        vars: &[("pgvigil_warning", "1")],
+        state: "WARNING",
+    },
+    Case {
+        service: "replication-slots",
+        command: "pgvigil_replication_slots",
+        vars: &[("pgvigil_warning", "1GB,1h")],
+        state: "OK",
+    },
+    Case {
+        service: "vacuum",
+        command: "pgvigil_vacuum",
+        vars: &[("pgvigil_all_databases", "true")],
+        state: "OK",
+    },
+    Case {
+        service: "bloat",
+        command: "pgvigil_bloat",
+        vars: &[
+            ("pgvigil_all_databases", "true"),
+            ("pgvigil_min_size", "10MB"),
+        ],
+        state: "OK",
+    },
+    Case {
+        service: "indexes",
+        command: "pgvigil_indexes",
+        vars: &[("pgvigil_all_databases", "true"), ("pgvigil_warning", "5")],
+        state: "OK",
+    },
     Case {
         service: "answer-warning",
         command: "pgvigil_query",
@@ -182,6 +216,8 @@ fn by_hand(case: &Case, cluster: &Cluster, password: &str) -> harness::PluginOut
             "pgvigil_query" => "--query",
             "pgvigil_label" => "--label",
             "pgvigil_require_archiving" => "--require-archiving",
+            "pgvigil_all_databases" => "--all-databases",
+            "pgvigil_min_size" => "--min-size",
             other => panic!("no flag for {other}"),
         };
         run.arg(flag);

@@ -101,8 +101,8 @@ fn commands_and_example_validate() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "nagios4 -v failed:\n{report}");
     assert!(report.contains("Total Errors:   0"), "{report}");
-    // Our commands plus Debian's stock ones; seven example services.
-    assert!(report.contains("Checked 7 services."), "{report}");
+    // Our commands plus Debian's stock ones; twelve example services.
+    assert!(report.contains("Checked 12 services."), "{report}");
 
     // A service naming a command we do not define fails validation.
     let broken = dir.join("broken.cfg");
@@ -181,6 +181,36 @@ const CASES: &[Case] = &[
         command: "pgvigil_archiver",
         args: "!!!--require-archiving",
         state: "CRITICAL",
+    },
+    Case {
+        service: "wraparound warning",
+        command: "pgvigil_wraparound",
+        args: "!1!",
+        state: "WARNING",
+    },
+    Case {
+        service: "replication slots",
+        command: "pgvigil_replication_slots",
+        args: "!1GB,1h!10GB,1d",
+        state: "OK",
+    },
+    Case {
+        service: "vacuum",
+        command: "pgvigil_vacuum",
+        args: "!!!--all-databases",
+        state: "OK",
+    },
+    Case {
+        service: "bloat",
+        command: "pgvigil_bloat",
+        args: "!!!--all-databases --min-size 10MB",
+        state: "OK",
+    },
+    Case {
+        service: "indexes",
+        command: "pgvigil_indexes",
+        args: "!5!!--all-databases",
+        state: "OK",
     },
     Case {
         service: "answer warning",
