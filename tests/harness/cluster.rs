@@ -217,26 +217,41 @@ impl Cluster {
     }
 
     pub fn client_as(&self, user: &str) -> Client {
+        self.client_to(user, "postgres")
+    }
+
+    pub fn client_to(&self, user: &str, dbname: &str) -> Client {
         Client::configure()
             .host_path(&self.socket_dir)
             .port(self.port)
             .user(user)
-            .dbname("postgres")
+            .dbname(dbname)
             .application_name("pgvigil-test")
             .connect(NoTls)
             .unwrap_or_else(|e| panic!("connect to {} as {user}: {e:?}", self.name))
     }
 
     pub fn execute(&self, sql: &str) {
-        self.client()
+        self.execute_in("postgres", sql);
+    }
+
+    /// Runs `sql` as the superuser in database `dbname`, over a session that
+    /// ends when it returns (which also flushes its statistics).
+    pub fn execute_in(&self, dbname: &str, sql: &str) {
+        self.client_to("postgres", dbname)
             .batch_execute(sql)
             .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
     }
 
     /// Polls `sql` (one boolean) until it is true, for up to 30 s.
     pub fn wait_for(&self, sql: &str, what: &str) {
+        self.wait_for_in("postgres", sql, what);
+    }
+
+    /// Like `wait_for`, in database `dbname`.
+    pub fn wait_for_in(&self, dbname: &str, sql: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        let mut client = self.client();
+        let mut client = self.client_to("postgres", dbname);
         loop {
             let done: bool = client.query_one(sql, &[]).unwrap().get(0);
             if done {
