@@ -1,0 +1,173 @@
+//! check_pg_vacuum with a table autovacuum may not touch, and --all-databases
+//! over several databases, one of which refuses the monitoring role.
+
+use std::time::Duration;
+
+use harness::Cluster;
+
+const PLUGIN: &str = "check_pg_vacuum";
+
+/// A table with autovacuum off, 20,000 rows analyzed, then 15,000 deleted.
+fn dead_tuples(cluster: &Cluster, dbname: &str) {
+    for sql in [
+        "CREATE TABLE novac (id int, pad text) WITH (autovacuum_enabled = off)",
+        "INSERT INTO novac SELECT g, repeat('x', 50) FROM generate_series(1, 20000) g",
+        "ANALYZE novac",
+        "DELETE FROM novac WHERE id > 5000",
+    ] {
+        cluster.execute_in(dbname, sql);
+    }
+    cluster.wait_for_in(
+        dbname,
+        "SELECT coalesce((SELECT n_dead_tup = 15000 FROM pg_stat_user_tables WHERE relname = 'novac'), false)",
+        "dead tuples counted",
+    );
+}
+
+#[test]
+fn dead_tuples_stale_statistics_and_autovacuum_disabled() {
+    let cluster = Cluster::start("vacuum-table");
+    let out = cluster.plugin(PLUGIN).run();
+    out.expect("OK");
+    assert_eq!(out.summary(), "no table needs VACUUM or ANALYZE");
+    let pct = out.perf("max_dead_pct");
+    assert_eq!((pct.warn.as_str(), pct.crit.as_str()), ("10", "50"));
+    assert_eq!(out.perf("oldest_stale").warn, "86400");
+
+    dead_tuples(&cluster, "postgres");
+    let out = cluster.plugin(PLUGIN).run();
+    out.expect("CRITICAL");
+    let summary = out.summary();
+    assert!(
+        summary.starts_with(
+            "public.novac: 15000 dead tuples of 5000 live (300%), last vacuum never; 15000 rows changed since last analyze "
+        ),
+        "{summary}"
+    );
+    assert!(
+        summary.ends_with(
+            "; autovacuum disabled; 1 table to VACUUM, 1 to ANALYZE, 1 with autovacuum disabled"
+        ),
+        "{summary}"
+    );
+    assert_eq!(out.perf("max_dead_pct").value, 300.0);
+    assert_eq!(out.perf("need_vacuum").value, 1.0);
+    assert_eq!(out.perf("autovacuum_disabled").value, 1.0);
+    assert_eq!(out.long_output().len(), 1);
+    assert!(out.long_output()[0].starts_with("CRITICAL public.novac: "));
+
+    // Under --min-dead the dead share does not count; autovacuum being off still warns.
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["--min-dead", "20000", "--min-changes", "20000"])
+        .run();
+    out.expect("WARNING");
+    // A relation filter leaves it out.
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["--exclude", "^public\\.novac$"])
+        .run();
+    out.expect("OK");
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["--include", "^other\\."])
+        .run();
+    out.expect("OK");
+
+    // Vacuumed, then changed again: only the statistics are stale now.
+    cluster.execute("VACUUM ANALYZE novac");
+    cluster.execute("UPDATE novac SET pad = 'y' WHERE id <= 1500");
+    cluster.wait_for(
+        "SELECT n_mod_since_analyze >= 1500 FROM pg_stat_user_tables WHERE relname = 'novac'",
+        "changes counted",
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["--min-dead", "100000", "-w", "90%,1h", "-c", "95%,1s"])
+        .run();
+    out.expect("CRITICAL");
+    let summary = out.summary();
+    assert!(
+        summary.contains("1500 rows changed since last analyze "),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("0 tables to VACUUM, 1 to ANALYZE"),
+        "{summary}"
+    );
+    assert!(out.perf("oldest_stale").value >= 1.0);
+}
+
+#[test]
+fn all_databases_with_one_refusing_connections() {
+    let cluster = Cluster::start("vacuum-databases");
+    for sql in [
+        "CREATE DATABASE app",
+        "CREATE DATABASE locked",
+        "CREATE DATABASE closed",
+        "REVOKE CONNECT ON DATABASE locked FROM PUBLIC",
+        "ALTER DATABASE closed ALLOW_CONNECTIONS false",
+    ] {
+        cluster.execute(sql);
+    }
+    dead_tuples(&cluster, "app");
+
+    // Only the -d database without --all-databases.
+    let out = cluster.plugin(PLUGIN).run();
+    out.expect("OK");
+
+    let out = cluster.plugin(PLUGIN).arg("--all-databases").run();
+    out.expect("CRITICAL");
+    let summary = out.summary();
+    assert!(
+        summary.starts_with("app.public.novac: 15000 dead tuples"),
+        "{summary}"
+    );
+    // app and postgres checked; locked refused us; closed takes no connections.
+    assert!(
+        summary.ends_with(" in 2 databases; 1 database unreachable (locked)"),
+        "{summary}"
+    );
+    let details = out.long_output();
+    assert_eq!(
+        details[0],
+        "database locked not checked: permission denied for database \"locked\""
+    );
+
+    // An unreachable database makes an otherwise clean result WARNING.
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["--all-databases", "--exclude-db", "^app$"])
+        .run();
+    out.expect("WARNING");
+    assert!(
+        out.summary().ends_with("; 1 database unreachable (locked)"),
+        "{}",
+        out.summary()
+    );
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["--all-databases", "--include-db", "^(postgres|app)$"])
+        .run();
+    out.expect("CRITICAL");
+    assert!(!out.summary().contains("unreachable"), "{}", out.summary());
+
+    // Bad filters are UNKNOWN with one clear line.
+    for (args, says) in [
+        (vec!["--include-db", "app"], "--all-databases"),
+        (
+            vec!["--all-databases", "--include-db", "(app"],
+            "regex parse error",
+        ),
+        (
+            vec!["--all-databases", "--include-db", "^nothing$"],
+            "no database",
+        ),
+    ] {
+        let out = cluster.plugin(PLUGIN).args(&args).run();
+        out.expect("UNKNOWN");
+        assert!(out.summary().contains(says), "{args:?}: {}", out.summary());
+        assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    }
+}
