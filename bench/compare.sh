@@ -30,7 +30,7 @@ psql_c() { echo "$pgbin/psql -X -q -h $base -U postgres -d postgres -p $1"; }
 logging() {
   local p cmd=true
   for p in "$port" "$standby_port"; do
-    cmd="$cmd && $(psql_c "$p") -c \"ALTER SYSTEM SET log_connections = $1\" -c \"ALTER SYSTEM SET log_statement = '$2'\" -c 'SELECT pg_reload_conf()' >/dev/null"
+    cmd="$cmd && $(psql_c "$p") -c \"ALTER SYSTEM SET log_connections = $1\" -c \"ALTER SYSTEM SET log_statement = '$2'\" -c \"ALTER SYSTEM SET log_duration = $1\" -c 'SELECT pg_reload_conf()' >/dev/null"
   done
   echo "$cmd"
 }

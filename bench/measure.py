@@ -76,6 +76,49 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "archiver", "-w", "10", "-c", "50"], su),
             "check_pgsql": (floor, {}),
         },
+        # The maintenance checks: pgvigil looks into every database, as
+        # check_pgactivity does; check_postgres into the one it is given.
+        "wraparound": {
+            "pgvigil": ([f"{b}/check_pg_wraparound", *ours, "-w", "50%", "-c", "75%"], {}),
+            "check_postgres": ([*cp, "--action=txn_wraparound"], {}),
+            "check_pgactivity": ([*pa, "-s", "max_freeze_age"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "last_vacuum": {
+            "pgvigil": ([f"{b}/check_pg_vacuum", *ours, "--all-databases", "-w", "10%,1d", "-c", "50%,7d"], {}),
+            "check_postgres": ([*cp, "--action=last_vacuum", "-w", "1d", "-c", "7d"], {}),
+            "check_pgactivity": ([*pa, "-s", "last_vacuum", "-w", "1d", "-c", "7d"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "last_analyze": {
+            "pgvigil": ([f"{b}/check_pg_vacuum", *ours, "--all-databases", "-w", "10%,1d", "-c", "50%,7d"], {}),
+            "check_postgres": ([*cp, "--action=last_analyze", "-w", "1d", "-c", "7d"], {}),
+            "check_pgactivity": ([*pa, "-s", "last_analyze", "-w", "1d", "-c", "7d"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "table_bloat": {
+            "pgvigil": ([f"{b}/check_pg_bloat", *ours, "--all-databases", "-w", "1GB,50%", "-c", "10GB,80%"], {}),
+            "check_postgres": ([*cp, "--action=bloat", "-w", "1G", "-c", "10G"], {}),
+            "check_pgactivity": ([*pa, "-s", "table_bloat", "-w", "50%", "-c", "80%"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "btree_bloat": {
+            "pgvigil": ([f"{b}/check_pg_bloat", *ours, "--all-databases", "-w", "1GB,50%", "-c", "10GB,80%"], {}),
+            "check_postgres": ([*cp, "--action=bloat", "-w", "1G", "-c", "10G"], {}),
+            "check_pgactivity": ([*pa, "-s", "btree_bloat", "-w", "50%", "-c", "80%"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "invalid_indexes": {
+            "pgvigil": ([f"{b}/check_pg_indexes", *ours, "--all-databases"], {}),
+            "check_pgactivity": ([*pa, "-s", "invalid_indexes"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "replication_slots": {
+            "pgvigil": ([f"{b}/check_pg_replication_slots", *ours, "-w", "1GB", "-c", "10GB"], {}),
+            "check_postgres": ([*cp, "--action=replication_slots", "-w", "1G", "-c", "10G"], {}),
+            "check_pgactivity": ([*pa, "-s", "replication_slots", "-w", "1GB", "-c", "10GB"], {}),
+            "check_pgsql": (floor, {}),
+        },
         "query": {
             "pgvigil": ([f"{b}/check_pg_query", *ours, "--query", "SELECT 1", "-w", "10", "-c", "20"], {}),
             "check_postgres": ([*cp, "--action=custom_query", "--query=SELECT 1 AS result",
@@ -142,6 +185,7 @@ def server_cost(a, cmds, rounds=3):
                 run_once(argv, env)
             time.sleep(0.3)  # let the backends' last log lines land
             conns = stmts = 0
+            server_ms = 0.0
             for path, size in zip(logs, sizes):
                 with open(path, "rb") as f:
                     f.seek(size)
@@ -150,7 +194,10 @@ def server_cost(a, cmds, rounds=3):
                             conns += 1
                         elif "LOG:  statement: " in line or "LOG:  execute " in line:
                             stmts += 1
-            costs[check][n] = {"connections": conns / rounds, "statements": stmts / rounds}
+                        elif "LOG:  duration: " in line:
+                            server_ms += float(line.split("LOG:  duration: ")[1].split()[0])
+            costs[check][n] = {"connections": conns / rounds, "statements": stmts / rounds,
+                               "server_ms": server_ms / rounds}
     return costs
 
 
@@ -176,8 +223,8 @@ def idle_sessions(a, count):
 
 def table(results, costs):
     lines = [
-        "| check | tool | wall median ms (p25–p75) | CPU ms | peak RSS MB | connections/run | statements/run | wall vs pgvigil |",
-        "|---|---|---|---|---|---|---|---|",
+        "| check | tool | wall median ms (p25–p75) | CPU ms | peak RSS MB | connections/run | statements/run | server ms/run | wall vs pgvigil |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for check, tools in results.items():
         ours = tools["pgvigil"]["wall_ms"]["median"]
@@ -188,9 +235,19 @@ def table(results, costs):
             lines.append(
                 f"| {check} | {n} | {w['median']:.1f} ({w['p25']:.1f}–{w['p75']:.1f}) | "
                 f"{r['cpu_ms']['median']:.1f} | {r['rss_kb']['median'] / 1024:.1f} | "
-                f"{c['connections']:g} | {c['statements']:g} | {ratio} |"
+                f"{c['connections']:g} | {c['statements']:g} | {c.get('server_ms', 0):.1f} | {ratio} |"
             )
     return "\n".join(lines)
+
+
+# Checks of maintenance state, held to their own targets: ten times faster
+# than each peer, and the server's statement time bounded.
+MAINTENANCE = {"wraparound", "last_vacuum", "last_analyze", "table_bloat", "btree_bloat",
+               "invalid_indexes", "replication_slots"}
+
+
+def mark(ok):
+    return "✓" if ok else "✗"
 
 
 def targets(results, costs):
@@ -198,15 +255,38 @@ def targets(results, costs):
     lines = ["| check | pgvigil / check_pgsql (≤ 1.2) | check_postgres / pgvigil (≥ 16) | CPU ms (≤ 5) | connections (= 1) |",
              "|---|---|---|---|---|"]
     for check, tools in results.items():
+        if check in MAINTENANCE:
+            continue
         ours = tools["pgvigil"]["wall_ms"]["median"]
         floor = tools["check_pgsql"]["wall_ms"]["median"]
         cp = tools["check_postgres"]["wall_ms"]["median"]
         cpu = tools["pgvigil"]["cpu_ms"]["median"]
         conns = costs[check]["pgvigil"]["connections"]
-        mark = lambda ok: "✓" if ok else "✗"  # noqa: E731
         lines.append(
             f"| {check} | {ours / floor:.2f} {mark(ours / floor <= 1.2)} | {cp / ours:.1f} {mark(cp / ours >= 16)} | "
             f"{cpu:.1f} {mark(cpu <= 5)} | {conns:g} {mark(conns == 1)} |"
+        )
+    lines += ["", "| maintenance check | check_postgres / pgvigil (≥ 10) | check_pgactivity / pgvigil (≥ 10) | "
+              "server ms (< 250, bloat < 1000) | CPU ms | connections (= 1 per database) |",
+              "|---|---|---|---|---|---|"]
+    for check, tools in results.items():
+        if check not in MAINTENANCE:
+            continue
+        ours = tools["pgvigil"]["wall_ms"]["median"]
+        ratios = []
+        for peer in ("check_postgres", "check_pgactivity"):
+            if peer in tools:
+                r = tools[peer]["wall_ms"]["median"] / ours
+                ratios.append(f"{r:.1f} {mark(r >= 10)}")
+            else:
+                ratios.append("n/a (no such check)")
+        server = costs[check]["pgvigil"].get("server_ms", 0)
+        limit = 1000 if "bloat" in check else 250
+        conns = costs[check]["pgvigil"]["connections"]
+        cpu = tools["pgvigil"]["cpu_ms"]["median"]
+        lines.append(
+            f"| {check} | {ratios[0]} | {ratios[1]} | {server:.1f} {mark(server < limit)} | {cpu:.1f} | "
+            f"{conns:g} {mark(conns == 1)} |"
         )
     return "\n".join(lines)
 

@@ -31,6 +31,12 @@ plugin "$port" check_pg_disk -w 80% -c 90%
 plugin "$port" check_pg_locks -w 5,30s -c 20,5min
 plugin "$port" check_pg_long_running -w 5min -c 30min
 plugin "$port" check_pg_archiver -w 10,10min -c 50,1h
+plugin "$port" check_pg_wraparound -w 50% -c 75%
+plugin "$port" check_pg_vacuum --all-databases -w 10%,1d -c 50%,7d
+plugin "$port" check_pg_bloat --all-databases -w 1GB,50% -c 10GB,80%
+plugin "$port" check_pg_indexes --all-databases -w 5 -c 20
+plugin "$port" check_pg_replication_slots -w 1GB,1h -c 10GB,1d
+plugin "$standby_port" check_pg_wraparound
 plugin "$port" check_pg_query --query "SELECT count(*) FROM pg_stat_activity" --label sessions -w 50 -c 80
 echo
 echo "== a failure looks like this (server stopped):"
