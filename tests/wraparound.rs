@@ -68,6 +68,13 @@ fn a_prepared_transaction_and_an_old_snapshot_hold_the_horizon() {
     let oldest = out.perf("max_xid_age");
     assert!(oldest.value >= 500.0, "{}", oldest.value);
     assert_eq!(oldest.warn, "400");
+    // The summary says where to look first.
+    let summary = out.summary();
+    assert!(
+        summary.contains("; oldest xmin held by prepared transaction 'forgotten' (age ")
+            || summary.contains(&format!("; oldest xmin held by session pid {pid} (age ")),
+        "{summary}"
+    );
     let postgres_age = out.perf("postgres xid_age").value;
     assert!(
         postgres_age >= 500.0,

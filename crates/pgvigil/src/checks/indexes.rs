@@ -210,30 +210,31 @@ impl Check for Indexes {
             PerfData::new("seq_scanned_tables", seqscan.len() as f64, Unit::Count).min(0.0),
         ];
         let mut details = visit.unreachable_details();
-        let table_of = |f: &Found| f.table.clone().unwrap_or_default();
+        let index_line = |f: &Found, what: &str| {
+            format!(
+                "{what} index {} on {} ({})",
+                name(f),
+                f.table.as_deref().unwrap_or_default(),
+                pretty_bytes(f.size as f64)
+            )
+        };
         for f in &invalid {
             details.push(format!(
-                "invalid index {} on {} ({}): drop it, or REINDEX INDEX CONCURRENTLY",
-                name(f),
-                table_of(f),
-                pretty_bytes(f.size as f64)
+                "{}: drop it, or REINDEX INDEX CONCURRENTLY",
+                index_line(f, "invalid")
             ));
         }
         if status != Status::Ok || ctx.verbose > 0 {
             for (f, kept) in &redundant {
                 details.push(format!(
-                    "duplicate index {} on {} ({}): same definition as {kept}",
-                    name(f),
-                    table_of(f),
-                    pretty_bytes(f.size as f64)
+                    "{}: same definition as {kept}",
+                    index_line(f, "duplicate")
                 ));
             }
             for f in &unused {
                 details.push(format!(
-                    "unused index {} on {} ({}): no scan since statistics were reset",
-                    name(f),
-                    table_of(f),
-                    pretty_bytes(f.size as f64)
+                    "{}: no scan since statistics were reset",
+                    index_line(f, "unused")
                 ));
             }
         }

@@ -154,14 +154,18 @@ impl Check for Wraparound {
             if holders.is_empty() {
                 details.push("nothing holds the xmin horizon back: VACUUM (FREEZE) the oldest database's oldest tables".to_string());
             }
-            for h in &holders {
+            for (i, h) in holders.iter().enumerate() {
                 let kind: String = get(h, "kind")?;
                 let what: String = get(h, "what")?;
-                let age: Option<i64> = get(h, "age")?;
+                let age = get::<Option<i64>>(h, "age")?.unwrap_or(0);
+                if i == 0 {
+                    // Where the on-call person should look first.
+                    let name = what.split(" (").next().unwrap_or_default();
+                    summary.push_str(&format!("; oldest xmin held by {kind} {name} (age {age})"));
+                }
                 details.push(format!(
-                    "xmin horizon held by {kind} {}: age {}",
-                    one_line(&what),
-                    age.unwrap_or(0)
+                    "xmin horizon held by {kind} {}: age {age}",
+                    one_line(&what)
                 ));
             }
             for d in &databases {
