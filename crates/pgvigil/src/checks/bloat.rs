@@ -30,7 +30,10 @@ pub struct Args {
 
 // Tables, materialized views and valid B-tree indexes over --min-size
 // (partitioned parents hold no data and have no size; other sessions'
-// temporary tables cannot be read), with what the estimate needs: the
+// temporary tables cannot be read). pg_relation_size opens each relation,
+// which a new backend pays for dearly on 10,000 tables, so the size the last
+// VACUUM or ANALYZE recorded (relpages, which the estimate works from anyway)
+// rules out the small ones first. With what the estimate needs: the
 // columns' null share and average width, from the table's statistics for a
 // plain column and from the index's own for an expression. The outer join
 // keeps one row, with the pgstattuple schema, when no relation qualifies.
@@ -52,6 +55,7 @@ WITH rel AS (
             OR (c.relkind = 'i' AND c.relam = (SELECT oid FROM pg_am WHERE amname = 'btree')))
        AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_toast'
        AND c.relpersistence <> 't' AND coalesce(i.indisvalid, true)
+       AND (c.relpages = 0 OR c.relpages::float8 * current_setting('block_size')::float8 >= $1)
   ) r WHERE size >= $1
 ), cols AS (
   SELECT r.oid, s.null_frac, s.avg_width, s.attname IS NOT NULL AS has_stats

@@ -31,12 +31,13 @@ pub struct Args {
 // Two indexes are duplicates when they index the same table with the same
 // access method, columns, operator classes, collations, expressions and
 // predicate (deparsed, so that spacing in CREATE INDEX does not matter).
-// An index still being built concurrently is not yet invalid.
+// An index still being built concurrently is not yet invalid. pg_constraint
+// has no index on conindid: IN makes one hashed pass instead of a scan per index.
 const SQL: &str = "
 WITH ix AS (
   SELECT i.indexrelid, n.nspname::text AS schema, c.relname::text AS name, t.relname::text AS table_name,
          i.indisvalid,
-         i.indisunique OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) AS enforces,
+         i.indisunique OR i.indexrelid IN (SELECT conindid FROM pg_constraint) AS enforces,
          concat_ws(' ', i.indrelid, a.amname, i.indkey, i.indclass, i.indcollation,
                    pg_get_expr(i.indexprs, i.indrelid), pg_get_expr(i.indpred, i.indrelid)) AS signature
     FROM pg_index i
