@@ -15,6 +15,8 @@ use crate::timeout::{self, Timeout};
 
 /// What a check needs to measure and judge.
 pub struct Context {
+    /// The plugin's binary name, e.g. `check_pg_deadlocks`.
+    pub plugin: &'static str,
     pub thresholds: Thresholds,
     pub verbose: u8,
     pub conn: ConnSettings,
@@ -127,7 +129,7 @@ pub fn run<C: Check>(name: &'static str) -> ! {
     finish(C::DISPLAY, &result)
 }
 
-fn execute<C: Check>(name: &str, cli: &Cli<C::Args>) -> Result<CheckResult, Error> {
+fn execute<C: Check>(name: &'static str, cli: &Cli<C::Args>) -> Result<CheckResult, Error> {
     let timeout = Timeout::parse(&cli.common.timeout)?;
     timeout::arm(timeout, C::DISPLAY);
     // An empty range is one left out: a Nagios command passes `-w '$ARG1$'`
@@ -146,6 +148,7 @@ fn execute<C: Check>(name: &str, cli: &Cli<C::Args>) -> Result<CheckResult, Erro
     let conn = ConnSettings::resolve(&cli.common.conn, name, &|k| std::env::var(k).ok())?;
     let mut session = Session::connect(&conn, timeout.duration())?;
     let ctx = Context {
+        plugin: name,
         thresholds,
         verbose: cli.common.verbose,
         conn,

@@ -16,6 +16,9 @@ pub enum Error {
     /// A query failed for another reason: UNKNOWN with the server's message.
     #[error("query failed: {0}")]
     Query(String),
+    /// The state directory or file cannot be used: UNKNOWN naming it and why.
+    #[error("{0}")]
+    State(String),
     /// The check cannot measure here (e.g. disk of a remote server): UNKNOWN.
     #[error("{0}")]
     CannotMeasure(String),

@@ -66,11 +66,12 @@ impl Thresholds {
     }
 
     /// Fills in a default for an option the user left out.
+    /// An empty default leaves that option without one.
     pub fn with_defaults(mut self, warning: &str, critical: &str, spec: UnitSpec) -> Self {
-        if self.warning.is_empty() {
+        if self.warning.is_empty() && !warning.is_empty() {
             self.warning = parse_list("-w", Some(warning), spec).expect("valid default");
         }
-        if self.critical.is_empty() {
+        if self.critical.is_empty() && !critical.is_empty() {
             self.critical = parse_list("-c", Some(critical), spec).expect("valid default");
         }
         self

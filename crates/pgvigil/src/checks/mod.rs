@@ -4,14 +4,22 @@
 pub mod alive;
 pub mod archiver;
 pub mod bloat;
+pub mod checkpoints;
+pub mod checksums;
+pub mod commit_ratio;
 pub mod connections;
+pub mod db_size;
+pub mod deadlocks;
 pub mod disk;
+pub mod hit_ratio;
 pub mod indexes;
 pub mod locks;
 pub mod long_running;
 pub mod query;
 pub mod replication_lag;
 pub mod replication_slots;
+pub(crate) mod stat_database;
+pub mod temp_files;
 pub mod vacuum;
 pub mod wraparound;
 
@@ -23,14 +31,21 @@ pub fn plugin_commands() -> Vec<clap::Command> {
         command::<alive::Alive>("check_pg_alive"),
         command::<archiver::Archiver>("check_pg_archiver"),
         command::<bloat::Bloat>("check_pg_bloat"),
+        command::<checkpoints::Checkpoints>("check_pg_checkpoints"),
+        command::<checksums::Checksums>("check_pg_checksums"),
+        command::<commit_ratio::CommitRatio>("check_pg_commit_ratio"),
         command::<connections::Connections>("check_pg_connections"),
+        command::<db_size::DbSize>("check_pg_db_size"),
+        command::<deadlocks::Deadlocks>("check_pg_deadlocks"),
         command::<disk::Disk>("check_pg_disk"),
+        command::<hit_ratio::HitRatio>("check_pg_hit_ratio"),
         command::<indexes::Indexes>("check_pg_indexes"),
         command::<locks::Locks>("check_pg_locks"),
         command::<long_running::LongRunning>("check_pg_long_running"),
         command::<query::Query>("check_pg_query"),
         command::<replication_lag::ReplicationLag>("check_pg_replication_lag"),
         command::<replication_slots::ReplicationSlots>("check_pg_replication_slots"),
+        command::<temp_files::TempFiles>("check_pg_temp_files"),
         command::<vacuum::Vacuum>("check_pg_vacuum"),
         command::<wraparound::Wraparound>("check_pg_wraparound"),
     ]

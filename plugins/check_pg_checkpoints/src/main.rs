@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::checkpoints::Checkpoints>("check_pg_checkpoints")
+}

@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::checksums::Checksums>("check_pg_checksums")
+}

@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::commit_ratio::CommitRatio>("check_pg_commit_ratio")
+}

@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::hit_ratio::HitRatio>("check_pg_hit_ratio")
+}

@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::temp_files::TempFiles>("check_pg_temp_files")
+}
