@@ -22,6 +22,8 @@ pub struct ClusterOptions {
     /// Sets archive_mode = on with this archive_command.
     pub archive_command: Option<String>,
     pub extra_conf: Vec<String>,
+    /// Start from a cluster initialised with data checksums.
+    pub data_checksums: bool,
 }
 
 impl Default for ClusterOptions {
@@ -30,6 +32,7 @@ impl Default for ClusterOptions {
             max_connections: 20,
             archive_command: None,
             extra_conf: Vec::new(),
+            data_checksums: false,
         }
     }
 }
@@ -43,15 +46,19 @@ pub struct Cluster {
 }
 
 /// initdb once per test process; clusters start from copies of it.
-static TEMPLATE: Lazy<PathBuf> = Lazy::new(|| {
-    let base = system::temp_dir("template");
+static TEMPLATE: Lazy<PathBuf> = Lazy::new(|| make_template("template", false));
+/// The same with data checksums, for the tests that need them.
+static TEMPLATE_CHECKSUMS: Lazy<PathBuf> = Lazy::new(|| make_template("template-checksums", true));
+
+fn make_template(name: &str, checksums: bool) -> PathBuf {
+    let base = system::temp_dir(name);
     let data = base.join("data");
-    run_ok(
-        as_server_user(system::bindir().join("initdb"))
-            .args(["-N", "-A", "trust", "-U", "postgres", "-E", "UTF8", "-D"])
-            .arg(&data),
-        "initdb",
-    );
+    let mut initdb = as_server_user(system::bindir().join("initdb"));
+    initdb.args(["-N", "-A", "trust", "-U", "postgres", "-E", "UTF8"]);
+    if checksums {
+        initdb.arg("--data-checksums");
+    }
+    run_ok(initdb.arg("-D").arg(&data), "initdb");
     let pg_hba = "\
 local all all trust
 local replication all trust
@@ -60,7 +67,7 @@ host all all 127.0.0.1/32 trust
 host replication all 127.0.0.1/32 trust
 ";
     fs::write(data.join("pg_hba.conf"), pg_hba).unwrap();
-    let template = Cluster::from_data(base, data, "template", &ClusterOptions::default());
+    let template = Cluster::from_data(base, data, name, &ClusterOptions::default());
     template.execute(&format!(
         "CREATE ROLE {MONITOR} LOGIN IN ROLE pg_monitor; CREATE ROLE {PLAIN} LOGIN;"
     ));
@@ -70,7 +77,7 @@ host replication all 127.0.0.1/32 trust
     system::register(&data, &template.base);
     std::mem::forget(template);
     data
-});
+}
 
 impl Cluster {
     /// A running primary with default options.
@@ -81,8 +88,13 @@ impl Cluster {
     pub fn start_with(name: &str, options: ClusterOptions) -> Cluster {
         let base = system::temp_dir(name);
         let data = base.join("data");
+        let template: &PathBuf = if options.data_checksums {
+            &TEMPLATE_CHECKSUMS
+        } else {
+            &TEMPLATE
+        };
         run_ok(
-            as_server_user("cp").arg("-a").arg(&*TEMPLATE).arg(&data),
+            as_server_user("cp").arg("-a").arg(template).arg(&data),
             "copy template cluster",
         );
         Cluster::from_data(base, data, name, &options)
@@ -204,6 +216,21 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ))
+    }
+
+    /// Stops the server cleanly (a shutdown checkpoint writes every page),
+    /// keeping the cluster to start again with `resume`.
+    pub fn halt(&self) {
+        system::stop_server(&self.data, "fast");
+    }
+
+    pub fn resume(&self) {
+        self.start_server();
+    }
+
+    pub fn restart(&self) {
+        self.halt();
+        self.resume();
     }
 
     pub fn stop(&self) {

@@ -1,0 +1,216 @@
+//! The state store and rates between runs, through check_pg_deadlocks with
+//! real deadlocks: baseline, interval, statistics reset, server restart,
+//! corrupt and truncated state files, 50 runs at once, no usable directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use harness::{temp_dir, Cluster, ClusterOptions, PluginOutput};
+
+const PLUGIN: &str = "check_pg_deadlocks";
+
+fn run(cluster: &Cluster, state: &Path) -> PluginOutput {
+    let out = cluster
+        .plugin(PLUGIN)
+        .env("PGVIGIL_STATE_DIR", state.to_str().unwrap())
+        .run();
+    eprintln!("{}", out.stdout.trim_end());
+    out
+}
+
+/// Two sessions that each hold the row the other wants.
+fn deadlock(cluster: &Cluster) {
+    let mut a = cluster.client();
+    let mut b = cluster.client();
+    a.batch_execute("BEGIN; UPDATE pairs SET n = n + 1 WHERE id = 1")
+        .unwrap();
+    b.batch_execute("BEGIN; UPDATE pairs SET n = n + 1 WHERE id = 2")
+        .unwrap();
+    let waiter = std::thread::spawn(move || {
+        let r = a.batch_execute("UPDATE pairs SET n = n + 1 WHERE id = 2");
+        let _ = a.batch_execute("ROLLBACK");
+        r
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let second = b.batch_execute("UPDATE pairs SET n = n + 1 WHERE id = 1");
+    let _ = b.batch_execute("ROLLBACK");
+    let first = waiter.join().unwrap();
+    assert!(
+        first.is_err() != second.is_err(),
+        "exactly one side is chosen as the deadlock victim"
+    );
+    // Sessions that end report their statistics.
+    drop(b);
+    cluster.wait_for(
+        "SELECT deadlocks >= 1 FROM pg_stat_database WHERE datname = 'postgres'",
+        "the deadlock counted",
+    );
+}
+
+fn state_file(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "one state file, no leftovers: {files:?}");
+    files.into_iter().next().unwrap()
+}
+
+#[test]
+fn deadlocks_between_runs_through_resets_restarts_and_bad_state() {
+    let cluster = Cluster::start_with(
+        "rates",
+        ClusterOptions {
+            extra_conf: vec!["deadlock_timeout = 100ms".into()],
+            ..ClusterOptions::default()
+        },
+    );
+    cluster.execute(
+        "CREATE TABLE pairs (id int PRIMARY KEY, n int); INSERT INTO pairs VALUES (1, 0), (2, 0)",
+    );
+    let state = temp_dir("rates-state");
+
+    let out = run(&cluster, &state);
+    out.expect("OK");
+    assert_eq!(out.summary(), "first run, baseline saved");
+    assert_eq!(out.perf("deadlocks_total").uom, "c");
+    let file = state_file(&state);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    deadlock(&cluster);
+    let out = run(&cluster, &state);
+    out.expect("WARNING");
+    let summary = out.summary();
+    assert!(summary.starts_with("1 deadlock in the last "), "{summary}");
+    assert!(summary.ends_with(" (postgres 1)"), "{summary}");
+    let deadlocks = out.perf("deadlocks");
+    assert_eq!((deadlocks.value, deadlocks.warn.as_str()), (1.0, "0"));
+
+    let out = run(&cluster, &state);
+    out.expect("OK");
+    assert!(
+        out.summary().starts_with("0 deadlocks in the last "),
+        "{}",
+        out.summary()
+    );
+
+    // A statistics reset starts a new baseline instead of a negative count.
+    cluster.execute("SELECT pg_stat_reset()");
+    cluster.wait_for(
+        "SELECT stats_reset IS NOT NULL FROM pg_stat_database WHERE datname = 'postgres'",
+        "the reset",
+    );
+    let out = run(&cluster, &state);
+    out.expect("OK");
+    assert!(
+        out.summary()
+            .starts_with("statistics of database postgres were reset since the last run (at "),
+        "{}",
+        out.summary()
+    );
+    assert!(out.summary().ends_with("): new baseline saved"));
+    run(&cluster, &state).expect("OK");
+
+    // So does a restart.
+    cluster.restart();
+    let out = run(&cluster, &state);
+    out.expect("OK");
+    assert!(
+        out.summary()
+            .starts_with("server restarted since the last run (at "),
+        "{}",
+        out.summary()
+    );
+
+    // A corrupt or truncated file is a first run with a note, once.
+    let file = state_file(&state);
+    let good = fs::read_to_string(&file).unwrap();
+    for (bad, why) in [
+        ("garbage\n".to_string(), "it is not a pgvigil state file"),
+        (good[..good.len() / 2].to_string(), ""),
+        ("pgvigil-state 99\n".to_string(), "another format version"),
+    ] {
+        fs::write(&file, bad).unwrap();
+        let out = run(&cluster, &state);
+        out.expect("OK");
+        let summary = out.summary();
+        assert!(
+            summary.starts_with(&format!("state file {} was unusable (", file.display())),
+            "{summary}"
+        );
+        assert!(summary.contains(why), "{summary}");
+        assert!(summary.ends_with("): new baseline saved"), "{summary}");
+        let out = run(&cluster, &state);
+        out.expect("OK");
+        assert!(
+            out.summary().starts_with("0 deadlocks in the last "),
+            "{}",
+            out.summary()
+        );
+    }
+}
+
+#[test]
+fn fifty_runs_at_once_leave_a_state_the_next_run_reads() {
+    let cluster = Cluster::start_with(
+        "rates-parallel",
+        ClusterOptions {
+            max_connections: 70,
+            ..ClusterOptions::default()
+        },
+    );
+    let state = temp_dir("rates-parallel-state");
+    let runs: Vec<_> = (0..50)
+        .map(|_| {
+            let mut run = cluster.plugin(PLUGIN);
+            run.env("PGVIGIL_STATE_DIR", state.to_str().unwrap());
+            std::thread::spawn(move || run.run())
+        })
+        .collect();
+    for r in runs {
+        let out = r.join().unwrap();
+        assert_eq!(out.code, 0, "{}", out.stdout);
+    }
+    state_file(&state);
+    let out = run(&cluster, &state);
+    out.expect("OK");
+    assert!(
+        out.summary().starts_with("0 deadlocks in the last "),
+        "{}",
+        out.summary()
+    );
+}
+
+#[test]
+fn a_state_directory_that_cannot_be_used_is_unknown_naming_it() {
+    let cluster = Cluster::start("rates-unwritable");
+    let base = temp_dir("rates-unwritable");
+    // Under a plain file: no user, root included, can create it.
+    let blocker = base.join("not-a-directory");
+    fs::write(&blocker, "").unwrap();
+    let dir = blocker.join("state");
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["--state-dir", dir.to_str().unwrap()])
+        .run();
+    out.expect("UNKNOWN");
+    assert_eq!(
+        out.summary(),
+        format!(
+            "state directory {} is not usable: Not a directory (os error 20)",
+            dir.display()
+        )
+    );
+    // NAGIOS_PLUGIN_STATE_DIRECTORY, the Monitoring Plugins convention, is honoured too.
+    let out = cluster
+        .plugin(PLUGIN)
+        .env("NAGIOS_PLUGIN_STATE_DIRECTORY", dir.to_str().unwrap())
+        .run();
+    out.expect("UNKNOWN");
+    assert!(out.summary().contains("is not usable"), "{}", out.summary());
+}
