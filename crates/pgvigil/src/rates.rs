@@ -18,6 +18,11 @@ pub enum Interval {
         seconds: f64,
         previous: Snapshot,
     },
+    /// The previous run is too recent to measure against; it stays the baseline.
+    TooSoon {
+        seconds: f64,
+        needed: f64,
+    },
 }
 
 pub struct Rates {
@@ -30,7 +35,7 @@ impl Rates {
     /// run or for a counter the previous run did not have (a new database).
     pub fn delta(&self, name: &str) -> Option<f64> {
         match &self.interval {
-            Interval::Baseline { .. } => None,
+            Interval::Baseline { .. } | Interval::TooSoon { .. } => None,
             Interval::Measured { previous, .. } => {
                 let before = previous.counters.get(name)?;
                 let now = self.current.counters.get(name)?;
@@ -45,7 +50,7 @@ impl Rates {
             Interval::Measured { seconds, .. } => {
                 format!("in the last {}", pretty_duration(*seconds))
             }
-            Interval::Baseline { .. } => String::new(),
+            Interval::Baseline { .. } | Interval::TooSoon { .. } => String::new(),
         }
     }
 }
@@ -53,6 +58,13 @@ impl Rates {
 /// Compares `current` with what `store` kept from the previous run, then
 /// keeps `current` for the next one.
 pub fn advance(store: &Store, current: Snapshot) -> Result<Rates, Error> {
+    advance_after(store, current, 0.0)
+}
+
+/// Like `advance`, measuring only over at least `min_seconds`: a previous run
+/// more recent than that stays the baseline (a rate extrapolated from a few
+/// seconds says little).
+pub fn advance_after(store: &Store, current: Snapshot, min_seconds: f64) -> Result<Rates, Error> {
     let interval = match store.load() {
         Loaded::Missing => Interval::Baseline {
             why: "first run, baseline saved".into(),
@@ -67,13 +79,19 @@ pub fn advance(store: &Store, current: Snapshot) -> Result<Rates, Error> {
             Some(why) => Interval::Baseline {
                 why: format!("{why}: new baseline saved"),
             },
+            None if current.taken_at - previous.taken_at < min_seconds => Interval::TooSoon {
+                seconds: current.taken_at - previous.taken_at,
+                needed: min_seconds,
+            },
             None => Interval::Measured {
                 seconds: current.taken_at - previous.taken_at,
                 previous,
             },
         },
     };
-    store.save(&current)?;
+    if !matches!(interval, Interval::TooSoon { .. }) {
+        store.save(&current)?;
+    }
     Ok(Rates { current, interval })
 }
 

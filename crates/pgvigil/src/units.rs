@@ -88,6 +88,15 @@ pub fn parse_size_option(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A duration option such as `--growth-interval 1h` (a bare number is seconds), for clap.
+pub fn parse_duration_option(text: &str) -> Result<f64, String> {
+    match parse_quantity(text)? {
+        (value, None | Some(Unit::Seconds)) if value >= 0.0 => Ok(value),
+        (_, None | Some(Unit::Seconds)) => Err(format!("'{text}' is negative")),
+        _ => Err(format!("'{text}' is not a duration (ms, s, min, h, d)")),
+    }
+}
+
 /// Formats a number for perfdata and ranges: no exponent, no trailing zeros.
 pub fn format_number(value: f64) -> String {
     // -0 (an empty float sum is -0) prints as 0.

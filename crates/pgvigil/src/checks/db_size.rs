@@ -19,6 +19,9 @@ pub struct Args {
     /// CRITICAL when a database's growth per day is outside this range
     #[arg(long, value_name = "RANGE", value_parser = parse_growth, allow_hyphen_values = true)]
     pub growth_critical: Option<Range>,
+    /// Shortest interval growth is measured over: sizes from a more recent run are not compared
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::units::parse_duration_option)]
+    pub growth_interval: f64,
     #[command(flatten)]
     pub state: StateArgs,
 }
@@ -61,7 +64,8 @@ impl Check for DbSize {
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to each database's size; --growth and --growth-critical to its
   growth per day (a size; negative when it shrank), worked out over the real
-  interval since the previous run. No default.
+  interval since the previous run, once --growth-interval (default 1h) has
+  passed. No default.
   Example: check_pg_db_size -w 100GB -c 200GB --growth 5GB --growth-critical 20GB";
     type Args = Args;
 
@@ -88,7 +92,7 @@ impl Check for DbSize {
             });
         }
         let store = crate::checks::stat_database::open_store(ctx, &args.state, "")?;
-        let rates = rates::advance(&store, snapshot)?;
+        let rates = rates::advance_after(&store, snapshot, args.growth_interval)?;
 
         // Measure and compare, database by database
         let t = &ctx.thresholds;
@@ -131,10 +135,16 @@ impl Check for DbSize {
             databases.len(),
             pretty_bytes(total)
         );
-        if let Interval::Baseline { why } = &rates.interval {
-            summary.push_str(&format!("; growth: {why}"));
-        } else {
-            summary.push_str(&format!("; growth measured {}", rates.over()));
+        match &rates.interval {
+            Interval::Baseline { why } => summary.push_str(&format!("; growth: {why}")),
+            Interval::TooSoon { seconds, needed } => summary.push_str(&format!(
+                "; growth: baseline from {} ago, measured once {} have passed",
+                crate::units::pretty_duration(*seconds),
+                crate::units::pretty_duration(*needed)
+            )),
+            Interval::Measured { .. } => {
+                summary.push_str(&format!("; growth measured {}", rates.over()))
+            }
         }
         let growth_range = |r: &Option<Range>| r.as_ref().map(|r| r.to_perfdata());
         let mut perf = vec![PerfData::new("total_size", total, Unit::Bytes).min(0.0)];
