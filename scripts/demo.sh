@@ -37,6 +37,20 @@ plugin "$port" check_pg_bloat --all-databases -w 1GB,50% -c 10GB,80%
 plugin "$port" check_pg_indexes --all-databases -w 5 -c 20
 plugin "$port" check_pg_replication_slots -w 1GB,1h -c 10GB,1d
 plugin "$standby_port" check_pg_wraparound
+# The rate checks compare two runs: a baseline, some work, then the interval.
+export PGVIGIL_STATE_DIR=$base/state
+for c in check_pg_hit_ratio check_pg_deadlocks check_pg_commit_ratio check_pg_temp_files check_pg_checksums check_pg_checkpoints; do
+  PGPORT=$port "$bin/$c" >/dev/null || true
+done
+psql_p -c "SET work_mem = '64kB'" -c "SELECT count(*) FROM (SELECT * FROM demo ORDER BY i DESC) s" -c "CHECKPOINT" >/dev/null
+sleep 1
+plugin "$port" check_pg_hit_ratio -w 95: -c 90: --min-reads 10
+plugin "$port" check_pg_deadlocks -w 0 -c 5
+plugin "$port" check_pg_commit_ratio -w 5% -c 20%
+plugin "$port" check_pg_temp_files -w 0 -c 1GB
+plugin "$port" check_pg_checksums
+plugin "$port" check_pg_checkpoints -w 30% -c 60%
+plugin "$port" check_pg_db_size -w 1GB -c 2GB --growth 1GB
 plugin "$port" check_pg_query --query "SELECT count(*) FROM pg_stat_activity" --label sessions -w 50 -c 80
 echo
 echo "== a failure looks like this (server stopped):"

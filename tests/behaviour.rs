@@ -7,7 +7,7 @@ use std::time::Duration;
 use harness::{generated_password, Cluster, PluginRun, PLAIN};
 use once_cell::sync::Lazy;
 
-const PLUGINS: [&str; 13] = [
+const PLUGINS: [&str; 20] = [
     "check_pg_alive",
     "check_pg_connections",
     "check_pg_replication_lag",
@@ -21,6 +21,13 @@ const PLUGINS: [&str; 13] = [
     "check_pg_bloat",
     "check_pg_indexes",
     "check_pg_replication_slots",
+    "check_pg_hit_ratio",
+    "check_pg_deadlocks",
+    "check_pg_commit_ratio",
+    "check_pg_temp_files",
+    "check_pg_checksums",
+    "check_pg_checkpoints",
+    "check_pg_db_size",
 ];
 
 #[test]

@@ -41,9 +41,9 @@ fn check_commands_and_example_validate() {
     let out = icinga2(&dir).arg("-C").output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "icinga2 -C failed:\n{log}");
-    // The example's apply rules make twelve services on its host (the disk
+    // The example's apply rules make nineteen services on its host (the disk
     // service needs an agent endpoint the example host does not have).
-    assert!(log.contains("Instantiated 12 Services."), "{log}");
+    assert!(log.contains("Instantiated 19 Services."), "{log}");
     assert!(log.contains("Instantiated 1 Host."), "{log}");
 
     // And a service that names an option the commands lack does not pass.
@@ -161,6 +161,30 @@ const CASES: &[Case] = &[
         state: "OK",
     },
     Case {
+        service: "deadlocks",
+        command: "pgvigil_deadlocks",
+        vars: &[],
+        state: "OK",
+    },
+    Case {
+        service: "hit-ratio",
+        command: "pgvigil_hit_ratio",
+        vars: &[("pgvigil_warning", "95:"), ("pgvigil_critical", "90:")],
+        state: "OK",
+    },
+    Case {
+        service: "checksums-required",
+        command: "pgvigil_checksums",
+        vars: &[("pgvigil_require_checksums", "true")],
+        state: "WARNING",
+    },
+    Case {
+        service: "db-size-critical",
+        command: "pgvigil_db_size",
+        vars: &[("pgvigil_critical", "1MB")],
+        state: "CRITICAL",
+    },
+    Case {
         service: "answer-warning",
         command: "pgvigil_query",
         vars: &[
@@ -218,6 +242,7 @@ fn by_hand(case: &Case, cluster: &Cluster, password: &str) -> harness::PluginOut
             "pgvigil_require_archiving" => "--require-archiving",
             "pgvigil_all_databases" => "--all-databases",
             "pgvigil_min_size" => "--min-size",
+            "pgvigil_require_checksums" => "--require-checksums",
             other => panic!("no flag for {other}"),
         };
         run.arg(flag);

@@ -101,8 +101,8 @@ fn commands_and_example_validate() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "nagios4 -v failed:\n{report}");
     assert!(report.contains("Total Errors:   0"), "{report}");
-    // Our commands plus Debian's stock ones; twelve example services.
-    assert!(report.contains("Checked 12 services."), "{report}");
+    // Our commands plus Debian's stock ones; nineteen example services.
+    assert!(report.contains("Checked 19 services."), "{report}");
 
     // A service naming a command we do not define fails validation.
     let broken = dir.join("broken.cfg");
@@ -211,6 +211,30 @@ const CASES: &[Case] = &[
         command: "pgvigil_indexes",
         args: "!5!!--all-databases",
         state: "OK",
+    },
+    Case {
+        service: "deadlocks",
+        command: "pgvigil_deadlocks",
+        args: "!!",
+        state: "OK",
+    },
+    Case {
+        service: "commit ratio",
+        command: "pgvigil_commit_ratio",
+        args: "!5%!20%",
+        state: "OK",
+    },
+    Case {
+        service: "checksums required",
+        command: "pgvigil_checksums",
+        args: "!!!--require-checksums",
+        state: "WARNING",
+    },
+    Case {
+        service: "db size critical",
+        command: "pgvigil_db_size",
+        args: "!!1MB",
+        state: "CRITICAL",
     },
     Case {
         service: "answer warning",

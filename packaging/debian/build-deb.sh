@@ -56,6 +56,27 @@ size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" \
   -e "s/@DEPENDS@/$depends/" "$here/control.in" >"$root/DEBIAN/control"
 echo /etc/nagios-plugins/config/pgvigil.cfg >"$root/DEBIAN/conffiles"
+# The rate checks' state directory belongs to the monitoring user (Debian's
+# Nagios and Icinga2 both run as nagios); without one the plugins fall back
+# to the user's ~/.local/state/pgvigil.
+cat >"$root/DEBIAN/postinst" <<'SH'
+#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+	install -d -m 0750 /var/lib/pgvigil
+	if getent passwd nagios >/dev/null; then
+		chown nagios:nagios /var/lib/pgvigil
+	fi
+fi
+SH
+cat >"$root/DEBIAN/postrm" <<'SH'
+#!/bin/sh
+set -e
+if [ "$1" = purge ]; then
+	rm -rf /var/lib/pgvigil
+fi
+SH
+chmod 0755 "$root/DEBIAN/postinst" "$root/DEBIAN/postrm"
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' |
   sort -z | xargs -0 md5sum >DEBIAN/md5sums)
 chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/conffiles" "$root/DEBIAN/md5sums"

@@ -44,6 +44,8 @@ pub fn daemon_command(program: &Path, sandbox: &Path) -> Command {
     let mut cmd = as_server_user(program);
     // root's HOME is not the daemon user's to read.
     cmd.env("HOME", sandbox);
+    // The plugins it runs inherit where to keep their state.
+    cmd.env("PGVIGIL_STATE_DIR", sandbox_dir(sandbox, "state"));
     cmd
 }
 

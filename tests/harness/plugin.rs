@@ -41,9 +41,14 @@ impl PluginRun {
     pub fn at(path: &std::path::Path) -> PluginRun {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let mut cmd = Command::new(path);
+        // The rate checks' state stays in this test process's own directory,
+        // never in the machine's /var/lib/pgvigil.
+        static STATE: once_cell::sync::Lazy<std::path::PathBuf> =
+            once_cell::sync::Lazy::new(|| crate::temp_dir("plugin-state"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", std::env::temp_dir());
+            .env("HOME", std::env::temp_dir())
+            .env("PGVIGIL_STATE_DIR", &*STATE);
         PluginRun { name, cmd }
     }
 
