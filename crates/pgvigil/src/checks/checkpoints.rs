@@ -70,7 +70,7 @@ impl Check for Checkpoints {
         for name in COUNTERS {
             snapshot.counters.insert(name.into(), get(&row, name)?);
         }
-        let store = crate::checks::stat_database::open_store(ctx, &args.state, "")?;
+        let store = crate::checks::state_store(ctx, &args.state)?;
         let rates = rates::advance(&store, snapshot)?;
         let counters = [
             PerfData::counter("checkpoints_timed", rates.current.counters["timed"]),

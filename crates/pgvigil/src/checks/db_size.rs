@@ -91,7 +91,7 @@ impl Check for DbSize {
                 status: Status::Ok,
             });
         }
-        let store = crate::checks::stat_database::open_store(ctx, &args.state, "")?;
+        let store = crate::checks::state_store(ctx, &args.state)?;
         let rates = rates::advance_after(&store, snapshot, args.growth_interval)?;
 
         // Measure and compare, database by database

@@ -91,3 +91,12 @@ pub(crate) fn database_names(
         .map(|r| Ok((get(r, "oid")?, get(r, "datname")?)))
         .collect()
 }
+
+/// The state store of this check against this server and database.
+pub(crate) fn state_store(
+    ctx: &crate::Context,
+    state: &crate::state::StateArgs,
+) -> Result<crate::state::Store, crate::Error> {
+    let key = format!("{} {} {}", ctx.plugin, ctx.conn.target(), ctx.conn.dbname);
+    crate::state::Store::open(state, &key, &|k| std::env::var(k).ok())
+}

@@ -4,7 +4,7 @@
 
 use crate::rates::{self, Rates};
 use crate::session::get;
-use crate::state::{Snapshot, StateArgs, Store};
+use crate::state::{Snapshot, StateArgs};
 use crate::{Context, Error, Session};
 
 // The row without a database name counts shared catalogs (checksum failures
@@ -106,23 +106,11 @@ pub(crate) fn sample(
             values,
         });
     }
-    let store = open_store(ctx, state, "")?;
+    let store = crate::checks::state_store(ctx, state)?;
     let rates = rates::advance(&store, snapshot)?;
     Ok(Sample {
         data_checksums,
         databases,
         rates,
     })
-}
-
-/// The store of this check against this server; `extra` holds the options
-/// that change what is counted.
-pub(crate) fn open_store(ctx: &Context, state: &StateArgs, extra: &str) -> Result<Store, Error> {
-    let key = format!(
-        "{} {} {}{extra}",
-        ctx.plugin,
-        ctx.conn.target(),
-        ctx.conn.dbname
-    );
-    Store::open(state, &key, &|k| std::env::var(k).ok())
 }
