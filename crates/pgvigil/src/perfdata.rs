@@ -111,6 +111,7 @@ mod tests {
         let spec = UnitSpec {
             accepted: &[Unit::Count],
             bare: Some(Unit::Count),
+            labels: &[],
         };
         let t = Thresholds::parse(Some("77"), Some("@80:90"), spec).unwrap();
         let p = PerfData::new("connections", 85.0, Unit::Count)
@@ -146,6 +147,7 @@ mod tests {
         let spec = UnitSpec {
             accepted: &[Unit::Bytes, Unit::Seconds],
             bare: None,
+            labels: &[],
         };
         let t = Thresholds::parse(Some("16MB"), Some("5min"), spec).unwrap();
         assert_eq!(

@@ -12,12 +12,21 @@ pub struct UnitSpec {
     pub accepted: &'static [Unit],
     /// The unit of a bare number; `None` makes a unit mandatory.
     pub bare: Option<Unit>,
+    /// Measurements a range may name, as in `-w errors=50,auth_failures=3`.
+    pub labels: &'static [&'static str],
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct Thresholds {
-    warning: Vec<(Unit, Range)>,
-    critical: Vec<(Unit, Range)>,
+    warning: Vec<(Key, Range)>,
+    critical: Vec<(Key, Range)>,
+}
+
+/// What a range applies to: every measurement in a unit, or one by name.
+#[derive(Debug, Clone, PartialEq)]
+enum Key {
+    Unit(Unit),
+    Label(String),
 }
 
 impl Thresholds {
@@ -36,11 +45,20 @@ impl Thresholds {
     /// The state for a set of measurements of one object: each range judges
     /// the measurement in its unit.
     pub fn status(&self, measured: &[(Unit, f64)]) -> Status {
-        let alerts = |ranges: &[(Unit, Range)]| {
-            ranges.iter().any(|(unit, range)| {
-                measured
+        self.status_labeled(measured, &[])
+    }
+
+    /// The state for measurements in units and measurements by name; a
+    /// named range judges only the measurement of that name.
+    pub fn status_labeled(&self, measured: &[(Unit, f64)], named: &[(&str, f64)]) -> Status {
+        let alerts = |ranges: &[(Key, Range)]| {
+            ranges.iter().any(|(key, range)| match key {
+                Key::Unit(unit) => measured
                     .iter()
-                    .any(|(u, value)| u == unit && range.alerts(*value))
+                    .any(|(u, value)| u == unit && range.alerts(*value)),
+                Key::Label(label) => named
+                    .iter()
+                    .any(|(l, value)| l == label && range.alerts(*value)),
             })
         };
         if alerts(&self.critical) {
@@ -53,11 +71,20 @@ impl Thresholds {
     }
 
     pub fn warning(&self, unit: Unit) -> Option<&Range> {
-        find(&self.warning, unit)
+        find(&self.warning, &Key::Unit(unit))
     }
 
     pub fn critical(&self, unit: Unit) -> Option<&Range> {
-        find(&self.critical, unit)
+        find(&self.critical, &Key::Unit(unit))
+    }
+
+    /// The warning range given for the measurement named `label`.
+    pub fn warning_for(&self, label: &str) -> Option<&Range> {
+        find(&self.warning, &Key::Label(label.to_string()))
+    }
+
+    pub fn critical_for(&self, label: &str) -> Option<&Range> {
+        find(&self.critical, &Key::Label(label.to_string()))
     }
 
     /// True when any threshold was given in `unit`.
@@ -78,21 +105,40 @@ impl Thresholds {
     }
 }
 
-fn find(ranges: &[(Unit, Range)], unit: Unit) -> Option<&Range> {
-    ranges.iter().find(|(u, _)| *u == unit).map(|(_, r)| r)
+fn find<'a>(ranges: &'a [(Key, Range)], key: &Key) -> Option<&'a Range> {
+    ranges.iter().find(|(k, _)| k == key).map(|(_, r)| r)
 }
 
 fn parse_list(
     option: &str,
     text: Option<&str>,
     spec: UnitSpec,
-) -> Result<Vec<(Unit, Range)>, Error> {
+) -> Result<Vec<(Key, Range)>, Error> {
     let Some(text) = text else {
         return Ok(Vec::new());
     };
     let bad = |why: String| Error::Usage(format!("invalid {option} '{text}': {why}"));
-    let mut ranges: Vec<(Unit, Range)> = Vec::new();
+    let mut ranges: Vec<(Key, Range)> = Vec::new();
     for item in text.split(',') {
+        if let Some((label, range_text)) = item.split_once('=') {
+            let label = label.trim();
+            if !spec.labels.contains(&label) {
+                return Err(bad(if spec.labels.is_empty() {
+                    format!("'{label}=' names a measurement, which this check does not take")
+                } else {
+                    format!(
+                        "unknown measurement '{label}' (known: {})",
+                        spec.labels.join(", ")
+                    )
+                }));
+            }
+            let key = Key::Label(label.to_string());
+            if ranges.iter().any(|(k, _)| *k == key) {
+                return Err(bad(format!("gives two ranges for {label}")));
+            }
+            ranges.push((key, Range::parse(range_text).map_err(bad)?));
+            continue;
+        }
         let range = Range::parse(item).map_err(bad)?;
         let unit = match range.unit.or(spec.bare) {
             Some(unit) => unit,
@@ -111,10 +157,10 @@ fn parse_list(
                 describe(spec.accepted)
             )));
         }
-        if ranges.iter().any(|(u, _)| *u == unit) {
+        if ranges.iter().any(|(k, _)| *k == Key::Unit(unit)) {
             return Err(bad(format!("gives two ranges in {}", unit.describe())));
         }
-        ranges.push((unit, range));
+        ranges.push((Key::Unit(unit), range));
     }
     Ok(ranges)
 }
@@ -134,10 +180,12 @@ mod tests {
     const LAG: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: None,
+        labels: &[],
     };
     const CONNECTIONS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Percent],
         bare: Some(Unit::Count),
+        labels: &[],
     };
 
     #[test]
@@ -195,5 +243,34 @@ mod tests {
         assert_eq!(t.status(&[(Unit::Count, 11.0)]), Status::Critical);
         assert_eq!(t.status(&[(Unit::Count, 6.0)]), Status::Warning);
         assert_eq!(t.status(&[(Unit::Count, 5.0)]), Status::Ok);
+    }
+
+    #[test]
+    fn ranges_may_name_a_measurement() {
+        const LOG: UnitSpec = UnitSpec {
+            accepted: &[Unit::Count],
+            bare: Some(Unit::Count),
+            labels: &["errors", "auth_failures"],
+        };
+        let t = Thresholds::parse(Some("errors=50,auth_failures=3"), Some("500"), LOG).unwrap();
+        let judge = |errors: f64, auth: f64| {
+            t.status_labeled(
+                &[(Unit::Count, errors)],
+                &[("errors", errors), ("auth_failures", auth)],
+            )
+        };
+        assert_eq!(judge(10.0, 3.0), Status::Ok);
+        assert_eq!(judge(10.0, 4.0), Status::Warning);
+        assert_eq!(judge(51.0, 0.0), Status::Warning);
+        assert_eq!(judge(501.0, 0.0), Status::Critical);
+        assert_eq!(t.warning_for("auth_failures").unwrap().end, 3.0);
+        let err = Thresholds::parse(Some("fatal=1"), None, LOG).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown measurement 'fatal' (known: errors, auth_failures)"),
+            "{err}"
+        );
+        let err = Thresholds::parse(Some("errors=1"), None, CONNECTIONS).unwrap_err();
+        assert!(err.to_string().contains("does not take"), "{err}");
     }
 }

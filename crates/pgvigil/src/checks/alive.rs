@@ -22,6 +22,7 @@ impl Check for Alive {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Seconds],
         bare: Some(Unit::Seconds),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the response time: connecting, authenticating and answering

@@ -36,6 +36,7 @@ impl Check for Archiver {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Seconds],
         bare: Some(Unit::Count),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the count of WAL files waiting (.ready), a

@@ -156,6 +156,7 @@ impl Check for Bloat {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes, Unit::Percent],
         bare: None,
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A size applies to a relation's wasted bytes, a percentage to its wasted

@@ -44,6 +44,7 @@ impl Check for Checkpoints {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent],
         bare: Some(Unit::Percent),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the share (%) of requested checkpoints among those since the

@@ -26,6 +26,7 @@ impl Check for Checksums {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the checksum failures since the previous run. Default: -c 0

@@ -45,6 +45,7 @@ impl Check for CommitRatio {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent, Unit::Count],
         bare: Some(Unit::Count),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A percentage applies to the share of rollbacks among the transactions that

@@ -34,6 +34,7 @@ impl Check for Connections {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Percent],
         bare: Some(Unit::Count),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the number of client connections (a plain number) or to the

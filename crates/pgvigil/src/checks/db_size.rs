@@ -60,6 +60,7 @@ impl Check for DbSize {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes],
         bare: Some(Unit::Bytes),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to each database's size; --growth and --growth-critical to its

@@ -22,6 +22,7 @@ impl Check for Deadlocks {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the deadlocks since the previous run. Default: -w 0 (any

@@ -35,6 +35,7 @@ impl Check for Disk {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent, Unit::Bytes],
         bare: Some(Unit::Percent),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to each filesystem: a percentage (or bare number) to the share

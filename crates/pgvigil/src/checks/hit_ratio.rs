@@ -50,6 +50,7 @@ impl Check for HitRatio {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent],
         bare: Some(Unit::Percent),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the hit ratio in % (in all, and of each database that read

@@ -86,6 +86,7 @@ impl Check for Indexes {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A number applies to the count of unused plus redundant duplicate indexes. An

@@ -47,6 +47,7 @@ impl Check for Locks {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Seconds],
         bare: Some(Unit::Count),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the number of blocked sessions, a duration to the

@@ -50,6 +50,7 @@ impl Check for LongRunning {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Seconds],
         bare: Some(Unit::Seconds),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to how long the oldest transaction has been open (a bare number

@@ -63,6 +63,7 @@ impl Check for ReplicationLag {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: None,
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   The unit decides what a range applies to: a size to the lag in bytes, a

@@ -47,6 +47,7 @@ impl Check for ReplicationSlots {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: None,
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A size applies to the WAL each slot retains (from its restart_lsn), a

@@ -25,6 +25,7 @@ impl Check for TempFiles {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Bytes],
         bare: Some(Unit::Count),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the temporary files written since the previous

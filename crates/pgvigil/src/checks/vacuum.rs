@@ -76,6 +76,7 @@ impl Check for Vacuum {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent, Unit::Seconds],
         bare: None,
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A percentage applies to the worst dead-tuple share (dead / live) among tables

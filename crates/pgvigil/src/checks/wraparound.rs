@@ -64,6 +64,7 @@ impl Check for Wraparound {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Percent],
         bare: Some(Unit::Count),
+        labels: &[],
     };
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the oldest transaction ID age (age(datfrozenxid)),
