@@ -14,6 +14,7 @@ pub mod disk;
 pub mod hit_ratio;
 pub mod indexes;
 pub mod locks;
+pub mod log;
 pub mod long_running;
 pub mod query;
 pub mod replication_lag;
@@ -41,6 +42,7 @@ pub fn plugin_commands() -> Vec<clap::Command> {
         command::<hit_ratio::HitRatio>("check_pg_hit_ratio"),
         command::<indexes::Indexes>("check_pg_indexes"),
         command::<locks::Locks>("check_pg_locks"),
+        command::<log::Log>("check_pg_log"),
         command::<long_running::LongRunning>("check_pg_long_running"),
         command::<query::Query>("check_pg_query"),
         command::<replication_lag::ReplicationLag>("check_pg_replication_lag"),

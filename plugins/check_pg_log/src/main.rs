@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::log::Log>("check_pg_log")
+}
