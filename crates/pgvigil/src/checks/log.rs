@@ -225,7 +225,17 @@ impl Check for Log {
         let noted: Vec<String> = LABELS[1..]
             .iter()
             .filter(|l| tally.count(l) > 0)
-            .map(|l| format!("{} {}", tally.count(l), l.replace('_', " ")))
+            .map(|l| {
+                let n = tally.count(l);
+                let name = l.replace('_', " ");
+                // "1 deadlock", "2 deadlocks": every label is a plural.
+                let name = if n == 1 {
+                    name.trim_end_matches('s').to_string()
+                } else {
+                    name
+                };
+                format!("{n} {name}")
+            })
             .collect();
         if !noted.is_empty() {
             summary.push_str(&format!(": {}", noted.join(", ")));

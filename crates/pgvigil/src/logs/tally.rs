@@ -176,10 +176,18 @@ fn user_and_client(entry: &Entry<'_>, prefix: &Prefix) -> (Option<String>, Optio
         }
         Origin::Fields { user, client } => (
             user.as_deref().map(lossy),
-            client
-                .as_deref()
-                .map(|c| lossy(c.split(|b| *b == b'(').next().unwrap_or(c))),
+            client.as_deref().map(|c| lossy(without_port(c))),
         ),
+    }
+}
+
+/// csvlog writes the client as `host:port`; the host is what counts.
+fn without_port(client: &[u8]) -> &[u8] {
+    match client.iter().rposition(|b| *b == b':') {
+        Some(at) if at + 1 < client.len() && client[at + 1..].iter().all(u8::is_ascii_digit) => {
+            &client[..at]
+        }
+        _ => client,
     }
 }
 

@@ -1,0 +1,383 @@
+//! check_pg_log over logs a real server wrote in all its formats: the same
+//! events counted the same in stderr, csvlog and jsonlog, across rotation
+//! by pg_rotate_logfile() and by copytruncate, with a line still being
+//! written, invalid UTF-8 and a 10 MB entry.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use harness::{generated_password, server_major, temp_dir, Cluster, ClusterOptions, PluginOutput};
+
+const PLUGIN: &str = "check_pg_log";
+
+fn formats() -> Vec<&'static str> {
+    if server_major() >= 15 {
+        vec!["stderr", "csvlog", "jsonlog"]
+    } else {
+        vec!["stderr", "csvlog"]
+    }
+}
+
+fn logging_cluster(name: &str) -> Cluster {
+    let destinations = formats().join(",");
+    Cluster::start_with(
+        name,
+        ClusterOptions {
+            extra_conf: vec![
+                "logging_collector = on".into(),
+                format!("log_destination = '{destinations}'"),
+                "log_directory = 'log'".into(),
+                "log_filename = 'postgresql-%Y%m%d-%H%M%S.log'".into(),
+                "log_file_mode = 0640".into(),
+                // The seed's logging settings, a shorter slow-statement limit.
+                "log_line_prefix = '%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h '".into(),
+                "log_min_duration_statement = 100".into(),
+                "log_connections = on".into(),
+                "log_lock_waits = on".into(),
+                "log_temp_files = 0".into(),
+                "log_checkpoints = on".into(),
+                "deadlock_timeout = 100ms".into(),
+            ],
+            ..ClusterOptions::default()
+        },
+    )
+}
+
+fn run(cluster: &Cluster, state: &Path, args: &[&str]) -> PluginOutput {
+    let out = cluster
+        .plugin(PLUGIN)
+        .env("PGVIGIL_STATE_DIR", state.to_str().unwrap())
+        .args(args)
+        .run();
+    eprintln!("{}", out.stdout.trim_end());
+    out
+}
+
+/// Waits until the collector has written `marker` to every format's file.
+fn logged(cluster: &Cluster, marker: &str) {
+    let dir = cluster.data.join("log");
+    for _ in 0..100 {
+        let all = formats().iter().all(|f| {
+            let ext = match *f {
+                "stderr" => "log",
+                "csvlog" => "csv",
+                _ => "json",
+            };
+            fs::read_dir(&dir).unwrap().flatten().any(|e| {
+                e.path().extension().is_some_and(|x| x == ext)
+                    && fs::read_to_string(e.path()).is_ok_and(|t| t.contains(marker))
+            })
+        });
+        if all {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{marker} never reached the logs");
+}
+
+fn deadlock(cluster: &Cluster) {
+    let mut a = cluster.client();
+    let mut b = cluster.client();
+    a.batch_execute("BEGIN; UPDATE pairs SET n = n + 1 WHERE id = 1")
+        .unwrap();
+    b.batch_execute("BEGIN; UPDATE pairs SET n = n + 1 WHERE id = 2")
+        .unwrap();
+    let waiter = std::thread::spawn(move || {
+        let r = a.batch_execute("UPDATE pairs SET n = n + 1 WHERE id = 2");
+        let _ = a.batch_execute("ROLLBACK");
+        r.is_err()
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    let second = b
+        .batch_execute("UPDATE pairs SET n = n + 1 WHERE id = 1")
+        .is_err();
+    let _ = b.batch_execute("ROLLBACK");
+    assert!(waiter.join().unwrap() != second, "one deadlock victim");
+}
+
+fn failed_login(cluster: &Cluster) {
+    let refused = postgres::Config::new()
+        .host("127.0.0.1")
+        .port(cluster.port)
+        .user("pwuser")
+        .password("not-the-password")
+        .dbname("postgres")
+        .connect(postgres::NoTls);
+    assert!(refused.is_err());
+}
+
+#[test]
+fn the_same_events_counted_alike_in_every_format_and_across_rotation() {
+    let cluster = logging_cluster("log-formats");
+    cluster.execute(&format!(
+        "CREATE ROLE pwuser LOGIN PASSWORD '{}'; CREATE TABLE pairs (id int PRIMARY KEY, n int); INSERT INTO pairs VALUES (1, 0), (2, 0)",
+        generated_password()
+    ));
+    let state = temp_dir("log-state");
+    // First runs start at the end of what is there.
+    for f in formats() {
+        let out = run(&cluster, &state, &["--format", f]);
+        out.expect("OK");
+        assert!(
+            out.summary()
+                .contains("first run: reading starts at the end"),
+            "{}",
+            out.summary()
+        );
+    }
+
+    let mut client = cluster.client();
+    for _ in 0..3 {
+        assert!(client.batch_execute("SELECT 1/0").is_err());
+    }
+    client
+        .batch_execute("SET work_mem = '64kB'; SELECT count(*) FROM (SELECT g FROM generate_series(1, 100000) g ORDER BY g DESC) s; SELECT pg_sleep(0.2)")
+        .unwrap();
+    failed_login(&cluster);
+    failed_login(&cluster);
+    deadlock(&cluster);
+    client.batch_execute("SELECT 'marker-one'").unwrap();
+    client
+        .batch_execute("SELECT pg_sleep(0.15), 'marker-one'")
+        .unwrap();
+    logged(&cluster, "marker-one");
+
+    let mut seen: Vec<(String, Vec<(String, f64)>)> = Vec::new();
+    for f in formats() {
+        let out = run(
+            &cluster,
+            &state,
+            &[
+                "--format",
+                f,
+                "-w",
+                "errors=2,auth_failures=1",
+                "-c",
+                "auth_failures=5",
+            ],
+        );
+        out.expect("WARNING");
+        let perf = out.perfdata();
+        let counts: Vec<(String, f64)> = perf.iter().map(|(k, v)| (k.clone(), v.value)).collect();
+        assert_eq!(
+            out.perf("errors").value,
+            4.0,
+            "{f}: 3 divisions by zero and a deadlock"
+        );
+        assert_eq!(out.perf("errors").warn, "2");
+        assert_eq!(out.perf("auth_failures").value, 2.0, "{f}");
+        assert_eq!(out.perf("auth_failures").crit, "5");
+        assert_eq!(out.perf("fatals").value, 2.0, "{f}");
+        assert_eq!(out.perf("deadlocks").value, 1.0, "{f}");
+        assert!(out.perf("lock_waits").value >= 1.0, "{f}");
+        assert!(out.perf("temp_files").value >= 1.0, "{f}");
+        assert!(out.perf("slow_statements").value >= 2.0, "{f}");
+        assert_eq!(out.perf("panics").value, 0.0);
+        let details = out.long_output();
+        assert!(
+            details.contains(&"failed login: user pwuser from 127.0.0.1: 2"),
+            "{f}: {details:#?}"
+        );
+        assert!(
+            details.contains(&"3 × division by zero"),
+            "{f}: {details:#?}"
+        );
+        assert!(
+            details
+                .iter()
+                .any(|l| l.starts_with("slow: ") && l.ends_with("ms: SELECT pg_sleep(N), '?'")),
+            "{f}: {details:#?}"
+        );
+        seen.push((f.to_string(), counts));
+    }
+    for (f, counts) in &seen[1..] {
+        assert_eq!(counts, &seen[0].1, "{f} counts differ from stderr's");
+    }
+
+    // Nothing new: nothing counted twice.
+    for f in formats() {
+        let out = run(&cluster, &state, &["--format", f]);
+        out.expect("OK");
+        assert_eq!(out.perf("errors").value, 0.0, "{f}");
+    }
+
+    // Rotation by the server: the old file is finished, the new one read.
+    assert!(client.batch_execute("SELECT 1/0").is_err());
+    cluster.execute("SELECT pg_rotate_logfile()");
+    assert!(client
+        .batch_execute("SELECT 1/0 AS after_rotation")
+        .is_err());
+    logged(&cluster, "after_rotation");
+    for f in formats() {
+        let out = run(&cluster, &state, &["--format", f]);
+        assert_eq!(out.perf("errors").value, 2.0, "{f}");
+    }
+
+    // copytruncate: the copy goes on where we were, the emptied file anew.
+    let dir = cluster.data.join("log");
+    let mut newest: Vec<PathBuf> = Vec::new();
+    for f in formats() {
+        let ext = match f {
+            "stderr" => "log",
+            "csvlog" => "csv",
+            _ => "json",
+        };
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .collect();
+        files.sort();
+        newest.push(files.pop().unwrap());
+    }
+    // The copies are read through a pattern that takes both names; its
+    // first run sets the marks.
+    let ext_of = |f: &str| match f {
+        "stderr" => "log",
+        "csvlog" => "csv",
+        _ => "json",
+    };
+    let pattern_of = |f: &str| dir.join(format!("postgresql-*.{}*", ext_of(f)));
+    for f in formats() {
+        let pattern = pattern_of(f);
+        let out = run(
+            &cluster,
+            &state,
+            &["--format", f, "--log", pattern.to_str().unwrap()],
+        );
+        assert!(out.summary().contains("first run"), "{}", out.summary());
+    }
+    assert!(client.batch_execute("SELECT 1/0 AS before_copy").is_err());
+    logged(&cluster, "before_copy");
+    for path in &newest {
+        let copy =
+            path.with_extension(format!("{}.1", path.extension().unwrap().to_str().unwrap()));
+        fs::copy(path, &copy).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    }
+    assert!(client.batch_execute("SELECT 1/0 AS after_copy").is_err());
+    logged(&cluster, "after_copy");
+    for f in formats() {
+        let pattern = pattern_of(f);
+        let out = run(
+            &cluster,
+            &state,
+            &["--format", f, "--log", pattern.to_str().unwrap()],
+        );
+        out.expect("OK");
+        assert_eq!(out.perf("errors").value, 2.0, "{f}: {}", out.stdout);
+        let out = run(
+            &cluster,
+            &state,
+            &["--format", f, "--log", pattern.to_str().unwrap()],
+        );
+        assert_eq!(out.perf("errors").value, 0.0, "{f}: {}", out.stdout);
+    }
+}
+
+#[test]
+fn partial_lines_invalid_utf8_and_a_10_mb_entry() {
+    let cluster = Cluster::start("log-edges");
+    let state = temp_dir("log-edges-state");
+    let dir = temp_dir("log-edges-files");
+    let file = dir.join("server.log");
+    let prefix = "2026-11-25 22:42:30.737 UTC [7911] postgres@postgres ";
+    let mut text = Vec::new();
+    text.extend_from_slice(format!("{prefix}ERROR:  bad byte \u{e9}").as_bytes());
+    text.extend_from_slice(b" \xff\xfe here\n");
+    text.extend_from_slice(
+        format!("{prefix}LOG:  duration: 1.5 ms  statement: SELECT '").as_bytes(),
+    );
+    text.extend(std::iter::repeat_n(b'x', 10 << 20));
+    text.extend_from_slice(b"'\n");
+    text.extend_from_slice(format!("{prefix}ERROR:  still being writ").as_bytes());
+    fs::write(&file, &text).unwrap();
+    let args = [
+        "--log",
+        file.to_str().unwrap(),
+        "--prefix",
+        "%m [%p] %q%u@%d ",
+        "--from-start",
+    ];
+    let out = run(&cluster, &state, &args);
+    out.expect("OK");
+    assert_eq!(out.perf("lines").value, 2.0, "{}", out.stdout);
+    assert_eq!(out.perf("errors").value, 1.0);
+    assert_eq!(out.perf("slow_statements").value, 1.0);
+    assert!(
+        out.long_output()
+            .iter()
+            .any(|l| l.starts_with("1 × bad byte é")),
+        "{:?}",
+        out.long_output()
+    );
+
+    // The line being written is counted once it is complete, and only once.
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(b"ten\n")
+        .unwrap();
+    let out = run(&cluster, &state, &args);
+    assert_eq!(out.perf("errors").value, 1.0, "{}", out.stdout);
+    assert_eq!(out.perf("lines").value, 1.0);
+    let out = run(&cluster, &state, &args);
+    assert_eq!(out.perf("lines").value, 0.0);
+
+    // Bad input is UNKNOWN with one clear line.
+    let out = run(
+        &cluster,
+        &state,
+        &["--log", dir.join("missing.log").to_str().unwrap()],
+    );
+    out.expect("UNKNOWN");
+    assert!(
+        out.summary().starts_with("cannot read log "),
+        "{}",
+        out.summary()
+    );
+    let out = run(
+        &cluster,
+        &state,
+        &["--log", file.to_str().unwrap(), "-w", "error=1"],
+    );
+    out.expect("UNKNOWN");
+    assert!(
+        out.summary().contains("unknown measurement 'error'"),
+        "{}",
+        out.summary()
+    );
+}
+
+#[test]
+fn without_log_it_reads_where_the_server_logs() {
+    let cluster = logging_cluster("log-server");
+    let state = temp_dir("log-server-state");
+    run(&cluster, &state, &[]).expect("OK");
+    let mut client = cluster.client();
+    assert!(client
+        .batch_execute("SELECT 1/0 AS found_by_settings")
+        .is_err());
+    logged(&cluster, "found_by_settings");
+    let out = run(&cluster, &state, &["-w", "0"]);
+    out.expect("WARNING");
+    assert_eq!(out.perf("errors").value, 1.0);
+    // Where the server logs is a setting pg_monitor may read; a plain role may not.
+    let out = cluster
+        .plugin(PLUGIN)
+        .env("PGVIGIL_STATE_DIR", state.to_str().unwrap())
+        .env("PGUSER", harness::PLAIN)
+        .run();
+    out.expect("UNKNOWN");
+    assert!(out.summary().contains("pg_monitor"), "{}", out.summary());
+}
