@@ -51,6 +51,9 @@ plugin "$port" check_pg_temp_files -w 0 -c 1GB
 plugin "$port" check_pg_checksums
 plugin "$port" check_pg_checkpoints -w 30% -c 60%
 plugin "$port" check_pg_db_size -w 1GB -c 2GB --growth 1GB
+# The log check reads the primary's log from the start (as root it may; an
+# unprivileged user would need log_file_mode = 0640 and the server's group).
+plugin "$port" check_pg_log --log "$base/primary.log" --from-start -w errors=5 -c errors=50
 plugin "$port" check_pg_query --query "SELECT count(*) FROM pg_stat_activity" --label sessions -w 50 -c 80
 echo
 echo "== a failure looks like this (server stopped):"

@@ -7,7 +7,7 @@ use std::time::Duration;
 use harness::{generated_password, Cluster, PluginRun, PLAIN};
 use once_cell::sync::Lazy;
 
-const PLUGINS: [&str; 20] = [
+const PLUGINS: [&str; 21] = [
     "check_pg_alive",
     "check_pg_connections",
     "check_pg_replication_lag",
@@ -28,6 +28,7 @@ const PLUGINS: [&str; 20] = [
     "check_pg_checksums",
     "check_pg_checkpoints",
     "check_pg_db_size",
+    "check_pg_log",
 ];
 
 #[test]
@@ -42,6 +43,8 @@ fn plugins_lists_every_plugin_crate() {
 fn base_args(plugin: &str) -> Vec<&'static str> {
     if plugin == "check_pg_query" {
         vec!["--query", "SELECT 1"]
+    } else if plugin == "check_pg_log" {
+        vec!["--log", "/dev/null"]
     } else {
         vec![]
     }

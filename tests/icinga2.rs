@@ -185,6 +185,12 @@ const CASES: &[Case] = &[
         state: "CRITICAL",
     },
     Case {
+        service: "log",
+        command: "pgvigil_log",
+        vars: &[("pgvigil_log", "/dev/null"), ("pgvigil_warning", "errors=5")],
+        state: "OK",
+    },
+    Case {
         service: "answer-warning",
         command: "pgvigil_query",
         vars: &[
@@ -243,6 +249,7 @@ fn by_hand(case: &Case, cluster: &Cluster, password: &str) -> harness::PluginOut
             "pgvigil_all_databases" => "--all-databases",
             "pgvigil_min_size" => "--min-size",
             "pgvigil_require_checksums" => "--require-checksums",
+            "pgvigil_log" => "--log",
             other => panic!("no flag for {other}"),
         };
         run.arg(flag);

@@ -237,6 +237,12 @@ const CASES: &[Case] = &[
         state: "CRITICAL",
     },
     Case {
+        service: "log",
+        command: "pgvigil_log",
+        args: "!errors=5!!--log /dev/null",
+        state: "OK",
+    },
+    Case {
         service: "answer warning",
         command: "pgvigil_query",
         args: "!40!50!--label answer --query \"SELECT 42\"",
