@@ -187,7 +187,10 @@ const CASES: &[Case] = &[
     Case {
         service: "log",
         command: "pgvigil_log",
-        vars: &[("pgvigil_log", "/dev/null"), ("pgvigil_warning", "errors=5")],
+        vars: &[
+            ("pgvigil_log", "/dev/null"),
+            ("pgvigil_warning", "errors=5"),
+        ],
         state: "OK",
     },
     Case {

@@ -6,6 +6,8 @@ pub mod csv;
 pub mod entry;
 pub mod files;
 pub mod json;
+#[cfg(test)]
+mod properties;
 pub mod stderr;
 pub mod tally;
 
