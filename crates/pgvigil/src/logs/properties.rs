@@ -75,7 +75,6 @@ proptest! {
         let cut_at = text.len().saturating_sub(cut);
         let (partial, used) = parse_all(Format::Csvlog, &text.as_bytes()[..cut_at]);
         prop_assert!(partial.len() < found.len() || cut_at == text.len());
-        prop_assert_eq!(&text.as_bytes()[..used], text[..used].as_bytes());
         prop_assert!(used == 0 || text.as_bytes()[used - 1] == b'\n');
     }
 
