@@ -161,7 +161,14 @@ fn the_same_events_counted_alike_in_every_format_and_across_rotation() {
         );
         out.expect("WARNING");
         let perf = out.perfdata();
-        let counts: Vec<(String, f64)> = perf.iter().map(|(k, v)| (k.clone(), v.value)).collect();
+        // Every count but lines: each run's own connection is logged too,
+        // and lands in the others' intervals.
+        let counts: Vec<(String, f64)> = perf
+            .iter()
+            .filter(|(k, _)| *k != "lines")
+            .map(|(k, v)| (k.clone(), v.value))
+            .collect();
+        assert!(out.perf("lines").value >= 20.0, "{f}");
         assert_eq!(
             out.perf("errors").value,
             4.0,
@@ -195,6 +202,22 @@ fn the_same_events_counted_alike_in_every_format_and_across_rotation() {
     }
     for (f, counts) in &seen[1..] {
         assert_eq!(counts, &seen[0].1, "{f} counts differ from stderr's");
+    }
+    // With -v, the clients that connected most (log_connections).
+    for f in formats() {
+        let verbose = run(
+            &cluster,
+            &temp_dir("log-verbose"),
+            &["--format", f, "--from-start", "-v"],
+        );
+        assert!(
+            verbose
+                .long_output()
+                .iter()
+                .any(|l| l.starts_with("client 127.0.0.1: ")),
+            "{f}: {:#?}",
+            verbose.long_output()
+        );
     }
 
     // Nothing new: nothing counted twice.
@@ -333,6 +356,55 @@ fn partial_lines_invalid_utf8_and_a_10_mb_entry() {
     assert_eq!(out.perf("lines").value, 1.0);
     let out = run(&cluster, &state, &args);
     assert_eq!(out.perf("lines").value, 0.0);
+
+    // Rotation by rename (logrotate): the old file is finished under its
+    // new name, the new file read from its start; a PANIC is CRITICAL.
+    let rotated = dir.join("server.log.1");
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(format!("{prefix}ERROR:  last words of the old file\n").as_bytes())
+        .unwrap();
+    fs::rename(&file, &rotated).unwrap();
+    fs::write(
+        &file,
+        format!("{prefix}PANIC:  could not write to file\n{prefix}ERROR:  first of the new\n"),
+    )
+    .unwrap();
+    let pattern = dir.join("server.log*");
+    let renamed = [
+        "--log",
+        pattern.to_str().unwrap(),
+        "--prefix",
+        "%m [%p] %q%u@%d ",
+    ];
+    // The pattern is another set of logs: its first run reads from the start.
+    let state2 = temp_dir("log-edges-rename");
+    let out = cluster
+        .plugin(PLUGIN)
+        .env("PGVIGIL_STATE_DIR", state2.to_str().unwrap())
+        .args(&renamed)
+        .arg("--from-start")
+        .run();
+    out.expect("CRITICAL");
+    assert_eq!(out.perf("panics").value, 1.0);
+    fs::rename(&file, dir.join("server.log.2")).unwrap();
+    fs::write(&file, format!("{prefix}ERROR:  newest\n")).unwrap();
+    fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("server.log.2"))
+        .unwrap()
+        .write_all(format!("{prefix}ERROR:  late line of the renamed file\n").as_bytes())
+        .unwrap();
+    let out = cluster
+        .plugin(PLUGIN)
+        .env("PGVIGIL_STATE_DIR", state2.to_str().unwrap())
+        .args(&renamed)
+        .run();
+    out.expect("OK");
+    assert_eq!(out.perf("errors").value, 2.0, "{}", out.stdout);
+    assert_eq!(out.perf("panics").value, 0.0);
 
     // Bad input is UNKNOWN with one clear line.
     let out = run(
