@@ -8,6 +8,7 @@
 # 10,000 tables and 500 idle sessions. Prints Markdown; keeps Markdown and JSON
 # in bench/results/.
 #   bench/compare.sh [RUNS]      (default 30 runs per tool and check)
+#   BENCH_CHECKS=bloat,db_size bench/compare.sh 15   (only these checks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
@@ -25,6 +26,10 @@ cargo build --release --workspace --bins -q
 # Room for the 500 idle sessions of the scale scenario.
 extra_conf="max_connections = 600"
 start_cluster
+# A second database with data, so that the checks that visit every database
+# (and the peers' that skip "postgres") have one to look into.
+psql_p -c "CREATE DATABASE app" >/dev/null
+run_pg "$pgbin/pgbench" -i -q -s 5 -h "$base" -p "$port" -U postgres app >/dev/null 2>&1
 
 psql_c() { echo "$pgbin/psql -X -q -h $base -U postgres -d postgres -p $1"; }
 logging() {
@@ -46,4 +51,4 @@ echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 python3 bench/measure.py --base "$base" --port "$port" --standby-port "$standby_port" \
   --bin "$PWD/target/release" --status-file "$base/pgactivity.status" --runs "$runs" \
   --json "bench/results/$stamp.json" --make-tables "$make_tables" \
-  --logging-on "$(logging on all)" --logging-off "$(logging off none)" | tee -a "bench/results/$stamp.md"
+  --logging-on "$(logging on all)" --logging-off "$(logging off none)" ${BENCH_CHECKS:+--checks "$BENCH_CHECKS"} | tee -a "bench/results/$stamp.md"

@@ -346,10 +346,13 @@ def main():
     p.add_argument("--tables", type=int, default=10000)
     p.add_argument("--idle", type=int, default=500)
     p.add_argument("--make-tables", required=True, help="command that creates the tables")
+    p.add_argument("--checks", default="", help="comma-separated checks to run (default: all)")
     a = p.parse_args()
     global RUNNER
     RUNNER = os.path.join(a.bin, "pgvigil-bench-run")
     cmds = commands(a)
+    if a.checks:
+        cmds = {k: v for k, v in cmds.items() if k in a.checks.split(",")}
     report = {"machine": machine(), "runs": a.runs, "scenarios": {}}
     idle = []
     for scenario in ("empty", "scale"):

@@ -33,12 +33,16 @@ pub struct Args {
 // temporary tables cannot be read). pg_relation_size opens each relation,
 // which a new backend pays for dearly on 10,000 tables, so the size the last
 // VACUUM or ANALYZE recorded (relpages, which the estimate works from anyway)
-// rules out the small ones first. With what the estimate needs: the
-// columns' null share and average width, from the table's statistics for a
-// plain column and from the index's own for an expression. The outer join
-// keeps one row, with the pgstattuple schema, when no relation qualifies.
-const ESTIMATE: &str = "
-WITH rel AS (
+// rules out the small ones first; a relation with no pages recorded (never
+// vacuumed nor analyzed) is opened only if rows were ever written to it. The
+// outer join keeps one row, with the pgstattuple schema, when no relation
+// qualifies.
+const CANDIDATES: &str = "
+SELECT current_setting('block_size')::float8 AS block_size,
+       (SELECT quote_ident(e.extnamespace::regnamespace::text) FROM pg_extension e
+         WHERE e.extname = 'pgstattuple') AS pgstattuple_schema,
+       r.*
+FROM (SELECT 1) one LEFT JOIN (
   SELECT * FROM (
     SELECT c.oid, c.relkind = 'i' AS is_index, n.nspname::text AS schema, c.relname::text AS name,
            coalesce(t.relname::text, '') AS table_name, pg_relation_size(c.oid)::int8 AS size,
@@ -55,8 +59,24 @@ WITH rel AS (
             OR (c.relkind = 'i' AND c.relam = (SELECT oid FROM pg_am WHERE amname = 'btree')))
        AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_toast'
        AND c.relpersistence <> 't' AND coalesce(i.indisvalid, true)
-       AND (c.relpages = 0 OR c.relpages::float8 * current_setting('block_size')::float8 >= $1)
-  ) r WHERE size >= $1
+       AND CASE WHEN c.relpages > 0
+                THEN c.relpages::float8 * current_setting('block_size')::float8 >= $1
+                ELSE pg_stat_get_tuples_inserted(c.oid) > 0 END
+  ) sized WHERE size >= $1
+) r ON true";
+
+// What the estimate needs of the candidates, run only when there are some:
+// the columns' null share and average width, from the table's statistics
+// for a plain column and from the index's own for an expression.
+const ESTIMATE: &str = "
+WITH rel AS (
+  SELECT c.oid, c.relkind = 'i' AS is_index, n.nspname AS schema, c.relname AS name,
+         coalesce(t.relname, '') AS table_name
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_index i ON i.indexrelid = c.oid
+    LEFT JOIN pg_class t ON t.oid = i.indrelid
+   WHERE c.oid = ANY($1)
 ), cols AS (
   SELECT r.oid, s.null_frac, s.avg_width, s.attname IS NOT NULL AS has_stats
     FROM rel r
@@ -77,23 +97,11 @@ WITH rel AS (
     LEFT JOIN pg_stats xs ON ta.attname IS NULL AND xs.schemaname = r.schema
                          AND xs.tablename = r.name AND xs.attname = ia.attname AND NOT xs.inherited
    WHERE r.is_index
-), est AS (
-  SELECT oid, bool_and(has_stats) AS has_stats, count(*)::float8 AS columns,
-         max(coalesce(null_frac, 0)) > 0 AS has_nulls,
-         sum((1 - coalesce(null_frac, 0)) * coalesce(avg_width, 0))::float8 AS data_width
-    FROM cols GROUP BY oid
 )
-SELECT current_setting('block_size')::float8 AS block_size,
-       (SELECT quote_ident(e.extnamespace::regnamespace::text) FROM pg_extension e
-         WHERE e.extname = 'pgstattuple') AS pgstattuple_schema,
-       x.*
-FROM (SELECT 1) one LEFT JOIN (
-  SELECT r.oid, r.is_index, r.schema, r.name, r.table_name, r.size, r.relpages, r.reltuples,
-         r.fillfactor, r.readable, coalesce(e.has_stats, false) AS has_stats,
-         coalesce(e.columns, 0) AS columns, coalesce(e.has_nulls, false) AS has_nulls,
-         coalesce(e.data_width, 0) AS data_width
-    FROM rel r LEFT JOIN est e USING (oid)
-) x ON true";
+SELECT oid, bool_and(has_stats) AS has_stats, count(*)::float8 AS columns,
+       max(coalesce(null_frac, 0)) > 0 AS has_nulls,
+       sum((1 - coalesce(null_frac, 0)) * coalesce(avg_width, 0))::float8 AS data_width
+  FROM cols GROUP BY oid";
 
 // pgstattuple_approx reads the visibility map and only the pages not all
 // visible; pgstatindex reads the whole index, so only indexes that cannot be
@@ -296,10 +304,10 @@ fn measure_database(
     session: &mut Session,
     min_size: i64,
 ) -> Result<Found, Error> {
-    let rows = session.query_with(ESTIMATE, &[(&min_size, Type::INT8)])?;
+    let rows = session.query_with(CANDIDATES, &[(&min_size, Type::INT8)])?;
     let mut found = Found::default();
     let mut pgstattuple_schema = None;
-    let mut to_measure: Vec<Relation> = Vec::new();
+    let mut candidates: Vec<(Relation, Shape, bool)> = Vec::new();
     for row in &rows {
         pgstattuple_schema = get::<Option<String>>(row, "pgstattuple_schema")?;
         let Some(oid) = get::<Option<u32>>(row, "oid")? else {
@@ -318,12 +326,12 @@ fn measure_database(
             relpages: get(row, "relpages")?,
             reltuples: get(row, "reltuples")?,
             fillfactor: f64::from(get::<i32>(row, "fillfactor")?),
-            columns: get(row, "columns")?,
-            has_nulls: get(row, "has_nulls")?,
-            data_width: get(row, "data_width")?,
+            columns: 0.0,
+            has_nulls: false,
+            data_width: 0.0,
             is_index,
         };
-        let mut relation = Relation {
+        let relation = Relation {
             database: database.to_string(),
             oid,
             is_index,
@@ -336,8 +344,36 @@ fn measure_database(
             method: Method::Statistics,
             status: Status::Ok,
         };
-        let has_stats: bool = get(row, "has_stats")?;
-        let readable: bool = get(row, "readable")?;
+        candidates.push((relation, shape, get(row, "readable")?));
+    }
+    if candidates.is_empty() {
+        return Ok(found);
+    }
+
+    // The columns' statistics, where the role may read them.
+    let oids: Vec<u32> = candidates.iter().map(|(r, _, _)| r.oid).collect();
+    let mut stats = std::collections::HashMap::new();
+    for row in session.query_with(ESTIMATE, &[(&oids, Type::OID_ARRAY)])? {
+        let oid: u32 = get(&row, "oid")?;
+        stats.insert(
+            oid,
+            (
+                get::<bool>(&row, "has_stats")?,
+                get::<f64>(&row, "columns")?,
+                get::<bool>(&row, "has_nulls")?,
+                get::<f64>(&row, "data_width")?,
+            ),
+        );
+    }
+    let mut to_measure: Vec<Relation> = Vec::new();
+    for (mut relation, mut shape, readable) in candidates {
+        let (has_stats, columns, has_nulls, data_width) = stats
+            .get(&relation.oid)
+            .copied()
+            .unwrap_or((false, 0.0, false, 0.0));
+        shape.columns = columns;
+        shape.has_nulls = has_nulls;
+        shape.data_width = data_width;
         if has_stats && shape.analyzed() {
             relation.wasted = relation.size * shape.wasted_share();
             found.measured.push(relation);

@@ -30,42 +30,63 @@ pub struct Args {
 
 // Two indexes are duplicates when they index the same table with the same
 // access method, columns, operator classes, collations, expressions and
-// predicate (deparsed, so that spacing in CREATE INDEX does not matter).
-// An index still being built concurrently is not yet invalid. pg_constraint
-// has no index on conindid: IN makes one hashed pass instead of a scan per index.
+// predicate (deparsed, so that spacing in CREATE INDEX does not matter);
+// only indexes sharing table and columns are deparsed. An index still being
+// built concurrently is not yet invalid. pg_constraint has no index on
+// conindid: IN makes one hashed pass instead of a scan per index. The
+// statistics functions are called directly, and only for what can still
+// qualify, instead of through the views that call a dozen for every relation.
 const SQL: &str = "
 WITH ix AS (
-  SELECT i.indexrelid, n.nspname::text AS schema, c.relname::text AS name, t.relname::text AS table_name,
-         i.indisvalid,
-         i.indisunique OR i.indexrelid IN (SELECT conindid FROM pg_constraint) AS enforces,
-         concat_ws(' ', i.indrelid, a.amname, i.indkey, i.indclass, i.indcollation,
-                   pg_get_expr(i.indexprs, i.indrelid), pg_get_expr(i.indpred, i.indrelid)) AS signature
+  SELECT i.indexrelid, i.indrelid, n.nspname::text AS schema, c.relname::text AS name,
+         i.indisvalid, a.amname, i.indkey, i.indclass,
+         i.indcollation, i.indexprs, i.indpred,
+         i.indisunique OR i.indexrelid IN (SELECT conindid FROM pg_constraint) AS enforces
     FROM pg_index i
     JOIN pg_class c ON c.oid = i.indexrelid
-    JOIN pg_class t ON t.oid = i.indrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_am a ON a.oid = c.relam
    WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_(catalog|toast)'
+), alike AS (
+  SELECT * FROM (
+    SELECT ix.*, count(*) OVER (PARTITION BY indrelid, amname, indkey::text) AS same_columns
+      FROM ix WHERE indisvalid
+  ) x WHERE same_columns > 1
+), signed AS (
+  SELECT alike.*,
+         concat_ws(' ', indrelid, amname, indkey, indclass, indcollation,
+                   pg_get_expr(indexprs, indrelid), pg_get_expr(indpred, indrelid)) AS signature
+    FROM alike
 )
-SELECT 'invalid' AS kind, schema, name, table_name, pg_relation_size(indexrelid)::int8 AS size,
+SELECT 'invalid' AS kind, schema, name, indrelid::regclass::text AS table_name, pg_relation_size(indexrelid)::int8 AS size,
        NULL::int8 AS reads, NULL::text AS grp, enforces
   FROM ix
  WHERE NOT indisvalid
    AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = ix.indexrelid)
 UNION ALL
-SELECT 'unused', schema, name, table_name, pg_relation_size(indexrelid)::int8, 0, NULL, false
-  FROM ix JOIN pg_stat_user_indexes s USING (indexrelid)
- WHERE s.idx_scan = 0 AND NOT enforces AND indisvalid AND pg_relation_size(indexrelid) >= $1
+SELECT 'unused', schema, name, indrelid::regclass::text, pg_relation_size(indexrelid)::int8, 0, NULL, false
+  FROM ix
+ WHERE CASE WHEN enforces OR NOT indisvalid THEN false
+            ELSE pg_stat_get_numscans(indexrelid) = 0 AND pg_relation_size(indexrelid) >= $1 END
 UNION ALL
-SELECT 'duplicate', schema, name, table_name, pg_relation_size(indexrelid)::int8, NULL, md5(signature), enforces
-  FROM (SELECT ix.*, count(*) OVER (PARTITION BY signature) AS copies FROM ix WHERE indisvalid) d
+SELECT 'duplicate', schema, name, indrelid::regclass::text, pg_relation_size(indexrelid)::int8, NULL, md5(signature), enforces
+  FROM (SELECT signed.*, count(*) OVER (PARTITION BY signature) AS copies FROM signed) d
  WHERE copies > 1
 UNION ALL
-SELECT 'seqscan', s.schemaname::text, s.relname::text, NULL, pg_relation_size(s.relid)::int8,
-       s.seq_tup_read / s.seq_scan, NULL, false
-  FROM pg_stat_user_tables s
- WHERE s.seq_scan > 0 AND s.seq_tup_read / s.seq_scan > $2 AND coalesce(s.idx_scan, 0) < s.seq_scan
-   AND pg_relation_size(s.relid) >= $1
+SELECT 'seqscan', n.nspname::text, c.relname::text, NULL, pg_relation_size(c.oid)::int8,
+       s.per_scan, NULL, false
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  CROSS JOIN LATERAL (SELECT pg_stat_get_numscans(c.oid) AS scans OFFSET 0) q
+  CROSS JOIN LATERAL (
+    SELECT pg_stat_get_tuples_returned(c.oid) / q.scans AS per_scan,
+           (SELECT coalesce(sum(pg_stat_get_numscans(x.indexrelid)), 0)
+              FROM pg_index x WHERE x.indrelid = c.oid) AS index_scans
+     WHERE q.scans > 0 OFFSET 0) s
+ WHERE c.relkind IN ('r', 'm')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+   AND CASE WHEN s.per_scan > $2 AND s.index_scans < q.scans
+            THEN pg_relation_size(c.oid) >= $1 ELSE false END
 ORDER BY 1, 7, 8 DESC, 5 DESC, 2, 3";
 
 #[derive(Clone)]

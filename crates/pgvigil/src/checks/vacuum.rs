@@ -27,23 +27,33 @@ pub struct Args {
     pub relations: RelationArgs,
 }
 
-// Only tables with something to say come back. `since_stats` is how long the
-// statistics go back: a table never vacuumed has not been for at least that long.
+// Only tables with something to say come back. The statistics functions
+// are called directly rather than through pg_stat_user_tables, which calls
+// twenty of them for every table: on 10,000 tables two per table, and the
+// rest for the few that have dead tuples or changes. `since_stats` is how
+// long the statistics go back: a table never vacuumed has not been for at
+// least that long.
 const SQL: &str = "
 SELECT current_setting('autovacuum') = 'on' AS autovacuum_on,
        (SELECT extract(epoch FROM now() - greatest(stats_reset, pg_postmaster_start_time()))
           FROM pg_stat_database WHERE datname = current_database())::float8 AS since_stats,
        t.*
 FROM (SELECT 1) one LEFT JOIN (
-  SELECT s.schemaname::text AS schema, s.relname::text AS name,
-         s.n_live_tup, s.n_dead_tup, s.n_mod_since_analyze,
-         extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum))::float8 AS vacuum_age,
-         extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze))::float8 AS analyze_age,
+  SELECT n.nspname::text AS schema, c.relname::text AS name,
+         pg_stat_get_live_tuples(c.oid) AS n_live_tup, f.dead AS n_dead_tup, f.changed AS n_mod_since_analyze,
+         extract(epoch FROM now() - greatest(pg_stat_get_last_vacuum_time(c.oid),
+                                             pg_stat_get_last_autovacuum_time(c.oid)))::float8 AS vacuum_age,
+         extract(epoch FROM now() - greatest(pg_stat_get_last_analyze_time(c.oid),
+                                             pg_stat_get_last_autoanalyze_time(c.oid)))::float8 AS analyze_age,
          coalesce(array_to_string(c.reloptions, ',')
            ~* '(^|,)autovacuum_enabled=(f|fa|fal|fals|false|of|off|n|no|0)(,|$)', false) AS autovacuum_off
-    FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
-   WHERE c.relkind <> 'p'
-     AND (s.n_dead_tup > 0 OR s.n_mod_since_analyze > 0 OR c.reloptions IS NOT NULL)
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL (SELECT pg_stat_get_dead_tuples(c.oid) AS dead,
+                               pg_stat_get_mod_since_analyze(c.oid) AS changed OFFSET 0) f
+   WHERE c.relkind IN ('r', 'm')
+     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+     AND (f.dead > 0 OR f.changed > 0 OR c.reloptions IS NOT NULL)
 ) t ON true";
 
 const WORKERS: &str = "
