@@ -67,7 +67,9 @@ FROM (SELECT 1) one LEFT JOIN (
 
 // What the estimate needs of the candidates, run only when there are some:
 // the columns' null share and average width, from the table's statistics
-// for a plain column and from the index's own for an expression.
+// for a plain column and from the index's own for an expression. Looked up
+// relation by relation (LATERAL), so the lookups reach pg_statistic's index
+// instead of reading the whole pg_stats view once per join.
 const ESTIMATE: &str = "
 WITH rel AS (
   SELECT c.oid, c.relkind = 'i' AS is_index, n.nspname AS schema, c.relname AS name,
@@ -78,24 +80,24 @@ WITH rel AS (
     LEFT JOIN pg_class t ON t.oid = i.indrelid
    WHERE c.oid = ANY($1)
 ), cols AS (
-  SELECT r.oid, s.null_frac, s.avg_width, s.attname IS NOT NULL AS has_stats
+  SELECT r.oid, s.null_frac, s.avg_width, s.avg_width IS NOT NULL AS has_stats
     FROM rel r
     JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-    LEFT JOIN pg_stats s ON s.schemaname = r.schema AND s.tablename = r.name
-                        AND s.attname = a.attname AND NOT s.inherited
+    LEFT JOIN LATERAL (SELECT null_frac, avg_width FROM pg_stats
+                        WHERE schemaname = r.schema AND tablename = r.name
+                          AND attname = a.attname AND NOT inherited) s ON true
    WHERE NOT r.is_index
   UNION ALL
-  SELECT r.oid, coalesce(ts.null_frac, xs.null_frac), coalesce(ts.avg_width, xs.avg_width),
-         coalesce(ts.attname, xs.attname) IS NOT NULL
+  SELECT r.oid, s.null_frac, s.avg_width, s.avg_width IS NOT NULL
     FROM rel r
     JOIN pg_index i ON i.indexrelid = r.oid
     JOIN pg_attribute ia ON ia.attrelid = r.oid AND ia.attnum > 0
     LEFT JOIN pg_attribute ta ON ta.attrelid = i.indrelid AND ta.attnum = i.indkey[ia.attnum - 1]
                              AND i.indkey[ia.attnum - 1] <> 0
-    LEFT JOIN pg_stats ts ON ta.attname IS NOT NULL AND ts.schemaname = r.schema
-                         AND ts.tablename = r.table_name AND ts.attname = ta.attname AND NOT ts.inherited
-    LEFT JOIN pg_stats xs ON ta.attname IS NULL AND xs.schemaname = r.schema
-                         AND xs.tablename = r.name AND xs.attname = ia.attname AND NOT xs.inherited
+    LEFT JOIN LATERAL (SELECT null_frac, avg_width FROM pg_stats
+                        WHERE schemaname = r.schema AND NOT inherited
+                          AND tablename = CASE WHEN ta.attname IS NULL THEN r.name ELSE r.table_name END
+                          AND attname = coalesce(ta.attname, ia.attname)) s ON true
    WHERE r.is_index
 )
 SELECT oid, bool_and(has_stats) AS has_stats, count(*)::float8 AS columns,
