@@ -72,12 +72,14 @@ for f in stderr csvlog jsonlog; do
   peak=$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)
   greps=()
   for _ in $(seq "$runs"); do
-    read -r wall _ _ _ < <(measure grep -c ERROR "$big")
+    # grep stops at the first match when its output is /dev/null: give it a file.
+    read -r wall _ _ _ < <(measure sh -c 'exec grep -c ERROR "$1" >"$2"' sh "$big" "$work/grep.out")
     greps+=("$wall")
   done
   grep_us=$(printf '%s\n' "${greps[@]}" | median)
   head -c $((100 * 1048576)) "$big" >"$work/slice.$e"
-  read -r badger_us _ _ _ < <(measure pgbadger -j 1 -f "$f" --prefix "$prefix" -o "$work/report-$f.html" "$work/slice.$e")
+  read -r badger_us _ _ badger_exit < <(measure pgbadger -j 1 -f "$f" --prefix "$prefix" -o "$work/report-$f.html" "$work/slice.$e")
+  [ "$badger_exit" = 0 ] || echo "pgBadger exited $badger_exit on $f" >&2
   # Incremental: a run that saves its marks at the end, 1 MB more, a run.
   rm -rf "$work/state"
   PGVIGIL_STATE_DIR=$work/state "$bin/check_pg_log" --log "$big" --format "$f" --prefix "$prefix" >/dev/null || true
