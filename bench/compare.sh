@@ -27,8 +27,9 @@ cargo build --release --workspace --bins -q
 extra_conf="max_connections = 600"
 start_cluster
 # A second database with data, so that the checks that visit every database
-# (and the peers' that skip "postgres") have one to look into.
-psql_p -c "CREATE DATABASE app" >/dev/null
+# (and the peers' that skip "postgres") have one to look into; the monitoring
+# role may read its statistics, so that bloat is estimated, not refused.
+psql_p -c "CREATE DATABASE app" -c "GRANT pg_read_all_data TO monitor" >/dev/null
 run_pg "$pgbin/pgbench" -i -q -s 5 -h "$base" -p "$port" -U postgres app >/dev/null 2>&1
 
 psql_c() { echo "$pgbin/psql -X -q -h $base -U postgres -d postgres -p $1"; }
