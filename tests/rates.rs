@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use harness::{temp_dir, Cluster, ClusterOptions, PluginOutput};
 
@@ -19,29 +18,9 @@ fn run(cluster: &Cluster, state: &Path) -> PluginOutput {
     out
 }
 
-/// Two sessions that each hold the row the other wants.
+/// A real deadlock, counted once the sessions have reported their statistics.
 fn deadlock(cluster: &Cluster) {
-    let mut a = cluster.client();
-    let mut b = cluster.client();
-    a.batch_execute("BEGIN; UPDATE pairs SET n = n + 1 WHERE id = 1")
-        .unwrap();
-    b.batch_execute("BEGIN; UPDATE pairs SET n = n + 1 WHERE id = 2")
-        .unwrap();
-    let waiter = std::thread::spawn(move || {
-        let r = a.batch_execute("UPDATE pairs SET n = n + 1 WHERE id = 2");
-        let _ = a.batch_execute("ROLLBACK");
-        r
-    });
-    std::thread::sleep(Duration::from_millis(300));
-    let second = b.batch_execute("UPDATE pairs SET n = n + 1 WHERE id = 1");
-    let _ = b.batch_execute("ROLLBACK");
-    let first = waiter.join().unwrap();
-    assert!(
-        first.is_err() != second.is_err(),
-        "exactly one side is chosen as the deadlock victim"
-    );
-    // Sessions that end report their statistics.
-    drop(b);
+    cluster.deadlock();
     cluster.wait_for(
         "SELECT deadlocks >= 1 FROM pg_stat_database WHERE datname = 'postgres'",
         "the deadlock counted",
@@ -209,6 +188,7 @@ fn a_state_directory_that_cannot_be_used_is_unknown_naming_it() {
     // NAGIOS_PLUGIN_STATE_DIRECTORY, the Monitoring Plugins convention, is honoured too.
     let out = cluster
         .plugin(PLUGIN)
+        .env_remove("PGVIGIL_STATE_DIR")
         .env("NAGIOS_PLUGIN_STATE_DIRECTORY", dir.to_str().unwrap())
         .run();
     out.expect("UNKNOWN");

@@ -289,6 +289,38 @@ impl Cluster {
         }
     }
 
+    /// A real deadlock: two sessions each hold a row of `pairs (id, n)`
+    /// (ids 1 and 2, made here) the other then wants; the server picks one
+    /// victim. Returns once both sessions have ended.
+    pub fn deadlock(&self) {
+        self.execute(
+            "CREATE TABLE IF NOT EXISTS pairs (id int PRIMARY KEY, n int); \
+             INSERT INTO pairs VALUES (1, 0), (2, 0) ON CONFLICT DO NOTHING",
+        );
+        let mut a = self.client();
+        let mut b = self.client();
+        a.batch_execute("BEGIN; UPDATE pairs SET n = n + 1 WHERE id = 1")
+            .unwrap();
+        b.batch_execute("BEGIN; UPDATE pairs SET n = n + 1 WHERE id = 2")
+            .unwrap();
+        let waiter = std::thread::spawn(move || {
+            let failed = a
+                .batch_execute("UPDATE pairs SET n = n + 1 WHERE id = 2")
+                .is_err();
+            let _ = a.batch_execute("ROLLBACK");
+            failed
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        let second = b
+            .batch_execute("UPDATE pairs SET n = n + 1 WHERE id = 1")
+            .is_err();
+        let _ = b.batch_execute("ROLLBACK");
+        assert!(
+            waiter.join().unwrap() != second,
+            "exactly one deadlock victim"
+        );
+    }
+
     /// The plugin `name`, pointed at this cluster as the pg_monitor-only role.
     pub fn plugin(&self, name: &str) -> PluginRun {
         self.point(PluginRun::new(name))
