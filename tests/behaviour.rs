@@ -302,9 +302,17 @@ fn bad_arguments_are_unknown_with_a_clear_line() {
 #[test]
 fn empty_ranges_are_the_same_as_none() {
     for plugin in PLUGINS {
-        let plain = CLUSTER.plugin(plugin).args(&base_args(plugin)).run();
+        // Each run a first run for the checks that compare runs, so that
+        // both print the same labels.
+        let fresh = || harness::temp_dir("empty-ranges-state");
+        let plain = CLUSTER
+            .plugin(plugin)
+            .env("PGVIGIL_STATE_DIR", fresh().to_str().unwrap())
+            .args(&base_args(plugin))
+            .run();
         let empty = CLUSTER
             .plugin(plugin)
+            .env("PGVIGIL_STATE_DIR", fresh().to_str().unwrap())
             .args(&base_args(plugin))
             .args(&["-w", "", "-c", ""])
             .run();

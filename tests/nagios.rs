@@ -323,7 +323,13 @@ fn running_nagios_records_what_the_plugins_print() {
             recorded["plugin_output"],
             recorded["performance_data"]
         );
-        let printed = by_hand(case, &cluster);
+        let mut printed = by_hand(case, &cluster);
+        // A check that compares runs prints its baseline first; Nagios may
+        // have run it twice already: compare like with like.
+        let baseline = |output: &str| output.contains("baseline saved");
+        if baseline(printed.summary()) && !baseline(&recorded["plugin_output"]) {
+            printed = by_hand(case, &cluster);
+        }
         printed.expect(case.state);
         let code = printed.code.to_string();
         assert_eq!(recorded["current_state"], code, "{}: state", case.service);
