@@ -47,7 +47,8 @@ fn a_corrupted_page_is_critical_naming_the_database() {
         .batch_execute("SELECT count(*) FROM victim");
     let error = format!("{:?}", read.unwrap_err());
     assert!(error.contains("invalid page in block 0"), "{error}");
-    cluster.wait_for(
+    cluster.wait_for_stats(
+        "postgres",
         "SELECT checksum_failures >= 1 FROM pg_stat_database WHERE datname = 'postgres'",
         "the failure counted",
     );
@@ -61,7 +62,8 @@ fn a_corrupted_page_is_critical_naming_the_database() {
             .client()
             .batch_execute("SELECT count(*) FROM victim");
         assert!(again.is_err());
-        cluster.wait_for(
+        cluster.wait_for_stats(
+            "postgres",
             "SELECT checksum_failures >= 2 FROM pg_stat_database WHERE datname = 'postgres'",
             "the second failure counted",
         );

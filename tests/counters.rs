@@ -22,7 +22,7 @@ fn activity(cluster: &Cluster, sql: &str, visible: &str) {
     let mut client = cluster.client();
     client.batch_execute(sql).unwrap();
     drop(client);
-    cluster.wait_for(visible, "the statistics");
+    cluster.wait_for_stats("postgres", visible, "the statistics");
 }
 
 fn stat(cluster: &Cluster, column: &str) -> i64 {
@@ -197,7 +197,8 @@ fn a_forced_checkpoint_and_a_growing_database() {
         "CREATE TABLE grows AS SELECT g, repeat('x', 500) AS pad FROM generate_series(1, 20000) g",
     );
     cluster.execute("CHECKPOINT");
-    cluster.wait_for(
+    cluster.wait_for_stats(
+        "postgres",
         &format!("SELECT ({requested}) > {before}"),
         "the checkpoint counted",
     );

@@ -37,7 +37,8 @@ fn invalid_unused_duplicate_and_sequentially_scanned() {
         client.batch_execute("CREATE UNIQUE INDEX CONCURRENTLY codes_code ON codes (code)");
     assert!(failed.is_err(), "duplicate codes make the build fail");
     drop(client);
-    cluster.wait_for(
+    cluster.wait_for_stats(
+        "postgres",
         "SELECT seq_scan >= 2 FROM pg_stat_user_tables WHERE relname = 'orders'",
         "the sequential scans counted",
     );

@@ -21,7 +21,8 @@ fn run(cluster: &Cluster, state: &Path) -> PluginOutput {
 /// A real deadlock, counted once the sessions have reported their statistics.
 fn deadlock(cluster: &Cluster) {
     cluster.deadlock();
-    cluster.wait_for(
+    cluster.wait_for_stats(
+        "postgres",
         "SELECT deadlocks >= 1 FROM pg_stat_database WHERE datname = 'postgres'",
         "the deadlock counted",
     );
@@ -80,7 +81,8 @@ fn deadlocks_between_runs_through_resets_restarts_and_bad_state() {
 
     // A statistics reset starts a new baseline instead of a negative count.
     cluster.execute("SELECT pg_stat_reset()");
-    cluster.wait_for(
+    cluster.wait_for_stats(
+        "postgres",
         "SELECT stats_reset IS NOT NULL FROM pg_stat_database WHERE datname = 'postgres'",
         "the reset",
     );

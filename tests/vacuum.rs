@@ -17,8 +17,7 @@ fn dead_tuples(cluster: &Cluster, dbname: &str) {
     ] {
         cluster.execute_in(dbname, sql);
     }
-    cluster.wait_for_in(
-        dbname,
+    cluster.wait_for_stats(dbname,
         "SELECT coalesce((SELECT n_dead_tup = 15000 FROM pg_stat_user_tables WHERE relname = 'novac'), false)",
         "dead tuples counted",
     );
@@ -77,7 +76,8 @@ fn dead_tuples_stale_statistics_and_autovacuum_disabled() {
     // Vacuumed, then changed again: only the statistics are stale now.
     cluster.execute("VACUUM ANALYZE novac");
     cluster.execute("UPDATE novac SET pad = 'y' WHERE id <= 1500");
-    cluster.wait_for(
+    cluster.wait_for_stats(
+        "postgres",
         "SELECT n_mod_since_analyze >= 1500 FROM pg_stat_user_tables WHERE relname = 'novac'",
         "changes counted",
     );

@@ -275,6 +275,16 @@ impl Cluster {
         self.wait_for_in("postgres", sql, what);
     }
 
+    /// Waits until the cumulative statistics show what `sql` asks, in a way
+    /// any new session will see too: before PostgreSQL 15 the statistics
+    /// collector's file may lag a new backend by up to half a second.
+    pub fn wait_for_stats(&self, dbname: &str, sql: &str, what: &str) {
+        self.wait_for_in(dbname, sql, what);
+        if system::server_major() < 15 {
+            std::thread::sleep(Duration::from_millis(700));
+        }
+    }
+
     /// Like `wait_for`, in database `dbname`.
     pub fn wait_for_in(&self, dbname: &str, sql: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
