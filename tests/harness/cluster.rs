@@ -57,6 +57,9 @@ fn make_template(name: &str, checksums: bool) -> PathBuf {
     initdb.args(["-N", "-A", "trust", "-U", "postgres", "-E", "UTF8"]);
     if checksums {
         initdb.arg("--data-checksums");
+    } else if system::server_major() >= 18 {
+        // PostgreSQL 18 turns data checksums on by default.
+        initdb.arg("--no-data-checksums");
     }
     run_ok(initdb.arg("-D").arg(&data), "initdb");
     let pg_hba = "\
