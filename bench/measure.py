@@ -159,6 +159,12 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "database_size", "-w", "100GB", "-c", "200GB"], {}),
             "check_pgsql": (floor, {}),
         },
+        # Reads the primary's log since the previous run: the cost of a
+        # routine run, beside the floor (bench/log.sh measures throughput).
+        "log": {
+            "pgvigil": ([f"{b}/check_pg_log", *ours, "--log", os.path.join(a.base, "primary.log")], STATE),
+            "check_pgsql": (floor, {}),
+        },
         "query": {
             "pgvigil": ([f"{b}/check_pg_query", *ours, "--query", "SELECT 1", "-w", "10", "-c", "20"], {}),
             "check_postgres": ([*cp, "--action=custom_query", "--query=SELECT 1 AS result",
