@@ -74,6 +74,16 @@ impl<T> Visit<T> {
     }
 }
 
+/// `schema.name`, or `database.schema.name` when several databases were
+/// visited, for the long output of the checks that visit them.
+pub fn qualified(database: &str, schema: &str, name: &str, many: bool) -> String {
+    if many {
+        format!("{database}.{schema}.{name}")
+    } else {
+        format!("{schema}.{name}")
+    }
+}
+
 const DATABASES: &str = "
 SELECT datname::text AS datname FROM pg_database
 WHERE datallowconn AND NOT datistemplate ORDER BY datname";

@@ -288,15 +288,11 @@ impl Check for Bloat {
 }
 
 fn name(r: &Relation, with_database: bool) -> String {
-    let database = if with_database {
-        format!("{}.", r.database)
-    } else {
-        String::new()
-    };
+    let qualified = databases::qualified(&r.database, &r.schema, &r.name, with_database);
     if r.is_index {
-        format!("index {database}{}.{} on {}", r.schema, r.name, r.table)
+        format!("index {qualified} on {}", r.table)
     } else {
-        format!("table {database}{}.{}", r.schema, r.name)
+        format!("table {qualified}")
     }
 }
 

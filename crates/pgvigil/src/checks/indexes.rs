@@ -185,13 +185,7 @@ impl Check for Indexes {
 
         // Report
         let many = visited > 1;
-        let name = |f: &Found| {
-            if many {
-                format!("{}.{}.{}", f.database, f.schema, f.name)
-            } else {
-                format!("{}.{}", f.schema, f.name)
-            }
-        };
+        let name = |f: &Found| databases::qualified(&f.database, &f.schema, &f.name, many);
         let mut summary = String::new();
         if !invalid.is_empty() {
             let names: Vec<String> = invalid.iter().map(name).collect();

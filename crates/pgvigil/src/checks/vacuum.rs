@@ -263,11 +263,7 @@ fn measure(args: &Args, ctx: &Context, mut t: Table, since_stats: f64) -> Table 
 }
 
 fn qualified(t: &Table, with_database: bool) -> String {
-    if with_database {
-        format!("{}.{}.{}", t.database, t.schema, t.name)
-    } else {
-        format!("{}.{}", t.schema, t.name)
-    }
+    databases::qualified(&t.database, &t.schema, &t.name, with_database)
 }
 
 /// `5000 dead tuples of 10000 live (50%), last vacuum 3 h ago; 2000 changes since ANALYZE never`.
