@@ -11,7 +11,7 @@ use std::time::Duration;
 use harness::daemon::{
     icinga2_constants, sandbox_copy, sandbox_dir, sandbox_plugins, wait_until, Daemon, LineSink,
 };
-use harness::{generated_password, parse_perfdata, temp_dir, Cluster, PluginRun};
+use harness::{generated_password, parse_perfdata, temp_dir, Cluster, ClusterOptions, PluginRun};
 
 fn icinga2(dir: &Path) -> Command {
     harness::daemon::icinga2(dir, &dir.join("icinga2.conf"))
@@ -265,7 +265,15 @@ fn by_hand(case: &Case, cluster: &Cluster, password: &str) -> harness::PluginOut
 
 #[test]
 fn running_icinga2_records_what_the_plugins_print() {
-    let cluster = Cluster::start("icinga2");
+    // The daemon starts every service at once: room for all of them
+    // besides the sessions the connections checks count.
+    let cluster = Cluster::start_with(
+        "icinga2",
+        ClusterOptions {
+            max_connections: 100,
+            ..ClusterOptions::default()
+        },
+    );
     let password = generated_password();
     cluster.execute(&format!(
         "CREATE ROLE pwuser LOGIN PASSWORD '{password}' IN ROLE pg_monitor"

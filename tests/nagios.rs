@@ -12,7 +12,7 @@ use harness::daemon::{
     daemon_command, daemon_user, require, sandbox_copy, sandbox_dir, sandbox_plugins, wait_until,
     Daemon,
 };
-use harness::{parse_perfdata, Cluster, PluginRun};
+use harness::{parse_perfdata, Cluster, ClusterOptions, PluginRun};
 
 /// A sandbox with the directories nagios.cfg points into.
 fn sandbox(tag: &str) -> PathBuf {
@@ -276,7 +276,15 @@ fn by_hand(case: &Case, cluster: &Cluster) -> harness::PluginOutput {
 
 #[test]
 fn running_nagios_records_what_the_plugins_print() {
-    let cluster = Cluster::start("nagios");
+    // The daemon starts every service at once: room for all of them
+    // besides the sessions the connections checks count.
+    let cluster = Cluster::start_with(
+        "nagios",
+        ClusterOptions {
+            max_connections: 100,
+            ..ClusterOptions::default()
+        },
+    );
     let dir = sandbox("nagios-run");
     let mut objects = format!(
         "{HOST_UP}define host {{\n\tuse\tgeneric-host\n\thost_name\tpg\n\taddress\t127.0.0.1\n\tcheck_command\tcheck-host-alive\n\tmax_check_attempts\t1\n}}\n"
