@@ -7,6 +7,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
 use crate::conninfo::{ConnArgs, ConnSettings};
 use crate::error::Error;
+use crate::formats::{self, Format, Source};
 use crate::output::CheckResult;
 use crate::session::Session;
 use crate::status::Status;
@@ -15,14 +16,18 @@ use crate::timeout::{self, Timeout};
 
 /// What a check needs to measure and judge.
 pub struct Context {
-    /// The plugin's binary name, e.g. `check_pg_deadlocks`.
-    pub plugin: &'static str,
+    /// The plugin's binary name, e.g. `check_pg_deadlocks`; a check run by
+    /// check_pg_health is `check_pg_health:deadlocks`, so its saved state
+    /// stays apart from the plugin's own.
+    pub plugin: String,
     pub thresholds: Thresholds,
     pub verbose: u8,
     pub conn: ConnSettings,
     /// The `-t` budget; a check that opens more sessions gives each this as
     /// statement_timeout, the watchdog still bounding the whole run.
     pub timeout: std::time::Duration,
+    /// `--runbook-url`, for the checks a combined run starts.
+    pub runbook: Option<String>,
 }
 
 /// One monitoring check. A plugin binary is `pgvigil::run::<TheCheck>()`.
@@ -35,6 +40,9 @@ pub trait Check {
     const UNITS: UnitSpec;
     /// What `-w`/`-c` apply to, and examples, for `--help`.
     const THRESHOLD_HELP: &'static str;
+    /// The next step an operator should take when the check is not OK: what
+    /// to look at or run first. Ends the long output of every alert.
+    const HINT: &'static str;
     /// Defaults for `-w` and `-c` when left out.
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = None;
     /// The check's own options.
@@ -50,6 +58,81 @@ struct Cli<A: Args> {
     common: CommonArgs,
     #[command(flatten)]
     check: A,
+}
+
+/// A check's own command line inside check_pg_health's `--check`: its
+/// thresholds and options, the connection being the combined run's.
+#[derive(Debug, Parser)]
+struct PartCli<A: Args> {
+    #[arg(short = 'w', long, allow_hyphen_values = true)]
+    warning: Option<String>,
+    #[arg(short = 'c', long, allow_hyphen_values = true)]
+    critical: Option<String>,
+    #[command(flatten)]
+    check: A,
+}
+
+/// A check ready to run inside a combined run, its options parsed.
+pub type Prepared = Box<dyn FnOnce(&mut Session, &Context) -> CheckResult>;
+
+/// Parses `argv` (without the check's name) as check `C` takes it inside
+/// `--check`, so a bad option fails the whole run before anything runs.
+pub fn prepare<C: Check + 'static>(name: &'static str, argv: &[String]) -> Result<Prepared, Error>
+where
+    C::Args: 'static,
+{
+    let check = short_name(name);
+    let command = PartCli::<C::Args>::command()
+        .name(name)
+        .no_binary_name(true)
+        .disable_help_flag(true)
+        .disable_version_flag(true);
+    let bad = |e: clap::Error| {
+        Error::Usage(format!(
+            "--check '{check} {}': {} (see {name} --help)",
+            argv.join(" "),
+            one_line_clap(&e)
+        ))
+    };
+    let matches = command.try_get_matches_from(argv).map_err(bad)?;
+    let cli = PartCli::<C::Args>::from_arg_matches(&matches).map_err(bad)?;
+    fn given(range: &Option<String>) -> Option<&str> {
+        range.as_deref().filter(|r| !r.trim().is_empty())
+    }
+    let mut thresholds = Thresholds::parse(given(&cli.warning), given(&cli.critical), C::UNITS)
+        .map_err(|e| Error::Usage(format!("--check '{check} {}': {e}", argv.join(" "))))?;
+    if let Some((warning, critical)) = C::DEFAULT_THRESHOLDS {
+        thresholds = thresholds.with_defaults(warning, critical, C::UNITS);
+    }
+    Ok(Box::new(move |db, parent| {
+        let ctx = Context {
+            plugin: format!("{}:{check}", parent.plugin),
+            thresholds,
+            verbose: parent.verbose,
+            conn: parent.conn.clone(),
+            timeout: parent.timeout,
+            runbook: parent.runbook.clone(),
+        };
+        let result = C::run(&cli.check, db, &ctx).unwrap_or_else(|e| error_result(&e, name));
+        let next = NextStep {
+            check,
+            hint: C::HINT,
+            runbook: parent.runbook.clone(),
+        };
+        next.apply(result)
+    }))
+}
+
+/// clap's message without its usage block, on one line.
+fn one_line_clap(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect();
+    message.join(" ").trim_start_matches("error: ").to_string()
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -72,6 +155,12 @@ struct CommonArgs {
     /// More detail in the long output (repeatable)
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Output: nagios (status line, long output), json (one object) or openmetrics (textfile collector); the exit code is the same
+    #[arg(long, value_name = "FORMAT", default_value = "nagios", value_parser = parse_format)]
+    format: Format,
+    /// Link added to the hint of every alert; {check} and {state} are filled in [env: PGVIGIL_RUNBOOK_URL]
+    #[arg(long, value_name = "URL")]
+    runbook_url: Option<String>,
     #[command(flatten)]
     conn: ConnArgs,
 }
@@ -110,28 +199,114 @@ pub fn command<C: Check>(name: &'static str) -> clap::Command {
 
 /// Runs check `C` as the plugin `name` and exits with its state.
 pub fn run<C: Check>(name: &'static str) -> ! {
+    let source = Source {
+        check: short_name(name),
+        display: C::DISPLAY,
+    };
     let matches = match command::<C>(name).try_get_matches() {
         Ok(matches) => matches,
-        Err(e) => usage_error(C::DISPLAY, e),
+        Err(e) => usage_error(source, e),
     };
     let cli = match Cli::<C::Args>::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => usage_error(C::DISPLAY, e),
+        Err(e) => usage_error(source, e),
     };
-    let result = execute::<C>(name, &cli).unwrap_or_else(|e| {
-        let hint = if matches!(e, Error::Usage(_)) {
-            format!(" (see {name} --help)")
-        } else {
-            String::new()
-        };
-        CheckResult::new(e.status(), format!("{e}{hint}"))
-    });
-    finish(C::DISPLAY, &result)
+    let runbook = cli
+        .common
+        .runbook_url
+        .clone()
+        .or_else(|| std::env::var("PGVIGIL_RUNBOOK_URL").ok())
+        .filter(|u| !u.trim().is_empty());
+    let next = NextStep {
+        check: source.check,
+        hint: C::HINT,
+        runbook,
+    };
+    let result = execute::<C>(name, &cli, source, &next).unwrap_or_else(|e| error_result(&e, name));
+    finish(source, cli.common.format, next.apply(result))
 }
 
-fn execute<C: Check>(name: &'static str, cli: &Cli<C::Args>) -> Result<CheckResult, Error> {
+/// `connections` for `check_pg_connections`.
+pub fn short_name(plugin: &str) -> &str {
+    plugin.trim_start_matches("check_pg_")
+}
+
+/// The result a failed run reports, with the next step the failure calls for.
+pub fn error_result(error: &Error, plugin: &str) -> CheckResult {
+    let hint = if matches!(error, Error::Usage(_)) {
+        format!(" (see {plugin} --help)")
+    } else {
+        String::new()
+    };
+    let mut result = CheckResult::new(error.status(), format!("{error}{hint}"));
+    result.hint = error.hint(plugin);
+    result
+}
+
+/// The hint every alert ends with, and the runbook link added to it.
+pub struct NextStep<'a> {
+    pub check: &'a str,
+    pub hint: &'a str,
+    pub runbook: Option<String>,
+}
+
+impl NextStep<'_> {
+    /// Gives a result that is not OK its hint (the check's own unless the
+    /// result brings a more precise one) and the runbook link.
+    pub fn apply(&self, mut result: CheckResult) -> CheckResult {
+        if result.status == Status::Ok {
+            result.hint = None;
+            return result;
+        }
+        let mut hint = result.hint.take().unwrap_or_else(|| self.hint.to_string());
+        if let Some(url) = &self.runbook {
+            let url = url
+                .replace("{check}", self.check)
+                .replace("{state}", &result.status.to_string().to_ascii_lowercase());
+            hint.push_str(&format!(" (runbook: {url})"));
+        }
+        result.hint = Some(hint);
+        result
+    }
+}
+
+fn parse_format(text: &str) -> Result<Format, String> {
+    Format::parse(text)
+        .ok_or_else(|| format!("'{text}' is not a format: nagios, json or openmetrics"))
+}
+
+/// `--format` read straight from the command line, for errors clap reports
+/// before it has parsed anything.
+fn requested_format() -> Format {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix("--format") {
+            Some("") => args.get(i + 1).and_then(|f| Format::parse(f)),
+            Some(rest) => rest.strip_prefix('=').and_then(Format::parse),
+            None => None,
+        })
+        .unwrap_or_default()
+}
+
+fn execute<C: Check>(
+    name: &'static str,
+    cli: &Cli<C::Args>,
+    source: Source<'static>,
+    next: &NextStep,
+) -> Result<CheckResult, Error> {
     let timeout = Timeout::parse(&cli.common.timeout)?;
-    timeout::arm(timeout, C::DISPLAY);
+    let format = cli.common.format;
+    let expired = next
+        .apply(CheckResult::new(timeout.state, String::new()).with_hint(timed_out_hint(timeout)));
+    timeout::arm(
+        timeout,
+        Box::new(move |why| {
+            let mut result = expired.clone();
+            result.summary = why.to_string();
+            formats::render(&result, source, format)
+        }),
+    );
     // An empty range is one left out: a Nagios command passes `-w '$ARG1$'`
     // whether or not the service gave ARG1.
     fn given(range: &Option<String>) -> Option<&str> {
@@ -148,16 +323,24 @@ fn execute<C: Check>(name: &'static str, cli: &Cli<C::Args>) -> Result<CheckResu
     let conn = ConnSettings::resolve(&cli.common.conn, name, &|k| std::env::var(k).ok())?;
     let mut session = Session::connect(&conn, timeout.duration())?;
     let ctx = Context {
-        plugin: name,
+        plugin: name.to_string(),
         thresholds,
         verbose: cli.common.verbose,
         conn,
         timeout: timeout.duration(),
+        runbook: next.runbook.clone(),
     };
     C::run(&cli.check, &mut session, &ctx)
 }
 
-fn usage_error(display: &str, error: clap::Error) -> ! {
+fn timed_out_hint(timeout: Timeout) -> String {
+    format!(
+        "the server did not answer within {} s: look at its load and at sessions waiting on locks (check_pg_locks, pg_stat_activity); raise -t if the check is slow by nature",
+        timeout.seconds
+    )
+}
+
+fn usage_error(source: Source, error: clap::Error) -> ! {
     use clap::error::ErrorKind;
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -165,23 +348,18 @@ fn usage_error(display: &str, error: clap::Error) -> ! {
             std::process::exit(0);
         }
         _ => {
-            // clap's message up to its usage block, folded onto one line.
-            let text = error.render().to_string();
-            let message: Vec<&str> = text
-                .lines()
-                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
-                .map(|l| l.trim())
-                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
-                .collect();
-            let message = message.join(" ");
-            let message = message.trim_start_matches("error: ");
-            let result = CheckResult::new(Status::Unknown, format!("{message} (see --help)"));
-            finish(display, &result)
+            let message = one_line_clap(&error);
+            let result = CheckResult::new(Status::Unknown, format!("{message} (see --help)"))
+                .with_hint(format!(
+                    "fix the command line; check_pg_{} --help lists every option",
+                    source.check
+                ));
+            finish(source, requested_format(), result)
         }
     }
 }
 
-fn finish(display: &str, result: &CheckResult) -> ! {
+fn finish(source: Source, format: Format, result: CheckResult) -> ! {
     if !timeout::claim_output() {
         // The watchdog is printing the timeout and exiting.
         loop {
@@ -189,7 +367,7 @@ fn finish(display: &str, result: &CheckResult) -> ! {
         }
     }
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(result.render(display).as_bytes());
+    let _ = out.write_all(formats::render(&result, source, format).as_bytes());
     let _ = out.flush();
     std::process::exit(result.status.exit_code())
 }

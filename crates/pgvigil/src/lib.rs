@@ -10,6 +10,7 @@ pub mod conninfo;
 pub mod databases;
 pub mod error;
 pub mod filesystem;
+pub mod formats;
 pub mod logs;
 pub mod output;
 pub mod perfdata;

@@ -13,6 +13,17 @@ pub struct CheckResult {
     pub summary: String,
     pub perfdata: Vec<PerfData>,
     pub details: Vec<String>,
+    /// What to look at or run next; shown after the details when not OK.
+    pub hint: Option<String>,
+    /// The checks a combined run (check_pg_health) is made of.
+    pub parts: Vec<Part>,
+}
+
+/// One check of a combined run, by its short name (`connections`).
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub check: String,
+    pub result: CheckResult,
 }
 
 impl CheckResult {
@@ -22,7 +33,15 @@ impl CheckResult {
             summary: summary.into(),
             perfdata: Vec::new(),
             details: Vec::new(),
+            hint: None,
+            parts: Vec::new(),
         }
+    }
+
+    /// Sets the next step an operator should take on this result.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> CheckResult {
+        self.hint = Some(hint.into());
+        self
     }
 
     pub fn perf(mut self, perfdata: impl IntoIterator<Item = PerfData>) -> CheckResult {
@@ -51,6 +70,10 @@ impl CheckResult {
         }
         if self.details.len() > shown {
             out.push_str(&format!("\n... and {} more", self.details.len() - shown));
+        }
+        if let Some(hint) = &self.hint {
+            out.push_str("\nhint: ");
+            out.push_str(&one_line(hint));
         }
         out.push('\n');
         out
@@ -100,5 +123,14 @@ mod tests {
             .render("LOCKS");
         assert_eq!(text.lines().count(), 1 + MAX_DETAIL_LINES + 1);
         assert!(text.ends_with("... and 10 more\n"));
+    }
+
+    #[test]
+    fn the_hint_ends_the_long_output_even_when_it_is_cut() {
+        let text = CheckResult::new(Status::Critical, "x")
+            .details((0..30).map(|i| format!("line {i}")))
+            .with_hint("run this")
+            .render("LOCKS");
+        assert!(text.ends_with("... and 10 more\nhint: run this\n"));
     }
 }

@@ -57,7 +57,7 @@ pub fn quote_label(label: &str) -> String {
     let plain = !label.is_empty()
         && label
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/' | ':'));
     if plain {
         label.to_string()
     } else {
@@ -100,6 +100,7 @@ mod tests {
     #[test]
     fn plain_labels_stay_bare_and_others_are_quoted() {
         assert_eq!(quote_label("connections"), "connections");
+        assert_eq!(quote_label("locks::waiting"), "locks::waiting");
         assert_eq!(quote_label("standby1 lag_bytes"), "'standby1 lag_bytes'");
         assert_eq!(quote_label("it's"), "'it''s'");
         assert_eq!(quote_label("a=b"), "'a_b'");

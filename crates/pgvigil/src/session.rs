@@ -80,6 +80,11 @@ impl Session {
         self.connected_in
     }
 
+    /// True once the server has ended the session (shutdown, terminate).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
     /// Time since connecting began.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()

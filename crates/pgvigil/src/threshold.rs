@@ -118,6 +118,9 @@ fn parse_list(
         return Ok(Vec::new());
     };
     let bad = |why: String| Error::Usage(format!("invalid {option} '{text}': {why}"));
+    if spec.accepted.is_empty() && spec.labels.is_empty() {
+        return Err(bad("this check takes no thresholds of its own".into()));
+    }
     let mut ranges: Vec<(Key, Range)> = Vec::new();
     for item in text.split(',') {
         if let Some((label, range_text)) = item.split_once('=') {

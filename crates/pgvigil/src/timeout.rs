@@ -69,17 +69,16 @@ pub fn claim_output() -> bool {
     !CLAIMED.swap(true, Ordering::SeqCst)
 }
 
-/// Starts the watchdog thread for a check shown as `PG_<check>`.
-pub fn arm(timeout: Timeout, check: &'static str) {
+/// Starts the watchdog thread. On expiry `render` turns the reason into the
+/// plugin's output, in its format, and the process exits with the state `-t` names.
+pub fn arm(timeout: Timeout, render: Box<dyn Fn(&str) -> String + Send>) {
     std::thread::spawn(move || {
         std::thread::sleep(timeout.duration());
         if claim_output() {
-            println!(
-                "PG_{check} {} - timed out after {} s ({})",
-                timeout.state,
-                timeout.seconds,
-                phase_text()
-            );
+            let why = format!("timed out after {} s ({})", timeout.seconds, phase_text());
+            print!("{}", render(&why));
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
             std::process::exit(timeout.state.exit_code());
         }
     });

@@ -24,6 +24,7 @@ impl Check for Alive {
         bare: Some(Unit::Seconds),
         labels: &[],
     };
+    const HINT: &'static str = "the server answers slowly: look at its load (top, iostat), at pg_stat_activity for a pile of active sessions, and at the server log";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the response time: connecting, authenticating and answering
   one query (a bare number is seconds). Default: -w 2s -c 8s, as check_pgsql.

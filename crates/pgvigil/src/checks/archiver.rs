@@ -38,6 +38,7 @@ impl Check for Archiver {
         bare: Some(Unit::Count),
         labels: &[],
     };
+    const HINT: &'static str = "read the server log for the failing archive_command (run it by hand as the postgres user with a WAL file name), check the archive target is reachable and has room, and watch disk under pg_wal: it fills while archiving fails";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the count of WAL files waiting (.ready), a
   duration to the age of the oldest. A failing archive_command is CRITICAL

@@ -168,6 +168,7 @@ impl Check for Bloat {
         bare: None,
         labels: &[],
     };
+    const HINT: &'static str = "VACUUM (VERBOSE) the bloated tables and REINDEX CONCURRENTLY the bloated indexes; for heavy bloat plan pg_repack or VACUUM FULL in a maintenance window, and look at why autovacuum falls behind (check_pg_vacuum)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A size applies to a relation's wasted bytes, a percentage to its wasted
   share. Relations under --min-size are left out. Default: -w 50% -c 80%.

@@ -46,6 +46,7 @@ impl Check for Checkpoints {
         bare: Some(Unit::Percent),
         labels: &[],
     };
+    const HINT: &'static str = "requested checkpoints come from WAL volume: raise max_wal_size until checkpoints are timed, spread them with checkpoint_completion_target, and look at what writes so much WAL (pg_stat_statements)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the share (%) of requested checkpoints among those since the
   previous run. Requested checkpoints come from WAL reaching max_wal_size (too

@@ -28,6 +28,7 @@ impl Check for Checksums {
         bare: Some(Unit::Count),
         labels: &[],
     };
+    const HINT: &'static str = "checksum failures mean corrupted pages: find them in the server log and pg_stat_database, check the storage (dmesg, SMART), and restore the damaged relations from a backup; enabling checksums needs pg_checksums on a stopped cluster";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the checksum failures since the previous run. Default: -c 0
   (any new failure is CRITICAL). Failures recorded before the first run are

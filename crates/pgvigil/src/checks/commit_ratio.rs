@@ -47,6 +47,7 @@ impl Check for CommitRatio {
         bare: Some(Unit::Count),
         labels: &[],
     };
+    const HINT: &'static str = "many rollbacks point to application errors: read the server log for the failing statements and ask the application owners; pg_stat_database shows which database";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A percentage applies to the share of rollbacks among the transactions that
   ended since the previous run (judged from --min-transactions on), a plain

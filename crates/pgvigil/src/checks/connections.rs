@@ -36,6 +36,7 @@ impl Check for Connections {
         bare: Some(Unit::Count),
         labels: &[],
     };
+    const HINT: &'static str = "look at pg_stat_activity grouped by state: idle-in-transaction sessions hold slots (set idle_in_transaction_session_timeout), idle ones call for a pooler such as PgBouncer; terminate with pg_terminate_backend(pid) only after review";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the number of client connections (a plain number) or to the
   share of usable slots (with %). Default: -w 80% -c 90%.

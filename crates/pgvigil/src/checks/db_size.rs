@@ -62,6 +62,7 @@ impl Check for DbSize {
         bare: Some(Unit::Bytes),
         labels: &[],
     };
+    const HINT: &'static str = "find what grew: the largest relations (pg_total_relation_size), bloat (check_pg_bloat), and whether old data can be archived or partitions dropped; check disk headroom (check_pg_disk)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to each database's size; --growth and --growth-critical to its
   growth per day (a size; negative when it shrank), worked out over the real

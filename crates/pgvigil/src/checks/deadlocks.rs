@@ -24,6 +24,7 @@ impl Check for Deadlocks {
         bare: Some(Unit::Count),
         labels: &[],
     };
+    const HINT: &'static str = "the server log names both statements of every deadlock: make the application take its locks in one order, and keep transactions short";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the deadlocks since the previous run. Default: -w 0 (any
   deadlock is WARNING), no -c. The first run saves a baseline and is OK; a

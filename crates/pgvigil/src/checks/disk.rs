@@ -37,6 +37,7 @@ impl Check for Disk {
         bare: Some(Unit::Percent),
         labels: &[],
     };
+    const HINT: &'static str = "find what fills the disk: pg_wal (archiving or a replication slot holding WAL: check_pg_archiver, check_pg_replication_slots), server logs, old backups, or table growth; never delete files under pg_wal by hand";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to each filesystem: a percentage (or bare number) to the share
   used, a size to the bytes used. Default: -w 80% -c 90%.

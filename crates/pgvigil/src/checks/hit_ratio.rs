@@ -52,6 +52,7 @@ impl Check for HitRatio {
         bare: Some(Unit::Percent),
         labels: &[],
     };
+    const HINT: &'static str = "reads miss shared_buffers: check shared_buffers against the working set, look for sequential scans of large tables (pg_stat_user_tables.seq_tup_read) and missing indexes";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the hit ratio in % (in all, and of each database that read
   at least --min-reads blocks); they are lower bounds. Default: -w 95: -c 90:.

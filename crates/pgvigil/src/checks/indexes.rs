@@ -109,6 +109,7 @@ impl Check for Indexes {
         bare: Some(Unit::Count),
         labels: &[],
     };
+    const HINT: &'static str = "unused indexes cost writes and space: confirm on every standby too (usage is per server) before DROP INDEX CONCURRENTLY; invalid ones come from failed CREATE INDEX CONCURRENTLY: drop and rebuild them";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A number applies to the count of unused plus redundant duplicate indexes. An
   invalid index (left by a failed CREATE INDEX CONCURRENTLY) is CRITICAL

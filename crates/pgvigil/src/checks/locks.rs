@@ -49,6 +49,7 @@ impl Check for Locks {
         bare: Some(Unit::Count),
         labels: &[],
     };
+    const HINT: &'static str = "find the blocker: SELECT pid, pg_blocking_pids(pid), state, query FROM pg_stat_activity WHERE wait_event_type = 'Lock'; end it with pg_cancel_backend(pid) (or pg_terminate_backend) after review";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the number of blocked sessions, a duration to the
   longest wait. Example: check_pg_locks -w 5,30s -c 20,5min";

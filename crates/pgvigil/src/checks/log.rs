@@ -135,6 +135,7 @@ impl Check for Log {
         bare: Some(Unit::Count),
         labels: &LABELS,
     };
+    const HINT: &'static str = "read the matching log lines (rerun with -v for samples) and start from the most frequent message; FATAL and PANIC lines come first";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   Ranges name the count they apply to, a bare range applies to errors:
     -w errors=50,auth_failures=3 -c errors=500,auth_failures=20

@@ -11,6 +11,7 @@ pub mod connections;
 pub mod db_size;
 pub mod deadlocks;
 pub mod disk;
+pub mod health;
 pub mod hit_ratio;
 pub mod indexes;
 pub mod locks;
@@ -24,33 +25,59 @@ pub mod temp_files;
 pub mod vacuum;
 pub mod wraparound;
 
-/// The command line of every plugin the suite ships, by binary name, for the
-/// man pages and packaging; `plugins/` holds one binary for each.
-pub fn plugin_commands() -> Vec<clap::Command> {
-    use crate::cli::command;
-    vec![
-        command::<alive::Alive>("check_pg_alive"),
-        command::<archiver::Archiver>("check_pg_archiver"),
-        command::<bloat::Bloat>("check_pg_bloat"),
-        command::<checkpoints::Checkpoints>("check_pg_checkpoints"),
-        command::<checksums::Checksums>("check_pg_checksums"),
-        command::<commit_ratio::CommitRatio>("check_pg_commit_ratio"),
-        command::<connections::Connections>("check_pg_connections"),
-        command::<db_size::DbSize>("check_pg_db_size"),
-        command::<deadlocks::Deadlocks>("check_pg_deadlocks"),
-        command::<disk::Disk>("check_pg_disk"),
-        command::<hit_ratio::HitRatio>("check_pg_hit_ratio"),
-        command::<indexes::Indexes>("check_pg_indexes"),
-        command::<locks::Locks>("check_pg_locks"),
-        command::<log::Log>("check_pg_log"),
-        command::<long_running::LongRunning>("check_pg_long_running"),
-        command::<query::Query>("check_pg_query"),
-        command::<replication_lag::ReplicationLag>("check_pg_replication_lag"),
-        command::<replication_slots::ReplicationSlots>("check_pg_replication_slots"),
-        command::<temp_files::TempFiles>("check_pg_temp_files"),
-        command::<vacuum::Vacuum>("check_pg_vacuum"),
-        command::<wraparound::Wraparound>("check_pg_wraparound"),
-    ]
+/// Every check by its short name, once: the plugins' command lines for the
+/// man pages, and the checks check_pg_health can run.
+macro_rules! suite {
+    ($($name:literal => $check:ty,)*) => {
+        /// The command line of every plugin the suite ships, by binary name,
+        /// for the man pages and packaging; `plugins/` holds one binary for each.
+        pub fn plugin_commands() -> Vec<clap::Command> {
+            use crate::cli::command;
+            vec![
+                $(command::<$check>(concat!("check_pg_", $name)),)*
+                command::<health::Health>("check_pg_health"),
+            ]
+        }
+
+        /// The checks a combined run may name.
+        pub const PART_NAMES: &[&str] = &[$($name),*];
+
+        /// Check `name` with its options parsed, for a combined run; None
+        /// when there is no such check.
+        pub(crate) fn prepare_part(
+            name: &str,
+            argv: &[String],
+        ) -> Option<Result<crate::cli::Prepared, crate::Error>> {
+            match name {
+                $($name => Some(crate::cli::prepare::<$check>(concat!("check_pg_", $name), argv)),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+suite! {
+    "alive" => alive::Alive,
+    "archiver" => archiver::Archiver,
+    "bloat" => bloat::Bloat,
+    "checkpoints" => checkpoints::Checkpoints,
+    "checksums" => checksums::Checksums,
+    "commit_ratio" => commit_ratio::CommitRatio,
+    "connections" => connections::Connections,
+    "db_size" => db_size::DbSize,
+    "deadlocks" => deadlocks::Deadlocks,
+    "disk" => disk::Disk,
+    "hit_ratio" => hit_ratio::HitRatio,
+    "indexes" => indexes::Indexes,
+    "locks" => locks::Locks,
+    "log" => log::Log,
+    "long_running" => long_running::LongRunning,
+    "query" => query::Query,
+    "replication_lag" => replication_lag::ReplicationLag,
+    "replication_slots" => replication_slots::ReplicationSlots,
+    "temp_files" => temp_files::TempFiles,
+    "vacuum" => vacuum::Vacuum,
+    "wraparound" => wraparound::Wraparound,
 }
 
 /// `12%` with at most one decimal, for status lines.

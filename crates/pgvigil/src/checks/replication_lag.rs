@@ -65,6 +65,7 @@ impl Check for ReplicationLag {
         bare: None,
         labels: &[],
     };
+    const HINT: &'static str = "on the standby: is the WAL receiver streaming (pg_stat_wal_receiver) and is replay paused or slowed by conflicts (pg_last_xact_replay_timestamp, the standby's log)? on the primary: pg_stat_replication's write, flush and replay lag, and the network";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   The unit decides what a range applies to: a size to the lag in bytes, a
   duration to the lag in time; give both separated by a comma.

@@ -49,6 +49,7 @@ impl Check for ReplicationSlots {
         bare: None,
         labels: &[],
     };
+    const HINT: &'static str = "an inactive slot keeps WAL forever: find its consumer (pg_replication_slots.active_pid, the standby or subscriber) and bring it back, or drop the slot with pg_drop_replication_slot() once it is no longer needed; set max_slot_wal_keep_size";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A size applies to the WAL each slot retains (from its restart_lsn), a
   duration to how long an inactive slot has been inactive (PostgreSQL 17+,

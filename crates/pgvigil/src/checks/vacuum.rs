@@ -88,6 +88,7 @@ impl Check for Vacuum {
         bare: None,
         labels: &[],
     };
+    const HINT: &'static str = "see whether autovacuum runs on those tables (pg_stat_progress_vacuum, the log with log_autovacuum_min_duration), whether a long transaction holds back cleanup, and run VACUUM (VERBOSE, ANALYZE) on the worst ones";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A percentage applies to the worst dead-tuple share (dead / live) among tables
   with more than --min-dead dead tuples; a duration to the oldest stale VACUUM

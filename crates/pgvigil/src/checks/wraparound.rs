@@ -66,6 +66,7 @@ impl Check for Wraparound {
         bare: Some(Unit::Count),
         labels: &[],
     };
+    const HINT: &'static str = "VACUUM (FREEZE, VERBOSE) the oldest tables of the named database now; first end what holds the xmin horizon back: long transactions, prepared transactions (pg_prepared_xacts) and stale replication slots";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the oldest transaction ID age (age(datfrozenxid)),
   a percentage to the share of the 2^31 wraparound limit used by the oldest

@@ -1,0 +1,283 @@
+//! check_pg_health: several of the suite's checks in one run over one
+//! session, reported as one result: the seed's health check as one service.
+
+use crate::checks::{plural, prepare_part, PART_NAMES};
+use crate::output::Part;
+use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, UnitSpec};
+
+pub struct Health;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A check and its options exactly as its plugin takes them, e.g. 'connections -w 80% -c 90%' (repeatable; default: alive, connections, replication_lag, disk, long_running, locks, archiver)
+    #[arg(long = "check", value_name = "'CHECK [OPTIONS]'")]
+    checks: Vec<String>,
+}
+
+/// postgres_health_check.sh's questions, in its order.
+const DEFAULT_CHECKS: &[&str] = &[
+    "alive",
+    "connections",
+    "replication_lag",
+    "disk",
+    "long_running",
+    "locks",
+    "archiver",
+];
+
+impl Check for Health {
+    const DISPLAY: &'static str = "HEALTH";
+    const ABOUT: &'static str = "Several checks of the suite in one run over one connection: the worst state, the non-OK checks first, one line and the perfdata (as check::label) of each.";
+    const UNITS: UnitSpec = UnitSpec {
+        accepted: &[],
+        bare: None,
+        labels: &[],
+    };
+    const HINT: &'static str = "look at the checks named above first, worst first";
+    const THRESHOLD_HELP: &'static str = "THRESHOLDS
+  check_pg_health takes no -w/-c of its own: each --check carries its own, as
+  its plugin does, and leaves them out for that plugin's defaults.
+  Example: check_pg_health
+           check_pg_health --check 'connections -w 80% -c 90%' --check 'locks -w 5 -c 20'
+                           --check 'query --label orders --query \"SELECT count(*) FROM orders\" -w 100'
+  Disk is skipped, with a note, when the server is not on this machine and
+  the list is the default one.";
+    type Args = Args;
+
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        // Query: every check's options parsed before anything runs.
+        let defaults = args.checks.is_empty();
+        let remote = ctx
+            .conn
+            .hosts
+            .iter()
+            .find(|h| !crate::filesystem::is_local_host(h));
+        let mut skipped = Vec::new();
+        let mut prepared = Vec::new();
+        let specs: Vec<String> = if defaults {
+            DEFAULT_CHECKS.iter().map(|c| c.to_string()).collect()
+        } else {
+            args.checks.clone()
+        };
+        for spec in &specs {
+            let words = split_words(spec)
+                .map_err(|why| Error::Usage(format!("--check '{spec}': {why}")))?;
+            let Some((name, argv)) = words.split_first() else {
+                return Err(Error::Usage("--check '' names no check".into()));
+            };
+            let name = name.trim_start_matches("check_pg_");
+            if defaults && name == "disk" {
+                if let Some(host) = remote {
+                    skipped.push(format!("disk skipped: {host} is not this machine"));
+                    continue;
+                }
+            }
+            let part = prepare_part(name, argv).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--check '{spec}': no check '{name}' (known: {})",
+                    PART_NAMES.join(", ")
+                ))
+            })??;
+            prepared.push((part_name(name, &prepared), part));
+        }
+
+        // Measure: each check in turn on the one session.
+        let mut parts: Vec<Part> = Vec::new();
+        let mut not_run = Vec::new();
+        for (check, part) in prepared {
+            if db.is_closed() {
+                not_run.push(check);
+                continue;
+            }
+            let result = part(db, ctx);
+            parts.push(Part { check, result });
+        }
+
+        // Compare: the worst state wins; a session lost midway is as bad as
+        // a server that refuses connections.
+        let mut status: Status = parts.iter().map(|p| p.result.status).collect();
+        let lost = db.is_closed();
+        if lost {
+            status = Status::Critical;
+        }
+
+        // Report: the non-OK checks first, then one line per check.
+        let mut alerts: Vec<&Part> = parts
+            .iter()
+            .filter(|p| p.result.status != Status::Ok)
+            .collect();
+        alerts.sort_by_key(|p| std::cmp::Reverse(p.result.status.rank()));
+        let ok = parts.len() - alerts.len();
+        let mut summary: Vec<String> = alerts
+            .iter()
+            .map(|p| format!("{} {}: {}", p.check, p.result.status, p.result.summary))
+            .collect();
+        if lost {
+            summary.insert(0, "the server closed the connection".into());
+        }
+        summary.push(if alerts.is_empty() {
+            let names: Vec<&str> = parts.iter().map(|p| p.check.as_str()).collect();
+            format!("{ok} check{} OK ({})", plural(ok as i64), names.join(", "))
+        } else {
+            format!("{ok} check{} OK", plural(ok as i64))
+        });
+        summary.extend(skipped.iter().cloned());
+
+        let mut details = Vec::new();
+        for part in &parts {
+            details.push(format!(
+                "[{}] {}: {}",
+                part.result.status, part.check, part.result.summary
+            ));
+            if ctx.verbose > 0 {
+                details.extend(part.result.details.iter().map(|d| format!("  {d}")));
+            }
+        }
+        details.extend(
+            not_run
+                .iter()
+                .map(|c| format!("[UNKNOWN] {c}: not run, the connection was lost")),
+        );
+        details.extend(skipped);
+
+        let perfdata: Vec<PerfData> = parts
+            .iter()
+            .flat_map(|part| {
+                part.result.perfdata.iter().map(|p| PerfData {
+                    label: format!("{}::{}", part.check, p.label),
+                    ..p.clone()
+                })
+            })
+            .collect();
+        let hints: Vec<String> = alerts
+            .iter()
+            .filter_map(|p| Some(format!("[{}] {}", p.check, p.result.hint.as_deref()?)))
+            .collect();
+        let mut result = CheckResult::new(status, summary.join("; "))
+            .perf(perfdata)
+            .details(details);
+        if lost {
+            result.hint = Error::Connect {
+                target: String::new(),
+                reason: String::new(),
+            }
+            .hint("check_pg_health");
+        } else if !hints.is_empty() {
+            result.hint = Some(hints.join(" "));
+        }
+        result.parts = parts;
+        Ok(result)
+    }
+}
+
+/// `query`, then `query_2` for the second query check, so perfdata labels
+/// and JSON entries stay apart.
+fn part_name<T>(name: &str, earlier: &[(String, T)]) -> String {
+    let same = earlier
+        .iter()
+        .filter(|(n, _)| n == name || n.starts_with(&format!("{name}_")))
+        .count();
+    if same == 0 {
+        name.to_string()
+    } else {
+        format!("{name}_{}", same + 1)
+    }
+}
+
+/// Splits a `--check` value into words as a POSIX shell would: blanks
+/// separate, single quotes keep everything, double quotes keep all but `\"`
+/// and `\\`, a backslash outside quotes escapes the next character.
+pub fn split_words(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated single quote".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err("unterminated double quote".into()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated double quote".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err("a backslash ends the value".into()),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_split_as_a_shell_splits_them() {
+        assert_eq!(
+            split_words("connections -w 80% -c 90%").unwrap(),
+            ["connections", "-w", "80%", "-c", "90%"]
+        );
+        assert_eq!(
+            split_words(r#"query --query "SELECT count(*) FROM \"t\"" --label 'a b'"#).unwrap(),
+            [
+                "query",
+                "--query",
+                "SELECT count(*) FROM \"t\"",
+                "--label",
+                "a b"
+            ]
+        );
+        assert_eq!(split_words("  a\\ b ''  ").unwrap(), ["a b", ""]);
+        assert!(split_words("'open").is_err());
+        assert!(split_words("\"open").is_err());
+        assert!(split_words("end\\").is_err());
+        assert!(split_words("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_check_named_twice_gets_a_number() {
+        let earlier = vec![("query".to_string(), ()), ("locks".to_string(), ())];
+        assert_eq!(part_name("query", &earlier), "query_2");
+        assert_eq!(part_name("connections", &earlier), "connections");
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::health::Health>("check_pg_health")
+}
