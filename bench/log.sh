@@ -65,7 +65,7 @@ for f in stderr csvlog jsonlog; do
   walls=() rss=()
   for _ in $(seq "$runs"); do
     rm -rf "$work/state"
-    read -r wall _ kb _ < <(PGVIGIL_STATE_DIR=$work/state measure "$bin/check_pg_log" --log "$big" --format "$f" --prefix "$prefix" --from-start)
+    read -r wall _ kb _ < <(PGVIGIL_STATE_DIR=$work/state measure "$bin/check_pg_log" --log "$big" --log-format "$f" --prefix "$prefix" --from-start)
     walls+=("$wall") rss+=("$kb")
   done
   ours=$(printf '%s\n' "${walls[@]}" | median)
@@ -82,9 +82,9 @@ for f in stderr csvlog jsonlog; do
   [ "$badger_exit" = 0 ] || echo "pgBadger exited $badger_exit on $f" >&2
   # Incremental: a run that saves its marks at the end, 1 MB more, a run.
   rm -rf "$work/state"
-  PGVIGIL_STATE_DIR=$work/state "$bin/check_pg_log" --log "$big" --format "$f" --prefix "$prefix" >/dev/null || true
+  PGVIGIL_STATE_DIR=$work/state "$bin/check_pg_log" --log "$big" --log-format "$f" --prefix "$prefix" >/dev/null || true
   head -c 1048576 "$base/primary/log/sample.$e" >>"$big"
-  read -r inc_us _ _ _ < <(PGVIGIL_STATE_DIR=$work/state measure "$bin/check_pg_log" --log "$big" --format "$f" --prefix "$prefix")
+  read -r inc_us _ _ _ < <(PGVIGIL_STATE_DIR=$work/state measure "$bin/check_pg_log" --log "$big" --log-format "$f" --prefix "$prefix")
   awk -v f="$f" -v mb="$mb" -v ours="$ours" -v peak="$peak" -v grep_us="$grep_us" -v badger="$badger_us" -v inc="$inc_us" 'BEGIN {
     ours_s = ours / 1e6; tput = mb / ours_s; badger_tput = 100 / (badger / 1e6)
     printf "| %s | %d | %.2f | %.0f | %.1f | %.2f | %.1f | %.0f× | %.1f× | %.1f |\n",

@@ -7,7 +7,7 @@ use std::time::Duration;
 use harness::{generated_password, Cluster, PluginRun, PLAIN};
 use once_cell::sync::Lazy;
 
-const PLUGINS: [&str; 21] = [
+const PLUGINS: [&str; 22] = [
     "check_pg_alive",
     "check_pg_connections",
     "check_pg_replication_lag",
@@ -29,6 +29,7 @@ const PLUGINS: [&str; 21] = [
     "check_pg_checkpoints",
     "check_pg_db_size",
     "check_pg_log",
+    "check_pg_health",
 ];
 
 #[test]
@@ -227,6 +228,8 @@ fn password_authentication_from_every_source() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+const TIMEOUT_HINT: &str = "hint: the server did not answer within 1 s: look at its load and at sessions waiting on locks (check_pg_locks, pg_stat_activity); raise -t if the check is slow by nature";
+
 #[test]
 fn timeout_while_connecting_to_a_stopped_server() {
     let cluster = Cluster::start("behaviour-stopped");
@@ -245,12 +248,14 @@ fn timeout_while_connecting_to_a_stopped_server() {
     out.expect("UNKNOWN");
     assert_eq!(
         out.stdout,
-        "PG_CONNECTIONS UNKNOWN - timed out after 1 s (while connecting)\n"
+        format!(
+            "PG_CONNECTIONS UNKNOWN - timed out after 1 s (while connecting)\n{TIMEOUT_HINT}\n"
+        )
     );
     critical.expect("CRITICAL");
     assert_eq!(
         critical.stdout,
-        "PG_ARCHIVER CRITICAL - timed out after 1 s (while connecting)\n"
+        format!("PG_ARCHIVER CRITICAL - timed out after 1 s (while connecting)\n{TIMEOUT_HINT}\n")
     );
 }
 
@@ -263,7 +268,7 @@ fn timeout_while_querying_cancels_the_query_on_the_server() {
     out.expect("UNKNOWN");
     assert_eq!(
         out.stdout,
-        "PG_QUERY UNKNOWN - timed out after 1 s (while running query)\n"
+        format!("PG_QUERY UNKNOWN - timed out after 1 s (while running query)\n{TIMEOUT_HINT}\n")
     );
     // statement_timeout, set at connect, stops the query on the server too.
     CLUSTER.wait_for(
@@ -277,20 +282,35 @@ fn timeout_while_querying_cancels_the_query_on_the_server() {
 fn bad_arguments_are_unknown_with_a_clear_line() {
     for plugin in PLUGINS {
         let name = display(plugin);
-        let cases: [(&[&str], String); 5] = [
+        let mut cases: Vec<(&[&str], String)> = vec![
             (&["-w", "2:1"], format!("{name} UNKNOWN - invalid -w/--warning '2:1': start 2 is greater than end 1 (see {plugin} --help)")),
             (&["-c", "abc"], format!("{name} UNKNOWN - invalid -c/--critical 'abc': 'abc' is not a number (see {plugin} --help)")),
             (&["-w", "10XB"], format!("{name} UNKNOWN - invalid -w/--warning '10XB': unknown unit 'XB' in '10XB' (known: % B kB MB GB TB ms s min h d) (see {plugin} --help)")),
             (&["-t", "0"], format!("{name} UNKNOWN - invalid -t/--timeout '0': seconds must be a whole number above 0 (see {plugin} --help)")),
             (&["--no-such-option"], format!("{name} UNKNOWN - unexpected argument '--no-such-option' found (see --help)")),
         ];
+        if plugin == "check_pg_health" {
+            // Its checks carry their own thresholds, inside --check.
+            cases.retain(|(args, _)| !["-w", "-c"].contains(&args[0]));
+            cases.push((&["-w", "5"], format!("{name} UNKNOWN - invalid -w/--warning '5': this check takes no thresholds of its own (see {plugin} --help)")));
+            cases.push((&["--check", "connections -w 2:1"], format!("{name} UNKNOWN - --check 'connections -w 2:1': invalid -w/--warning '2:1': start 2 is greater than end 1 (see {plugin} --help)")));
+        }
         for (args, expected) in cases {
             let out = PluginRun::new(plugin)
                 .args(&base_args(plugin))
                 .args(args)
                 .run();
             out.expect("UNKNOWN");
-            assert_eq!(out.stdout.trim_end(), expected, "{plugin} {args:?}");
+            let lines: Vec<&str> = out.stdout.lines().collect();
+            assert_eq!(lines[0], expected, "{plugin} {args:?}");
+            // The next step is the only other line.
+            assert_eq!(
+                lines[1..],
+                [format!(
+                    "hint: fix the command line; {plugin} --help lists every option"
+                )],
+                "{plugin} {args:?}"
+            );
         }
     }
     let out = PluginRun::new("check_pg_query").run();

@@ -43,7 +43,7 @@ fn check_commands_and_example_validate() {
     assert!(out.status.success(), "icinga2 -C failed:\n{log}");
     // The example's apply rules make nineteen services on its host (the disk
     // service needs an agent endpoint the example host does not have).
-    assert!(log.contains("Instantiated 19 Services."), "{log}");
+    assert!(log.contains("Instantiated 20 Services."), "{log}");
     assert!(log.contains("Instantiated 1 Host."), "{log}");
 
     // And a service that names an option the commands lack does not pass.
@@ -193,6 +193,22 @@ const CASES: &[Case] = &[
         ],
         state: "OK",
     },
+    // More than 0 sessions warns; the hint links to the runbook.
+    Case {
+        service: "health-warning",
+        command: "pgvigil_health",
+        vars: &[
+            (
+                "pgvigil_health_checks",
+                "alive;connections -w 0;locks -w 5 -c 20",
+            ),
+            (
+                "pgvigil_runbook_url",
+                "https://wiki.example.com/{check}/{state}",
+            ),
+        ],
+        state: "WARNING",
+    },
     Case {
         service: "answer-warning",
         command: "pgvigil_query",
@@ -217,9 +233,13 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// What a variable's value looks like in the configuration.
-fn literal(value: &str) -> String {
-    if value == "true" || value == "false" {
+/// What a variable's value looks like in the configuration; the health
+/// checks, `;`-separated here, are an array of strings.
+fn literal(var: &str, value: &str) -> String {
+    if var == "pgvigil_health_checks" {
+        let items: Vec<String> = value.split(';').map(|c| format!("{c:?}")).collect();
+        format!("[ {} ]", items.join(", "))
+    } else if value == "true" || value == "false" {
         value.to_string()
     } else {
         format!("{value:?}")
@@ -243,6 +263,12 @@ fn by_hand(case: &Case, cluster: &Cluster, password: &str) -> harness::PluginOut
     ])
     .env("PGPASSWORD", password);
     for (var, value) in case.vars {
+        if *var == "pgvigil_health_checks" {
+            for check in value.split(';') {
+                run.args(&["--check", check]);
+            }
+            continue;
+        }
         let flag = match *var {
             "pgvigil_warning" => "-w",
             "pgvigil_critical" => "-c",
@@ -253,6 +279,7 @@ fn by_hand(case: &Case, cluster: &Cluster, password: &str) -> harness::PluginOut
             "pgvigil_min_size" => "--min-size",
             "pgvigil_require_checksums" => "--require-checksums",
             "pgvigil_log" => "--log",
+            "pgvigil_runbook_url" => "--runbook-url",
             other => panic!("no flag for {other}"),
         };
         run.arg(flag);
@@ -322,7 +349,7 @@ object Host "pg" {{
             case.service, case.command
         ));
         for (var, value) in case.vars {
-            conf.push_str(&format!("\tvars.{var} = {}\n", literal(value)));
+            conf.push_str(&format!("\tvars.{var} = {}\n", literal(var, value)));
         }
         conf.push_str("}\n");
     }
@@ -482,6 +509,15 @@ fn graphite_metrics(lines: &[String]) -> BTreeMap<String, f64> {
 
 /// How Icinga2's GraphiteWriter writes a label into a metric path.
 fn graphite_escape(label: &str) -> String {
+    // check_pg_health's `check::label` becomes a level of the metric path.
+    label
+        .split("::")
+        .map(graphite_escape_part)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn graphite_escape_part(label: &str) -> String {
     label
         .chars()
         .map(|c| {

@@ -99,7 +99,7 @@ fn the_same_events_counted_alike_in_every_format_and_across_rotation() {
     let state = temp_dir("log-state");
     // First runs start at the end of what is there.
     for f in formats() {
-        let out = run(&cluster, &state, &["--format", f]);
+        let out = run(&cluster, &state, &["--log-format", f]);
         out.expect("OK");
         assert!(
             out.summary()
@@ -131,7 +131,7 @@ fn the_same_events_counted_alike_in_every_format_and_across_rotation() {
             &cluster,
             &state,
             &[
-                "--format",
+                "--log-format",
                 f,
                 "-w",
                 "errors=2,auth_failures=1",
@@ -188,7 +188,7 @@ fn the_same_events_counted_alike_in_every_format_and_across_rotation() {
         let verbose = run(
             &cluster,
             &temp_dir("log-verbose"),
-            &["--format", f, "--from-start", "-v"],
+            &["--log-format", f, "--from-start", "-v"],
         );
         assert!(
             verbose
@@ -202,7 +202,7 @@ fn the_same_events_counted_alike_in_every_format_and_across_rotation() {
 
     // Nothing new: nothing counted twice.
     for f in formats() {
-        let out = run(&cluster, &state, &["--format", f]);
+        let out = run(&cluster, &state, &["--log-format", f]);
         out.expect("OK");
         assert_eq!(out.perf("errors").value, 0.0, "{f}");
     }
@@ -215,7 +215,7 @@ fn the_same_events_counted_alike_in_every_format_and_across_rotation() {
         .is_err());
     logged(&cluster, "after_rotation");
     for f in formats() {
-        let out = run(&cluster, &state, &["--format", f]);
+        let out = run(&cluster, &state, &["--log-format", f]);
         assert_eq!(out.perf("errors").value, 2.0, "{f}");
     }
 
@@ -250,7 +250,7 @@ fn the_same_events_counted_alike_in_every_format_and_across_rotation() {
         let out = run(
             &cluster,
             &state,
-            &["--format", f, "--log", pattern.to_str().unwrap()],
+            &["--log-format", f, "--log", pattern.to_str().unwrap()],
         );
         assert!(out.summary().contains("first run"), "{}", out.summary());
     }
@@ -274,14 +274,14 @@ fn the_same_events_counted_alike_in_every_format_and_across_rotation() {
         let out = run(
             &cluster,
             &state,
-            &["--format", f, "--log", pattern.to_str().unwrap()],
+            &["--log-format", f, "--log", pattern.to_str().unwrap()],
         );
         out.expect("OK");
         assert_eq!(out.perf("errors").value, 2.0, "{f}: {}", out.stdout);
         let out = run(
             &cluster,
             &state,
-            &["--format", f, "--log", pattern.to_str().unwrap()],
+            &["--log-format", f, "--log", pattern.to_str().unwrap()],
         );
         assert_eq!(out.perf("errors").value, 0.0, "{f}: {}", out.stdout);
     }

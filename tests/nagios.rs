@@ -102,7 +102,7 @@ fn commands_and_example_validate() {
     assert!(out.status.success(), "nagios4 -v failed:\n{report}");
     assert!(report.contains("Total Errors:   0"), "{report}");
     // Our commands plus Debian's stock ones; nineteen example services.
-    assert!(report.contains("Checked 19 services."), "{report}");
+    assert!(report.contains("Checked 20 services."), "{report}");
 
     // A service naming a command we do not define fails validation.
     let broken = dir.join("broken.cfg");
@@ -242,6 +242,13 @@ const CASES: &[Case] = &[
         args: "!errors=5!!--log /dev/null",
         state: "OK",
     },
+    // More than 0 sessions warns; the hint links to the runbook.
+    Case {
+        service: "health warning",
+        command: "pgvigil_health",
+        args: "!!!--check alive --check 'connections -w 0' --check 'locks -w 5 -c 20' --runbook-url https://wiki.example.com/{check}/{state}",
+        state: "WARNING",
+    },
     Case {
         service: "answer warning",
         command: "pgvigil_query",
@@ -267,6 +274,11 @@ fn by_hand(case: &Case, cluster: &Cluster) -> harness::PluginOutput {
     if let Some(more) = args.get(2) {
         if more.contains("--query") {
             run.args(&["--label", "answer", "--query", "SELECT 42"]);
+        } else if more.contains("--check") {
+            for check in ["alive", "connections -w 0", "locks -w 5 -c 20"] {
+                run.args(&["--check", check]);
+            }
+            run.args(&["--runbook-url", "https://wiki.example.com/{check}/{state}"]);
         } else {
             run.args(&more.split_whitespace().collect::<Vec<_>>());
         }

@@ -48,6 +48,12 @@ pub trait Check {
     /// The check's own options.
     type Args: Args;
 
+    /// Checks the check's own options before anything connects, so bad
+    /// input is UNKNOWN whether or not the server is up.
+    fn validate(_args: &Self::Args) -> Result<(), Error> {
+        Ok(())
+    }
+
     /// Query, measure, compare, report.
     fn run(args: &Self::Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error>;
 }
@@ -320,6 +326,7 @@ fn execute<C: Check>(
     if let Some((warning, critical)) = C::DEFAULT_THRESHOLDS {
         thresholds = thresholds.with_defaults(warning, critical, C::UNITS);
     }
+    C::validate(&cli.check)?;
     let conn = ConnSettings::resolve(&cli.common.conn, name, &|k| std::env::var(k).ok())?;
     let mut session = Session::connect(&conn, timeout.duration())?;
     let ctx = Context {

@@ -2,6 +2,7 @@
 //! session, reported as one result: the seed's health check as one service.
 
 use crate::checks::{plural, prepare_part, PART_NAMES};
+use crate::cli::Prepared;
 use crate::output::Part;
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, UnitSpec};
 
@@ -44,42 +45,18 @@ impl Check for Health {
   the list is the default one.";
     type Args = Args;
 
+    fn validate(args: &Args) -> Result<(), Error> {
+        prepare_all(args, None).map(|_| ())
+    }
+
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query: every check's options parsed before anything runs.
-        let defaults = args.checks.is_empty();
+        // Query: the checks, their options parsed.
         let remote = ctx
             .conn
             .hosts
             .iter()
             .find(|h| !crate::filesystem::is_local_host(h));
-        let mut skipped = Vec::new();
-        let mut prepared = Vec::new();
-        let specs: Vec<String> = if defaults {
-            DEFAULT_CHECKS.iter().map(|c| c.to_string()).collect()
-        } else {
-            args.checks.clone()
-        };
-        for spec in &specs {
-            let words = split_words(spec)
-                .map_err(|why| Error::Usage(format!("--check '{spec}': {why}")))?;
-            let Some((name, argv)) = words.split_first() else {
-                return Err(Error::Usage("--check '' names no check".into()));
-            };
-            let name = name.trim_start_matches("check_pg_");
-            if defaults && name == "disk" {
-                if let Some(host) = remote {
-                    skipped.push(format!("disk skipped: {host} is not this machine"));
-                    continue;
-                }
-            }
-            let part = prepare_part(name, argv).ok_or_else(|| {
-                Error::Usage(format!(
-                    "--check '{spec}': no check '{name}' (known: {})",
-                    PART_NAMES.join(", ")
-                ))
-            })??;
-            prepared.push((part_name(name, &prepared), part));
-        }
+        let (prepared, skipped) = prepare_all(args, remote.map(String::as_str))?;
 
         // Measure: each check in turn on the one session.
         let mut parts: Vec<Part> = Vec::new();
@@ -168,6 +145,44 @@ impl Check for Health {
         result.parts = parts;
         Ok(result)
     }
+}
+
+/// Every `--check` (or the default list) parsed by its plugin's parser. In
+/// the default list, disk is skipped when the server is on `remote`.
+fn prepare_all(
+    args: &Args,
+    remote: Option<&str>,
+) -> Result<(Vec<(String, Prepared)>, Vec<String>), Error> {
+    let defaults = args.checks.is_empty();
+    let specs: Vec<String> = if defaults {
+        DEFAULT_CHECKS.iter().map(|c| c.to_string()).collect()
+    } else {
+        args.checks.clone()
+    };
+    let mut skipped = Vec::new();
+    let mut prepared = Vec::new();
+    for spec in &specs {
+        let words =
+            split_words(spec).map_err(|why| Error::Usage(format!("--check '{spec}': {why}")))?;
+        let Some((name, argv)) = words.split_first() else {
+            return Err(Error::Usage("--check '' names no check".into()));
+        };
+        let name = name.trim_start_matches("check_pg_");
+        if defaults && name == "disk" {
+            if let Some(host) = remote {
+                skipped.push(format!("disk skipped: {host} is not this machine"));
+                continue;
+            }
+        }
+        let part = prepare_part(name, argv).ok_or_else(|| {
+            Error::Usage(format!(
+                "--check '{spec}': no check '{name}' (known: {})",
+                PART_NAMES.join(", ")
+            ))
+        })??;
+        prepared.push((part_name(name, &prepared), part));
+    }
+    Ok((prepared, skipped))
 }
 
 /// `query`, then `query_2` for the second query check, so perfdata labels

@@ -28,8 +28,8 @@ pub struct Args {
     #[arg(long = "log", value_name = "PATH")]
     pub logs: Vec<PathBuf>,
     /// Log format [default: by file extension: .csv csvlog, .json jsonlog, else stderr]
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    #[arg(long = "log-format", value_enum)]
+    pub log_format: Option<Format>,
     /// log_line_prefix of stderr logs [default: the server's, else '%m [%p] %q%u@%d ']
     #[arg(long, value_name = "PREFIX")]
     pub prefix: Option<String>,
@@ -148,19 +148,19 @@ impl Check for Log {
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
         // Where: the given logs, or the server's
         let (inputs, format, server_prefix) = if args.logs.is_empty() {
-            let server = server_log(db, args.format)?;
+            let server = server_log(db, args.log_format)?;
             (vec![server.dir], Some(server.format), Some(server.prefix))
         } else if args.prefix.is_none()
-            && args.format != Some(Format::Csvlog)
-            && args.format != Some(Format::Jsonlog)
+            && args.log_format != Some(Format::Csvlog)
+            && args.log_format != Some(Format::Jsonlog)
         {
             let prefix: Option<String> = db
                 .query_one("SELECT current_setting('log_line_prefix') AS prefix")
                 .ok()
                 .and_then(|row| get(&row, "prefix").ok());
-            (args.logs.clone(), args.format, prefix)
+            (args.logs.clone(), args.log_format, prefix)
         } else {
-            (args.logs.clone(), args.format, None)
+            (args.logs.clone(), args.log_format, None)
         };
         let prefix = Prefix::new(
             args.prefix
