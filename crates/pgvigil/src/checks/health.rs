@@ -147,12 +147,15 @@ impl Check for Health {
     }
 }
 
+/// A check ready to run, by the name its output carries.
+type Named = (String, Prepared);
+
 /// Every `--check` (or the default list) parsed by its plugin's parser. In
 /// the default list, disk is skipped when the server is on `remote`.
 fn prepare_all(
     args: &Args,
     remote: Option<&str>,
-) -> Result<(Vec<(String, Prepared)>, Vec<String>), Error> {
+) -> Result<(Vec<Named>, Vec<String>), Error> {
     let defaults = args.checks.is_empty();
     let specs: Vec<String> = if defaults {
         DEFAULT_CHECKS.iter().map(|c| c.to_string()).collect()
