@@ -376,3 +376,29 @@ fn help_and_version() {
         );
     }
 }
+
+#[test]
+fn a_session_the_server_ends_mid_check_is_critical() {
+    let out = CLUSTER
+        .plugin("check_pg_query")
+        .args(&[
+            "--query",
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pg_backend_pid())) t",
+        ])
+        .run();
+    out.expect("CRITICAL");
+    assert!(
+        out.summary().starts_with("lost the connection to ")
+            && out.summary().ends_with(
+                " during the check: terminating connection due to administrator command"
+            ),
+        "{}",
+        out.summary()
+    );
+    assert!(out
+        .stdout
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("hint: is the server up"));
+}

@@ -337,7 +337,14 @@ fn execute<C: Check>(
         timeout: timeout.duration(),
         runbook: next.runbook.clone(),
     };
-    C::run(&cli.check, &mut session, &ctx)
+    // A server that goes away mid-check is as down as one that refuses us.
+    C::run(&cli.check, &mut session, &ctx).map_err(|e| match e {
+        Error::Query(reason) if session.is_closed() => Error::Lost {
+            target: ctx.conn.target(),
+            reason,
+        },
+        other => other,
+    })
 }
 
 fn timed_out_hint(timeout: Timeout) -> String {

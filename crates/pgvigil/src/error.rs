@@ -10,6 +10,9 @@ pub enum Error {
     /// The server is down or refuses us: CRITICAL, the service is not usable.
     #[error("cannot connect to {target}: {reason}")]
     Connect { target: String, reason: String },
+    /// The server ended the session mid-check: CRITICAL, as when it refuses us.
+    #[error("lost the connection to {target} during the check: {reason}")]
+    Lost { target: String, reason: String },
     /// The monitoring role lacks a grant: UNKNOWN naming what is missing.
     #[error("{0}")]
     Privilege(String),
@@ -29,7 +32,7 @@ impl Error {
     pub fn hint(&self, plugin: &str) -> Option<String> {
         Some(match self {
             Error::Usage(_) => format!("fix the command line; {plugin} --help lists every option"),
-            Error::Connect { .. } => "is the server up and reachable from here? run pg_isready with the same host and port, then read the server log (authentication, max_connections, pg_hba.conf)".into(),
+            Error::Connect { .. } | Error::Lost { .. } => "is the server up and reachable from here? run pg_isready with the same host and port, then read the server log (authentication, max_connections, pg_hba.conf)".into(),
             Error::Privilege(_) => "grant the monitoring role pg_monitor (GRANT pg_monitor TO <role>); no superuser is needed".into(),
             Error::Query(_) => "read the server log around this time for the statement's error, and rerun with -v".into(),
             Error::State(_) => "the state directory must exist and be writable by the user the monitoring daemon runs as (--state-dir, PGVIGIL_STATE_DIR)".into(),
@@ -39,7 +42,7 @@ impl Error {
 
     pub fn status(&self) -> Status {
         match self {
-            Error::Connect { .. } => Status::Critical,
+            Error::Connect { .. } | Error::Lost { .. } => Status::Critical,
             _ => Status::Unknown,
         }
     }

@@ -17,6 +17,8 @@ pub struct Session {
     user: String,
     started: Instant,
     connected_in: Duration,
+    /// The server ended the session (FATAL, terminate, network error).
+    lost: bool,
 }
 
 impl Session {
@@ -72,6 +74,7 @@ impl Session {
             user: settings.user.clone(),
             started,
             connected_in: started.elapsed(),
+            lost: false,
         })
     }
 
@@ -82,7 +85,18 @@ impl Session {
 
     /// True once the server has ended the session (shutdown, terminate).
     pub fn is_closed(&self) -> bool {
-        self.client.is_closed()
+        self.lost || self.client.is_closed()
+    }
+
+    /// Maps a failed statement's error, noting when it ended the session.
+    fn failed(&mut self, error: &postgres::Error) -> Error {
+        let fatal = match error.as_db_error() {
+            Some(db) => matches!(db.severity(), "FATAL" | "PANIC"),
+            None => std::iter::successors(error.source(), |e| (*e).source())
+                .any(|e| e.is::<std::io::Error>()),
+        };
+        self.lost |= fatal || error.is_closed();
+        query_error(error, &self.user)
     }
 
     /// Time since connecting began.
@@ -94,9 +108,10 @@ impl Session {
     /// parameters) and returns its typed rows.
     pub fn query(&mut self, sql: &str) -> Result<Vec<Row>, Error> {
         set_phase(Phase::Querying);
-        self.client
-            .query_typed(sql, &[])
-            .map_err(|e| query_error(&e, &self.user))
+        match self.client.query_typed(sql, &[]) {
+            Ok(rows) => Ok(rows),
+            Err(e) => Err(self.failed(&e)),
+        }
     }
 
     /// Like `query`, with typed parameters for values that come from options.
@@ -106,9 +121,10 @@ impl Session {
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Vec<Row>, Error> {
         set_phase(Phase::Querying);
-        self.client
-            .query_typed(sql, params)
-            .map_err(|e| query_error(&e, &self.user))
+        match self.client.query_typed(sql, params) {
+            Ok(rows) => Ok(rows),
+            Err(e) => Err(self.failed(&e)),
+        }
     }
 
     /// Like `query`, for statements that return exactly one row.

@@ -134,7 +134,7 @@ impl Check for Health {
             .perf(perfdata)
             .details(details);
         if lost {
-            result.hint = Error::Connect {
+            result.hint = Error::Lost {
                 target: String::new(),
                 reason: String::new(),
             }
@@ -152,10 +152,7 @@ type Named = (String, Prepared);
 
 /// Every `--check` (or the default list) parsed by its plugin's parser. In
 /// the default list, disk is skipped when the server is on `remote`.
-fn prepare_all(
-    args: &Args,
-    remote: Option<&str>,
-) -> Result<(Vec<Named>, Vec<String>), Error> {
+fn prepare_all(args: &Args, remote: Option<&str>) -> Result<(Vec<Named>, Vec<String>), Error> {
     let defaults = args.checks.is_empty();
     let specs: Vec<String> = if defaults {
         DEFAULT_CHECKS.iter().map(|c| c.to_string()).collect()
