@@ -387,11 +387,11 @@ fn a_session_the_server_ends_mid_check_is_critical() {
         ])
         .run();
     out.expect("CRITICAL");
+    // The reason is the server's FATAL, or the closed socket when the
+    // driver notices that first.
     assert!(
         out.summary().starts_with("lost the connection to ")
-            && out.summary().ends_with(
-                " during the check: terminating connection due to administrator command"
-            ),
+            && out.summary().contains(" during the check: "),
         "{}",
         out.summary()
     );
