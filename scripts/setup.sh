@@ -3,7 +3,8 @@
 # PostgreSQL server binaries (unless PGVIGIL_PG_BINDIR names some), the
 # openssl tool the TLS tests make certificates with; the monitoring daemons the
 # packaging tests run (Icinga2, Nagios 4) and the Debian packaging tools
-# (dpkg-shlibdeps, lintian). Safe to run again.
+# (dpkg-shlibdeps, lintian); the validators of the JSON and OpenMetrics
+# output (python3-jsonschema, promtool from prometheus). Safe to run again.
 set -euo pipefail
 
 as_root() {
@@ -27,6 +28,9 @@ command -v nagios4 >/dev/null || missing+=(nagios4-core)
 command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
 command -v lintian >/dev/null || missing+=(lintian)
 command -v man >/dev/null || missing+=(man-db)
+# The validators of --format: promtool (OpenMetrics) and a JSON Schema validator.
+command -v promtool >/dev/null || missing+=(prometheus)
+/usr/bin/python3 -c 'import jsonschema' 2>/dev/null || missing+=(python3-jsonschema)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

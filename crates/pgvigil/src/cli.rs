@@ -265,7 +265,8 @@ impl NextStep<'_> {
             return result;
         }
         let mut hint = result.hint.take().unwrap_or_else(|| self.hint.to_string());
-        if let Some(url) = &self.runbook {
+        // A combined run's hint is its checks' hints, each with its own link.
+        if let Some(url) = self.runbook.as_ref().filter(|_| result.parts.is_empty()) {
             let url = url
                 .replace("{check}", self.check)
                 .replace("{state}", &result.status.to_string().to_ascii_lowercase());

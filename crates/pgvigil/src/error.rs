@@ -33,7 +33,7 @@ impl Error {
         Some(match self {
             Error::Usage(_) => format!("fix the command line; {plugin} --help lists every option"),
             Error::Connect { .. } | Error::Lost { .. } => "is the server up and reachable from here? run pg_isready with the same host and port, then read the server log (authentication, max_connections, pg_hba.conf)".into(),
-            Error::Privilege(_) => "grant the monitoring role pg_monitor (GRANT pg_monitor TO <role>); no superuser is needed".into(),
+            Error::Privilege(_) => "grant the monitoring role what the message names (pg_monitor covers all but a few checks); no superuser is needed".into(),
             Error::Query(_) => "read the server log around this time for the statement's error, and rerun with -v".into(),
             Error::State(_) => "the state directory must exist and be writable by the user the monitoring daemon runs as (--state-dir, PGVIGIL_STATE_DIR)".into(),
             Error::CannotMeasure(_) => "run this check where it can measure: on the database host, through the local socket".into(),

@@ -1,0 +1,214 @@
+//! Every plugin ends every alert with one `hint:` line: its own next step on
+//! a WARNING or CRITICAL it measured, the failure's on UNKNOWN and on a
+//! server it cannot reach; `--runbook-url` adds the link with the check and
+//! state filled in. An OK result has no hint.
+
+use harness::{Cluster, ClusterOptions, PluginOutput, PluginRun, PLAIN};
+use once_cell::sync::Lazy;
+
+const RUNBOOK: &str = "https://runbooks.example.com/pg/{check}/{state}";
+
+/// A primary with a streaming standby, a replication slot, a table with
+/// statistics and a big enough one for the bloat estimate.
+static CLUSTER: Lazy<(Cluster, Cluster)> = Lazy::new(|| {
+    let primary = Cluster::start_with(
+        "hints",
+        ClusterOptions {
+            archive_command: Some("/bin/true".into()),
+            ..ClusterOptions::default()
+        },
+    );
+    primary.execute(
+        "CREATE TABLE t AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 60000) g;
+         DELETE FROM t WHERE id % 2 = 0;
+         ANALYZE t;
+         GRANT SELECT ON t TO monitor;
+         SELECT pg_create_physical_replication_slot('kept', true);",
+    );
+    let standby = Cluster::standby_of(&primary, "hints-standby");
+    primary.wait_for(
+        "SELECT count(*) = 1 FROM pg_stat_replication WHERE state = 'streaming'",
+        "the standby to stream",
+    );
+    primary.wait_for_stats(
+        "postgres",
+        "SELECT n_dead_tup > 0 FROM pg_stat_user_tables WHERE relname = 't'",
+        "statistics of t",
+    );
+    (primary, standby)
+});
+
+/// Each plugin with what makes it measure something, and a range that
+/// alerts on any value of its unit (`@0:` is "0 or more").
+fn plugins() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
+    vec![
+        ("check_pg_alive", vec![], "@0:"),
+        ("check_pg_connections", vec![], "@0:"),
+        ("check_pg_replication_lag", vec![], "@0B:"),
+        ("check_pg_disk", vec![], "@0:"),
+        ("check_pg_locks", vec![], "@0:"),
+        ("check_pg_long_running", vec![], "@0:"),
+        ("check_pg_archiver", vec![], "@0:"),
+        ("check_pg_query", vec!["--query", "SELECT 1"], "@0:"),
+        ("check_pg_wraparound", vec![], "@0:"),
+        ("check_pg_vacuum", vec![], "@0%:"),
+        ("check_pg_bloat", vec!["--min-size", "1MB"], "@0B:"),
+        ("check_pg_indexes", vec![], "@0:"),
+        ("check_pg_replication_slots", vec![], "@0B:"),
+        ("check_pg_hit_ratio", vec!["--min-reads", "0"], "@0:"),
+        ("check_pg_deadlocks", vec![], "@0:"),
+        ("check_pg_commit_ratio", vec![], "@0:"),
+        ("check_pg_temp_files", vec![], "@0:"),
+        ("check_pg_checksums", vec![], "@0:"),
+        ("check_pg_checkpoints", vec![], "@0:"),
+        ("check_pg_db_size", vec![], "@0:"),
+        ("check_pg_log", vec!["--log", "/dev/null"], "@0:"),
+    ]
+}
+
+fn run(plugin: &str, args: &[&str]) -> PluginOutput {
+    CLUSTER.0.plugin(plugin).args(args).run()
+}
+
+/// The last line, which must be the hint; checked to be the only one.
+fn hint(out: &PluginOutput) -> String {
+    let hints: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("hint: "))
+        .collect();
+    assert_eq!(hints.len(), 1, "one hint line:\n{}", out.stdout);
+    let last = out.stdout.lines().last().unwrap();
+    assert_eq!(last, hints[0], "the hint ends the output:\n{}", out.stdout);
+    last.trim_start_matches("hint: ").to_string()
+}
+
+/// The hints of failures, which a measured alert must not fall back to.
+const FAILURE_HINTS: [&str; 4] = [
+    "is the server up",
+    "grant the monitoring role",
+    "read the server log around this time",
+    "fix the command line",
+];
+
+#[test]
+fn every_measured_alert_ends_with_the_checks_own_next_step() {
+    for (plugin, args, range) in plugins() {
+        let check = plugin.trim_start_matches("check_pg_");
+        // The checks that compare runs need a baseline first.
+        // Half of t is dead: loose ranges keep vacuum and bloat OK here.
+        let calm: &[&str] = match plugin {
+            "check_pg_vacuum" | "check_pg_bloat" => &["-w", "100%", "-c", "100%"],
+            _ => &[],
+        };
+        run(plugin, &args);
+        let ok = run(plugin, &[args.as_slice(), calm].concat());
+        ok.expect("OK");
+        assert!(!ok.stdout.contains("hint:"), "{plugin}: {}", ok.stdout);
+
+        let mut hints = Vec::new();
+        for (option, state) in [("-w", "WARNING"), ("-c", "CRITICAL")] {
+            // The last -w or -c given wins.
+            let mut full = [args.as_slice(), calm].concat();
+            full.extend([option, range, "--runbook-url", RUNBOOK]);
+            let out = run(plugin, &full);
+            out.expect(state);
+            let hint = hint(&out);
+            let link = format!(
+                " (runbook: https://runbooks.example.com/pg/{check}/{})",
+                state.to_lowercase()
+            );
+            assert!(hint.ends_with(&link), "{plugin}: {hint}");
+            let text = hint.trim_end_matches(&link).to_string();
+            assert!(text.len() > 40, "{plugin}: a next step, not a word: {text}");
+            assert!(
+                !FAILURE_HINTS.iter().any(|f| text.starts_with(f)),
+                "{plugin}: {text}"
+            );
+            hints.push(text);
+        }
+        assert_eq!(hints[0], hints[1], "{plugin}: one next step per check");
+    }
+}
+
+#[test]
+fn every_failure_ends_with_its_next_step() {
+    let (cluster, _) = &*CLUSTER;
+    let gone = Cluster::start("hints-gone");
+    let (socket, port) = (gone.socket_dir.display().to_string(), gone.port);
+    drop(gone);
+    for (plugin, args, _) in plugins() {
+        // Cannot connect: CRITICAL.
+        let out = PluginRun::new(plugin)
+            .args(&args)
+            .args(&["-H", &socket, "-p", &port.to_string()])
+            .run();
+        out.expect("CRITICAL");
+        assert!(
+            hint(&out).starts_with("is the server up and reachable"),
+            "{plugin}"
+        );
+
+        // Bad input: UNKNOWN.
+        let out = run(plugin, &[args.as_slice(), &["-t", "x"]].concat());
+        out.expect("UNKNOWN");
+        assert_eq!(
+            hint(&out),
+            format!("fix the command line; {plugin} --help lists every option")
+        );
+    }
+    // A role without pg_monitor, where the check needs it: UNKNOWN.
+    for plugin in [
+        "check_pg_connections",
+        "check_pg_long_running",
+        "check_pg_locks",
+    ] {
+        let out = PluginRun::new(plugin)
+            .args(&["-H", &cluster.socket_dir.display().to_string()])
+            .args(&[
+                "-p",
+                &cluster.port.to_string(),
+                "-U",
+                PLAIN,
+                "-d",
+                "postgres",
+            ])
+            .run();
+        out.expect("UNKNOWN");
+        assert!(
+            hint(&out).starts_with("grant the monitoring role what the message names"),
+            "{plugin}: {}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn a_combined_run_gives_the_hints_of_its_alerts() {
+    let out = run(
+        "check_pg_health",
+        &[
+            "--check",
+            "locks -w @0:",
+            "--check",
+            "alive",
+            "--check",
+            "query --query 'SELECT 1/0'",
+            "--runbook-url",
+            RUNBOOK,
+        ],
+    );
+    out.expect("UNKNOWN");
+    let hint = hint(&out);
+    assert!(hint.starts_with("[query] read the server log"), "{hint}");
+    assert!(
+        hint.contains(
+            " (runbook: https://runbooks.example.com/pg/query/unknown) [locks] find the blocker"
+        ),
+        "{hint}"
+    );
+    assert!(
+        hint.ends_with(" (runbook: https://runbooks.example.com/pg/locks/warning)"),
+        "{hint}"
+    );
+}
