@@ -10,6 +10,7 @@ Called by bench/compare.sh, which starts the throwaway cluster."""
 import argparse
 import json
 import os
+import shlex
 import socket
 import statistics
 import struct
@@ -19,6 +20,10 @@ import time
 PA = "/usr/lib/nagios/plugins/check_pgactivity"
 PGSQL = "/usr/lib/nagios/plugins/check_pgsql"
 RUNNER = None  # set from --bin in main()
+
+
+# check_pg_health's default checks.
+HEALTH_DEFAULTS = ["alive", "connections", "replication_lag", "disk", "long_running", "locks", "archiver"]
 
 
 def commands(a):
@@ -165,6 +170,15 @@ def commands(a):
             "pgvigil": ([f"{b}/check_pg_log", *ours, "--log", os.path.join(a.base, "primary.log")], STATE),
             "check_pgsql": (floor, {}),
         },
+        # The seed's health check: one run over one connection, beside
+        # check_pg_alive alone and the same seven plugins run one by one.
+        "health": {
+            "pgvigil": ([f"{b}/check_pg_health", *ours], {}),
+            "check_pg_alive": ([f"{b}/check_pg_alive", *ours], {}),
+            "separate plugins": (["/bin/sh", "-c", " ; ".join(
+                shlex.join([f"{b}/check_pg_{c}", *ours]) for c in HEALTH_DEFAULTS)], {}),
+            "check_pgsql": (floor, {}),
+        },
         "query": {
             "pgvigil": ([f"{b}/check_pg_query", *ours, "--query", "SELECT 1", "-w", "10", "-c", "20"], {}),
             "check_postgres": ([*cp, "--action=custom_query", "--query=SELECT 1 AS result",
@@ -301,7 +315,7 @@ def targets(results, costs, cmds):
     lines = ["| check | pgvigil / check_pgsql (≤ 1.2) | check_postgres / pgvigil (≥ 16) | CPU ms (≤ 5) | connections (= 1) |",
              "|---|---|---|---|---|"]
     for check, tools in results.items():
-        if check in MAINTENANCE:
+        if check in MAINTENANCE or check == "health":
             continue
         ours = tools["pgvigil"]["wall_ms"]["median"]
         floor = tools["check_pgsql"]["wall_ms"]["median"]
@@ -340,6 +354,20 @@ def targets(results, costs, cmds):
             f"| {check} | {ratios[0]} | {ratios[1]} | {server:.1f} {mark(server < limit)} | {cpu:.1f} | "
             f"{conns:g} for {visited} {mark(conns == visited)} |"
         )
+    if "health" in results:
+        tools = results["health"]
+        ours = tools["pgvigil"]["wall_ms"]["median"]
+        alive = tools["check_pg_alive"]["wall_ms"]["median"]
+        separate = tools["separate plugins"]["wall_ms"]["median"]
+        cpu = tools["pgvigil"]["cpu_ms"]["median"]
+        separate_cpu = tools["separate plugins"]["cpu_ms"]["median"]
+        conns = costs["health"]["pgvigil"]["connections"]
+        lines += ["", "| combined check | check_pg_health / check_pg_alive (≤ 2) | separate plugins / check_pg_health, wall (≥ 3) | "
+                  "separate / health, CPU | CPU ms | connections (= 1) |",
+                  "|---|---|---|---|---|---|",
+                  f"| health ({len(HEALTH_DEFAULTS)} checks) | {ours / alive:.2f} {mark(ours / alive <= 2)} | "
+                  f"{separate / ours:.1f} {mark(separate / ours >= 3)} | {separate_cpu / max(cpu, 0.01):.1f} | "
+                  f"{cpu:.1f} | {conns:g} {mark(conns == 1)} |"]
     return "\n".join(lines)
 
 

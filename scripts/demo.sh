@@ -2,7 +2,8 @@
 # The suite's main job, end to end: builds the plugins, starts a throwaway
 # PostgreSQL primary with a streaming standby and WAL archiving, runs every
 # plugin against it as a pg_monitor-only role, prints each output and exit
-# code, and removes everything again.
+# code, ends with check_pg_health (several checks over one connection), and
+# removes everything again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -59,3 +60,11 @@ echo
 echo "== a failure looks like this (server stopped):"
 run_pg "$pgbin/pg_ctl" stop -m fast -D "$base/standby" >/dev/null
 plugin "$standby_port" check_pg_connections
+echo
+echo "== the same output as JSON and OpenMetrics (the exit code does not change):"
+plugin "$port" check_pg_locks --format json
+plugin "$port" check_pg_locks --format openmetrics
+echo
+echo "== the seed's health check as one run over one connection, with a runbook link:"
+plugin "$port" check_pg_health --runbook-url 'https://wiki.example.com/postgres/{check}/{state}'
+plugin "$port" check_pg_health --check 'connections -w 1' --check 'long_running -w 5min -c 30min' --check 'archiver -w 10,10min -c 50,1h' --check 'replication_lag --min-standbys 1 -w 16MB,30s -c 1GB,5min' --runbook-url 'https://wiki.example.com/postgres/{check}/{state}'
