@@ -67,4 +67,4 @@ plugin "$port" check_pg_locks --format openmetrics
 echo
 echo "== the seed's health check as one run over one connection, with a runbook link:"
 plugin "$port" check_pg_health --runbook-url 'https://wiki.example.com/postgres/{check}/{state}'
-plugin "$port" check_pg_health --check 'connections -w 1' --check 'long_running -w 5min -c 30min' --check 'archiver -w 10,10min -c 50,1h' --check 'replication_lag --min-standbys 1 -w 16MB,30s -c 1GB,5min' --runbook-url 'https://wiki.example.com/postgres/{check}/{state}'
+plugin "$port" check_pg_health --check 'connections -w 0' --check 'long_running -w 5min -c 30min' --check 'archiver -w 10,10min -c 50,1h' --check 'replication_lag --min-standbys 1 -w 16MB,30s -c 1GB,5min' --runbook-url 'https://wiki.example.com/postgres/{check}/{state}'
