@@ -57,6 +57,7 @@ fn package_holds_every_plugin_its_man_page_and_the_configuration() {
         "./usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf".to_string(),
         "./etc/nagios-plugins/config/pgvigil.cfg".to_string(),
         "./usr/share/doc/pgvigil/copyright".to_string(),
+        "./usr/share/pgvigil/pgvigil-result.schema.json".to_string(),
     ];
     for name in harness::plugin::names() {
         wanted.push(format!("./usr/lib/nagios/plugins/{name}"));

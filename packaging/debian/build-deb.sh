@@ -5,6 +5,7 @@
 #   /etc/nagios-plugins/config/pgvigil.cfg                    Nagios commands (conffile)
 #   /usr/share/man/man1/check_pg_*.1.gz                       man pages, from the clap definitions
 #   /usr/share/doc/pgvigil/examples/                          host and service examples
+#   /usr/share/pgvigil/pgvigil-result.schema.json             the schema of --format json
 # Needs dpkg-dev (dpkg-shlibdeps); scripts/setup.sh installs it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,7 +24,7 @@ root=$out/pgvigil_${version}_$arch
 rm -rf "$root"
 install -d "$root/DEBIAN" "$root/usr/lib/nagios/plugins" "$root/usr/share/man/man1" \
   "$root/usr/share/icinga2/include/plugins-contrib.d" "$root/etc/nagios-plugins/config" \
-  "$root/usr/share/doc/pgvigil/examples"
+  "$root/usr/share/doc/pgvigil/examples" "$root/usr/share/pgvigil"
 
 for p in $plugins; do
   install -m 0755 "target/release/$p" "$root/usr/lib/nagios/plugins/$p"
@@ -32,6 +33,7 @@ install -m 0644 packaging/icinga2/pgvigil.conf "$root/usr/share/icinga2/include/
 install -m 0644 packaging/nagios/pgvigil.cfg "$root/etc/nagios-plugins/config/pgvigil.cfg"
 install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/nagios/pgvigil-example.cfg \
   "$root/usr/share/doc/pgvigil/examples/"
+install -m 0644 packaging/schema/pgvigil-result.schema.json "$root/usr/share/pgvigil/"
 install -m 0644 "$here/copyright" "$root/usr/share/doc/pgvigil/copyright"
 sed "s/@VERSION@/$version/" "$here/changelog" | gzip -9n >"$root/usr/share/doc/pgvigil/changelog.gz"
 
