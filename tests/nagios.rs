@@ -405,7 +405,9 @@ fn service_status(path: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
     let text = fs::read_to_string(path).unwrap_or_default();
     let mut services = BTreeMap::new();
     for block in text.split("servicestatus {").skip(1) {
-        let block = block.split('}').next().unwrap();
+        // The block ends at a line of its own: values may hold `}` (the
+        // runbook URL's {check}).
+        let block = block.split("\n\t}").next().unwrap();
         let fields: BTreeMap<String, String> = block
             .lines()
             .filter_map(|l| l.trim().split_once('='))

@@ -168,6 +168,8 @@ fn all_databases_with_one_refusing_connections() {
         let out = cluster.plugin(PLUGIN).args(&args).run();
         out.expect("UNKNOWN");
         assert!(out.summary().contains(says), "{args:?}: {}", out.summary());
-        assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+        // The status line and the next step, nothing else.
+        assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+        assert!(out.hint().is_some(), "{}", out.stdout);
     }
 }

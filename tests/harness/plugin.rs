@@ -119,8 +119,18 @@ impl PluginOutput {
         self.status_line().split_whitespace().nth(1).unwrap_or("")
     }
 
+    /// The lines after the status line, less the closing `hint:`.
     pub fn long_output(&self) -> Vec<&str> {
-        self.stdout.lines().skip(1).collect()
+        self.stdout
+            .lines()
+            .skip(1)
+            .filter(|l| !l.starts_with("hint: "))
+            .collect()
+    }
+
+    /// The next step an alert ends with.
+    pub fn hint(&self) -> Option<&str> {
+        self.stdout.lines().find_map(|l| l.strip_prefix("hint: "))
     }
 
     /// Asserts exit code and status word agree with `state`, with context on failure.
