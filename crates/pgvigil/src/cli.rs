@@ -339,13 +339,15 @@ fn execute<C: Check>(
         runbook: next.runbook.clone(),
     };
     // A server that goes away mid-check is as down as one that refuses us.
-    C::run(&cli.check, &mut session, &ctx).map_err(|e| match e {
+    let result = C::run(&cli.check, &mut session, &ctx).map_err(|e| match e {
         Error::Query(reason) if session.is_closed() => Error::Lost {
             target: ctx.conn.target(),
             reason,
         },
         other => other,
-    })
+    });
+    session.leave();
+    result
 }
 
 fn timed_out_hint(timeout: Timeout) -> String {

@@ -99,6 +99,15 @@ impl Session {
         query_error(error, &self.user)
     }
 
+    /// Ends the plugin's own session without waiting for the server to tear
+    /// the backend down, which the driver's close does (2 to 3 ms, a third
+    /// of a whole run). The socket closes as the process exits right after;
+    /// outside a transaction the server takes that as a normal end and logs
+    /// nothing more than it does for a Terminate message.
+    pub fn leave(self) {
+        std::mem::forget(self);
+    }
+
     /// Time since connecting began.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()

@@ -17,15 +17,19 @@ pub struct Args {}
 // the settings on each; counted here rather than grouped by the server, since
 // a new backend pays for every catalog entry a statement touches: this costs
 // ~0.4 ms of server time where the view with GROUP BY cost ~2 ms.
+// Grouped on the server: a few rows instead of one per session, and the
+// user name looked up once per group.
 const SQL: &str = "
 SELECT current_setting('max_connections') AS max_connections,
        current_setting('superuser_reserved_connections') AS superuser_reserved,
        current_setting('reserved_connections', true) AS reserved,
        pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all,
-       s.datid, pg_get_userbyid(s.usesysid)::text AS usename, s.state,
-       s.wait_event_type = 'Lock' AS waiting
-FROM pg_stat_get_activity(NULL) s
-WHERE s.backend_type = 'client backend'";
+       g.datid, pg_get_userbyid(g.usesysid)::text AS usename, g.state, g.waiting, g.sessions
+FROM (SELECT s.datid, s.usesysid, s.state, s.wait_event_type = 'Lock' AS waiting,
+             count(*) AS sessions
+      FROM pg_stat_get_activity(NULL) s
+      WHERE s.backend_type = 'client backend'
+      GROUP BY 1, 2, 3, 4) g";
 
 impl Check for Connections {
     const DISPLAY: &'static str = "CONNECTIONS";
@@ -65,20 +69,22 @@ impl Check for Connections {
             setting("max_connections")? - setting("superuser_reserved")? - setting("reserved")?;
 
         // Measure
-        let total = rows.len() as i64;
+        let mut total = 0;
         let mut by_state: BTreeMap<String, i64> = BTreeMap::new();
         let mut waiting = 0;
         let mut by_db: BTreeMap<Option<u32>, i64> = BTreeMap::new();
         let mut by_user: BTreeMap<String, i64> = BTreeMap::new();
         for row in &rows {
+            let sessions: i64 = get(row, "sessions")?;
+            total += sessions;
             let state: Option<String> = get(row, "state")?;
-            *by_state.entry(state.unwrap_or_default()).or_default() += 1;
+            *by_state.entry(state.unwrap_or_default()).or_default() += sessions;
             if get::<Option<bool>>(row, "waiting")? == Some(true) {
-                waiting += 1;
+                waiting += sessions;
             }
-            *by_db.entry(get(row, "datid")?).or_default() += 1;
+            *by_db.entry(get(row, "datid")?).or_default() += sessions;
             let usename: Option<String> = get(row, "usename")?;
-            *by_user.entry(usename.unwrap_or_default()).or_default() += 1;
+            *by_user.entry(usename.unwrap_or_default()).or_default() += sessions;
         }
         let state = |name: &str| by_state.get(name).copied().unwrap_or(0);
         let pct = if usable > 0 {
