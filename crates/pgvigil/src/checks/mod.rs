@@ -20,6 +20,8 @@ pub mod long_running;
 pub mod query;
 pub mod replication_lag;
 pub mod replication_slots;
+pub mod roles;
+pub mod settings;
 pub(crate) mod stat_database;
 pub mod temp_files;
 pub mod vacuum;
@@ -75,6 +77,8 @@ suite! {
     "query" => query::Query,
     "replication_lag" => replication_lag::ReplicationLag,
     "replication_slots" => replication_slots::ReplicationSlots,
+    "roles" => roles::Roles,
+    "settings" => settings::Settings,
     "temp_files" => temp_files::TempFiles,
     "vacuum" => vacuum::Vacuum,
     "wraparound" => wraparound::Wraparound,

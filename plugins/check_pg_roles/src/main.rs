@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::roles::Roles>("check_pg_roles")
+}

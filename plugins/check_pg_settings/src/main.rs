@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::settings::Settings>("check_pg_settings")
+}
