@@ -54,6 +54,12 @@ pub trait Check {
         Ok(())
     }
 
+    /// A check that can measure without the server (files on this host)
+    /// answers here, and the run never connects. None: connect and `run`.
+    fn without_server(_args: &Self::Args, _ctx: &Context) -> Option<Result<CheckResult, Error>> {
+        None
+    }
+
     /// Query, measure, compare, report.
     fn run(args: &Self::Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error>;
 }
@@ -119,7 +125,9 @@ where
             timeout: parent.timeout,
             runbook: parent.runbook.clone(),
         };
-        let result = C::run(&cli.check, db, &ctx).unwrap_or_else(|e| error_result(&e, name));
+        let result = C::without_server(&cli.check, &ctx)
+            .unwrap_or_else(|| C::run(&cli.check, db, &ctx))
+            .unwrap_or_else(|e| error_result(&e, name));
         let next = NextStep {
             check,
             hint: C::HINT,
@@ -329,7 +337,6 @@ fn execute<C: Check>(
     }
     C::validate(&cli.check)?;
     let conn = ConnSettings::resolve(&cli.common.conn, name, &|k| std::env::var(k).ok())?;
-    let mut session = Session::connect(&conn, timeout.duration())?;
     let ctx = Context {
         plugin: name.to_string(),
         thresholds,
@@ -338,6 +345,10 @@ fn execute<C: Check>(
         timeout: timeout.duration(),
         runbook: next.runbook.clone(),
     };
+    if let Some(result) = C::without_server(&cli.check, &ctx) {
+        return result;
+    }
+    let mut session = Session::connect(&ctx.conn, timeout.duration())?;
     // A server that goes away mid-check is as down as one that refuses us.
     let result = C::run(&cli.check, &mut session, &ctx).map_err(|e| match e {
         Error::Query(reason) if session.is_closed() => Error::Lost {

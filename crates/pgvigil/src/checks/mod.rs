@@ -3,6 +3,7 @@
 
 pub mod alive;
 pub mod archiver;
+pub mod backup;
 pub mod bloat;
 pub mod checkpoints;
 pub mod checksums;
@@ -61,6 +62,7 @@ macro_rules! suite {
 suite! {
     "alive" => alive::Alive,
     "archiver" => archiver::Archiver,
+    "backup" => backup::Backup,
     "bloat" => bloat::Bloat,
     "checkpoints" => checkpoints::Checkpoints,
     "checksums" => checksums::Checksums,

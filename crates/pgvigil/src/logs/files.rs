@@ -117,7 +117,8 @@ pub fn cannot_read(path: &Path, error: &std::io::Error) -> Error {
     Error::CannotMeasure(format!("cannot read log {}: {error}{hint}", path.display()))
 }
 
-fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+/// `*` and `?` against a file name, as a shell matches them.
+pub(crate) fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
     match (pattern.first(), name.first()) {
         (None, None) => true,
         (Some(b'*'), _) => {
