@@ -340,7 +340,7 @@ fn pgbackrest(
 /// WAL files from `archived` to `current` (same timeline or not, by
 /// position): 000000010000000000000003 to ...05 is 2.
 fn segments_between(archived: &str, current: &str, segment_size: &str) -> Option<i64> {
-    let size = crate::units::parse_size_option(segment_size).ok()? as u64;
+    let size = crate::units::parse_size_option(segment_size).ok()?;
     let per_log = 0x1_0000_0000u64 / size.max(1);
     let position = |name: &str| -> Option<u64> {
         if name.len() != 24 {
