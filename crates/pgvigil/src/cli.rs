@@ -43,6 +43,10 @@ pub trait Check {
     /// The next step an operator should take when the check is not OK: what
     /// to look at or run first. Ends the long output of every alert.
     const HINT: &'static str;
+    /// The check talks to an admin console (PgBouncer's `pgbouncer`
+    /// database) rather than to PostgreSQL: no startup options, the simple
+    /// protocol only, and the console's database name.
+    const CONSOLE: Option<&'static str> = None;
     /// Defaults for `-w` and `-c` when left out.
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = None;
     /// The check's own options.
@@ -94,6 +98,11 @@ where
     C::Args: 'static,
 {
     let check = short_name(name);
+    if C::CONSOLE.is_some() {
+        return Err(Error::Usage(format!(
+            "--check '{check}': {name} talks to an admin console, not to the server; run it on its own"
+        )));
+    }
     let command = PartCli::<C::Args>::command()
         .name(name)
         .no_binary_name(true)
@@ -337,6 +346,11 @@ fn execute<C: Check>(
     }
     C::validate(&cli.check)?;
     let conn = ConnSettings::resolve(&cli.common.conn, name, &|k| std::env::var(k).ok())?;
+    // The console's database, with the password ~/.pgpass has for it.
+    let conn = match C::CONSOLE {
+        Some(console) => conn.for_database(console),
+        None => conn,
+    };
     let ctx = Context {
         plugin: name.to_string(),
         thresholds,
@@ -348,7 +362,11 @@ fn execute<C: Check>(
     if let Some(result) = C::without_server(&cli.check, &ctx) {
         return result;
     }
-    let mut session = Session::connect(&ctx.conn, timeout.duration())?;
+    let mut session = if C::CONSOLE.is_some() {
+        Session::connect_console(&ctx.conn)?
+    } else {
+        Session::connect(&ctx.conn, timeout.duration())?
+    };
     // A server that goes away mid-check is as down as one that refuses us.
     let result = C::run(&cli.check, &mut session, &ctx).map_err(|e| match e {
         Error::Query(reason) if session.is_closed() => Error::Lost {

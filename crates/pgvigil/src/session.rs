@@ -25,6 +25,20 @@ impl Session {
     /// Connects with the session pinned read-only and every statement bounded
     /// by `statement_timeout`, both set in the startup packet: no extra round trip.
     pub fn connect(settings: &ConnSettings, statement_timeout: Duration) -> Result<Session, Error> {
+        Session::open(settings, Some(statement_timeout))
+    }
+
+    /// Connects to an admin console such as PgBouncer's, which refuses the
+    /// `options` startup parameter and speaks only the simple protocol
+    /// (`simple_query`). The `-t` watchdog still bounds the run.
+    pub fn connect_console(settings: &ConnSettings) -> Result<Session, Error> {
+        Session::open(settings, None)
+    }
+
+    fn open(
+        settings: &ConnSettings,
+        statement_timeout: Option<Duration>,
+    ) -> Result<Session, Error> {
         set_phase(Phase::Connecting);
         let started = Instant::now();
         let mut config = Config::new();
@@ -39,11 +53,13 @@ impl Session {
             .port(settings.port)
             .user(&settings.user)
             .dbname(&settings.dbname)
-            .application_name(&settings.application_name)
-            .options(&format!(
+            .application_name(&settings.application_name);
+        if let Some(timeout) = statement_timeout {
+            config.options(&format!(
                 "-c default_transaction_read_only=on -c statement_timeout={}",
-                statement_timeout.as_millis()
+                timeout.as_millis()
             ));
+        }
         if let Some(password) = &settings.password {
             config.password(password);
         }
@@ -136,6 +152,31 @@ impl Session {
         }
     }
 
+    /// Runs a command through the simple query protocol and returns its rows
+    /// as text by column name: what an admin console (PgBouncer's SHOW)
+    /// answers. Checks of the server itself use `query`.
+    pub fn simple_query(&mut self, sql: &str) -> Result<Vec<TextRow>, Error> {
+        set_phase(Phase::Querying);
+        let messages = match self.client.simple_query(sql) {
+            Ok(messages) => messages,
+            Err(e) => return Err(self.failed(&e)),
+        };
+        Ok(messages
+            .into_iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => Some(TextRow {
+                    values: row
+                        .columns()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.name().to_string(), row.get(i).map(String::from)))
+                        .collect(),
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Like `query`, for statements that return exactly one row.
     pub fn query_one(&mut self, sql: &str) -> Result<Row, Error> {
         let mut rows = self.query(sql)?;
@@ -143,6 +184,31 @@ impl Session {
             1 => Ok(rows.remove(0)),
             n => Err(Error::Query(format!("expected one row, got {n}"))),
         }
+    }
+}
+
+/// One row of a simple-protocol answer: every value as text, or NULL.
+#[derive(Debug, Clone)]
+pub struct TextRow {
+    values: Vec<(String, Option<String>)>,
+}
+
+impl TextRow {
+    /// The column's text; a missing column is an UNKNOWN naming it.
+    pub fn text(&self, column: &str) -> Result<Option<&str>, Error> {
+        self.values
+            .iter()
+            .find(|(name, _)| name == column)
+            .map(|(_, v)| v.as_deref())
+            .ok_or_else(|| Error::Query(format!("no column {column} in the answer")))
+    }
+
+    /// The column as a number; NULL or text that is not a number is an UNKNOWN.
+    pub fn number(&self, column: &str) -> Result<f64, Error> {
+        let text = self.text(column)?.unwrap_or_default();
+        text.trim()
+            .parse()
+            .map_err(|_| Error::Query(format!("column {column} is not a number: '{text}'")))
     }
 }
 

@@ -18,6 +18,7 @@ pub mod indexes;
 pub mod locks;
 pub mod log;
 pub mod long_running;
+pub mod pgbouncer;
 pub mod query;
 pub mod replication_lag;
 pub mod replication_slots;
@@ -76,6 +77,7 @@ suite! {
     "locks" => locks::Locks,
     "log" => log::Log,
     "long_running" => long_running::LongRunning,
+    "pgbouncer" => pgbouncer::Pgbouncer,
     "query" => query::Query,
     "replication_lag" => replication_lag::ReplicationLag,
     "replication_slots" => replication_slots::ReplicationSlots,

@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::run::<pgvigil::checks::pgbouncer::Pgbouncer>("check_pg_pgbouncer")
+}
