@@ -43,7 +43,7 @@ fn check_commands_and_example_validate() {
     assert!(out.status.success(), "icinga2 -C failed:\n{log}");
     // The example's apply rules make nineteen services on its host (the disk
     // service needs an agent endpoint the example host does not have).
-    assert!(log.contains("Instantiated 20 Services."), "{log}");
+    assert!(log.contains("Instantiated 24 Services."), "{log}");
     assert!(log.contains("Instantiated 1 Host."), "{log}");
 
     // And a service that names an option the commands lack does not pass.
@@ -193,6 +193,19 @@ const CASES: &[Case] = &[
         ],
         state: "OK",
     },
+    // The test clusters run with fsync off.
+    Case {
+        service: "settings",
+        command: "pgvigil_settings",
+        vars: &[("pgvigil_settings_changed", "true")],
+        state: "CRITICAL",
+    },
+    Case {
+        service: "roles",
+        command: "pgvigil_roles",
+        vars: &[],
+        state: "OK",
+    },
     // More than 0 sessions warns; the hint links to the runbook.
     Case {
         service: "health-warning",
@@ -280,6 +293,7 @@ fn by_hand(case: &Case, cluster: &Cluster, password: &str) -> harness::PluginOut
             "pgvigil_require_checksums" => "--require-checksums",
             "pgvigil_log" => "--log",
             "pgvigil_runbook_url" => "--runbook-url",
+            "pgvigil_settings_changed" => "--changed",
             other => panic!("no flag for {other}"),
         };
         run.arg(flag);

@@ -102,7 +102,7 @@ fn commands_and_example_validate() {
     assert!(out.status.success(), "nagios4 -v failed:\n{report}");
     assert!(report.contains("Total Errors:   0"), "{report}");
     // Our commands plus Debian's stock ones; nineteen example services.
-    assert!(report.contains("Checked 20 services."), "{report}");
+    assert!(report.contains("Checked 24 services."), "{report}");
 
     // A service naming a command we do not define fails validation.
     let broken = dir.join("broken.cfg");
@@ -240,6 +240,19 @@ const CASES: &[Case] = &[
         service: "log",
         command: "pgvigil_log",
         args: "!errors=5!!--log /dev/null",
+        state: "OK",
+    },
+    // The test clusters run with fsync off.
+    Case {
+        service: "settings",
+        command: "pgvigil_settings",
+        args: "!!!--changed",
+        state: "CRITICAL",
+    },
+    Case {
+        service: "roles",
+        command: "pgvigil_roles",
+        args: "!!",
         state: "OK",
     },
     // More than 0 sessions warns; the hint links to the runbook.

@@ -129,8 +129,9 @@ pub fn visit<T>(
         }
         match Session::connect(&ctx.conn.for_database(&name), ctx.timeout) {
             Ok(mut other) => {
-                let result = each(&name, &mut other)?;
-                visit.checked.push((name, result));
+                let result = each(&name, &mut other);
+                other.close_in_background();
+                visit.checked.push((name, result?));
             }
             Err(Error::Connect { reason, .. }) => visit.unreachable.push((name, reason)),
             Err(e) => return Err(e),

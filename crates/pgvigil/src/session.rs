@@ -124,6 +124,13 @@ impl Session {
         std::mem::forget(self);
     }
 
+    /// Ends a session the run is done with while the run goes on: the
+    /// Terminate goes out and the wait for the backend to exit happens on
+    /// a thread of its own, so the next database's session need not wait.
+    pub fn close_in_background(self) {
+        std::thread::spawn(move || drop(self));
+    }
+
     /// Time since connecting began.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()

@@ -18,6 +18,7 @@ use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit,
 pub struct Backup;
 
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Backups")]
 #[command(group(clap::ArgGroup::new("source").required(true).multiple(false)))]
 pub struct Args {
     /// Directory the dumps are written to; the newest matching file is judged (runs on that host, needs no server)

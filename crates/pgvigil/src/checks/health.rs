@@ -9,6 +9,7 @@ use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, UnitS
 pub struct Health;
 
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Checks")]
 pub struct Args {
     /// A check and its options exactly as its plugin takes them, e.g. 'connections -w 80% -c 90%' (repeatable; default: alive, connections, replication_lag, disk, long_running, locks, archiver)
     #[arg(long = "check", value_name = "'CHECK [OPTIONS]'")]

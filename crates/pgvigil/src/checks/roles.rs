@@ -10,6 +10,7 @@ use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit,
 pub struct Roles;
 
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Roles")]
 pub struct Args {
     /// A role that may be superuser (repeatable); the bootstrap superuser always may
     #[arg(long = "allow-superuser", value_name = "ROLE")]

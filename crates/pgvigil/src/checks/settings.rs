@@ -13,6 +13,7 @@ use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit,
 pub struct Settings;
 
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Settings")]
 pub struct Args {
     /// A setting and the value it should have, e.g. log_lock_waits=on or log_min_duration_statement=1s; units compare as PostgreSQL reads them (repeatable)
     #[arg(long = "expect", value_name = "NAME=VALUE", value_parser = parse_expect)]
