@@ -375,7 +375,12 @@ fn execute<C: Check>(
         },
         other => other,
     });
-    session.leave();
+    // PgBouncer logs a session that ends without Terminate; the server does not.
+    if C::CONSOLE.is_some() {
+        drop(session);
+    } else {
+        session.leave();
+    }
     result
 }
 

@@ -81,9 +81,20 @@ impl Session {
                 config.connect(connector)
             }
         };
-        let client = connected.map_err(|e| Error::Connect {
-            target: settings.target(),
-            reason: connect_reason(&e, settings),
+        let client = connected.map_err(|e| {
+            // PgBouncer's answer to a role it lists in neither stats_users
+            // nor admin_users: a missing grant, not a server that is down.
+            let console = statement_timeout.is_none();
+            match e.as_db_error() {
+                Some(db) if console && db.message() == "not allowed" => Error::Privilege(format!(
+                    "the console refused role \"{}\": list it in PgBouncer's stats_users",
+                    settings.user
+                )),
+                _ => Error::Connect {
+                    target: settings.target(),
+                    reason: connect_reason(&e, settings),
+                },
+            }
         })?;
         Ok(Session {
             client,
