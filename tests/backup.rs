@@ -33,7 +33,7 @@ fn debian_bindir() -> PathBuf {
 fn on_debian_server(test: &str) -> bool {
     let debian = debian_bindir();
     match std::env::var_os("PGVIGIL_PG_BINDIR") {
-        Some(dir) if PathBuf::from(&dir) != debian => {
+        Some(dir) if std::path::Path::new(&dir) != debian => {
             let out = Command::new(std::env::current_exe().unwrap())
                 .args([test, "--exact", "--nocapture", "--test-threads=1"])
                 .env("PGVIGIL_PG_BINDIR", &debian)
