@@ -4,7 +4,8 @@
 # openssl tool the TLS tests make certificates with; the monitoring daemons the
 # packaging tests run (Icinga2, Nagios 4) and the Debian packaging tools
 # (dpkg-shlibdeps, lintian); the validators of the JSON and OpenMetrics
-# output (python3-jsonschema, promtool from prometheus). Safe to run again.
+# output (python3-jsonschema, promtool from prometheus); pgBackRest and
+# PgBouncer, which the backup and pool checks are tested against. Safe to run again.
 set -euo pipefail
 
 as_root() {
@@ -31,6 +32,9 @@ command -v man >/dev/null || missing+=(man-db)
 # The validators of --format: promtool (OpenMetrics) and a JSON Schema validator.
 command -v promtool >/dev/null || missing+=(prometheus)
 /usr/bin/python3 -c 'import jsonschema' 2>/dev/null || missing+=(python3-jsonschema)
+# The components check_pg_backup and check_pg_pgbouncer are tested against.
+command -v pgbackrest >/dev/null || missing+=(pgbackrest)
+command -v pgbouncer >/dev/null || missing+=(pgbouncer)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

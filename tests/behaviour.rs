@@ -7,7 +7,7 @@ use std::time::Duration;
 use harness::{generated_password, Cluster, PluginRun, PLAIN};
 use once_cell::sync::Lazy;
 
-const PLUGINS: [&str; 22] = [
+const PLUGINS: [&str; 26] = [
     "check_pg_alive",
     "check_pg_connections",
     "check_pg_replication_lag",
@@ -30,7 +30,24 @@ const PLUGINS: [&str; 22] = [
     "check_pg_db_size",
     "check_pg_log",
     "check_pg_health",
+    "check_pg_settings",
+    "check_pg_roles",
+    "check_pg_backup",
+    "check_pg_pgbouncer",
 ];
+
+/// check_pg_pgbouncer talks to PgBouncer's console, not to the server
+/// (tests/pgbouncer.rs runs it against a real PgBouncer).
+fn server_plugins() -> impl Iterator<Item = &'static str> {
+    PLUGINS.into_iter().filter(|p| *p != "check_pg_pgbouncer")
+}
+
+/// A directory with a fresh dump, for check_pg_backup --dump-dir.
+static DUMPS: Lazy<&'static str> = Lazy::new(|| {
+    let dir = harness::temp_dir("behaviour-dumps");
+    std::fs::write(dir.join("app.sql"), "-- a dump\n").unwrap();
+    Box::leak(dir.display().to_string().into_boxed_str())
+});
 
 #[test]
 fn plugins_lists_every_plugin_crate() {
@@ -42,12 +59,13 @@ fn plugins_lists_every_plugin_crate() {
 
 /// The arguments a plugin needs to run at all.
 fn base_args(plugin: &str) -> Vec<&'static str> {
-    if plugin == "check_pg_query" {
-        vec!["--query", "SELECT 1"]
-    } else if plugin == "check_pg_log" {
-        vec!["--log", "/dev/null"]
-    } else {
-        vec![]
+    match plugin {
+        "check_pg_query" => vec!["--query", "SELECT 1"],
+        "check_pg_log" => vec!["--log", "/dev/null"],
+        // The test clusters run with fsync and full_page_writes off.
+        "check_pg_settings" => vec!["--ignore", "fsync", "--ignore", "full_page_writes"],
+        "check_pg_backup" => vec!["--dump-dir", *DUMPS],
+        _ => vec![],
     }
 }
 
@@ -62,7 +80,7 @@ static CLUSTER: Lazy<Cluster> = Lazy::new(|| Cluster::start("behaviour"));
 
 #[test]
 fn every_plugin_is_ok_as_a_pg_monitor_only_role() {
-    for plugin in PLUGINS {
+    for plugin in server_plugins() {
         let out = CLUSTER.plugin(plugin).args(&base_args(plugin)).run();
         out.expect("OK");
         assert!(out
@@ -106,7 +124,8 @@ fn refused_connection_is_critical_with_the_reason() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    for plugin in PLUGINS {
+    // check_pg_backup --dump-dir reads files only and never connects.
+    for plugin in PLUGINS.into_iter().filter(|p| *p != "check_pg_backup") {
         let out = PluginRun::new(plugin)
             .args(&["-H", "127.0.0.1", "-p", &port.to_string(), "-U", "monitor"])
             .args(&base_args(plugin))
@@ -289,10 +308,12 @@ fn bad_arguments_are_unknown_with_a_clear_line() {
             (&["-t", "0"], format!("{name} UNKNOWN - invalid -t/--timeout '0': seconds must be a whole number above 0 (see {plugin} --help)")),
             (&["--no-such-option"], format!("{name} UNKNOWN - unexpected argument '--no-such-option' found (see --help)")),
         ];
-        if plugin == "check_pg_health" {
-            // Its checks carry their own thresholds, inside --check.
+        if ["check_pg_health", "check_pg_settings"].contains(&plugin) {
+            // No thresholds of their own: checks or findings decide.
             cases.retain(|(args, _)| !["-w", "-c"].contains(&args[0]));
             cases.push((&["-w", "5"], format!("{name} UNKNOWN - invalid -w/--warning '5': this check takes no thresholds of its own (see {plugin} --help)")));
+        }
+        if plugin == "check_pg_health" {
             cases.push((&["--check", "connections -w 2:1"], format!("{name} UNKNOWN - --check 'connections -w 2:1': invalid -w/--warning '2:1': start 2 is greater than end 1 (see {plugin} --help)")));
         }
         for (args, expected) in cases {
@@ -321,7 +342,7 @@ fn bad_arguments_are_unknown_with_a_clear_line() {
 /// Nagios commands pass `-w '$ARG1$'` even when a service gives no ARG1.
 #[test]
 fn empty_ranges_are_the_same_as_none() {
-    for plugin in PLUGINS {
+    for plugin in server_plugins() {
         // Each run a first run for the checks that compare runs, so that
         // both print the same labels.
         let fresh = || harness::temp_dir("empty-ranges-state");

@@ -23,8 +23,18 @@ static CLUSTER: Lazy<(Cluster, Cluster)> = Lazy::new(|| {
          DELETE FROM t WHERE id % 2 = 0;
          ANALYZE t;
          GRANT SELECT ON t TO monitor;
+         CREATE ROLE expiring LOGIN;
          SELECT pg_create_physical_replication_slot('kept', true);",
     );
+    let in_3_days: String = primary
+        .client()
+        .query_one(
+            "SELECT format('ALTER ROLE expiring VALID UNTIL %L', now() + interval '3 days')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    primary.execute(&in_3_days);
     let standby = Cluster::standby_of(&primary, "hints-standby");
     primary.wait_for(
         "SELECT count(*) = 1 FROM pg_stat_replication WHERE state = 'streaming'",
@@ -63,8 +73,17 @@ fn plugins() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
         ("check_pg_checkpoints", vec![], "@0:"),
         ("check_pg_db_size", vec![], "@0:"),
         ("check_pg_log", vec!["--log", "/dev/null"], "@0:"),
+        ("check_pg_roles", vec![], "@0s:"),
+        ("check_pg_backup", vec!["--dump-dir", *DUMPS], "@0s:"),
     ]
 }
+
+/// A directory with a fresh dump, for check_pg_backup.
+static DUMPS: Lazy<&'static str> = Lazy::new(|| {
+    let dir = harness::temp_dir("hints-dumps");
+    std::fs::write(dir.join("app.sql"), "-- a dump\n").unwrap();
+    Box::leak(dir.display().to_string().into_boxed_str())
+});
 
 fn run(plugin: &str, args: &[&str]) -> PluginOutput {
     CLUSTER.0.plugin(plugin).args(args).run()
@@ -99,6 +118,8 @@ fn every_measured_alert_ends_with_the_checks_own_next_step() {
         // Half of t is dead: loose ranges keep vacuum and bloat OK here.
         let calm: &[&str] = match plugin {
             "check_pg_vacuum" | "check_pg_bloat" => &["-w", "100%", "-c", "100%"],
+            // A password expires in 3 days.
+            "check_pg_roles" => &["-w", "1d:", "-c", "1h:"],
             _ => &[],
         };
         run(plugin, &args);
@@ -138,16 +159,18 @@ fn every_failure_ends_with_its_next_step() {
     let (socket, port) = (gone.socket_dir.display().to_string(), gone.port);
     drop(gone);
     for (plugin, args, _) in plugins() {
-        // Cannot connect: CRITICAL.
-        let out = PluginRun::new(plugin)
-            .args(&args)
-            .args(&["-H", &socket, "-p", &port.to_string()])
-            .run();
-        out.expect("CRITICAL");
-        assert!(
-            hint(&out).starts_with("is the server up and reachable"),
-            "{plugin}"
-        );
+        // Cannot connect: CRITICAL (check_pg_backup --dump-dir never connects).
+        if plugin != "check_pg_backup" {
+            let out = PluginRun::new(plugin)
+                .args(&args)
+                .args(&["-H", &socket, "-p", &port.to_string()])
+                .run();
+            out.expect("CRITICAL");
+            assert!(
+                hint(&out).starts_with("is the server up and reachable"),
+                "{plugin}"
+            );
+        }
 
         // Bad input: UNKNOWN.
         let out = run(plugin, &[args.as_slice(), &["-t", "x"]].concat());
@@ -178,6 +201,33 @@ fn every_failure_ends_with_its_next_step() {
         assert!(
             hint(&out).starts_with("grant the monitoring role what the message names"),
             "{plugin}: {}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn settings_findings_end_with_its_next_step() {
+    // No thresholds: a value other than expected warns, fsync off is critical.
+    for (args, state) in [
+        (
+            vec![
+                "--ignore",
+                "fsync",
+                "--ignore",
+                "full_page_writes",
+                "--expect",
+                "work_mem=1kB",
+            ],
+            "WARNING",
+        ),
+        (vec![], "CRITICAL"),
+    ] {
+        let out = run("check_pg_settings", &args);
+        out.expect(state);
+        assert!(
+            hint(&out).starts_with("compare with SELECT name, setting"),
+            "{}",
             out.stdout
         );
     }
