@@ -1,5 +1,6 @@
 # Sourced by demo.sh and bench/compare.sh: a throwaway primary (archiving)
-# with a streaming standby, removed on exit. Sets base, port, standby_port, pgbin.
+# with a streaming standby, removed on exit. Sets base, port, standby_port, pgbin;
+# start_pgbouncer puts PgBouncer in front of the primary on bouncer_port.
 pgbin=${PGVIGIL_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
 base=$(mktemp -d /tmp/pgvigil-cluster.XXXXXX)
 chmod 755 "$base"
@@ -12,7 +13,9 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 port=$((20000 + RANDOM % 20000))
 standby_port=$((port + 1))
+bouncer_port=$((port + 2))
 cleanup_cluster() {
+  [ -f "$base/pgbouncer/pgbouncer.pid" ] && kill "$(cat "$base/pgbouncer/pgbouncer.pid")" 2>/dev/null || true
   for d in standby primary; do
     [ -d "$base/$d" ] && run_pg "$pgbin/pg_ctl" stop -m immediate -D "$base/$d" >/dev/null 2>&1 || true
   done
@@ -45,4 +48,32 @@ CONF
   run_pg "$pgbin/pg_ctl" start -w -D "$base/standby" -l "$base/standby.log" >/dev/null
   psql_p -c "CREATE TABLE demo AS SELECT generate_series(1, 10000) AS i" -c "SELECT pg_switch_wal()" >/dev/null
   sleep 1
+}
+
+# PgBouncer (session pooling, pool_size 2) in front of the primary, its
+# console open to the monitor role as a stats_users role; socket in $base/pgbouncer.
+start_pgbouncer() {
+  local d=$base/pgbouncer
+  mkdir -p "$d"
+  cat >"$d/pgbouncer.ini" <<INI
+[databases]
+postgres = host=$base port=$port dbname=postgres
+[pgbouncer]
+listen_addr =
+listen_port = $bouncer_port
+unix_socket_dir = $d
+auth_type = trust
+auth_file = $d/users.txt
+pool_mode = session
+default_pool_size = 2
+admin_users = postgres
+stats_users = monitor
+logfile = $d/pgbouncer.log
+pidfile = $d/pgbouncer.pid
+INI
+  printf '"postgres" ""\n"monitor" ""\n' >"$d/users.txt"
+  [ "$(id -u)" -eq 0 ] && chown -R "$pg_user" "$d"
+  run_pg pgbouncer -q -d "$d/pgbouncer.ini"
+  for _ in $(seq 50); do [ -S "$d/.s.PGSQL.$bouncer_port" ] && return 0; sleep 0.1; done
+  echo "pgbouncer did not start" >&2; return 1
 }

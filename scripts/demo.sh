@@ -56,6 +56,18 @@ plugin "$port" check_pg_db_size -w 1GB -c 2GB --growth 1GB
 # unprivileged user would need log_file_mode = 0640 and the server's group).
 plugin "$port" check_pg_log --log "$base/primary.log" --from-start -w errors=5 -c errors=50
 plugin "$port" check_pg_query --query "SELECT count(*) FROM pg_stat_activity" --label sessions -w 50 -c 80
+# Configuration and roles as the seed's security practices want them (the
+# throwaway cluster runs with fsync off, and logs no lock waits).
+plugin "$port" check_pg_settings --expect log_lock_waits=on --expect log_checkpoints=on --expect log_min_duration_statement=1s
+plugin "$port" check_pg_roles --allow-superuser postgres -w 7d: -c 1d:
+# The seed's daily pg_dump, then the check of its freshness.
+mkdir -p "$base/dumps"
+"$pgbin/pg_dump" -h "$base" -p "$port" -U postgres -d postgres -f "$base/dumps/postgres-$(date +%F).sql"
+plugin "$port" check_pg_backup --dump-dir "$base/dumps" --pattern '*.sql' -w 25h -c 49h
+# PgBouncer in front of the primary, read through its admin console.
+start_pgbouncer
+"$pgbin/psql" -X -q -h "$base/pgbouncer" -p "$bouncer_port" -U postgres -d postgres -c "SELECT 1" >/dev/null
+plugin "$bouncer_port" check_pg_pgbouncer -H "$base/pgbouncer" -w 5,10s -c 20,1min
 echo
 echo "== a failure looks like this (server stopped):"
 run_pg "$pgbin/pg_ctl" stop -m fast -D "$base/standby" >/dev/null
