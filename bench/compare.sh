@@ -31,6 +31,12 @@ start_cluster
 # role may read its statistics, so that bloat is estimated, not refused.
 psql_p -c "CREATE DATABASE app" -c "GRANT pg_read_all_data TO monitor" >/dev/null
 run_pg "$pgbin/pgbench" -i -q -s 5 -h "$base" -p "$port" -U postgres app >/dev/null 2>&1
+# The seed's daily dump of app, for the backup checks; PgBouncer in front of
+# the primary, with an application session so that its pool exists.
+mkdir -p "$base/dumps"
+"$pgbin/pg_dump" -h "$base" -p "$port" -U postgres -d app -f "$base/dumps/app-$(date +%F).sql"
+start_pgbouncer
+"$pgbin/psql" -X -q -h "$base/pgbouncer" -p "$bouncer_port" -U postgres -d postgres -c "SELECT 1" >/dev/null
 
 psql_c() { echo "$pgbin/psql -X -q -h $base -U postgres -d postgres -p $1"; }
 logging() {
@@ -49,7 +55,7 @@ mkdir -p bench/results
 stamp=$(date +%Y-%m-%d-%H%M)
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), $runs runs per tool and check" |
   tee "bench/results/$stamp.md"
-python3 bench/measure.py --base "$base" --port "$port" --standby-port "$standby_port" \
+python3 bench/measure.py --base "$base" --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \
   --bin "$PWD/target/release" --status-file "$base/pgactivity.status" --runs "$runs" \
   --json "bench/results/$stamp.json" --make-tables "$make_tables" \
   --logging-on "$(logging on all)" --logging-off "$(logging off none)" ${BENCH_CHECKS:+--checks "$BENCH_CHECKS"} | tee -a "bench/results/$stamp.md"
