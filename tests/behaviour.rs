@@ -416,10 +416,5 @@ fn a_session_the_server_ends_mid_check_is_critical() {
         "{}",
         out.summary()
     );
-    assert!(out
-        .stdout
-        .lines()
-        .last()
-        .unwrap()
-        .starts_with("hint: is the server up"));
+    assert!(out.hint().unwrap().starts_with("is the server up"));
 }

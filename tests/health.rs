@@ -181,12 +181,7 @@ fn a_session_lost_midway_is_critical_and_the_rest_is_not_run() {
     assert!(out
         .stdout
         .contains("\n[UNKNOWN] locks: not run, the connection was lost\n"));
-    assert!(out
-        .stdout
-        .lines()
-        .last()
-        .unwrap()
-        .starts_with("hint: is the server up"));
+    assert!(out.hint().unwrap().starts_with("is the server up"));
 }
 
 #[test]

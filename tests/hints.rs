@@ -186,17 +186,7 @@ fn every_failure_ends_with_its_next_step() {
         "check_pg_long_running",
         "check_pg_locks",
     ] {
-        let out = PluginRun::new(plugin)
-            .args(&["-H", &cluster.socket_dir.display().to_string()])
-            .args(&[
-                "-p",
-                &cluster.port.to_string(),
-                "-U",
-                PLAIN,
-                "-d",
-                "postgres",
-            ])
-            .run();
+        let out = cluster.plugin_as(plugin, PLAIN).run();
         out.expect("UNKNOWN");
         assert!(
             hint(&out).starts_with("grant the monitoring role what the message names"),

@@ -2,7 +2,7 @@
 //! values compared with --expect in PostgreSQL's units, fsync off, and what
 //! changed between two runs.
 
-use harness::{Cluster, PluginRun, PLAIN};
+use harness::{Cluster, PLAIN};
 
 const PLUGIN: &str = "check_pg_settings";
 /// The test clusters run with fsync and full_page_writes off, for speed.
@@ -140,16 +140,8 @@ fn bad_expectations_and_missing_privileges_are_unknown() {
         assert!(out.summary().contains(says), "{expect}: {}", out.summary());
     }
     // Without pg_read_all_settings the superuser-only settings are hidden.
-    let out = PluginRun::new(PLUGIN)
-        .args(&["-H", &cluster.socket_dir.display().to_string()])
-        .args(&[
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            PLAIN,
-            "-d",
-            "postgres",
-        ])
+    let out = cluster
+        .plugin_as(PLUGIN, PLAIN)
         .args(&["--expect", "data_directory=/nowhere"])
         .run();
     out.expect("UNKNOWN");

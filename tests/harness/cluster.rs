@@ -340,6 +340,13 @@ impl Cluster {
     }
 
     /// `run` pointed at this cluster as the pg_monitor-only role.
+    /// Plugin `name` pointed at this cluster as role `user`.
+    pub fn plugin_as(&self, name: &str, user: &str) -> PluginRun {
+        let mut run = self.plugin(name);
+        run.env("PGUSER", user);
+        run
+    }
+
     pub fn point(&self, mut run: PluginRun) -> PluginRun {
         run.env("PGHOST", self.socket_dir.to_str().unwrap())
             .env("PGPORT", &self.port.to_string())
