@@ -87,15 +87,7 @@ fn an_audit_of_roles() {
         "SELECT count(*) = 0 FROM pg_stat_activity WHERE usename = 'batch'",
         "batch's session to end",
     );
-    let out = cluster
-        .plugin(PLUGIN)
-        .args(&[
-            "--allow-superuser",
-            "eve",
-            "--allow-privileged",
-            "app_admin",
-        ])
-        .run();
+    let out = allowed(&[]);
     out.expect("CRITICAL");
     assert!(
         [
@@ -120,15 +112,7 @@ fn an_audit_of_roles() {
 
     // An expired password is below any bound.
     cluster.execute("ALTER ROLE rotating VALID UNTIL '2000-01-01'");
-    let out = cluster
-        .plugin(PLUGIN)
-        .args(&[
-            "--allow-superuser",
-            "eve",
-            "--allow-privileged",
-            "app_admin",
-        ])
-        .run();
+    let out = allowed(&[]);
     out.expect("CRITICAL");
     assert!(
         out.summary().starts_with("password of rotating expired "),
