@@ -67,16 +67,19 @@ fn an_audit_of_roles() {
         .starts_with("review the roles named above"));
 
     // Allowed, and a lower bound the expiry is above: only the limit is left.
-    let out = cluster
-        .plugin(PLUGIN)
-        .args(&[
-            "--allow-superuser",
-            "eve",
-            "--allow-privileged",
-            "app_admin",
-        ])
-        .args(&["-w", "12h:", "-c", "1h:"])
-        .run();
+    let allowed = |more: &[&str]| {
+        cluster
+            .plugin(PLUGIN)
+            .args(&[
+                "--allow-superuser",
+                "eve",
+                "--allow-privileged",
+                "app_admin",
+            ])
+            .args(more)
+            .run()
+    };
+    let out = allowed(&["-w", "12h:", "-c", "1h:"]);
     out.expect("CRITICAL");
     assert_eq!(
         out.summary(),
@@ -98,16 +101,7 @@ fn an_audit_of_roles() {
         "{}",
         out.summary()
     );
-    let out = cluster
-        .plugin(PLUGIN)
-        .args(&[
-            "--allow-superuser",
-            "eve",
-            "--allow-privileged",
-            "app_admin",
-        ])
-        .args(&["-w", "2d:", "-c", "12h:"])
-        .run();
+    let out = allowed(&["-w", "2d:", "-c", "12h:"]);
     out.expect("WARNING");
 
     // An expired password is below any bound.
