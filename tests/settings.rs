@@ -118,6 +118,12 @@ fn restart_expectations_risks_and_changes() {
     run(&["--changed"]).expect("OK");
     // The session's own settings (statement_timeout from -t) are no change.
     run(&["--changed", "-t", "7"]).expect("OK");
+    // Nor is a setting ignored from now on, changed or not.
+    cluster.execute("ALTER SYSTEM SET work_mem = '16MB'");
+    cluster.execute("SELECT pg_reload_conf()");
+    cluster.wait_for("SELECT current_setting('work_mem') = '16MB'", "the reload");
+    run(&["--changed", "--ignore", "work_mem"]).expect("OK");
+    run(&["--changed"]).expect("WARNING");
 }
 
 #[test]

@@ -313,8 +313,8 @@ fn pgbackrest(
     };
     match (&archive_max, behind) {
         (Some(max), Some(behind)) => parts.push(format!(
-            "archive up to {max} ({} behind the server)",
-            count(behind as usize, "WAL file")
+            "archive up to {max} ({} not archived yet)",
+            count(behind as usize, "completed WAL file")
         )),
         (Some(max), None) => parts.push(format!("archive up to {max}")),
         (None, _) => parts.push("no WAL archived".into()),
@@ -338,8 +338,8 @@ fn pgbackrest(
     Ok(CheckResult::new(status, parts.join("; ")).perf(perfdata))
 }
 
-/// WAL files from `archived` to `current` (same timeline or not, by
-/// position): 000000010000000000000003 to ...05 is 2.
+/// Completed WAL files the archive does not hold yet, from the archive's
+/// newest to the server's current one: ...03 archived, ...05 current is 1.
 fn segments_between(archived: &str, current: &str, segment_size: &str) -> Option<i64> {
     let size = crate::units::parse_size_option(segment_size).ok()?;
     let per_log = 0x1_0000_0000u64 / size.max(1);
@@ -351,7 +351,8 @@ fn segments_between(archived: &str, current: &str, segment_size: &str) -> Option
         let seg = u64::from_str_radix(&name[16..24], 16).ok()?;
         Some(log * per_log + seg)
     };
-    Some(position(current)? as i64 - position(archived)? as i64)
+    // The server's current file is still being written: not yet archivable.
+    Some((position(current)? as i64 - position(archived)? as i64 - 1).max(0))
 }
 
 #[cfg(test)]
@@ -366,7 +367,7 @@ mod tests {
                 "000000010000000000000005",
                 "16MB"
             ),
-            Some(2)
+            Some(1)
         );
         assert_eq!(
             segments_between(
@@ -374,7 +375,7 @@ mod tests {
                 "000000010000000100000001",
                 "16MB"
             ),
-            Some(2)
+            Some(1)
         );
         assert_eq!(
             segments_between("junk", "000000010000000000000005", "16MB"),

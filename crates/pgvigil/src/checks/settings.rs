@@ -178,26 +178,31 @@ impl Check for Settings {
                     None
                 }
             };
+            // Kept raw (unit, then value as pg_settings has it), so that how
+            // values are shown may change without every setting looking changed.
             let now: BTreeMap<String, String> = settings
                 .iter()
                 .filter(|(name, s)| !ignored(name) && !s.ours)
-                .map(|(name, s)| (name.clone(), s.shown()))
+                .map(|(name, s)| (name.clone(), format!("{}|{}", s.unit, s.value)))
                 .collect();
             if let Some(before) = previous {
                 for (name, value) in &now {
                     match before.get(name) {
-                        Some(old) if old != value => {
-                            changes.push(format!("{name} changed from {old} to {value}"))
-                        }
+                        Some(old) if old != value => changes.push(format!(
+                            "{name} changed from {} to {}",
+                            shown_raw(old),
+                            shown_raw(value)
+                        )),
                         None if !before.is_empty() => {
-                            changes.push(format!("{name} appeared ({value})"))
+                            changes.push(format!("{name} appeared ({})", shown_raw(value)))
                         }
                         _ => {}
                     }
                 }
+                // A setting ignored since, or set by this session, is not gone.
                 for (name, old) in &before {
-                    if !now.contains_key(name) {
-                        changes.push(format!("{name} is gone (was {old})"));
+                    if !now.contains_key(name) && !settings.contains_key(name) {
+                        changes.push(format!("{name} is gone (was {})", shown_raw(old)));
                     }
                 }
             }
@@ -230,7 +235,16 @@ impl Check for Settings {
                 names.join(", ")
             ));
         }
-        findings.extend(changes.iter().cloned());
+        // Many changes at once (a new postgresql.conf): the first few in the
+        // summary, every one in the long output.
+        const SHOWN_CHANGES: usize = 5;
+        findings.extend(changes.iter().take(SHOWN_CHANGES).cloned());
+        if changes.len() > SHOWN_CHANGES {
+            findings.push(format!(
+                "{} more settings changed (listed below)",
+                changes.len() - SHOWN_CHANGES
+            ));
+        }
         let mut summary = if findings.is_empty() {
             let mut text = format!("{} settings read", settings.len());
             if !args.expect.is_empty() {
@@ -251,6 +265,9 @@ impl Check for Settings {
                 ctx.conn.user
             ));
         }
+        if changes.len() > SHOWN_CHANGES {
+            details.extend(changes.iter().cloned());
+        }
         if ctx.verbose > 0 {
             details.extend(matching);
         }
@@ -266,6 +283,19 @@ impl Check for Settings {
             .perf(perfdata)
             .details(details))
     }
+}
+
+/// A kept `unit|value` as SHOW would print it.
+fn shown_raw(kept: &str) -> String {
+    let (unit, value) = kept.split_once('|').unwrap_or(("", kept));
+    Setting {
+        value: value.to_string(),
+        unit: unit.to_string(),
+        vartype: String::new(),
+        pending_restart: false,
+        ours: false,
+    }
+    .shown()
 }
 
 fn plural_setting(n: usize) -> String {
