@@ -73,6 +73,7 @@ fn icinga2_commands(text: &str) -> BTreeMap<String, CheckCommand> {
         if let Some(rest) = trimmed
             .strip_prefix("object CheckCommand \"")
             .or_else(|| trimmed.strip_prefix("template CheckCommand \""))
+            .or_else(|| trimmed.strip_prefix("object EventCommand \""))
         {
             let name = rest.split('"').next().unwrap().to_string();
             commands.entry(name.clone()).or_default();
@@ -117,15 +118,18 @@ fn every_plugin_has_an_icinga2_check_command_offering_all_its_options() {
         let Some(binary) = &command.binary else {
             continue;
         };
+        // Event handlers are EventCommands named pgvigil_handle_<what>.
+        let handler = harness::plugin::handlers().contains(binary);
         assert!(
-            plugins().contains(binary),
-            "CheckCommand {name} runs {binary}, which plugins/ does not build"
+            plugins().contains(binary) || handler,
+            "command {name} runs {binary}, which plugins/ does not build"
         );
-        assert_eq!(
-            name,
-            &binary.replace("check_pg_", "pgvigil_"),
-            "CheckCommand name"
-        );
+        let expected = if handler {
+            binary.replace("handle_pg_", "pgvigil_handle_")
+        } else {
+            binary.replace("check_pg_", "pgvigil_")
+        };
+        assert_eq!(name, &expected, "command name");
         let arguments = all_arguments(&commands, name);
         let options = help_options(binary);
         let unknown: Vec<_> = arguments.iter().filter(|a| !accepts(&options, a)).collect();
@@ -143,7 +147,12 @@ fn every_plugin_has_an_icinga2_check_command_offering_all_its_options() {
         assert!(missing.is_empty(), "{name} does not offer {missing:?}");
         covered.insert(binary.clone());
     }
-    assert_eq!(covered, plugins(), "plugins without a CheckCommand");
+    let mut shipped = plugins();
+    shipped.extend(harness::plugin::handlers());
+    assert_eq!(
+        covered, shipped,
+        "plugins without a CheckCommand, handlers without an EventCommand"
+    );
     for (name, command) in &commands {
         assert_eq!(
             command.descriptions,
@@ -175,19 +184,27 @@ fn every_plugin_has_a_nagios_command_whose_options_it_accepts() {
             .strip_prefix("$USER1$/")
             .expect("command_line starts with $USER1$/")
             .to_string();
+        let handler = harness::plugin::handlers().contains(&binary);
         assert!(
-            plugins().contains(&binary),
+            plugins().contains(&binary) || handler,
             "{binary} is not built by plugins/"
         );
-        assert_eq!(
-            name.take().as_deref(),
-            Some(binary.replace("check_pg_", "pgvigil_").as_str())
-        );
+        let expected = if handler {
+            binary.replace("handle_pg_", "pgvigil_handle_")
+        } else {
+            binary.replace("check_pg_", "pgvigil_")
+        };
+        assert_eq!(name.take().as_deref(), Some(expected.as_str()));
         let options = help_options(&binary);
         for word in words.filter(|w| w.starts_with('-')) {
             assert!(accepts(&options, word), "{binary} does not accept {word}");
         }
         covered.insert(binary);
     }
-    assert_eq!(covered, plugins(), "plugins without a Nagios command");
+    let mut shipped = plugins();
+    shipped.extend(harness::plugin::handlers());
+    assert_eq!(
+        covered, shipped,
+        "plugins or handlers without a Nagios command"
+    );
 }

@@ -59,7 +59,10 @@ fn package_holds_every_plugin_its_man_page_and_the_configuration() {
         "./usr/share/doc/pgvigil/copyright".to_string(),
         "./usr/share/pgvigil/pgvigil-result.schema.json".to_string(),
     ];
-    for name in harness::plugin::names() {
+    for name in harness::plugin::names()
+        .into_iter()
+        .chain(harness::plugin::handlers())
+    {
         wanted.push(format!("./usr/lib/nagios/plugins/{name}"));
         wanted.push(format!("./usr/share/man/man1/{name}.1.gz"));
     }

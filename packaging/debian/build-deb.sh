@@ -17,7 +17,7 @@ version=$(cargo metadata --no-deps --format-version 1 |
 arch=$(dpkg --print-architecture)
 
 cargo build --release --workspace --bins --quiet
-plugins=$(cd plugins && ls -d check_pg_*)
+plugins=$(cd plugins && ls -d check_pg_* handle_pg_*)
 
 out=target/debian
 root=$out/pgvigil_${version}_$arch

@@ -14,9 +14,19 @@ pub fn binary_dir() -> PathBuf {
 
 /// The plugins the repository ships: one crate in plugins/ each, named as its binary.
 pub fn names() -> std::collections::BTreeSet<String> {
+    crates("check_pg_")
+}
+
+/// The event handlers, which live in plugins/ too.
+pub fn handlers() -> std::collections::BTreeSet<String> {
+    crates("handle_pg_")
+}
+
+fn crates(prefix: &str) -> std::collections::BTreeSet<String> {
     std::fs::read_dir(crate::daemon::repo_path("plugins"))
         .expect("plugins/")
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with(prefix))
         .collect()
 }
 

@@ -1,4 +1,4 @@
-//! `pgvigil-man DIR`: writes DIR/check_pg_<name>.1 for every plugin, rendered
+//! `pgvigil-man DIR`: writes DIR/<binary>.1 for every plugin and event handler, rendered
 //! from the same clap definitions as the plugins' `--help`, so the two cannot
 //! drift apart.
 
@@ -11,7 +11,9 @@ fn main() -> ExitCode {
         eprintln!("usage: pgvigil-man DIR");
         return ExitCode::from(2);
     };
-    for command in pgvigil::checks::plugin_commands() {
+    let mut commands = pgvigil::checks::plugin_commands();
+    commands.push(pgvigil::handlers::connections::command());
+    for command in commands {
         let path = dir.join(format!("{}.1", command.get_name()));
         if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| write_page(command, &path)) {
             eprintln!("pgvigil-man: {}: {e}", path.display());

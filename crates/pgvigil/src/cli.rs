@@ -147,7 +147,7 @@ where
 }
 
 /// clap's message without its usage block, on one line.
-fn one_line_clap(error: &clap::Error) -> String {
+pub(crate) fn one_line_clap(error: &clap::Error) -> String {
     let text = error.render().to_string();
     let message: Vec<&str> = text
         .lines()

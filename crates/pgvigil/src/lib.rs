@@ -11,6 +11,7 @@ pub mod databases;
 pub mod error;
 pub mod filesystem;
 pub mod formats;
+pub mod handlers;
 pub mod logs;
 pub mod output;
 pub mod perfdata;

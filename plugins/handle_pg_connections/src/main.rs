@@ -1,0 +1,3 @@
+fn main() {
+    pgvigil::handlers::connections::main()
+}
