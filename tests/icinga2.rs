@@ -41,8 +41,8 @@ fn check_commands_and_example_validate() {
     let out = icinga2(&dir).arg("-C").output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "icinga2 -C failed:\n{log}");
-    // The example's apply rules make nineteen services on its host (the disk
-    // service needs an agent endpoint the example host does not have).
+    // The example's apply rules make twenty-four services on its host (disk,
+    // log and dumps need an agent endpoint the example host does not have).
     assert!(log.contains("Instantiated 24 Services."), "{log}");
     assert!(log.contains("Instantiated 1 Host."), "{log}");
 
@@ -542,4 +542,101 @@ fn graphite_escape_part(label: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The shipped EventCommand end to end: the connections service turns HARD
+/// CRITICAL on idle sessions, Icinga2 runs handle_pg_connections, the idle
+/// sessions are gone and the service recovers, all read back from Icinga2's log.
+#[test]
+fn the_event_handler_clears_idle_sessions_and_the_service_recovers() {
+    let cluster = Cluster::start_with(
+        "icinga2-handler",
+        ClusterOptions {
+            max_connections: 20,
+            ..ClusterOptions::default()
+        },
+    );
+    cluster.execute(
+        "CREATE ROLE app LOGIN; CREATE ROLE handler LOGIN IN ROLE pg_monitor, pg_signal_backend",
+    );
+    // 14 idle sessions of 17 usable slots: over 75%.
+    let idle: Vec<postgres::Client> = (0..14).map(|_| cluster.client_as("app")).collect();
+    std::thread::sleep(Duration::from_millis(1200));
+
+    let dir = temp_dir("icinga2-handler");
+    let mut conf = preamble(&dir);
+    conf.push_str(&format!(
+        r#"object CheckerComponent "checker" {{ }}
+object FileLogger "log" {{
+	path = "{log}"
+	severity = "debug"
+}}
+object Host "pg" {{
+	check_command = "dummy"
+	address = "127.0.0.1"
+	vars.pgvigil_port = {port}
+	vars.pgvigil_dbname = "postgres"
+	vars.pgvigil_username = "handler"
+}}
+object Service "connections" {{
+	host_name = "pg"
+	check_command = "pgvigil_connections"
+	check_interval = 1s
+	retry_interval = 1s
+	max_check_attempts = 2
+	vars.pgvigil_warning = "50%"
+	vars.pgvigil_critical = "75%"
+	event_command = "pgvigil_handle_connections"
+	vars.pgvigil_handle_idle_for = "1s"
+	vars.pgvigil_handle_execute = true
+}}
+"#,
+        log = dir.join("icinga2.log").display(),
+        port = cluster.port,
+    ));
+    fs::write(dir.join("icinga2.conf"), conf).unwrap();
+
+    let mut daemon = Daemon::spawn(&mut icinga2(&dir));
+    let recovered = wait_until(Duration::from_secs(60), "the service to recover", || {
+        assert!(daemon.is_running(), "icinga2 exited:\n{}", log(&dir));
+        let log = log(&dir);
+        let critical = log.find("'pg!connections' hard state change from UNKNOWN to CRITICAL")?;
+        log[critical..]
+            .contains("'pg!connections' hard state change from CRITICAL to OK")
+            .then_some(log)
+    });
+    daemon.assert_unprivileged();
+    drop(daemon);
+    // Shown with --nocapture: the state changes and the handler's runs.
+    let lines: Vec<&str> = recovered
+        .lines()
+        .filter(|l| {
+            l.contains("'pg!connections' hard state change")
+                || l.contains("Executing event handler")
+                || (l.contains("handle_pg_connections") && l.contains("terminated with exit code"))
+        })
+        .collect();
+    for line in &lines {
+        println!("{line}");
+    }
+    // The handler acted on the HARD CRITICAL and succeeded, before the recovery.
+    let acted = lines
+        .iter()
+        .position(|l| {
+            l.contains("'--execute'")
+                && l.contains("'--state' 'CRITICAL' '--state-type' 'HARD'")
+                && l.ends_with("terminated with exit code 0")
+        })
+        .unwrap_or_else(|| panic!("no successful handler run:\n{}", lines.join("\n")));
+    let recovery = lines
+        .iter()
+        .position(|l| l.contains("hard state change from CRITICAL to OK"))
+        .unwrap();
+    assert!(acted < recovery, "{}", lines.join("\n"));
+    cluster.wait_for(
+        "SELECT count(*) = 0 FROM pg_stat_activity WHERE usename = 'app'",
+        "the idle sessions to be gone",
+    );
+    drop(idle);
+    let _ = fs::remove_dir_all(&dir);
 }

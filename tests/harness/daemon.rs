@@ -68,7 +68,10 @@ pub fn sandbox_copy(sandbox: &Path, repo_file: &str) -> PathBuf {
 /// Copies of the freshly built plugins in the sandbox; their directory.
 pub fn sandbox_plugins(sandbox: &Path) -> PathBuf {
     let dir = sandbox_dir(sandbox, "plugins");
-    for name in crate::plugin::names() {
+    for name in crate::plugin::names()
+        .into_iter()
+        .chain(crate::plugin::handlers())
+    {
         std::fs::copy(binary_dir().join(&name), dir.join(&name))
             .unwrap_or_else(|e| panic!("copy {name:?}: {e}: build the plugins first"));
     }
