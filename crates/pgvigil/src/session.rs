@@ -261,6 +261,14 @@ fn chain(error: &postgres::Error) -> String {
 
 fn connect_reason(error: &postgres::Error, settings: &ConnSettings) -> String {
     if let Some(db) = error.as_db_error() {
+        if db.code() == &SqlState::TOO_MANY_CONNECTIONS {
+            return format!(
+                "{}: the server is out of connection slots (max_connections); from PostgreSQL 16, \
+                 reserved_connections and GRANT pg_use_reserved_connections TO \"{}\" keep monitoring working",
+                db.message(),
+                settings.user
+            );
+        }
         return db.message().to_string();
     }
     let text = chain(error);

@@ -19,7 +19,7 @@ pub struct ConnArgs {
     /// Port [default: PGPORT, else 5432]
     #[arg(short = 'p', long, value_name = "PORT")]
     pub port: Option<String>,
-    /// Database [default: PGDATABASE, else the user name]
+    /// Database [default: PGDATABASE, else postgres]
     #[arg(short = 'd', long, value_name = "NAME")]
     pub dbname: Option<String>,
     /// User [default: PGUSER, else the operating-system user]
@@ -125,11 +125,13 @@ impl ConnSettings {
                 Error::Usage("no user name: give -U/--username or set PGUSER".into())
             })?,
         };
+        // psql would use the user name; a monitoring role rarely has a
+        // database of its own, and every cluster has postgres (as the peers assume).
         let dbname = args
             .dbname
             .clone()
             .or_else(|| env("PGDATABASE"))
-            .unwrap_or_else(|| user.clone());
+            .unwrap_or_else(|| "postgres".to_string());
         let sslmode = match env("PGSSLMODE") {
             Some(mode) => SslMode::parse(&mode)?,
             None => SslMode::Prefer,
@@ -287,7 +289,8 @@ mod tests {
         let s = resolve(&args(), &[("PGUSER", "mon")]).unwrap();
         assert_eq!(s.hosts, vec!["/var/run/postgresql", "localhost"]);
         assert_eq!(s.port, 5432);
-        assert_eq!(s.dbname, "mon");
+        // Not psql's user name: the database every cluster has.
+        assert_eq!(s.dbname, "postgres");
         assert_eq!(s.sslmode, SslMode::Prefer);
         assert_eq!(s.application_name, "check_pg_test");
         assert_eq!(s.password, None);
