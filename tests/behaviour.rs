@@ -468,3 +468,57 @@ fn a_server_out_of_slots_says_so_and_reserved_slots_let_monitoring_in() {
         );
     }
 }
+
+#[test]
+fn a_password_never_reaches_any_output() {
+    let cluster = Cluster::start("behaviour-marked");
+    let password = generated_password();
+    cluster.execute(&format!(
+        "CREATE ROLE marked LOGIN PASSWORD '{password}' IN ROLE pg_monitor"
+    ));
+    // The role must give its password over TCP: first line of pg_hba.conf.
+    let hba = cluster.data.join("pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).unwrap();
+    std::fs::write(
+        &hba,
+        format!("host all marked 127.0.0.1/32 scram-sha-256\n{rules}"),
+    )
+    .unwrap();
+    cluster.execute("SELECT pg_reload_conf()");
+    let wrong = format!("{password}x");
+    for plugin in [
+        "check_pg_alive",
+        "check_pg_connections",
+        "check_pg_settings",
+        "check_pg_health",
+    ] {
+        for format in ["nagios", "json", "openmetrics"] {
+            for (given, state) in [(&password, None), (&wrong, Some("CRITICAL"))] {
+                let out = cluster
+                    .plugin(plugin)
+                    .env_remove("PGHOST")
+                    .env("PGPASSWORD", given)
+                    .args(&["-H", "127.0.0.1", "-U", "marked", "-v", "-v"])
+                    .args(&["--format", format, "-t", "5"])
+                    .run();
+                match state {
+                    Some(state) => {
+                        assert_eq!(out.code, 2, "{plugin} {format}: {state}: {}", out.stdout)
+                    }
+                    // The right password logs in (the output is then the check's).
+                    None => assert!(
+                        !out.stdout.contains("authentication failed"),
+                        "{plugin} {format}: {}",
+                        out.stdout
+                    ),
+                }
+                for text in [&out.stdout, &out.stderr] {
+                    assert!(
+                        !text.contains(password.as_str()),
+                        "{plugin} {format} printed the password"
+                    );
+                }
+            }
+        }
+    }
+}

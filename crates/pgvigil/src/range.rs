@@ -218,3 +218,73 @@ mod tests {
         assert_eq!(r("80%").to_perfdata_scaled(0.97), "77.6");
     }
 }
+
+/// Range semantics against a reference written straight from the Monitoring
+/// Plugins guidelines, over generated ranges and values.
+#[cfg(test)]
+mod properties {
+    use super::Range;
+    use proptest::prelude::*;
+
+    /// The guidelines' table: `start:end` alerts outside [start, end], both
+    /// ends inclusive; `@` inverts; a missing start is 0, `~` is -infinity,
+    /// a missing end is +infinity; `N` alone is `0:N`.
+    fn reference(start: Option<f64>, tilde: bool, end: Option<f64>, at: bool, value: f64) -> bool {
+        let low = if tilde {
+            f64::NEG_INFINITY
+        } else {
+            start.unwrap_or(0.0)
+        };
+        let high = end.unwrap_or(f64::INFINITY);
+        let outside = value < low || value > high;
+        outside != at
+    }
+
+    fn number() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            (-1000i32..1000).prop_map(f64::from),
+            (-1000.0f64..1000.0).prop_map(|v| (v * 100.0).round() / 100.0),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn ranges_alert_as_the_guidelines_define(
+            start in proptest::option::of(number()),
+            tilde in any::<bool>(),
+            end in proptest::option::of(number()),
+            at in any::<bool>(),
+            value in prop_oneof![number(), Just(0.0), Just(-0.0)],
+        ) {
+            // Only forms the grammar has: `N`, `N:`, `~:N`, `N:M`, `~:`, each with or without @.
+            let start_text = if tilde { Some("~".to_string()) } else { start.map(|s| s.to_string()) };
+            let text = match (&start_text, end) {
+                (None, None) => return Ok(()),
+                (None, Some(e)) => e.to_string(),
+                (Some(s), None) => format!("{s}:"),
+                (Some(s), Some(e)) => format!("{s}:{e}"),
+            };
+            let text = if at { format!("@{text}") } else { text };
+            let (start, end) = (if tilde { None } else { start }, end);
+            match Range::parse(&text) {
+                Ok(range) => prop_assert_eq!(
+                    range.alerts(value),
+                    reference(start, tilde, end, at, value),
+                    "{} with {}", text, value
+                ),
+                // Refused only when start is above end, as the guidelines require.
+                Err(_) => {
+                    let low = if tilde { f64::NEG_INFINITY } else { start.unwrap_or(0.0) };
+                    prop_assert!(low > end.unwrap_or(f64::INFINITY), "{} refused", text);
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused_without_a_panic(text in ".{0,24}") {
+            let _ = Range::parse(&text);
+        }
+    }
+}
