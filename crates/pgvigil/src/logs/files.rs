@@ -117,17 +117,37 @@ pub fn cannot_read(path: &Path, error: &std::io::Error) -> Error {
     Error::CannotMeasure(format!("cannot read log {}: {error}{hint}", path.display()))
 }
 
-/// `*` and `?` against a file name, as a shell matches them.
+/// `*` and `?` against a file name, as a shell matches them. Linear
+/// backtracking to the last `*`, so no pattern can make it exponential.
 pub(crate) fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    match (pattern.first(), name.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            glob_match(&pattern[1..], name) || (!name.is_empty() && glob_match(pattern, &name[1..]))
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(b'?') => {
+                p += 1;
+                n += 1;
+            }
+            Some(c) if *c == name[n] => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more byte and try again.
+                Some((sp, sn)) => {
+                    p = sp + 1;
+                    n = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
         }
-        (Some(b'?'), Some(_)) => glob_match(&pattern[1..], &name[1..]),
-        (Some(p), Some(n)) if p == n => glob_match(&pattern[1..], &name[1..]),
-        _ => false,
     }
+    pattern[p..].iter().all(|c| *c == b'*')
 }
 
 /// FNV-1a of the first `len` bytes of `file`.
@@ -273,6 +293,19 @@ fn read_from(c: &mut Candidate, start: u64, each: &mut dyn FnMut(Entry<'_>)) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn globs_stay_linear_on_hostile_patterns() {
+        // Exponential backtracking would never finish this one.
+        let pattern = "*a".repeat(40) + "b";
+        let name = "a".repeat(200);
+        assert!(!glob_match(pattern.as_bytes(), name.as_bytes()));
+        assert!(glob_match(b"*", b""));
+        assert!(glob_match(b"a*", b"a"));
+        assert!(!glob_match(b"a?", b"a"));
+        assert!(glob_match(b"*.sql.gz", b"app-2026.sql.gz"));
+        assert!(!glob_match(b"*.sql", b"app.sql.gz"));
+    }
 
     #[test]
     fn globs_match_names() {
