@@ -165,3 +165,85 @@ mod tests {
         );
     }
 }
+
+/// Rendered perfdata read back by an independent parser of the guidelines'
+/// grammar (`'label'=value[UOM];warn;crit;min;max`) gives what was rendered.
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One item: quoted labels with '' for a quote, then `=`, the value with
+    /// its unit, and up to four `;` fields.
+    fn parse(item: &str) -> Option<(String, f64, String, Vec<String>)> {
+        let (label, rest) = if let Some(quoted) = item.strip_prefix('\'') {
+            let mut label = String::new();
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                match chars.next()? {
+                    (i, '\'') if quoted[i + 1..].starts_with('\'') => {
+                        label.push('\'');
+                        chars.next();
+                    }
+                    (i, '\'') => break i,
+                    (_, c) => label.push(c),
+                }
+            };
+            (label, quoted[end + 1..].strip_prefix('=')?)
+        } else {
+            let (label, rest) = item.split_once('=')?;
+            (label.to_string(), rest)
+        };
+        let mut fields = rest.split(';');
+        let first = fields.next()?;
+        let split = first
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+            .unwrap_or(first.len());
+        let value = first[..split].parse().ok()?;
+        Some((
+            label,
+            value,
+            first[split..].to_string(),
+            fields.map(String::from).collect(),
+        ))
+    }
+
+    fn unit() -> impl Strategy<Value = Unit> {
+        prop_oneof![
+            Just(Unit::Count),
+            Just(Unit::Percent),
+            Just(Unit::Bytes),
+            Just(Unit::Seconds),
+            Just(Unit::Counter)
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        #[test]
+        fn what_is_rendered_reads_back(
+            label in "[^\\x00-\\x1f]{0,20}",
+            value in -1e12f64..1e12,
+            unit in unit(),
+            min in proptest::option::of(-1e6f64..1e6),
+            max in proptest::option::of(-1e6f64..1e6),
+        ) {
+            let mut p = PerfData::new(label.clone(), value, unit);
+            p.min = min;
+            p.max = max;
+            let text = p.to_string();
+            let (read_label, read_value, uom, fields) = parse(&text).expect("parsable");
+            prop_assert_eq!(read_label, label.replace('=', "_"));
+            prop_assert!((read_value - value).abs() <= 6e-7 + value.abs() * 1e-15, "{} {}", text, value);
+            prop_assert_eq!(uom, unit.uom());
+            let number = |f: Option<&String>| f.filter(|s| !s.is_empty()).map(|s| s.parse::<f64>().unwrap());
+            if let Some(min) = min {
+                prop_assert!((number(fields.get(2)).unwrap() - min).abs() <= 6e-7);
+            }
+            if let Some(max) = max {
+                prop_assert!((number(fields.get(3)).unwrap() - max).abs() <= 6e-7);
+            }
+        }
+    }
+}
