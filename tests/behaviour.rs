@@ -522,3 +522,34 @@ fn a_password_never_reaches_any_output() {
         }
     }
 }
+
+#[test]
+fn a_backend_killed_mid_query_is_critical_and_says_the_connection_was_lost() {
+    // SIGKILL of a backend makes the postmaster restart every backend: a cluster of its own.
+    let cluster = Cluster::start("behaviour-killed");
+    let mut run = cluster.plugin("check_pg_query");
+    run.args(&["-t", "20", "--query", "SELECT count(*) FROM pg_sleep(15)"]);
+    let running = std::thread::spawn(move || run.run());
+    cluster.wait_for(
+        "SELECT count(*) = 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(15)' AND application_name = 'check_pg_query'",
+        "the plugin's query to run",
+    );
+    let pid: i32 = cluster
+        .client()
+        .query_one(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep(15)' AND application_name = 'check_pg_query'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    // SAFETY: signalling the test server's own backend.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let out = running.join().unwrap();
+    out.expect("CRITICAL");
+    assert!(
+        out.summary().starts_with("lost the connection to ")
+            && out.summary().contains(" during the check: "),
+        "{}",
+        out.summary()
+    );
+}
