@@ -117,14 +117,8 @@ where
     };
     let matches = command.try_get_matches_from(argv).map_err(bad)?;
     let cli = PartCli::<C::Args>::from_arg_matches(&matches).map_err(bad)?;
-    fn given(range: &Option<String>) -> Option<&str> {
-        range.as_deref().filter(|r| !r.trim().is_empty())
-    }
-    let mut thresholds = Thresholds::parse(given(&cli.warning), given(&cli.critical), C::UNITS)
+    let thresholds = thresholds::<C>(&cli.warning, &cli.critical)
         .map_err(|e| Error::Usage(format!("--check '{check} {}': {e}", argv.join(" "))))?;
-    if let Some((warning, critical)) = C::DEFAULT_THRESHOLDS {
-        thresholds = thresholds.with_defaults(warning, critical, C::UNITS);
-    }
     Ok(Box::new(move |db, parent| {
         let ctx = Context {
             plugin: format!("{}:{check}", parent.plugin),
@@ -144,6 +138,23 @@ where
         };
         next.apply(result)
     }))
+}
+
+/// Check `C`'s `-w`/`-c`, its defaults filling a side left out. An empty
+/// range is one left out: a Nagios command passes `-w '$ARG1$'` whether or
+/// not the service gave ARG1.
+fn thresholds<C: Check>(
+    warning: &Option<String>,
+    critical: &Option<String>,
+) -> Result<Thresholds, Error> {
+    fn given(range: &Option<String>) -> Option<&str> {
+        range.as_deref().filter(|r| !r.trim().is_empty())
+    }
+    let thresholds = Thresholds::parse(given(warning), given(critical), C::UNITS)?;
+    Ok(match C::DEFAULT_THRESHOLDS {
+        Some((warning, critical)) => thresholds.with_defaults(warning, critical, C::UNITS),
+        None => thresholds,
+    })
 }
 
 /// clap's message without its usage block, on one line.
@@ -331,19 +342,7 @@ fn execute<C: Check>(
             formats::render(&result, source, format)
         }),
     );
-    // An empty range is one left out: a Nagios command passes `-w '$ARG1$'`
-    // whether or not the service gave ARG1.
-    fn given(range: &Option<String>) -> Option<&str> {
-        range.as_deref().filter(|r| !r.trim().is_empty())
-    }
-    let mut thresholds = Thresholds::parse(
-        given(&cli.common.warning),
-        given(&cli.common.critical),
-        C::UNITS,
-    )?;
-    if let Some((warning, critical)) = C::DEFAULT_THRESHOLDS {
-        thresholds = thresholds.with_defaults(warning, critical, C::UNITS);
-    }
+    let thresholds = thresholds::<C>(&cli.common.warning, &cli.common.critical)?;
     C::validate(&cli.check)?;
     let conn = ConnSettings::resolve(&cli.common.conn, name, &|k| std::env::var(k).ok())?;
     // The console's database, with the password ~/.pgpass has for it.

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::checks::{percent_text, plural};
+use crate::checks::{count, percent_text};
 use crate::logs::files::glob_match;
 use crate::session::get;
 use crate::units::{pretty_bytes, pretty_duration};
@@ -199,10 +199,6 @@ fn dumps(dir: &Path, args: &Args, ctx: &Context) -> Result<CheckResult, Error> {
     Ok(CheckResult::new(status, summary)
         .perf(perfdata)
         .details(details))
-}
-
-fn count(n: usize, what: &str) -> String {
-    format!("{n} {what}{}", plural(n as i64))
 }
 
 /// `pgbackrest info --output=json` for the stanza, parsed.

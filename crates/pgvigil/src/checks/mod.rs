@@ -105,6 +105,11 @@ pub(crate) fn plural(n: i64) -> &'static str {
     }
 }
 
+/// `3 dumps`, `1 superuser`: a count and its noun.
+pub(crate) fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", plural(n as i64))
+}
+
 /// Without pg_read_all_stats (part of pg_monitor) other roles' sessions show
 /// up with their details nulled, which would make a check quietly wrong.
 pub(crate) fn require_stats_visibility(sees_all: bool, user: &str) -> Result<(), crate::Error> {

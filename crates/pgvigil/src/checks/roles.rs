@@ -2,7 +2,7 @@
 //! unexpected superusers, passwords about to expire, CREATEROLE or
 //! BYPASSRLS outside an allow list, roles at their connection limit.
 
-use crate::checks::plural;
+use crate::checks::count;
 use crate::session::get;
 use crate::units::pretty_duration;
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
@@ -241,10 +241,6 @@ impl Check for Roles {
             .perf(perfdata)
             .details(details))
     }
-}
-
-fn count(n: usize, what: &str) -> String {
-    format!("{n} {what}{}", plural(n as i64))
 }
 
 /// One role as the seed's role listing shows it.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::checks::{plural, state_store};
+use crate::checks::{count, state_store};
 use crate::session::get;
 use crate::state::{Loaded, Snapshot, StateArgs};
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
@@ -231,7 +231,7 @@ impl Check for Settings {
             let names: Vec<&str> = pending.iter().map(|n| n.as_str()).collect();
             findings.push(format!(
                 "{} waiting for a restart: {}",
-                plural_setting(pending.len()),
+                count(pending.len(), "setting"),
                 names.join(", ")
             ));
         }
@@ -248,7 +248,10 @@ impl Check for Settings {
         let mut summary = if findings.is_empty() {
             let mut text = format!("{} settings read", settings.len());
             if !args.expect.is_empty() {
-                text.push_str(&format!(", {} as expected", plural_setting(matching.len())));
+                text.push_str(&format!(
+                    ", {} as expected",
+                    count(matching.len(), "setting")
+                ));
             }
             text.push_str(", none waiting for a restart");
             text
@@ -296,10 +299,6 @@ fn shown_raw(kept: &str) -> String {
         ours: false,
     }
     .shown()
-}
-
-fn plural_setting(n: usize) -> String {
-    format!("{n} setting{}", plural(n as i64))
 }
 
 /// Whether `wanted` is the setting's value once both are read the way

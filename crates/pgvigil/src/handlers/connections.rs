@@ -11,6 +11,7 @@ use std::io::Write;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use postgres::types::Type;
 
+use crate::checks::plural;
 use crate::conninfo::{ConnArgs, ConnSettings};
 use crate::output::one_line;
 use crate::session::{get, Session};
@@ -260,14 +261,14 @@ fn run(cli: &Cli) -> Result<Vec<String>, Error> {
             0,
             format!(
                 "{NAME}: terminated {done} session{} idle for over {idle_for}",
-                plural(done)
+                plural(done as i64)
             ),
         );
     } else {
         lines.push(format!(
             "{NAME}: DRY RUN: would terminate {} session{} idle for over {idle_for} (add --execute to do it)",
             chosen.len(),
-            plural(chosen.len())
+            plural(chosen.len() as i64)
         ));
         lines.extend(
             chosen
@@ -279,7 +280,7 @@ fn run(cli: &Cli) -> Result<Vec<String>, Error> {
     if spared > 0 {
         lines.push(format!(
             "left alone: {spared} idle session{} (superusers, protected roles, other databases or users, over --max)",
-            plural(spared)
+            plural(spared as i64)
         ));
     }
 
@@ -296,14 +297,6 @@ fn run(cli: &Cli) -> Result<Vec<String>, Error> {
     }
     db.leave();
     Ok(lines)
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
 }
 
 /// The record every termination leaves in the system log.
