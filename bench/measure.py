@@ -210,6 +210,12 @@ def commands(a):
                                 "--action=pgb_pool_cl_waiting", "-w", "5", "-c", "20"], {}),
             "check_pgsql": (floor, {}),
         },
+        # The event handler's dry run (no peer ships one): what an event
+        # costs the server, beside the floor.
+        "handle_connections": {
+            "pgvigil": ([f"{b}/handle_pg_connections", *ours, "--idle-for", "10min"], {}),
+            "check_pgsql": (floor, {}),
+        },
         "query": {
             "pgvigil": ([f"{b}/check_pg_query", *ours, "--query", "SELECT 1", "-w", "10", "-c", "20"], {}),
             "check_postgres": ([*cp, "--action=custom_query", "--query=SELECT 1 AS result",
