@@ -69,8 +69,8 @@ start_pgbouncer
 "$pgbin/psql" -X -q -h "$base/pgbouncer" -p "$bouncer_port" -U postgres -d postgres -c "SELECT 1" >/dev/null
 plugin "$bouncer_port" check_pg_pgbouncer -H "$base/pgbouncer" -w 5,10s -c 20,1min
 # The event handler for the connections service, as run by hand: a dry run
-# that names the idle sessions it would terminate (here PgBouncer's
-# superuser server connection, which it never touches).
+# that names the idle sessions it would terminate (none on this quiet cluster;
+# superusers' sessions, such as PgBouncer's here, it never touches).
 plugin "$port" handle_pg_connections --idle-for 1s
 echo
 echo "== a failure looks like this (server stopped):"
