@@ -1,6 +1,6 @@
 //! Monitoring Plugins threshold ranges: `[@]start:end`, with unit suffixes.
 
-use crate::units::{format_number, parse_quantity, Unit};
+use crate::units::{format_bound, format_number, parse_quantity, Unit};
 
 /// One threshold range, its ends in the base unit of `unit`.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,11 +109,11 @@ impl Range {
         if start == f64::NEG_INFINITY {
             out.push_str("~:");
         } else if start != 0.0 || end.is_infinite() {
-            out.push_str(&format_number(start));
+            out.push_str(&format_bound(start));
             out.push(':');
         }
         if end.is_finite() {
-            out.push_str(&format_number(end));
+            out.push_str(&format_bound(end));
         }
         out
     }
@@ -224,21 +224,8 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::Range;
+    use pgvigil_reference::range::alerts as reference;
     use proptest::prelude::*;
-
-    /// The guidelines' table: `start:end` alerts outside [start, end], both
-    /// ends inclusive; `@` inverts; a missing start is 0, `~` is -infinity,
-    /// a missing end is +infinity; `N` alone is `0:N`.
-    fn reference(start: Option<f64>, tilde: bool, end: Option<f64>, at: bool, value: f64) -> bool {
-        let low = if tilde {
-            f64::NEG_INFINITY
-        } else {
-            start.unwrap_or(0.0)
-        };
-        let high = end.unwrap_or(f64::INFINITY);
-        let outside = value < low || value > high;
-        outside != at
-    }
 
     fn number() -> impl Strategy<Value = f64> {
         prop_oneof![

@@ -235,7 +235,7 @@ fn unescape(text: &str) -> String {
     out
 }
 
-fn render(s: &Snapshot) -> String {
+pub fn render(s: &Snapshot) -> String {
     let mut text = format!("{MAGIC}\nkey\t{}\nat\t{}\n", escape(&s.key), s.taken_at);
     for (name, value) in &s.markers {
         text.push_str(&format!("marker\t{}\t{}\n", escape(name), escape(value)));

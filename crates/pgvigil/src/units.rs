@@ -99,12 +99,22 @@ pub fn parse_duration_option(text: &str) -> Result<f64, String> {
 
 /// Formats a number for perfdata and ranges: no exponent, no trailing zeros.
 pub fn format_number(value: f64) -> String {
+    format_decimals(value, 6)
+}
+
+/// Formats a threshold bound: as many decimals as an operator may type, so
+/// the range printed in perfdata is the one applied (`5.0450396`, not `5.04504`).
+pub fn format_bound(value: f64) -> String {
+    format_decimals(value, 12)
+}
+
+fn format_decimals(value: f64, decimals: usize) -> String {
     // -0 (an empty float sum is -0) prints as 0.
     let value = if value == 0.0 { 0.0 } else { value };
     if value.fract() == 0.0 && value.abs() < 1e15 {
         format!("{value:.0}")
     } else {
-        let text = format!("{value:.6}");
+        let text = format!("{value:.decimals$}");
         let text = text.trim_end_matches('0').trim_end_matches('.');
         if text == "-0" {
             "0".to_string()

@@ -101,7 +101,10 @@ pub struct Prefix {
 impl Prefix {
     pub fn new(log_line_prefix: &str) -> Prefix {
         Prefix {
-            pattern: Regex::new(&pattern(log_line_prefix)).expect("pattern from escapes"),
+            // The pattern is built from escaped text and known pieces, so it
+            // compiles; were it ever too large, users and clients go unnamed.
+            pattern: Regex::new(&pattern(log_line_prefix))
+                .unwrap_or_else(|_| Regex::new("^$").expect("constant pattern")),
         }
     }
 
@@ -121,9 +124,11 @@ impl Prefix {
 
 /// Builds an anchored pattern from a prefix's escapes; text after `%q` is
 /// optional, as the server leaves it out for processes without a session.
-fn pattern(prefix: &str) -> String {
+pub fn pattern(prefix: &str) -> String {
     let mut out = String::from("^");
     let mut optional = false;
+    // A group name may appear once: a repeated %u or %h matches like %d.
+    let (mut user_named, mut client_named) = (false, false);
     let mut chars = prefix.chars().peekable();
     while let Some(c) = chars.next() {
         if c != '%' {
@@ -141,9 +146,10 @@ fn pattern(prefix: &str) -> String {
         }
         let Some(escape) = chars.next() else { break };
         let piece = match escape {
-            'u' => "(?P<user>.*?)",
-            'h' => "(?P<client>.*?)",
-            'r' => r"(?P<client>.*?)(?:\(\d*\))?",
+            'u' if !std::mem::replace(&mut user_named, true) => "(?P<user>.*?)",
+            'h' if !std::mem::replace(&mut client_named, true) => "(?P<client>.*?)",
+            'r' if !std::mem::replace(&mut client_named, true) => r"(?P<client>.*?)(?:\(\d*\))?",
+            'r' => r".*?(?:\(\d*\))?",
             'd' | 'a' | 'i' | 'b' | 'v' | 'L' => ".*?",
             'p' | 'l' | 'x' | 'Q' | 'P' => r"-?\d*",
             'm' => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \S+",
@@ -152,6 +158,8 @@ fn pattern(prefix: &str) -> String {
             'c' => r"[0-9a-f]+\.[0-9a-f]+",
             'e' => r"[0-9A-Z]{5}",
             '%' => "%",
+            // Only the first %q starts the optional part; a repeat is a no-op.
+            'q' if optional => continue,
             'q' => {
                 out.push_str("(?:");
                 optional = true;
@@ -237,5 +245,13 @@ mod tests {
         let (_, client) =
             p.user_and_client(b"2026-11-25 22:42:30.760 UTC 10.0.0.9(5432) bob        ");
         assert_eq!(client, Some(&b"10.0.0.9"[..]));
+    }
+
+    #[test]
+    fn repeated_escapes_name_the_first_and_never_panic() {
+        // Found by the log_stderr fuzz target: %u twice made two groups of one name.
+        let p = Prefix::new("%q%u@%d %u %h %r %q ");
+        let (user, client) = p.user_and_client(b"bob@app bob 10.0.0.9 10.0.0.9(1)  ");
+        assert_eq!((user, client), (Some(&b"bob"[..]), Some(&b"10.0.0.9"[..])));
     }
 }
