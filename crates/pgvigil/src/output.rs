@@ -4,8 +4,14 @@
 use crate::perfdata::PerfData;
 use crate::status::Status;
 
-/// Nagios 4 keeps 8 KB of output; this many detail lines stay well inside it.
+/// Nagios 4 keeps 8 KB of output and cuts the rest wherever it falls, perfdata
+/// included; the text stays inside these bounds instead, whatever the server
+/// holds (10,000 sessions, a 1 MB query text).
 pub const MAX_DETAIL_LINES: usize = 20;
+pub const OUTPUT_CAP: usize = 8000;
+const SUMMARY_CAP: usize = 1000;
+const PERFDATA_CAP: usize = 5000;
+const LINE_CAP: usize = 300;
 
 #[derive(Debug, Clone)]
 pub struct CheckResult {
@@ -54,30 +60,76 @@ impl CheckResult {
         self
     }
 
-    /// The full plugin output for a check whose display name is `check` (e.g. `CONNECTIONS`).
+    /// The full plugin output for a check whose display name is `check` (e.g.
+    /// `CONNECTIONS`), within `OUTPUT_CAP` bytes.
     pub fn render(&self, check: &str) -> String {
-        let mut out = format!("PG_{check} {} - {}", self.status, one_line(&self.summary));
+        let mut out = format!(
+            "PG_{check} {} - {}",
+            self.status,
+            clip(&one_line(&self.summary), SUMMARY_CAP)
+        );
+        let mut perf_left_out = 0;
         if !self.perfdata.is_empty() {
-            out.push_str(" | ");
-            let items: Vec<String> = self.perfdata.iter().map(|p| p.to_string()).collect();
-            out.push_str(&items.join(" "));
+            out.push_str(" |");
+            let mut used = 0;
+            for item in &self.perfdata {
+                let item = item.to_string();
+                if used + item.len() + 1 > PERFDATA_CAP {
+                    perf_left_out += 1;
+                    continue;
+                }
+                used += item.len() + 1;
+                out.push(' ');
+                out.push_str(&item);
+            }
         }
-        let shown = self.details.len().min(MAX_DETAIL_LINES);
-        for line in &self.details[..shown] {
+        let hint = self
+            .hint
+            .as_ref()
+            .map(|h| format!("\nhint: {}", clip(&one_line(h), SUMMARY_CAP)));
+        let note = (perf_left_out > 0).then(|| {
+            format!("{perf_left_out} perfdata items left out to keep the output within 8 KB")
+        });
+        // A `|` would start perfdata in the long output.
+        let mut lines = note.into_iter().chain(
+            self.details
+                .iter()
+                .map(|l| clip(&one_line(l), LINE_CAP).replace('|', "/")),
+        );
+        let total = self.details.len() + usize::from(perf_left_out > 0);
+        // Room for the hint and the count of lines left out.
+        let reserve = hint.as_ref().map_or(0, String::len) + 40;
+        let mut shown = 0;
+        while shown < MAX_DETAIL_LINES {
+            let Some(line) = lines.next() else { break };
+            if out.len() + 1 + line.len() + reserve > OUTPUT_CAP {
+                break;
+            }
             out.push('\n');
-            // A `|` would start perfdata in the long output.
-            out.push_str(&one_line(line).replace('|', "/"));
+            out.push_str(&line);
+            shown += 1;
         }
-        if self.details.len() > shown {
-            out.push_str(&format!("\n... and {} more", self.details.len() - shown));
+        if total > shown {
+            out.push_str(&format!("\n... and {} more", total - shown));
         }
-        if let Some(hint) = &self.hint {
-            out.push_str("\nhint: ");
-            out.push_str(&one_line(hint));
+        if let Some(hint) = hint {
+            out.push_str(&hint);
         }
         out.push('\n');
         out
     }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// Folds anything multi-line (server messages, query text) onto one line, without `|`.
@@ -123,6 +175,25 @@ mod tests {
             .render("LOCKS");
         assert_eq!(text.lines().count(), 1 + MAX_DETAIL_LINES + 1);
         assert!(text.ends_with("... and 10 more\n"));
+    }
+
+    #[test]
+    fn huge_summaries_lines_and_perfdata_stay_within_the_cap() {
+        let query = format!("SELECT 'é{}' |\n", "x".repeat(100_000));
+        let result = CheckResult::new(Status::Critical, query.clone())
+            .perf((0..10_000).map(|i| PerfData::new(format!("session {i}"), 1.0, Unit::Seconds)))
+            .details((0..10_000).map(|i| format!("pid {i}: {query}")))
+            .with_hint("look at pg_stat_activity");
+        let text = result.render("LONG_RUNNING");
+        assert!(text.len() <= OUTPUT_CAP, "{} bytes", text.len());
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("PG_LONG_RUNNING CRITICAL - SELECT 'éxxx"));
+        assert!(lines[0].contains("… | 'session 0'=1s 'session 1'=1s"));
+        assert_eq!(lines[0].matches('|').count(), 1);
+        assert!(lines[1].ends_with("perfdata items left out to keep the output within 8 KB"));
+        assert!(lines[2].starts_with("pid 0: SELECT") && lines[2].ends_with("x…"));
+        assert!(lines[lines.len() - 2].starts_with("... and "));
+        assert_eq!(lines[lines.len() - 1], "hint: look at pg_stat_activity");
     }
 
     #[test]

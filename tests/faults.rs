@@ -1,0 +1,175 @@
+//! The fault matrix: what a plugin says, and how soon, when the server hangs
+//! or dies under it. Each case prints its row (`FAULT | expected | measured`)
+//! to stderr, for `cargo test --test faults -- --nocapture`.
+
+use std::time::{Duration, Instant};
+
+use harness::{Cluster, PluginOutput, PluginRun};
+
+fn timed(run: &mut PluginRun) -> (PluginOutput, Duration) {
+    let start = Instant::now();
+    let out = run.run();
+    (out, start.elapsed())
+}
+
+fn row(fault: &str, expected: &str, out: &PluginOutput, took: Duration) {
+    eprintln!(
+        "FAULT | {fault} | {expected} | {} in {:.2} s: {}",
+        out.state(),
+        took.as_secs_f64(),
+        out.summary()
+    );
+}
+
+/// The postmaster and every process it started: the whole server.
+fn server_processes(postmaster: i32) -> Vec<i32> {
+    let mut pids = vec![postmaster];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid …: comm may hold spaces, so read after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<i32>().ok());
+        if ppid == Some(postmaster) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn signal(pids: &[i32], sig: libc::c_int) {
+    for pid in pids {
+        // SAFETY: signalling the test's own server processes.
+        unsafe { libc::kill(*pid, sig) };
+    }
+}
+
+const NO_PLUGIN_SESSION: &str =
+    "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE 'check_pg_%'";
+
+/// `-t` bounds the whole run, so a server that stops answering (SIGSTOP)
+/// before or during the plugin's query gives the `-t` state within `-t`
+/// (plus the time to start a process); once the server resumes, nothing of
+/// the plugin is left running on it.
+#[test]
+fn a_stopped_server_gives_the_timeout_state_within_the_timeout() {
+    let cluster = Cluster::start("faults-stopped");
+    let postmaster = cluster.postmaster_pid();
+
+    // Before connect: the postmaster accepts nothing.
+    signal(&[postmaster], libc::SIGSTOP);
+    let (unknown, took_unknown) = timed(cluster.plugin("check_pg_connections").args(&["-t", "1"]));
+    let (critical, took_critical) = timed(
+        cluster
+            .plugin("check_pg_archiver")
+            .args(&["-t", "1:critical"]),
+    );
+    signal(&[postmaster], libc::SIGCONT);
+    row(
+        "postmaster stopped before connect, -t 1",
+        "UNKNOWN in ≤ 1.5 s",
+        &unknown,
+        took_unknown,
+    );
+    row(
+        "postmaster stopped before connect, -t 1:critical",
+        "CRITICAL in ≤ 1.5 s",
+        &critical,
+        took_critical,
+    );
+    unknown.expect("UNKNOWN");
+    assert_eq!(unknown.summary(), "timed out after 1 s (while connecting)");
+    critical.expect("CRITICAL");
+    assert_eq!(critical.summary(), "timed out after 1 s (while connecting)");
+    for took in [took_unknown, took_critical] {
+        assert!(took < Duration::from_millis(1500), "took {took:?}");
+    }
+    cluster.wait_for(NO_PLUGIN_SESSION, "the queued connections to go away");
+
+    // During the query: every server process stops once the query runs.
+    let mut run = cluster.plugin("check_pg_query");
+    run.args(&["-t", "2", "--query", "SELECT count(*) FROM pg_sleep(1.5)"]);
+    let start = Instant::now();
+    let running = std::thread::spawn(move || run.run());
+    cluster.wait_for(
+        "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'check_pg_query' AND state = 'active'",
+        "the plugin's query to run",
+    );
+    let server = server_processes(postmaster);
+    signal(&server, libc::SIGSTOP);
+    let out = running.join().unwrap();
+    let took = start.elapsed();
+    signal(&server, libc::SIGCONT);
+    row(
+        "whole server stopped during the query, -t 2",
+        "UNKNOWN in ≤ 2.5 s",
+        &out,
+        took,
+    );
+    out.expect("UNKNOWN");
+    assert_eq!(out.summary(), "timed out after 2 s (while running query)");
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    cluster.wait_for(NO_PLUGIN_SESSION, "the plugin's query to end on the server");
+}
+
+/// Runs a 15 s query through the plugin on a cluster of its own, kills
+/// `victim` (the backend or the postmaster) once it runs, and returns what the
+/// plugin said. Either way the backend is gone and the plugin says the
+/// connection was lost, at once.
+fn kill_during_query(name: &str, victim: &str) -> (PluginOutput, Duration) {
+    let cluster = Cluster::start(name);
+    let mut run = cluster.plugin("check_pg_query");
+    run.args(&["-t", "20", "--query", "SELECT count(*) FROM pg_sleep(15)"]);
+    let start = Instant::now();
+    let running = std::thread::spawn(move || run.run());
+    cluster.wait_for(
+        "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'check_pg_query' AND state = 'active'",
+        "the plugin's query to run",
+    );
+    let pid = match victim {
+        "backend" => cluster
+            .client()
+            .query_one(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'check_pg_query'",
+                &[],
+            )
+            .unwrap()
+            .get(0),
+        _ => cluster.postmaster_pid(),
+    };
+    signal(&[pid], libc::SIGKILL);
+    let out = running.join().unwrap();
+    let took = start.elapsed();
+    row(
+        &format!("{victim} SIGKILLed during the query, -t 20"),
+        "CRITICAL at once",
+        &out,
+        took,
+    );
+    out.expect("CRITICAL");
+    assert!(
+        out.summary().starts_with("lost the connection to ")
+            && out.summary().contains(" during the check: "),
+        "{}",
+        out.summary()
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "waited for the query: {took:?}"
+    );
+    (out, took)
+}
+
+#[test]
+fn a_backend_killed_mid_query_is_critical_and_says_the_connection_was_lost() {
+    kill_during_query("faults-backend-killed", "backend");
+}
+
+#[test]
+fn a_killed_postmaster_is_critical_and_says_the_connection_was_lost() {
+    kill_during_query("faults-postmaster-killed", "postmaster");
+}
