@@ -196,3 +196,98 @@ fn a_state_directory_that_cannot_be_used_is_unknown_naming_it() {
     out.expect("UNKNOWN");
     assert!(out.summary().contains("is not usable"), "{}", out.summary());
 }
+
+/// The state directory's own faults: full, read-only, deleted between runs,
+/// or open to every user. Each is a clear UNKNOWN or a fresh baseline, and
+/// the file a later run reads is never torn.
+#[test]
+fn a_full_read_only_deleted_or_shared_state_directory() {
+    let cluster = Cluster::start("rates-dir-faults");
+    let base = temp_dir("rates-dir-faults");
+
+    // Deleted between runs: a first run again, in a directory made anew.
+    let state = base.join("deleted");
+    run(&cluster, &state).expect("OK");
+    fs::remove_dir_all(&state).unwrap();
+    let out = run(&cluster, &state);
+    out.expect("OK");
+    assert_eq!(out.summary(), "first run, baseline saved");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(&state).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+
+    // Writable by everyone: refused, naming the directory and the fix.
+    let shared = base.join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = run(&cluster, &shared);
+    out.expect("UNKNOWN");
+    assert_eq!(
+        out.summary(),
+        format!(
+            "state directory {} is writable by every user (mode 1777): give a directory of the monitoring user's own (mode 0700)",
+            shared.display()
+        )
+    );
+
+    if !harness::is_root() {
+        eprintln!("full and read-only state directories need a tmpfs mount: run as root (CI does)");
+        return;
+    }
+    // A small tmpfs of its own: full, then read-only.
+    let mount = base.join("tmpfs");
+    fs::create_dir(&mount).unwrap();
+    let mounted = |args: &[&str]| {
+        let status = std::process::Command::new("mount")
+            .args(args)
+            .arg(&mount)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount {args:?}");
+    };
+    mounted(&["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"]);
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    run(&cluster, &mount).expect("OK");
+    let file = state_file(&mount);
+    let before = fs::read_to_string(&file).unwrap();
+    // Fill what is left.
+    let filler = mount.join("filler");
+    let _ = fs::write(&filler, vec![0u8; 128 * 1024]);
+    let out = run(&cluster, &mount);
+    out.expect("UNKNOWN");
+    assert!(
+        out.summary()
+            .starts_with(&format!("cannot write state file {}: ", file.display()))
+            && out.summary().contains("No space left on device"),
+        "{}",
+        out.summary()
+    );
+    // The previous snapshot is whole, and no temporary file is left behind.
+    assert_eq!(fs::read_to_string(&file).unwrap(), before);
+    fs::remove_file(&filler).unwrap();
+    state_file(&mount);
+    let out = run(&cluster, &mount);
+    out.expect("OK");
+    assert!(
+        out.summary().starts_with("0 deadlocks in the last "),
+        "{}",
+        out.summary()
+    );
+
+    mounted(&["-o", "remount,ro"]);
+    let out = run(&cluster, &mount);
+    out.expect("UNKNOWN");
+    assert_eq!(
+        out.summary(),
+        format!(
+            "state directory {} is not usable: Read-only file system (os error 30)",
+            mount.display()
+        )
+    );
+}

@@ -157,6 +157,8 @@ impl Store {
 
 /// Creates `dir` (mode 0700) if needed and proves it writable by creating a
 /// file in it: permission bits alone do not tell (read-only mounts, ACLs).
+/// A directory others may write to is refused: anyone could plant or swap
+/// the files a check trusts for its rates.
 fn ensure_writable(dir: &Path) -> Result<(), Error> {
     let bad = |e: std::io::Error| {
         Error::State(format!(
@@ -170,6 +172,15 @@ fn ensure_writable(dir: &Path) -> Result<(), Error> {
             .mode(0o700)
             .create(dir)
             .map_err(bad)?;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(dir).map_err(bad)?.permissions().mode();
+    if mode & 0o002 != 0 {
+        return Err(Error::State(format!(
+            "state directory {} is writable by every user (mode {:o}): give a directory of the monitoring user's own (mode 0700)",
+            dir.display(),
+            mode & 0o7777
+        )));
     }
     let probe = dir.join(format!(".probe.{}", std::process::id()));
     fs::OpenOptions::new()
