@@ -124,11 +124,53 @@ fn installed_package_works() {
     }
 
     if is_root() {
+        the_state_directory_is_the_monitoring_users(&cluster, &plugins);
         icinga2_finds_installed_commands(&scratch, &plugins);
         let (ok, log) = text(Command::new("dpkg").args(["-r", "pgvigil"]));
         assert!(ok, "dpkg -r:\n{log}");
     }
     let _ = fs::remove_dir_all(&scratch);
+}
+
+/// postinst makes /var/lib/pgvigil, mode 0750, owned by nagios (the user
+/// Debian's Nagios and Icinga2 run checks as); a rate check run as nagios
+/// with no state option keeps its file there, mode 0600.
+fn the_state_directory_is_the_monitoring_users(cluster: &Cluster, plugins: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = Path::new("/var/lib/pgvigil");
+    let meta = fs::metadata(dir).expect("postinst makes /var/lib/pgvigil");
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o750);
+    let (ok, nagios) = text(Command::new("id").args(["-u", "nagios"]));
+    if !ok {
+        eprintln!("no nagios user here: the directory stays root's");
+        return;
+    }
+    assert_eq!(meta.uid().to_string(), nagios.trim());
+    let (ok, out) = text(
+        Command::new("runuser")
+            .args(["-u", "nagios", "--"])
+            .arg(plugins.join("check_pg_deadlocks"))
+            .args(["-H", cluster.socket_dir.to_str().unwrap()])
+            .args(["-p", &cluster.port.to_string(), "-U", "postgres"])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin"),
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("first run, baseline saved"), "{out}");
+    let files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("check_pg_deadlocks-")
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let meta = files[0].metadata().unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.uid().to_string(), nagios.trim());
+    fs::remove_file(files[0].path()).unwrap();
 }
 
 /// The stock `include <plugins-contrib>` picks up the installed CheckCommands.
