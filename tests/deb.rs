@@ -146,10 +146,12 @@ fn the_state_directory_is_the_monitoring_users(cluster: &Cluster, plugins: &Path
         return;
     }
     assert_eq!(meta.uid().to_string(), nagios.trim());
+    let (_, group) = text(Command::new("id").args(["-g", "nagios"]));
+    use std::os::unix::process::CommandExt;
     let (ok, out) = text(
-        Command::new("runuser")
-            .args(["-u", "nagios", "--"])
-            .arg(plugins.join("check_pg_deadlocks"))
+        Command::new(plugins.join("check_pg_deadlocks"))
+            .uid(nagios.trim().parse().unwrap())
+            .gid(group.trim().parse().unwrap())
             .args(["-H", cluster.socket_dir.to_str().unwrap()])
             .args(["-p", &cluster.port.to_string(), "-U", "postgres"])
             .env_clear()
