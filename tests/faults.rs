@@ -173,3 +173,111 @@ fn a_backend_killed_mid_query_is_critical_and_says_the_connection_was_lost() {
 fn a_killed_postmaster_is_critical_and_says_the_connection_was_lost() {
     kill_during_query("faults-postmaster-killed", "postmaster");
 }
+
+/// What sessions may put in pg_stat_activity: newlines, `|`, `=`, quotes, and
+/// bytes that are not UTF-8 (a SQL_ASCII database takes any), with a query
+/// text of 200 kB beside them. No plugin output breaks: one status line with
+/// the perfdata after its only `|`, perfdata that parses, at most 8 KB.
+#[test]
+fn hostile_text_in_pg_stat_activity_never_breaks_the_output() {
+    let cluster = Cluster::start_with(
+        "faults-hostile",
+        harness::ClusterOptions {
+            extra_conf: vec!["track_activity_query_size = '1MB'".into()],
+            ..harness::ClusterOptions::default()
+        },
+    );
+    cluster.execute(
+        "CREATE DATABASE ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+    );
+    use std::os::unix::ffi::OsStrExt;
+    let hostile = b"SELECT pg_sleep(60) /* a|b=c 'q' \n| WARNING x=1;2;3 \xff\xfe\xc3( */";
+    let mut psql = harness::as_server_user(harness::bindir().join("psql"));
+    psql.args(["-X", "-q", "-h", cluster.socket_dir.to_str().unwrap()])
+        .args([
+            "-p",
+            &cluster.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "ascii",
+            "-c",
+        ])
+        .arg(std::ffi::OsStr::from_bytes(hostile))
+        .env("PGCLIENTENCODING", "SQL_ASCII")
+        .env("PGAPPNAME", "evil|app")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut invalid = psql.spawn().unwrap();
+    let big = format!("SELECT pg_sleep(60) /* é|{} */", "x".repeat(200_000));
+    let mut client = cluster.client();
+    let long = std::thread::spawn(move || {
+        let _ = client.simple_query(&big);
+    });
+    cluster.wait_for(
+        "SELECT count(*) = 2 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%' AND state = 'active'",
+        "both hostile sessions",
+    );
+
+    let runs: [(&str, &[&str]); 5] = [
+        ("check_pg_long_running", &["-w", "0", "-c", "0"]),
+        ("check_pg_long_running", &["-v"]),
+        ("check_pg_connections", &["-v"]),
+        ("check_pg_locks", &["-v"]),
+        ("check_pg_health", &[]),
+    ];
+    for (plugin, args) in runs {
+        let out = cluster.plugin(plugin).args(args).run();
+        let context = format!("{plugin} {args:?}:\n{}", out.stdout);
+        assert!((0..=2).contains(&out.code), "{context}");
+        assert!(
+            out.stdout.len() <= 8000,
+            "{} bytes: {context}",
+            out.stdout.len()
+        );
+        let first = out.status_line();
+        assert!(first.matches('|').count() <= 1, "{context}");
+        assert!(
+            !out.stdout.lines().skip(1).any(|l| l.contains('|')),
+            "{context}"
+        );
+        // Every perfdata item parses (the harness's own reader panics if not).
+        assert!(!out.perfdata().is_empty(), "{context}");
+        if plugin == "check_pg_long_running" {
+            assert!(
+                out.long_output()
+                    .iter()
+                    .any(|l| l.contains("pg_sleep(60) /* a/b=c 'q' / WARNING")),
+                "{context}"
+            );
+        }
+    }
+    let json = cluster
+        .plugin("check_pg_long_running")
+        .args(&["-w", "0", "--format", "json"])
+        .run();
+    let parsed = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys; d=json.load(sys.stdin); assert d['state']=='WARNING', d",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(json.stdout.as_bytes())?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(parsed.success(), "{}", json.stdout);
+
+    cluster.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'",
+    );
+    let _ = invalid.wait();
+    long.join().unwrap();
+}

@@ -236,6 +236,14 @@ pub fn get<'a, T: FromSql<'a>>(row: &'a Row, column: &str) -> Result<T, Error> {
         .map_err(|e| Error::Query(format!("column {column}: {}", chain(&e))))
 }
 
+/// Reads a text column the SQL sent as bytes (`textsend(…)`): a query text
+/// from a SQL_ASCII database may hold any bytes, and one session's text must
+/// never fail the whole check. Bytes that are not UTF-8 print as U+FFFD.
+pub fn get_text(row: &Row, column: &str) -> Result<String, Error> {
+    let bytes: Option<&[u8]> = get(row, column)?;
+    Ok(String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned())
+}
+
 /// libpq never uses TLS on Unix sockets, whatever PGSSLMODE says.
 fn tls_mode(settings: &ConnSettings) -> SslMode {
     if settings.is_unix_socket() {
