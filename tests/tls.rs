@@ -64,6 +64,11 @@ fn make_ca(dir: &Path, name: &str) {
 /// A CA, and a server certificate for `localhost` it signed (ECDSA P-256);
 /// returns the CA certificate's path.
 fn enable_tls_with_ca(cluster: &Cluster) -> String {
+    enable_tls_with_ca_for(cluster, "1")
+}
+
+/// The same, valid for `days` from now (`-1`: it expired yesterday).
+fn enable_tls_with_ca_for(cluster: &Cluster, days: &str) -> String {
     let dir = &cluster.base;
     make_ca(dir, "pgvigil-test-CA");
     openssl(
@@ -76,8 +81,10 @@ fn enable_tls_with_ca(cluster: &Cluster) -> String {
     )
     .unwrap();
     openssl(
-        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 \
-         -extfile server.ext -out server.crt",
+        &format!(
+            "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days {days} \
+             -extfile server.ext -out server.crt"
+        ),
         dir,
     );
     install(cluster);
@@ -173,7 +180,13 @@ fn verify_modes_against_a_server_certificate_signed_by_a_ca() {
         .env("PGSSLROOTCERT", &ca)
         .run();
     out.expect("CRITICAL");
-    assert!(out.summary().contains("certificate"), "{}", out.summary());
+    assert_eq!(
+        out.summary(),
+        format!(
+            "cannot connect to 127.0.0.1:{}: the server's certificate is for localhost, not 127.0.0.1 (verify-full checks the host name)",
+            cluster.port
+        )
+    );
     // verify-ca: the chain only.
     over_tcp(&cluster, "127.0.0.1", "verify-ca")
         .env("PGSSLROOTCERT", &ca)
@@ -196,6 +209,28 @@ fn verify_modes_against_a_server_certificate_signed_by_a_ca() {
     }
     // require encrypts whatever the certificate.
     over_tcp(&cluster, "127.0.0.1", "require")
+        .run()
+        .expect("OK");
+}
+
+#[test]
+fn verify_full_against_an_expired_certificate_is_critical_saying_so() {
+    let cluster = Cluster::start("tls-expired");
+    let ca = enable_tls_with_ca_for(&cluster, "-1");
+    for mode in ["verify-ca", "verify-full"] {
+        let out = over_tcp(&cluster, "localhost", mode)
+            .env("PGSSLROOTCERT", &ca)
+            .run();
+        out.expect("CRITICAL");
+        let summary = out.summary();
+        let expected = format!(
+            "cannot connect to localhost:{}: the server's certificate expired at ",
+            cluster.port
+        );
+        assert!(summary.starts_with(&expected), "{mode}: {summary}");
+    }
+    // require does not look at the certificate, as with libpq.
+    over_tcp(&cluster, "localhost", "require")
         .run()
         .expect("OK");
 }

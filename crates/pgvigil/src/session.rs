@@ -279,6 +279,9 @@ fn connect_reason(error: &postgres::Error, settings: &ConnSettings) -> String {
         }
         return db.message().to_string();
     }
+    if let Some(why) = crate::tls::take_refusal() {
+        return why;
+    }
     let text = chain(error);
     if text.contains("password missing") {
         return "the server asks for a password and none was given \

@@ -129,6 +129,84 @@ fn trusted_directly(
     Ok(ServerCertVerified::assertion())
 }
 
+/// Why the server's certificate was refused, in an operator's words: rustls
+/// reports only the kind of fault, as debug text.
+static REFUSAL: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// The reason the last handshake refused the server's certificate, once.
+pub fn take_refusal() -> Option<String> {
+    REFUSAL.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// Names the dates or the host names at fault, which rustls leaves out or
+/// prints as debug text.
+fn describe(
+    why: &CertificateError,
+    end_entity: &CertificateDer<'_>,
+    server: &ServerName<'_>,
+) -> String {
+    use x509_cert::der::Decode;
+    let Ok(cert) = x509_cert::Certificate::from_der(end_entity) else {
+        return format!("{why:?}");
+    };
+    let validity = &cert.tbs_certificate.validity;
+    match why {
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            format!("the server's certificate expired at {}", validity.not_after)
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            format!("the server's certificate is not valid before {}", validity.not_before)
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            format!(
+                "the server's certificate is for {}, not {} (verify-full checks the host name)",
+                certificate_names(&cert).join(", "),
+                server.to_str()
+            )
+        }
+        CertificateError::UnknownIssuer => {
+            "the server's certificate is not signed by a certificate in PGSSLROOTCERT (UnknownIssuer)"
+                .to_string()
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// The DNS names and addresses a certificate is for (its subjectAltName).
+fn certificate_names(cert: &x509_cert::Certificate) -> Vec<String> {
+    use x509_cert::der::Decode;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::SubjectAltName;
+    let san_oid = x509_cert::der::oid::ObjectIdentifier::new_unwrap("2.5.29.17");
+    let mut names = Vec::new();
+    for ext in cert.tbs_certificate.extensions.iter().flatten() {
+        if ext.extn_id != san_oid {
+            continue;
+        }
+        let Ok(san) = SubjectAltName::from_der(ext.extn_value.as_bytes()) else {
+            continue;
+        };
+        for name in san.0 {
+            match name {
+                GeneralName::DnsName(dns) => names.push(dns.to_string()),
+                GeneralName::IpAddress(octets) => match octets.as_bytes() {
+                    [a, b, c, d] => names.push(std::net::Ipv4Addr::new(*a, *b, *c, *d).to_string()),
+                    bytes => {
+                        if let Ok(v6) = <[u8; 16]>::try_from(bytes) {
+                            names.push(std::net::Ipv6Addr::from(v6).to_string());
+                        }
+                    }
+                },
+                _ => {}
+            }
+        }
+    }
+    if names.is_empty() {
+        names.push("no host name".into());
+    }
+    names
+}
+
 impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
@@ -141,16 +219,29 @@ impl ServerCertVerifier for Verifier {
         let Check::Chain { chain, roots, host } = &self.check else {
             return Ok(ServerCertVerified::assertion());
         };
-        if roots.iter().any(|r| r.as_ref() == end_entity.as_ref()) {
-            return trusted_directly(end_entity, server_name, now, *host);
+        let verdict = if roots.iter().any(|r| r.as_ref() == end_entity.as_ref()) {
+            trusted_directly(end_entity, server_name, now, *host)
+        } else {
+            match chain.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ) {
+                // The name is checked last, once the chain is known good.
+                Err(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                )) if !host => Ok(ServerCertVerified::assertion()),
+                other => other,
+            }
+        };
+        if let Err(rustls::Error::InvalidCertificate(why)) = &verdict {
+            *REFUSAL.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(describe(why, end_entity, server_name));
         }
-        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
-            // The name is checked last, once the chain is known good.
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !host => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
+        verdict
     }
 
     fn verify_tls12_signature(
