@@ -91,9 +91,15 @@ pub fn require(program: &str) -> PathBuf {
 
 /// `icinga2 daemon -c CONF` with every path it writes inside `dir`.
 pub fn icinga2(dir: &Path, conf: &Path) -> Command {
+    icinga2_cli(dir, &["daemon", "-c", conf.to_str().expect("UTF-8 path")])
+}
+
+/// `icinga2 ARGS…` (`pki new-ca`, …) as the daemon user, every path it
+/// writes inside `dir`.
+pub fn icinga2_cli(dir: &Path, args: &[&str]) -> Command {
     let (user, group) = daemon_user();
     let mut cmd = daemon_command(&require("icinga2"), dir);
-    cmd.arg("daemon").arg("-c").arg(conf);
+    cmd.args(args);
     for (name, sub) in [
         ("DataDir", "lib"),
         ("LogDir", "log"),
@@ -112,11 +118,16 @@ pub fn icinga2(dir: &Path, conf: &Path) -> Command {
 /// The constants a configuration that includes the Template Library must
 /// set, with the plugins in `plugin_dir`.
 pub fn icinga2_constants(plugin_dir: &Path) -> String {
+    icinga2_node_constants(plugin_dir, "pgvigil-test")
+}
+
+/// The same for the node (endpoint and zone) named `node`.
+pub fn icinga2_node_constants(plugin_dir: &Path, node: &str) -> String {
     format!(
         "const PluginDir = \"{}\"\n\
          const PluginContribDir = PluginDir\n\
          const ManubulonPluginDir = PluginDir\n\
-         const NodeName = \"pgvigil-test\"\n\
+         const NodeName = \"{node}\"\n\
          const ZoneName = NodeName\n",
         plugin_dir.display()
     )

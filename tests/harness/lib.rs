@@ -10,7 +10,9 @@ pub mod daemon;
 pub mod plugin;
 mod system;
 
-pub use system::{as_server_user, bindir, chown, is_root, run_ok, server_major, temp_dir};
+pub use system::{
+    as_server_user, bindir, chown, free_port, is_root, run_ok, server_major, temp_dir,
+};
 
 pub use cluster::{generated_password, Cluster, ClusterOptions, MONITOR, PLAIN};
 pub use plugin::{parse_perfdata, PerfValue, PluginOutput, PluginRun};
