@@ -54,16 +54,8 @@ fn on_debian_server(test: &str) -> bool {
 fn pg_dump(cluster: &Cluster, to: &Path) {
     run_ok(
         Command::new(debian_bindir().join("pg_dump"))
-            .args(["-h", &cluster.socket_dir.display().to_string()])
-            .args([
-                "-p",
-                &cluster.port.to_string(),
-                "-U",
-                "postgres",
-                "-d",
-                "shop",
-                "-f",
-            ])
+            .args(cluster.connection_args())
+            .args(["-d", "shop", "-f"])
             .arg(to),
         "pg_dump",
     );

@@ -193,16 +193,9 @@ fn hostile_text_in_pg_stat_activity_never_breaks_the_output() {
     use std::os::unix::ffi::OsStrExt;
     let hostile = b"SELECT pg_sleep(60) /* a|b=c 'q' \n| WARNING x=1;2;3 \xff\xfe\xc3( */";
     let mut psql = harness::as_server_user(harness::bindir().join("psql"));
-    psql.args(["-X", "-q", "-h", cluster.socket_dir.to_str().unwrap()])
-        .args([
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            "ascii",
-            "-c",
-        ])
+    psql.args(["-X", "-q"])
+        .args(cluster.connection_args())
+        .args(["-d", "ascii", "-c"])
         .arg(std::ffi::OsStr::from_bytes(hostile))
         .env("PGCLIENTENCODING", "SQL_ASCII")
         .env("PGAPPNAME", "evil|app")

@@ -9,7 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use harness::daemon::{
-    icinga2_constants, sandbox_copy, sandbox_dir, sandbox_plugins, wait_until, Daemon, LineSink,
+    icinga2_constants, perfdata_writer_records, sandbox_copy, sandbox_dir, sandbox_plugins,
+    wait_until, Daemon, LineSink,
 };
 use harness::{generated_password, parse_perfdata, temp_dir, Cluster, ClusterOptions, PluginRun};
 
@@ -480,29 +481,12 @@ fn log(dir: &Path) -> String {
 /// The first record per service in the PerfdataWriter's rotated files:
 /// service name to (state, perfdata).
 fn perfdata_records(dir: &Path) -> BTreeMap<String, (String, String)> {
-    let mut files: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.starts_with("service.") && !name.ends_with(".tmp")
-        })
-        .collect();
-    files.sort();
     let mut records = BTreeMap::new();
-    for file in files {
-        for line in fs::read_to_string(&file).unwrap_or_default().lines() {
-            let field = |key: &str| {
-                line.split('\t')
-                    .find_map(|f| f.strip_prefix(key))
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            records
-                .entry(field("SERVICEDESC::"))
-                .or_insert_with(|| (field("SERVICESTATE::"), field("SERVICEPERFDATA::")));
-        }
+    for record in perfdata_writer_records(dir) {
+        let field = |key: &str| record.get(key).cloned().unwrap_or_default();
+        records
+            .entry(field("SERVICEDESC"))
+            .or_insert_with(|| (field("SERVICESTATE"), field("SERVICEPERFDATA")));
     }
     records.remove("");
     records

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use harness::daemon::{
-    icinga2, icinga2_cli, icinga2_node_constants, sandbox_copy, sandbox_dir, sandbox_plugins,
-    wait_until, Daemon,
+    icinga2, icinga2_cli, icinga2_node_constants, perfdata_writer_records, sandbox_copy,
+    sandbox_dir, sandbox_plugins, wait_until, Daemon,
 };
 use harness::{chown, free_port, parse_perfdata, run_ok, temp_dir, Cluster};
 
@@ -63,32 +63,18 @@ object FileLogger "log" {{
 /// Every result the master's PerfdataWriter recorded, per service, in order:
 /// (state, output, perfdata, check source).
 fn records(dir: &Path) -> BTreeMap<String, Vec<[String; 4]>> {
-    let mut files: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            name.starts_with("service.") && !name.ends_with(".tmp")
-        })
-        .collect();
-    files.sort();
     let mut records: BTreeMap<String, Vec<[String; 4]>> = BTreeMap::new();
-    for file in files {
-        for line in fs::read_to_string(&file).unwrap_or_default().lines() {
-            let field = |key: &str| {
-                line.split('\t')
-                    .find_map(|f| f.strip_prefix(key))
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            records.entry(field("SERVICEDESC::")).or_default().push([
-                field("SERVICESTATE::"),
-                field("SERVICEOUTPUT::"),
-                field("SERVICEPERFDATA::"),
-                field("CHECKSOURCE::"),
-            ]);
-        }
+    for record in perfdata_writer_records(dir) {
+        let field = |key: &str| record.get(key).cloned().unwrap_or_default();
+        records.entry(field("SERVICEDESC")).or_default().push(
+            [
+                "SERVICESTATE",
+                "SERVICEOUTPUT",
+                "SERVICEPERFDATA",
+                "CHECKSOURCE",
+            ]
+            .map(field),
+        );
     }
     records
 }

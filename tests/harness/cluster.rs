@@ -355,6 +355,18 @@ impl Cluster {
         run
     }
 
+    /// `-h SOCKET -p PORT -U postgres`, for the server's own client tools.
+    pub fn connection_args(&self) -> Vec<String> {
+        vec![
+            "-h".into(),
+            self.socket_dir.display().to_string(),
+            "-p".into(),
+            self.port.to_string(),
+            "-U".into(),
+            "postgres".into(),
+        ]
+    }
+
     /// The postmaster's process id, from postmaster.pid.
     pub fn postmaster_pid(&self) -> i32 {
         let text = fs::read_to_string(self.data.join("postmaster.pid")).unwrap();

@@ -229,3 +229,30 @@ pub fn wait_until<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Opt
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Every record an Icinga2 PerfdataWriter wrote into `dir` (its rotated
+/// `service.*` files, oldest first), each as its `KEY::value` fields.
+pub fn perfdata_writer_records(dir: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("service.") && !name.ends_with(".tmp")
+        })
+        .collect();
+    files.sort();
+    let mut records = Vec::new();
+    for file in files {
+        for line in std::fs::read_to_string(&file).unwrap_or_default().lines() {
+            records.push(
+                line.split('\t')
+                    .filter_map(|f| f.split_once("::"))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            );
+        }
+    }
+    records
+}

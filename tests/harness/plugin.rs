@@ -178,6 +178,17 @@ impl PluginOutput {
         all
     }
 
+    /// Asserts a CRITICAL saying the session ended under the check.
+    pub fn expect_lost_connection(&self) {
+        self.expect("CRITICAL");
+        assert!(
+            self.summary().starts_with("lost the connection to ")
+                && self.summary().contains(" during the check: "),
+            "{}",
+            self.summary()
+        );
+    }
+
     pub fn perf(&self, label: &str) -> PerfValue {
         self.perfdata()
             .remove(label)

@@ -64,18 +64,17 @@ pub fn quote_label(label: &str) -> String {
     if plain {
         label.to_string()
     } else {
-        let safe: String = label
-            .chars()
-            .map(|c| {
-                if c == '=' || c == '|' || c.is_control() {
-                    '_'
-                } else {
-                    c
-                }
-            })
-            .collect();
-        format!("'{}'", safe.replace('\'', "''"))
+        format!("'{}'", safe_label(label).replace('\'', "''"))
     }
+}
+
+/// The label as perfdata carries it: `=`, `|` and control characters as `_`.
+pub fn safe_label(label: &str) -> String {
+    let unsafe_char = |c: char| c == '=' || c == '|' || c.is_control();
+    label
+        .chars()
+        .map(|c| if unsafe_char(c) { '_' } else { c })
+        .collect()
 }
 
 impl fmt::Display for PerfData {
@@ -214,8 +213,7 @@ mod round_trip {
             p.max = max;
             let text = p.to_string();
             let item = parse_item(&text).expect("parsable");
-            let safe: String = label.chars().map(|c| if c == '=' || c == '|' || c.is_control() { '_' } else { c }).collect();
-            prop_assert_eq!(item.label, safe);
+            prop_assert_eq!(item.label, safe_label(&label));
             prop_assert!((item.value - value).abs() <= 6e-7 + value.abs() * 1e-15, "{} {}", text, value);
             prop_assert_eq!(item.uom, unit.uom());
             if let Some(min) = min {
