@@ -397,44 +397,6 @@ fn without_a_database_the_plugins_use_postgres() {
 }
 
 #[test]
-fn a_server_out_of_slots_says_so_and_reserved_slots_let_monitoring_in() {
-    // 8 slots, 3 for superusers, and from 16 on 2 for pg_use_reserved_connections.
-    let reserved = harness::server_major() >= 16;
-    let mut extra_conf = Vec::new();
-    if reserved {
-        extra_conf.push("reserved_connections = 2".to_string());
-    }
-    let cluster = Cluster::start_with(
-        "behaviour-full",
-        harness::ClusterOptions {
-            max_connections: 8,
-            extra_conf,
-            ..harness::ClusterOptions::default()
-        },
-    );
-    cluster.execute("CREATE ROLE app LOGIN");
-    let usable = if reserved { 3 } else { 5 };
-    let _sessions: Vec<_> = (0..usable).map(|_| cluster.client_as("app")).collect();
-    let out = cluster.plugin("check_pg_connections").run();
-    out.expect("CRITICAL");
-    assert!(
-        out.summary().contains(": the server is out of connection slots (max_connections); from PostgreSQL 16, reserved_connections and GRANT pg_use_reserved_connections TO \"monitor\" keep monitoring working"),
-        "{}",
-        out.summary()
-    );
-    if reserved {
-        cluster.execute("GRANT pg_use_reserved_connections TO monitor");
-        let out = cluster.plugin("check_pg_connections").run();
-        out.expect("CRITICAL");
-        assert!(
-            out.summary().starts_with("4 of 3 connections used"),
-            "{}",
-            out.summary()
-        );
-    }
-}
-
-#[test]
 fn a_password_never_reaches_any_output() {
     let cluster = Cluster::start("behaviour-marked");
     let password = generated_password();

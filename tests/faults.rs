@@ -124,7 +124,6 @@ fn kill_during_query(name: &str, victim: &str) -> (PluginOutput, Duration) {
     let cluster = Cluster::start(name);
     let mut run = cluster.plugin("check_pg_query");
     run.args(&["-t", "20", "--query", "SELECT count(*) FROM pg_sleep(15)"]);
-    let start = Instant::now();
     let running = std::thread::spawn(move || run.run());
     cluster.wait_for(
         "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'check_pg_query' AND state = 'active'",
@@ -141,11 +140,12 @@ fn kill_during_query(name: &str, victim: &str) -> (PluginOutput, Duration) {
             .get(0),
         _ => cluster.postmaster_pid(),
     };
+    let killed = Instant::now();
     signal(&[pid], libc::SIGKILL);
     let out = running.join().unwrap();
-    let took = start.elapsed();
+    let took = killed.elapsed();
     row(
-        &format!("{victim} SIGKILLed during the query, -t 20"),
+        &format!("{victim} SIGKILLed during the query, -t 20 (time from the kill)"),
         "CRITICAL at once",
         &out,
         took,
@@ -172,6 +172,56 @@ fn a_backend_killed_mid_query_is_critical_and_says_the_connection_was_lost() {
 #[test]
 fn a_killed_postmaster_is_critical_and_says_the_connection_was_lost() {
     kill_during_query("faults-postmaster-killed", "postmaster");
+}
+
+#[test]
+fn a_server_out_of_slots_says_so_and_reserved_slots_let_monitoring_in() {
+    // 8 slots, 3 for superusers, and from 16 on 2 for pg_use_reserved_connections.
+    let reserved = harness::server_major() >= 16;
+    let mut extra_conf = Vec::new();
+    if reserved {
+        extra_conf.push("reserved_connections = 2".to_string());
+    }
+    let cluster = Cluster::start_with(
+        "faults-full",
+        harness::ClusterOptions {
+            max_connections: 8,
+            extra_conf,
+            ..harness::ClusterOptions::default()
+        },
+    );
+    cluster.execute("CREATE ROLE app LOGIN");
+    let usable = if reserved { 3 } else { 5 };
+    let _sessions: Vec<_> = (0..usable).map(|_| cluster.client_as("app")).collect();
+    let (out, took) = timed(&mut cluster.plugin("check_pg_connections"));
+    row(
+        "max_connections exhausted",
+        "CRITICAL naming reserved_connections",
+        &out,
+        took,
+    );
+    out.expect("CRITICAL");
+    assert!(
+        out.summary().contains(": the server is out of connection slots (max_connections); from PostgreSQL 16, reserved_connections and GRANT pg_use_reserved_connections TO \"monitor\" keep monitoring working"),
+        "{}",
+        out.summary()
+    );
+    if reserved {
+        cluster.execute("GRANT pg_use_reserved_connections TO monitor");
+        let (out, took) = timed(&mut cluster.plugin("check_pg_connections"));
+        row(
+            "max_connections exhausted, role with pg_use_reserved_connections (16+)",
+            "CRITICAL reporting the saturation",
+            &out,
+            took,
+        );
+        out.expect("CRITICAL");
+        assert!(
+            out.summary().starts_with("4 of 3 connections used"),
+            "{}",
+            out.summary()
+        );
+    }
 }
 
 /// What sessions may put in pg_stat_activity: newlines, `|`, `=`, quotes, and
