@@ -242,18 +242,26 @@ fn hostile_text_in_pg_stat_activity_never_breaks_the_output() {
         "CREATE DATABASE ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
     );
     use std::os::unix::ffi::OsStrExt;
-    let hostile = b"SELECT pg_sleep(60) /* a|b=c 'q' \n| WARNING x=1;2;3 \xff\xfe\xc3( */";
     // Debian's client: the other majors' server packages have no psql.
-    let mut psql = harness::as_server_user("psql");
-    psql.args(["-X", "-q"])
-        .args(cluster.connection_args())
-        .args(["-d", "ascii", "-c"])
-        .arg(std::ffi::OsStr::from_bytes(hostile))
-        .env("PGCLIENTENCODING", "SQL_ASCII")
-        .env("PGAPPNAME", "evil|app")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut invalid = psql.spawn().unwrap();
+    let ascii_psql = |user: &[u8], sql: &[u8]| {
+        let mut psql = harness::as_server_user("psql");
+        psql.args(["-X", "-q"])
+            .args(cluster.connection_args())
+            .arg("-U")
+            .arg(std::ffi::OsStr::from_bytes(user))
+            .args(["-d", "ascii", "-c"])
+            .arg(std::ffi::OsStr::from_bytes(sql))
+            .env("PGCLIENTENCODING", "SQL_ASCII")
+            .env("PGAPPNAME", "evil|app")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        psql
+    };
+    // A role whose name is not UTF-8 either (roles are shared by every database).
+    let created = ascii_psql(b"postgres", b"CREATE ROLE \"r\xff|\" LOGIN").status();
+    assert!(created.unwrap().success());
+    let hostile = b"SELECT pg_sleep(60) /* a|b=c 'q' \n| WARNING x=1;2;3 \xff\xfe\xc3( */";
+    let mut invalid = ascii_psql(b"r\xff|", hostile).spawn().unwrap();
     let big = format!("SELECT pg_sleep(60) /* é|{} */", "x".repeat(200_000));
     let mut client = cluster.client();
     let long = std::thread::spawn(move || {
@@ -264,11 +272,12 @@ fn hostile_text_in_pg_stat_activity_never_breaks_the_output() {
         "both hostile sessions",
     );
 
-    let runs: [(&str, &[&str]); 5] = [
+    let runs: [(&str, &[&str]); 6] = [
         ("check_pg_long_running", &["-w", "0", "-c", "0"]),
         ("check_pg_long_running", &["-v"]),
         ("check_pg_connections", &["-v"]),
         ("check_pg_locks", &["-v"]),
+        ("check_pg_roles", &["-v"]),
         ("check_pg_health", &[]),
     ];
     for (plugin, args) in runs {
@@ -292,7 +301,8 @@ fn hostile_text_in_pg_stat_activity_never_breaks_the_output() {
             assert!(
                 out.long_output()
                     .iter()
-                    .any(|l| l.contains("pg_sleep(60) /* a/b=c 'q' / WARNING")),
+                    .any(|l| l.contains("(r\u{fffd}/@ascii)")
+                        && l.contains("pg_sleep(60) /* a/b=c 'q' / WARNING")),
                 "{context}"
             );
         }

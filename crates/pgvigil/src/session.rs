@@ -231,18 +231,82 @@ impl TextRow {
 }
 
 /// Reads a column, turning a type surprise into an UNKNOWN instead of a panic.
-pub fn get<'a, T: FromSql<'a>>(row: &'a Row, column: &str) -> Result<T, Error> {
+pub fn get<'a, T: Column<'a>>(row: &'a Row, column: &str) -> Result<T, Error> {
+    T::read(row, column)
+}
+
+fn try_get<'a, T: FromSql<'a>>(row: &'a Row, column: &str) -> Result<T, Error> {
     row.try_get(column)
         .map_err(|e| Error::Query(format!("column {column}: {}", chain(&e))))
 }
 
-/// Reads a text column the SQL sent as bytes (`textsend(…)`): a query text
-/// from a SQL_ASCII database may hold any bytes, and one session's text must
-/// never fail the whole check. Bytes that are not UTF-8 print as U+FFFD.
-pub fn get_text(row: &Row, column: &str) -> Result<String, Error> {
-    let bytes: Option<&[u8]> = get(row, column)?;
-    Ok(String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned())
+/// What a column may be read as. Text is decoded lossily: names and query
+/// texts made in a SQL_ASCII database may hold any bytes, and one such name
+/// must never turn a whole check UNKNOWN.
+pub trait Column<'a>: Sized {
+    fn read(row: &'a Row, column: &str) -> Result<Self, Error>;
 }
+
+/// Text of any text type (text, name, varchar, char), bytes not UTF-8 as U+FFFD.
+struct Lossy(String);
+
+impl<'a> FromSql<'a> for Lossy {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Lossy(String::from_utf8_lossy(raw).into_owned()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <String as FromSql>::accepts(ty)
+    }
+}
+
+impl<'a> Column<'a> for String {
+    fn read(row: &'a Row, column: &str) -> Result<Self, Error> {
+        try_get::<Lossy>(row, column).map(|t| t.0)
+    }
+}
+
+impl<'a> Column<'a> for Option<String> {
+    fn read(row: &'a Row, column: &str) -> Result<Self, Error> {
+        try_get::<Option<Lossy>>(row, column).map(|t| t.map(|t| t.0))
+    }
+}
+
+impl<'a> Column<'a> for Vec<String> {
+    fn read(row: &'a Row, column: &str) -> Result<Self, Error> {
+        try_get::<Vec<Lossy>>(row, column).map(|v| v.into_iter().map(|t| t.0).collect())
+    }
+}
+
+/// Every other type as the driver reads it.
+macro_rules! column_as_driver_reads_it {
+    ($($t:ty),* $(,)?) => {$(
+        impl<'a> Column<'a> for $t {
+            fn read(row: &'a Row, column: &str) -> Result<Self, Error> {
+                try_get(row, column)
+            }
+        }
+        impl<'a> Column<'a> for Option<$t> {
+            fn read(row: &'a Row, column: &str) -> Result<Self, Error> {
+                try_get(row, column)
+            }
+        }
+    )*};
+}
+
+column_as_driver_reads_it!(
+    bool,
+    i16,
+    i32,
+    i64,
+    u32,
+    f32,
+    f64,
+    &'a [u8],
+    Vec<i32>,
+    Vec<u32>,
+    Vec<i64>
+);
 
 /// libpq never uses TLS on Unix sockets, whatever PGSSLMODE says.
 fn tls_mode(settings: &ConnSettings) -> SslMode {

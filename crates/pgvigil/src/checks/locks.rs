@@ -3,7 +3,7 @@
 
 use crate::checks::{plural, require_stats_visibility};
 use crate::output::one_line;
-use crate::session::{get, get_text};
+use crate::session::get;
 use crate::units::{pretty_duration, round_to};
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
 
@@ -24,11 +24,11 @@ FROM pg_locks";
 // keeps one statement for every version (older ones fall back to state_change).
 const BLOCKED_SQL: &str = "
 SELECT b.pid, b.blockers, b.usename, b.datname, b.query, b.wait_seconds,
-       h.state AS blocker_state, textsend(left(h.query, 60)) AS blocker_query,
+       h.state AS blocker_state, left(h.query, 60) AS blocker_query,
        greatest(extract(epoch FROM now() - h.state_change), 0)::float8 AS blocker_state_seconds
 FROM (
   SELECT a.pid, pg_blocking_pids(a.pid) AS blockers, a.usename::text AS usename,
-         a.datname::text AS datname, textsend(left(a.query, 100)) AS query,
+         a.datname::text AS datname, left(a.query, 100) AS query,
          greatest(extract(epoch FROM now() - coalesce(
            (SELECT min((to_jsonb(l) ->> 'waitstart')::timestamptz)
               FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted),
@@ -128,7 +128,7 @@ fn describe_blocked(row: &postgres::Row, pid: i32, wait: f64) -> Result<String, 
             format!(
                 " ({state} for {}: {})",
                 pretty_duration(since.unwrap_or(0.0)),
-                one_line(&get_text(row, "blocker_query")?)
+                one_line(&get::<Option<String>>(row, "blocker_query")?.unwrap_or_default())
             )
         }
         None => String::new(),
@@ -138,6 +138,6 @@ fn describe_blocked(row: &postgres::Row, pid: i32, wait: f64) -> Result<String, 
         get::<Option<String>>(row, "usename")?.unwrap_or_default(),
         get::<Option<String>>(row, "datname")?.unwrap_or_default(),
         pretty_duration(wait),
-        one_line(&get_text(row, "query")?)
+        one_line(&get::<Option<String>>(row, "query")?.unwrap_or_default())
     ))
 }

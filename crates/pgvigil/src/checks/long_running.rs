@@ -6,7 +6,7 @@
 
 use crate::checks::{database_names, plural, require_stats_visibility};
 use crate::output::one_line;
-use crate::session::{get, get_text};
+use crate::session::get;
 use crate::units::{pretty_duration, round_to};
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
 
@@ -20,7 +20,7 @@ pub struct Args {}
 const SQL: &str = "
 SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all,
        s.pid, pg_get_userbyid(s.usesysid)::text AS usename, s.datid, s.state,
-       textsend(left(s.query, 100)) AS query,
+       left(s.query, 100) AS query,
        extract(epoch FROM now() - s.xact_start)::float8 AS transaction_seconds,
        CASE WHEN s.state = 'active'
             THEN extract(epoch FROM now() - s.query_start)::float8 END AS statement_seconds,
@@ -79,7 +79,7 @@ impl Check for LongRunning {
                 usename: get::<Option<String>>(row, "usename")?.unwrap_or_default(),
                 datid: get(row, "datid")?,
                 state: get::<Option<String>>(row, "state")?.unwrap_or_default(),
-                query: get_text(row, "query")?,
+                query: get::<Option<String>>(row, "query")?.unwrap_or_default(),
                 transaction: age("transaction_seconds")?,
                 statement: age("statement_seconds")?,
                 idle: age("idle_seconds")?,

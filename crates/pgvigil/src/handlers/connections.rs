@@ -14,7 +14,7 @@ use postgres::types::Type;
 use crate::checks::plural;
 use crate::conninfo::{ConnArgs, ConnSettings};
 use crate::output::one_line;
-use crate::session::{get, get_text, Session};
+use crate::session::{get, Session};
 use crate::timeout::{self, Timeout};
 use crate::units::{parse_duration_option, pretty_duration};
 use crate::Error;
@@ -107,7 +107,7 @@ ORDER BY s.state_change";
 
 const LONG_SQL: &str = "
 SELECT s.pid, coalesce(s.usename::text, '') AS usename, coalesce(s.datname::text, '') AS datname,
-       extract(epoch FROM now() - s.query_start)::float8 AS seconds, textsend(left(s.query, 100)) AS query
+       extract(epoch FROM now() - s.query_start)::float8 AS seconds, left(s.query, 100) AS query
 FROM pg_stat_activity s
 WHERE s.backend_type = 'client backend' AND s.state = 'active' AND s.pid <> pg_backend_pid()
   AND s.query_start < now() - interval '30 minutes'
@@ -292,7 +292,7 @@ fn run(cli: &Cli) -> Result<Vec<String>, Error> {
             get::<i32>(&row, "pid")?,
             get::<String>(&row, "usename")?,
             get::<String>(&row, "datname")?,
-            one_line(&get_text(&row, "query")?)
+            one_line(&get::<Option<String>>(&row, "query")?.unwrap_or_default())
         ));
     }
     db.leave();
