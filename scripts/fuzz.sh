@@ -30,7 +30,7 @@ for target in ${targets//,/ }; do
   log=$(mktemp)
   # Log lines come in blocks; every other parser sees short texts.
   max_len=256
-  case $target in log_*) max_len=4096 ;; esac
+  case $target in log_stderr | log_csv | log_json) max_len=4096 ;; esac
   if ! cargo $toolchain fuzz run -O -a -s none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
       "${limit[@]}" -max_len=$max_len -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
       >"$log" 2>&1; then
