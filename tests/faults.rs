@@ -48,6 +48,8 @@ fn signal(pids: &[i32], sig: libc::c_int) {
     }
 }
 
+const QUERY_RUNNING: &str = "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'check_pg_query' AND state = 'active'";
+
 const NO_PLUGIN_SESSION: &str =
     "SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name LIKE 'check_pg_%'";
 
@@ -95,10 +97,7 @@ fn a_stopped_server_gives_the_timeout_state_within_the_timeout() {
     run.args(&["-t", "2", "--query", "SELECT count(*) FROM pg_sleep(1.5)"]);
     let start = Instant::now();
     let running = std::thread::spawn(move || run.run());
-    cluster.wait_for(
-        "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'check_pg_query' AND state = 'active'",
-        "the plugin's query to run",
-    );
+    cluster.wait_for(QUERY_RUNNING, "the plugin's query to run");
     let server = server_processes(postmaster);
     signal(&server, libc::SIGSTOP);
     let out = running.join().unwrap();
@@ -125,10 +124,7 @@ fn kill_during_query(name: &str, victim: &str) -> (PluginOutput, Duration) {
     let mut run = cluster.plugin("check_pg_query");
     run.args(&["-t", "20", "--query", "SELECT count(*) FROM pg_sleep(15)"]);
     let running = std::thread::spawn(move || run.run());
-    cluster.wait_for(
-        "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'check_pg_query' AND state = 'active'",
-        "the plugin's query to run",
-    );
+    cluster.wait_for(QUERY_RUNNING, "the plugin's query to run");
     let pid = match victim {
         "backend" => cluster
             .client()

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use harness::daemon::{
-    icinga2_constants, perfdata_writer_records, sandbox_copy, sandbox_dir, sandbox_plugins,
-    wait_until, Daemon, LineSink,
+    icinga2_constants, perfdata_writer, perfdata_writer_records, sandbox_copy, sandbox_dir,
+    sandbox_plugins, wait_until, Daemon, LineSink,
 };
 use harness::{generated_password, parse_perfdata, temp_dir, Cluster, ClusterOptions, PluginRun};
 
@@ -331,15 +331,7 @@ object FileLogger "log" {{
 	path = "{log}"
 	severity = "information"
 }}
-object PerfdataWriter "perfdata" {{
-	service_perfdata_path = "{pd}/service"
-	service_temp_path = "{pd}/service.tmp"
-	host_perfdata_path = "{pd}/host"
-	host_temp_path = "{pd}/host.tmp"
-	rotation_interval = 1s
-	service_format_template = "SERVICEDESC::$service.name$\tSERVICESTATE::$service.state$\tSERVICEPERFDATA::$service.perfdata$"
-}}
-object GraphiteWriter "graphite" {{
+{writer}object GraphiteWriter "graphite" {{
 	host = "127.0.0.1"
 	port = {graphite}
 	enable_send_thresholds = true
@@ -354,7 +346,14 @@ object Host "pg" {{
 }}
 "#,
         log = dir.join("icinga2.log").display(),
-        pd = perfdata_dir.display(),
+        writer = perfdata_writer(
+            &perfdata_dir,
+            &[
+                ("SERVICEDESC", "service.name"),
+                ("SERVICESTATE", "service.state"),
+                ("SERVICEPERFDATA", "service.perfdata"),
+            ],
+        ),
         graphite = graphite.port,
         port = cluster.port,
     ));

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use harness::daemon::{
-    icinga2, icinga2_cli, icinga2_node_constants, perfdata_writer_records, sandbox_copy,
-    sandbox_dir, sandbox_plugins, wait_until, Daemon,
+    icinga2, icinga2_cli, icinga2_node_constants, perfdata_writer, perfdata_writer_records,
+    sandbox_copy, sandbox_dir, sandbox_plugins, wait_until, Daemon,
 };
 use harness::{chown, free_port, parse_perfdata, run_ok, temp_dir, Cluster};
 
@@ -145,15 +145,7 @@ fn a_satellite_runs_the_checks_and_the_master_records_them() {
     let mut conf = node_config(&master, "master", master_port, master_port);
     conf.push_str(&format!(
         r#"object CheckerComponent "checker" {{ }}
-object PerfdataWriter "perfdata" {{
-	service_perfdata_path = "{pd}/service"
-	service_temp_path = "{pd}/service.tmp"
-	host_perfdata_path = "{pd}/host"
-	host_temp_path = "{pd}/host.tmp"
-	rotation_interval = 1s
-	service_format_template = "SERVICEDESC::$service.name$\tSERVICESTATE::$service.state$\tSERVICEOUTPUT::$service.output$\tSERVICEPERFDATA::$service.perfdata$\tCHECKSOURCE::$service.check_source$"
-}}
-object Host "pg" {{
+{writer}object Host "pg" {{
 	zone = "master"
 	check_command = "dummy"
 	address = "127.0.0.1"
@@ -181,7 +173,16 @@ object Service "deadlocks" {{
 	check_command = "pgvigil_deadlocks"
 }}
 "#,
-        pd = perfdata.display(),
+        writer = perfdata_writer(
+            &perfdata,
+            &[
+                ("SERVICEDESC", "service.name"),
+                ("SERVICESTATE", "service.state"),
+                ("SERVICEOUTPUT", "service.output"),
+                ("SERVICEPERFDATA", "service.perfdata"),
+                ("CHECKSOURCE", "service.check_source"),
+            ],
+        ),
         port = cluster.port,
     ));
     fs::write(master.join("icinga2.conf"), conf).unwrap();

@@ -230,6 +230,24 @@ pub fn wait_until<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Opt
     }
 }
 
+/// An Icinga2 PerfdataWriter writing into `dir`, one record a second, each
+/// of `fields` as `KEY::$macro$` (read back by `perfdata_writer_records`).
+pub fn perfdata_writer(dir: &Path, fields: &[(&str, &str)]) -> String {
+    let template: Vec<String> = fields.iter().map(|(k, m)| format!("{k}::${m}$")).collect();
+    format!(
+        "object PerfdataWriter \"perfdata\" {{\n\
+         \tservice_perfdata_path = \"{pd}/service\"\n\
+         \tservice_temp_path = \"{pd}/service.tmp\"\n\
+         \thost_perfdata_path = \"{pd}/host\"\n\
+         \thost_temp_path = \"{pd}/host.tmp\"\n\
+         \trotation_interval = 1s\n\
+         \tservice_format_template = \"{template}\"\n\
+         }}\n",
+        pd = dir.display(),
+        template = template.join("\\t"),
+    )
+}
+
 /// Every record an Icinga2 PerfdataWriter wrote into `dir` (its rotated
 /// `service.*` files, oldest first), each as its `KEY::value` fields.
 pub fn perfdata_writer_records(dir: &Path) -> Vec<std::collections::BTreeMap<String, String>> {

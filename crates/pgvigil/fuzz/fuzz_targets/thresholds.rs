@@ -23,9 +23,7 @@ fuzz_target!(|text: &str| {
         let _ = t.with_defaults("10", "20", SPEC);
     }
     let _ = parse_quantity(text);
-    if let Ok(bytes) = parse_size_option(text) {
-        let _ = bytes;
-    }
+    let _ = parse_size_option(text);
     if let Ok(seconds) = parse_duration_option(text) {
         assert!(seconds.is_finite(), "{text:?} gave {seconds}");
     }

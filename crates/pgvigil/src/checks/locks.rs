@@ -125,10 +125,11 @@ fn describe_blocked(row: &postgres::Row, pid: i32, wait: f64) -> Result<String, 
     let blocker = match blocker_state {
         Some(state) => {
             let since: Option<f64> = get(row, "blocker_state_seconds")?;
+            let query: Option<String> = get(row, "blocker_query")?;
             format!(
                 " ({state} for {}: {})",
                 pretty_duration(since.unwrap_or(0.0)),
-                one_line(&get::<Option<String>>(row, "blocker_query")?.unwrap_or_default())
+                one_line(&query.unwrap_or_default())
             )
         }
         None => String::new(),
