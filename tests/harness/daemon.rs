@@ -65,14 +65,17 @@ pub fn sandbox_copy(sandbox: &Path, repo_file: &str) -> PathBuf {
     to
 }
 
-/// Copies of the freshly built plugins in the sandbox; their directory.
+/// The freshly built plugins in the sandbox (hard links where the target
+/// dir is on the same filesystem, else copies); their directory.
 pub fn sandbox_plugins(sandbox: &Path) -> PathBuf {
     let dir = sandbox_dir(sandbox, "plugins");
     for name in crate::plugin::names()
         .into_iter()
         .chain(crate::plugin::handlers())
     {
-        std::fs::copy(binary_dir().join(&name), dir.join(&name))
+        let (from, to) = (binary_dir().join(&name), dir.join(&name));
+        std::fs::hard_link(&from, &to)
+            .or_else(|_| std::fs::copy(&from, &to).map(drop))
             .unwrap_or_else(|e| panic!("copy {name:?}: {e}: build the plugins first"));
     }
     dir

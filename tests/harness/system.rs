@@ -112,7 +112,8 @@ pub fn run_ok(cmd: &mut Command, what: &str) -> Output {
     out
 }
 
-/// A fresh directory under the temp dir, readable by the server user.
+/// A fresh directory under `temp_root()`, readable by the server user;
+/// removed when the test process exits.
 pub fn temp_dir(tag: &str) -> PathBuf {
     static COUNT: Mutex<u32> = Mutex::new(0);
     let n = {
@@ -120,11 +121,68 @@ pub fn temp_dir(tag: &str) -> PathBuf {
         *c += 1;
         *c
     };
-    let dir = std::env::temp_dir().join(format!("pgvigil-{}-{tag}-{n}", std::process::id()));
+    let dir = temp_root().join(format!("pgvigil-{}-{tag}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     chown(&dir);
+    TEMP_DIRS.lock().unwrap().push(dir.clone());
     dir
+}
+
+static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Where the tests' directories go. As root (CI), a tmpfs of this test
+/// process's own: check_pg_disk then measures a filesystem whose fill the
+/// suite decides, not the host's disk (a host disk over 80% full made every
+/// "each plugin is OK" test WARNING), and nothing outlives the process.
+/// Otherwise the temp dir. PGVIGIL_TEST_TMPFS=0 turns the tmpfs off.
+pub fn temp_root() -> &'static Path {
+    &TEMP_ROOT.0
+}
+
+/// The root, and whether it is a tmpfs mounted here.
+static TEMP_ROOT: Lazy<(PathBuf, bool)> = Lazy::new(|| {
+    // SAFETY: registering a plain extern "C" function. Registered before any
+    // cluster's stop_all, so it runs after it.
+    unsafe { libc::atexit(remove_temp_dirs) };
+    let tmp = std::env::temp_dir();
+    if !is_root() || std::env::var("PGVIGIL_TEST_TMPFS").as_deref() == Ok("0") {
+        return (tmp, false);
+    }
+    let root = tmp.join(format!("pgvigil-{}-tmpfs", std::process::id()));
+    std::fs::create_dir_all(&root).expect("create the tmpfs mount point");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16g,mode=0755", "pgvigil-tests"])
+        .arg(&root)
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted {
+        (root, true)
+    } else {
+        eprintln!(
+            "harness: cannot mount a tmpfs at {}: using the temp dir",
+            root.display()
+        );
+        let _ = std::fs::remove_dir(&root);
+        (tmp, false)
+    }
+});
+
+/// PGVIGIL_KEEP_TEMP=1 keeps them (and the tmpfs) for a look after a failure.
+extern "C" fn remove_temp_dirs() {
+    if std::env::var_os("PGVIGIL_KEEP_TEMP").is_some() {
+        return;
+    }
+    if let Ok(dirs) = TEMP_DIRS.lock() {
+        for dir in dirs.iter() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    if let Some((root, true)) = Lazy::get(&TEMP_ROOT) {
+        // Lazily: a daemon a failed test left behind may still hold it.
+        let _ = Command::new("umount").arg("-l").arg(root).status();
+        let _ = std::fs::remove_dir(root);
+    }
 }
 
 /// Clusters still running when the test process exits are stopped and removed.
