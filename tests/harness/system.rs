@@ -168,7 +168,7 @@ static TEMP_ROOT: Lazy<(PathBuf, bool)> = Lazy::new(|| {
     }
 });
 
-/// PGVIGIL_KEEP_TEMP=1 keeps them (and the tmpfs) for a look after a failure.
+/// Setting PGVIGIL_KEEP_TEMP keeps them (and the tmpfs) for a look after a failure.
 extern "C" fn remove_temp_dirs() {
     if std::env::var_os("PGVIGIL_KEEP_TEMP").is_some() {
         return;
