@@ -146,13 +146,7 @@ fn kill_during_query(name: &str, victim: &str) -> (PluginOutput, Duration) {
         &out,
         took,
     );
-    out.expect("CRITICAL");
-    assert!(
-        out.summary().starts_with("lost the connection to ")
-            && out.summary().contains(" during the check: "),
-        "{}",
-        out.summary()
-    );
+    out.expect_lost_connection();
     assert!(
         took < Duration::from_secs(15),
         "waited for the query: {took:?}"

@@ -28,6 +28,16 @@ fn deadlock(cluster: &Cluster) {
     );
 }
 
+/// OK, with a count over the interval since the previous run.
+fn expect_none_since_last_run(out: &PluginOutput) {
+    out.expect("OK");
+    assert!(
+        out.summary().starts_with("0 deadlocks in the last "),
+        "{}",
+        out.summary()
+    );
+}
+
 fn state_file(dir: &Path) -> PathBuf {
     let files: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
@@ -71,13 +81,7 @@ fn deadlocks_between_runs_through_resets_restarts_and_bad_state() {
     let deadlocks = out.perf("deadlocks");
     assert_eq!((deadlocks.value, deadlocks.warn.as_str()), (1.0, "0"));
 
-    let out = run(&cluster, &state);
-    out.expect("OK");
-    assert!(
-        out.summary().starts_with("0 deadlocks in the last "),
-        "{}",
-        out.summary()
-    );
+    expect_none_since_last_run(&run(&cluster, &state));
 
     // A statistics reset starts a new baseline instead of a negative count.
     cluster.execute("SELECT pg_stat_reset()");
@@ -126,13 +130,7 @@ fn deadlocks_between_runs_through_resets_restarts_and_bad_state() {
         );
         assert!(summary.contains(why), "{summary}");
         assert!(summary.ends_with("): new baseline saved"), "{summary}");
-        let out = run(&cluster, &state);
-        out.expect("OK");
-        assert!(
-            out.summary().starts_with("0 deadlocks in the last "),
-            "{}",
-            out.summary()
-        );
+        expect_none_since_last_run(&run(&cluster, &state));
     }
 }
 
@@ -158,13 +156,7 @@ fn fifty_runs_at_once_leave_a_state_the_next_run_reads() {
         assert_eq!(out.code, 0, "{}", out.stdout);
     }
     state_file(&state);
-    let out = run(&cluster, &state);
-    out.expect("OK");
-    assert!(
-        out.summary().starts_with("0 deadlocks in the last "),
-        "{}",
-        out.summary()
-    );
+    expect_none_since_last_run(&run(&cluster, &state));
 }
 
 #[test]
@@ -272,13 +264,7 @@ fn a_full_read_only_deleted_or_shared_state_directory() {
     assert_eq!(fs::read_to_string(&file).unwrap(), before);
     fs::remove_file(&filler).unwrap();
     state_file(&mount);
-    let out = run(&cluster, &mount);
-    out.expect("OK");
-    assert!(
-        out.summary().starts_with("0 deadlocks in the last "),
-        "{}",
-        out.summary()
-    );
+    expect_none_since_last_run(&run(&cluster, &mount));
 
     mounted(&["-o", "remount,ro"]);
     let out = run(&cluster, &mount);
