@@ -5,8 +5,9 @@
 # and spread of wall time, CPU (user+sys, children included) and peak RSS, and
 # then, with log_connections and log_statement=all on, the connections and
 # statements each run costs the server. Twice: on an empty cluster, then with
-# 10,000 tables and 500 idle sessions. Prints Markdown; keeps Markdown and JSON
-# in bench/results/.
+# 10,000 tables and 500 idle sessions. Prints Markdown; keeps the latest
+# Markdown and JSON in bench/results/compare.{md,json} (a BENCH_CHECKS run in
+# compare-<checks>.{md,json}); git keeps the history.
 #   bench/compare.sh [RUNS]      (default 30 runs per tool and check)
 #   BENCH_CHECKS=bloat,db_size bench/compare.sh 15   (only these checks)
 set -euo pipefail
@@ -22,6 +23,8 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --workspace --bins -q
+# Every plugin as a link to the one binary, as the package installs them.
+target/release/pgvigil --install-links target/release >/dev/null
 . scripts/cluster.sh
 # Room for the 500 idle sessions of the scale scenario.
 extra_conf="max_connections = 600"
@@ -31,7 +34,7 @@ start_cluster
 # role may read its statistics, so that bloat is estimated, not refused.
 psql_p -c "CREATE DATABASE app" -c "GRANT pg_read_all_data TO monitor" >/dev/null
 run_pg "$pgbin/pgbench" -i -q -s 5 -h "$base" -p "$port" -U postgres app >/dev/null 2>&1
-# The seed's daily dump of app, for the backup checks; PgBouncer in front of
+# A daily dump of app, for the backup checks; PgBouncer in front of
 # the primary, with an application session so that its pool exists.
 mkdir -p "$base/dumps"
 "$pgbin/pg_dump" -h "$base" -p "$port" -U postgres -d app -f "$base/dumps/app-$(date +%F).sql"
@@ -52,7 +55,7 @@ make_tables="printf '%s\n' \"SELECT format('CREATE TABLE bench_t%s (id int PRIMA
 touch "$base/pgactivity.status"
 chmod 666 "$base/pgactivity.status"
 mkdir -p bench/results
-stamp=$(date +%Y-%m-%d-%H%M)
+stamp=compare${BENCH_CHECKS:+-${BENCH_CHECKS//,/-}}
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), $runs runs per tool and check" |
   tee "bench/results/$stamp.md"
 python3 bench/measure.py --base "$base" --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \

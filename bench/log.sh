@@ -14,6 +14,7 @@ command -v pgbadger >/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbadger >/dev/null
 }
 cargo build --release --workspace --bins -q
+target/release/pgvigil --install-links target/release >/dev/null
 bin=$PWD/target/release
 . scripts/cluster.sh
 prefix='%m [%p] %q%u@%d '
@@ -50,8 +51,7 @@ measure() { "$bin/pgvigil-bench-run" "$@"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 mkdir -p bench/results
-stamp=$(date +%Y-%m-%d-%H%M)
-report=bench/results/log-$stamp.md
+report=bench/results/log.md
 {
   echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), $runs runs, log of $size_mb MB (sample of $(du -k "$base/primary/log/sample.log" | cut -f1) kB written by the server, repeated)"
   echo

@@ -170,7 +170,7 @@ def commands(a):
             "pgvigil": ([f"{b}/check_pg_log", *ours, "--log", os.path.join(a.base, "primary.log")], STATE),
             "check_pgsql": (floor, {}),
         },
-        # The seed's health check: one run over one connection, beside
+        # A whole health check: one run over one connection, beside
         # check_pg_alive alone and the same seven plugins run one by one.
         "health": {
             "pgvigil": ([f"{b}/check_pg_health", *ours], {}),

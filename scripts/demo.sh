@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release --workspace --bins -q
+# One binary; every plugin is a link to it, as the package installs them.
+target/release/pgvigil --install-links target/release >/dev/null
 bin=$PWD/target/release
 
 . scripts/cluster.sh
@@ -56,11 +58,11 @@ plugin "$port" check_pg_db_size -w 1GB -c 2GB --growth 1GB
 # unprivileged user would need log_file_mode = 0640 and the server's group).
 plugin "$port" check_pg_log --log "$base/primary.log" --from-start -w errors=5 -c errors=50
 plugin "$port" check_pg_query --query "SELECT count(*) FROM pg_stat_activity" --label sessions -w 50 -c 80
-# Configuration and roles as the seed's security practices want them (the
+# Configuration and roles as security practice wants them (the
 # throwaway cluster runs with fsync off, and logs no lock waits).
 plugin "$port" check_pg_settings --expect log_lock_waits=on --expect log_checkpoints=on --expect log_min_duration_statement=1s
 plugin "$port" check_pg_roles --allow-superuser postgres -w 7d: -c 1d:
-# The seed's daily pg_dump, then the check of its freshness.
+# A daily pg_dump, then the check of its freshness.
 mkdir -p "$base/dumps"
 "$pgbin/pg_dump" -h "$base" -p "$port" -U postgres -d postgres -f "$base/dumps/postgres-$(date +%F).sql"
 plugin "$port" check_pg_backup --dump-dir "$base/dumps" --pattern '*.sql' -w 25h -c 49h
@@ -81,6 +83,6 @@ echo "== the same output as JSON and OpenMetrics (the exit code does not change)
 plugin "$port" check_pg_locks --format json
 plugin "$port" check_pg_locks --format openmetrics
 echo
-echo "== the seed's health check as one run over one connection, with a runbook link:"
+echo "== a whole health check as one run over one connection, with a runbook link:"
 plugin "$port" check_pg_health --runbook-url 'https://wiki.example.com/postgres/{check}/{state}'
 plugin "$port" check_pg_health --check 'connections -w 0' --check 'long_running -w 5min -c 30min' --check 'archiver -w 10,10min -c 50,1h' --check 'replication_lag --min-standbys 1 -w 16MB,30s -c 1GB,5min' --runbook-url 'https://wiki.example.com/postgres/{check}/{state}'

@@ -1,5 +1,5 @@
 //! The Icinga2 CheckCommands and Nagios commands in packaging/ against the
-//! plugins themselves: one command per binary in plugins/, every option they
+//! plugins themselves: one command per program of the registry, every option they
 //! pass accepted by that binary's --help, every option of the binary offered.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +13,7 @@ fn repo_file(path: &str) -> String {
     fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The binaries in plugins/, e.g. `check_pg_connections`.
+/// The checks the registry names, e.g. `check_pg_connections`.
 fn plugins() -> BTreeSet<String> {
     let names = harness::plugin::names();
     assert!(names.len() >= 6, "{names:?}");
@@ -122,7 +122,7 @@ fn every_plugin_has_an_icinga2_check_command_offering_all_its_options() {
         let handler = harness::plugin::handlers().contains(binary);
         assert!(
             plugins().contains(binary) || handler,
-            "command {name} runs {binary}, which plugins/ does not build"
+            "command {name} runs {binary}, which the registry does not name"
         );
         let expected = if handler {
             binary.replace("handle_pg_", "pgvigil_handle_")
@@ -187,7 +187,7 @@ fn every_plugin_has_a_nagios_command_whose_options_it_accepts() {
         let handler = harness::plugin::handlers().contains(&binary);
         assert!(
             plugins().contains(&binary) || handler,
-            "{binary} is not built by plugins/"
+            "{binary} is not in the registry"
         );
         let expected = if handler {
             binary.replace("handle_pg_", "pgvigil_handle_")

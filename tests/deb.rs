@@ -8,26 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harness::daemon::{icinga2, icinga2_constants, repo_path, require};
+use harness::daemon::{icinga2, icinga2_constants, package, require};
 use harness::{is_root, temp_dir, Cluster, PluginRun};
-
-fn package() -> PathBuf {
-    let arch = Command::new("dpkg")
-        .arg("--print-architecture")
-        .output()
-        .unwrap();
-    let arch = String::from_utf8_lossy(&arch.stdout).trim().to_string();
-    let deb = repo_path(&format!(
-        "target/debian/pgvigil_{}_{arch}.deb",
-        env!("CARGO_PKG_VERSION")
-    ));
-    assert!(
-        deb.exists(),
-        "{} is missing: run packaging/debian/build-deb.sh (scripts/test.sh does)",
-        deb.display()
-    );
-    deb
-}
 
 fn text(cmd: &mut Command) -> (bool, String) {
     let out = cmd.output().expect("run");
@@ -59,11 +41,12 @@ fn package_holds_every_plugin_its_man_page_and_the_configuration() {
         "./usr/share/doc/pgvigil/copyright".to_string(),
         "./usr/share/pgvigil/pgvigil-result.schema.json".to_string(),
     ];
-    for name in harness::plugin::names()
+    wanted.push("./usr/lib/nagios/plugins/pgvigil".to_string());
+    let names: Vec<String> = harness::plugin::names()
         .into_iter()
         .chain(harness::plugin::handlers())
-    {
-        wanted.push(format!("./usr/lib/nagios/plugins/{name}"));
+        .collect();
+    for name in &names {
         wanted.push(format!("./usr/share/man/man1/{name}.1.gz"));
     }
     for path in wanted {
@@ -72,6 +55,21 @@ fn package_holds_every_plugin_its_man_page_and_the_configuration() {
             "{path} not in the package:\n{listing}"
         );
     }
+    // One binary; every plugin a link to it beside it.
+    for name in &names {
+        let link = format!(" ./usr/lib/nagios/plugins/{name} -> pgvigil");
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.starts_with('l') && l.ends_with(&link)),
+            "{name} is not a link to pgvigil in the package:\n{listing}"
+        );
+    }
+    let files = listing
+        .lines()
+        .filter(|l| l.starts_with('-') && l.contains("/usr/lib/nagios/plugins/"))
+        .count();
+    assert_eq!(files, 1, "one binary in the plugin directory:\n{listing}");
     let (_, conffiles) = text(
         Command::new("dpkg-deb")
             .arg("-I")

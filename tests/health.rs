@@ -1,4 +1,4 @@
-//! check_pg_health against real clusters: the seed's checks in one run over
+//! check_pg_health against real clusters: the default checks in one run over
 //! one connection, one check's failure kept to its own line, the worst state
 //! on top, and a server that is down or goes away is CRITICAL.
 

@@ -31,7 +31,7 @@ fn logging_cluster(name: &str) -> Cluster {
                 "log_directory = 'log'".into(),
                 "log_filename = 'postgresql-%Y%m%d-%H%M%S.log'".into(),
                 "log_file_mode = 0640".into(),
-                // The seed's logging settings, a shorter slow-statement limit.
+                // The recommended logging settings, a shorter slow-statement limit.
                 "log_line_prefix = '%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h '".into(),
                 "log_min_duration_statement = 100".into(),
                 "log_connections = on".into(),

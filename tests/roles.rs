@@ -51,7 +51,7 @@ fn an_audit_of_roles() {
         (expiry.warn.as_str(), expiry.crit.as_str()),
         ("604800:", "86400:")
     );
-    // -v: the seed's role listing.
+    // -v: every role listed.
     let long = out.long_output();
     assert!(
         long.contains(&"app_admin: login, createrole; member of pg_monitor"),

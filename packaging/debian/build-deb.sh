@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds target/debian/pgvigil_<version>_<arch>.deb from a release build:
-#   /usr/lib/nagios/plugins/check_pg_*                       the plugins
+#   /usr/lib/nagios/plugins/pgvigil                          the one binary
+#   /usr/lib/nagios/plugins/check_pg_*, handle_pg_*          links to it
 #   /usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf Icinga2 CheckCommands
 #   /etc/nagios-plugins/config/pgvigil.cfg                    Nagios commands (conffile)
 #   /usr/share/man/man1/check_pg_*.1.gz                       man pages, from the clap definitions
@@ -17,7 +18,8 @@ version=$(cargo metadata --no-deps --format-version 1 |
 arch=$(dpkg --print-architecture)
 
 cargo build --release --workspace --bins --quiet
-plugins=$(cd plugins && ls -d check_pg_* handle_pg_*)
+# Every check and handler, as the registry names them.
+plugins=$(target/release/pgvigil --links)
 
 out=target/debian
 root=$out/pgvigil_${version}_$arch
@@ -26,9 +28,9 @@ install -d "$root/DEBIAN" "$root/usr/lib/nagios/plugins" "$root/usr/share/man/ma
   "$root/usr/share/icinga2/include/plugins-contrib.d" "$root/etc/nagios-plugins/config" \
   "$root/usr/share/doc/pgvigil/examples" "$root/usr/share/pgvigil"
 
-for p in $plugins; do
-  install -m 0755 "target/release/$p" "$root/usr/lib/nagios/plugins/$p"
-done
+install -m 0755 target/release/pgvigil "$root/usr/lib/nagios/plugins/pgvigil"
+# Relative links beside the binary, made by the binary from its registry.
+"$root/usr/lib/nagios/plugins/pgvigil" --install-links "$root/usr/lib/nagios/plugins" >/dev/null
 install -m 0644 packaging/icinga2/pgvigil.conf "$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
 install -m 0644 packaging/nagios/pgvigil.cfg "$root/etc/nagios-plugins/config/pgvigil.cfg"
 install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/nagios/pgvigil-example.cfg \
@@ -50,9 +52,8 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 mkdir "$scratch/debian"
 printf 'Source: pgvigil\n\nPackage: pgvigil\nArchitecture: any\n' >"$scratch/debian/control"
-binaries=$(for p in $plugins; do echo "$PWD/$root/usr/lib/nagios/plugins/$p"; done)
-# shellcheck disable=SC2086
-depends=$(cd "$scratch" && dpkg-shlibdeps -O $binaries | sed -n 's/^shlibs:Depends=//p')
+binary=$PWD/$root/usr/lib/nagios/plugins/pgvigil
+depends=$(cd "$scratch" && dpkg-shlibdeps -O "$binary" | sed -n 's/^shlibs:Depends=//p')
 
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" \

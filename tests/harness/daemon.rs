@@ -12,7 +12,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::plugin::binary_dir;
 use crate::system::{as_server_user, chown, server_user};
 
 /// The repository's root, where packaging/ is.
@@ -65,20 +64,38 @@ pub fn sandbox_copy(sandbox: &Path, repo_file: &str) -> PathBuf {
     to
 }
 
-/// The freshly built plugins in the sandbox (hard links where the target
-/// dir is on the same filesystem, else copies); their directory.
+/// The package packaging/debian/build-deb.sh built (scripts/test.sh builds
+/// it before the tests).
+pub fn package() -> PathBuf {
+    let arch = std::process::Command::new("dpkg")
+        .arg("--print-architecture")
+        .output()
+        .expect("dpkg --print-architecture");
+    let arch = String::from_utf8_lossy(&arch.stdout).trim().to_string();
+    let deb = repo_path(&format!(
+        "target/debian/pgvigil_{}_{arch}.deb",
+        env!("CARGO_PKG_VERSION")
+    ));
+    assert!(
+        deb.exists(),
+        "{} is missing: run packaging/debian/build-deb.sh (scripts/test.sh does)",
+        deb.display()
+    );
+    deb
+}
+
+/// The plugins as the package installs them (one binary, every plugin a
+/// link to it), unpacked into the sandbox; their directory.
 pub fn sandbox_plugins(sandbox: &Path) -> PathBuf {
-    let dir = sandbox_dir(sandbox, "plugins");
-    for name in crate::plugin::names()
-        .into_iter()
-        .chain(crate::plugin::handlers())
-    {
-        let (from, to) = (binary_dir().join(&name), dir.join(&name));
-        std::fs::hard_link(&from, &to)
-            .or_else(|_| std::fs::copy(&from, &to).map(drop))
-            .unwrap_or_else(|e| panic!("copy {name:?}: {e}: build the plugins first"));
-    }
-    dir
+    let tree = sandbox_dir(sandbox, "package");
+    let out = std::process::Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(package())
+        .arg(&tree)
+        .output()
+        .expect("dpkg-deb -x");
+    assert!(out.status.success(), "dpkg-deb -x: {out:?}");
+    tree.join("usr/lib/nagios/plugins")
 }
 
 /// A program the packaging tests need; scripts/setup.sh installs it.

@@ -5,28 +5,63 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The directory cargo built the plugin binaries into (next to `deps/`).
-pub fn binary_dir() -> PathBuf {
+/// The `pgvigil` binary cargo built (next to `deps/`).
+pub fn pgvigil() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    dir.to_path_buf()
+    let path = dir.join("pgvigil");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo build --workspace)",
+        path.display()
+    );
+    path
 }
 
-/// The plugins the repository ships: one crate in plugins/ each, named as its binary.
+/// A directory of this test process holding every check_pg_* and
+/// handle_pg_* as a link to the built `pgvigil`, made by the binary itself
+/// (`pgvigil --install-links`), as a user without the package would.
+pub fn binary_dir() -> PathBuf {
+    static DIR: once_cell::sync::Lazy<PathBuf> = once_cell::sync::Lazy::new(|| {
+        let dir = crate::temp_dir("plugins");
+        let out = Command::new(pgvigil())
+            .arg("--install-links")
+            .arg(&dir)
+            .output()
+            .expect("pgvigil --install-links");
+        assert!(out.status.success(), "pgvigil --install-links: {out:?}");
+        dir
+    });
+    DIR.clone()
+}
+
+/// Every program the suite ships, as the registry names them (`pgvigil --links`).
+fn shipped() -> Vec<String> {
+    let out = Command::new(pgvigil())
+        .arg("--links")
+        .output()
+        .expect("pgvigil --links");
+    assert!(out.status.success(), "pgvigil --links: {out:?}");
+    String::from_utf8(out.stdout)
+        .expect("names")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The checks the suite ships, by their installed names.
 pub fn names() -> std::collections::BTreeSet<String> {
-    crates("check_pg_")
+    shipped()
+        .into_iter()
+        .filter(|n| n.starts_with("check_pg_"))
+        .collect()
 }
 
-/// The event handlers, which live in plugins/ too.
+/// The event handlers.
 pub fn handlers() -> std::collections::BTreeSet<String> {
-    crates("handle_pg_")
-}
-
-fn crates(prefix: &str) -> std::collections::BTreeSet<String> {
-    std::fs::read_dir(crate::daemon::repo_path("plugins"))
-        .expect("plugins/")
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name.starts_with(prefix))
+    shipped()
+        .into_iter()
+        .filter(|n| n.starts_with("handle_pg_"))
         .collect()
 }
 

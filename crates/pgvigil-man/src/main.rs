@@ -11,9 +11,7 @@ fn main() -> ExitCode {
         eprintln!("usage: pgvigil-man DIR");
         return ExitCode::from(2);
     };
-    let mut commands = pgvigil::checks::plugin_commands();
-    commands.push(pgvigil::handlers::connections::command());
-    for command in commands {
+    for command in pgvigil::registry::all().map(|e| (e.command)()) {
         let path = dir.join(format!("{}.1", command.get_name()));
         if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| write_page(command, &path)) {
             eprintln!("pgvigil-man: {}: {e}", path.display());

@@ -1,32 +1,24 @@
-//! pgvigil: the core of a suite of Nagios/Icinga plugins for PostgreSQL.
-//!
-//! The plugin binaries are one line each; everything they share lives here:
-//! threshold ranges, perfdata, status and output, connection settings,
-//! timeouts, and the checks themselves.
+//! pgvigil: the PostgreSQL side of a suite of Nagios/Icinga plugins. The
+//! connection, the session, the checks and their registry; everything that
+//! knows no PostgreSQL (ranges, perfdata, output, state) is the kit,
+//! re-exported here under the same names.
 
+pub mod check;
 pub mod checks;
-pub mod cli;
 pub mod conninfo;
-pub mod databases;
-pub mod error;
 pub mod filesystem;
-pub mod formats;
 pub mod handlers;
-pub mod logs;
-pub mod output;
-pub mod perfdata;
-pub mod range;
-pub mod rates;
-pub mod relations;
+pub mod registry;
+pub mod runner;
 pub mod session;
-pub mod state;
-pub mod status;
-pub mod threshold;
-pub mod timeout;
 mod tls;
-pub mod units;
 
-pub use cli::{run, Check, Context};
+pub use pgvigil_kit::{
+    error, formats, judge, logs, output, perfdata, range, rates, state, status, threshold, timeout,
+    units, words,
+};
+
+pub use check::{Check, Context};
 pub use error::Error;
 pub use output::CheckResult;
 pub use perfdata::PerfData;

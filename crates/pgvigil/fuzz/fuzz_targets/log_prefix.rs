@@ -3,7 +3,7 @@
 //! pattern (a repeated %u once gave two groups of one name, and a panic).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pgvigil::logs::stderr::pattern;
+use pgvigil_kit::logs::stderr::pattern;
 
 fuzz_target!(|prefix: &str| {
     let pattern = pattern(prefix);

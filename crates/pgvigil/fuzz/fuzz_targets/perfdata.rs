@@ -3,8 +3,8 @@
 //! the guidelines' grammar reads back the same label, value, unit and bounds.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pgvigil::perfdata::safe_label;
-use pgvigil::{PerfData, Unit};
+use pgvigil_kit::perfdata::safe_label;
+use pgvigil_kit::{PerfData, Unit};
 use pgvigil_reference::perfdata::{number, parse_item};
 
 const UNITS: [Unit; 5] = [

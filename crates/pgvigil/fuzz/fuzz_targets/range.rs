@@ -2,7 +2,7 @@
 //! accepts alerts exactly as the reference reading says.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pgvigil::range::Range;
+use pgvigil_kit::range::Range;
 use pgvigil_reference::range as reference;
 
 fuzz_target!(|text: &str| {

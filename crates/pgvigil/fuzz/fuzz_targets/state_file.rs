@@ -2,7 +2,7 @@
 //! a snapshot it accepts is written back and read again unchanged.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pgvigil::state::{parse, render};
+use pgvigil_kit::state::{parse, render};
 
 fuzz_target!(|text: &str| {
     if let Ok(snapshot) = parse(text) {

@@ -2,8 +2,8 @@
 //! a value or a reason, never a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pgvigil::units::{parse_duration_option, parse_quantity, parse_size_option, Unit};
-use pgvigil::{Thresholds, UnitSpec};
+use pgvigil_kit::units::{parse_duration_option, parse_quantity, parse_size_option, Unit};
+use pgvigil_kit::{Thresholds, UnitSpec};
 
 const SPEC: UnitSpec = UnitSpec {
     accepted: &[Unit::Count, Unit::Percent, Unit::Bytes, Unit::Seconds],

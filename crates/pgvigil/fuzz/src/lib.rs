@@ -4,9 +4,9 @@
 
 use std::sync::OnceLock;
 
-use pgvigil::logs::stderr::Prefix;
-use pgvigil::logs::tally::Tally;
-use pgvigil::logs::Format;
+use pgvigil_kit::logs::stderr::Prefix;
+use pgvigil_kit::logs::tally::Tally;
+use pgvigil_kit::logs::Format;
 
 const PREFIXES: [&str; 6] = [
     "%m [%p] %q%u@%d ",

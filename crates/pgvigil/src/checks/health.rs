@@ -1,9 +1,10 @@
 //! check_pg_health: several of the suite's checks in one run over one
-//! session, reported as one result: the seed's health check as one service.
+//! session, reported as one result: a whole health check as one service.
 
-use crate::checks::{plural, prepare_part, PART_NAMES};
-use crate::cli::Prepared;
 use crate::output::Part;
+use crate::registry::{part_names, prepare_part};
+use crate::runner::Prepared;
+use crate::words::plural;
 use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, UnitSpec};
 
 pub struct Health;
@@ -29,6 +30,7 @@ const DEFAULT_CHECKS: &[&str] = &[
 
 impl Check for Health {
     const DISPLAY: &'static str = "HEALTH";
+    const COMBINES: bool = true;
     const ABOUT: &'static str = "Several checks of the suite in one run over one connection: the worst state, the non-OK checks first, one line and the perfdata (as check::label) of each.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[],
@@ -39,9 +41,6 @@ impl Check for Health {
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   check_pg_health takes no -w/-c of its own: each --check carries its own, as
   its plugin does, and leaves them out for that plugin's defaults.
-  Example: check_pg_health
-           check_pg_health --check 'connections -w 80% -c 90%' --check 'locks -w 5 -c 20'
-                           --check 'query --label orders --query \"SELECT count(*) FROM orders\" -w 100'
   Disk is skipped, with a note, when the server is not on this machine and
   the list is the default one.";
     type Args = Args;
@@ -178,7 +177,7 @@ fn prepare_all(args: &Args, remote: Option<&str>) -> Result<(Vec<Named>, Vec<Str
         let part = prepare_part(name, argv).ok_or_else(|| {
             Error::Usage(format!(
                 "--check '{spec}': no check '{name}' (known: {})",
-                PART_NAMES.join(", ")
+                part_names().join(", ")
             ))
         })??;
         prepared.push((part_name(name, &prepared), part));

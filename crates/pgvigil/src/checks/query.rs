@@ -30,8 +30,7 @@ impl Check for Query {
     };
     const HINT: &'static str = "rerun the query by hand (psql) to see the rows behind the value, and compare with the thresholds the service sets";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
-  -w/-c apply to the number the query returns.
-  Example: check_pg_query --query \"SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'ClientRead'\" --label readers -w 50 -c 100";
+  -w/-c apply to the number the query returns.";
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {

@@ -1,5 +1,5 @@
-//! handle_pg_connections: the seed's `incident_response.sh
-//! connection_exhaustion` as an event handler. On a HARD CRITICAL of the
+//! handle_pg_connections: the first response to connection exhaustion, as
+//! an event handler. On a HARD CRITICAL of the
 //! connections service it terminates client sessions idle for longer than
 //! `--idle-for`, oldest first, at most `--max`, never its own, a superuser's,
 //! a replication connection or a protected role's; then lists the queries
@@ -11,19 +11,19 @@ use std::io::Write;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use postgres::types::Type;
 
-use crate::checks::plural;
 use crate::conninfo::{ConnArgs, ConnSettings};
 use crate::output::one_line;
 use crate::session::{get, Session};
 use crate::timeout::{self, Timeout};
 use crate::units::{parse_duration_option, pretty_duration};
+use crate::words::plural;
 use crate::Error;
 
-const NAME: &str = "handle_pg_connections";
+pub const NAME: &str = "handle_pg_connections";
+pub const ABOUT: &str = "Event handler: terminates long-idle sessions when the connections service turns HARD CRITICAL (a dry run by default).";
 
-/// Event handler: terminates long-idle sessions when the connections service turns HARD CRITICAL (a dry run by default).
 #[derive(Debug, Parser)]
-#[command(name = NAME, version, max_term_width = 100)]
+#[command(name = NAME, about = ABOUT, version, max_term_width = 100)]
 #[command(after_help = AFTER_HELP)]
 pub struct Cli {
     /// The service state ($SERVICESTATE$); only CRITICAL acts [default: act, as when run by hand]
@@ -38,7 +38,7 @@ pub struct Cli {
     /// Also act on a SOFT CRITICAL at this attempt
     #[arg(long, value_name = "N")]
     on_attempt: Option<u32>,
-    /// Sessions idle for longer than this are terminated [default: 10min, the seed's]
+    /// Sessions idle for longer than this are terminated [default: 10min]
     #[arg(long, value_name = "DURATION", default_value = "10min", value_parser = parse_duration_option)]
     idle_for: f64,
     /// Sessions idle in a transaction count as idle too
@@ -117,9 +117,10 @@ const CAN_SIGNAL_SQL: &str = "
 SELECT pg_has_role(current_user, 'pg_signal_backend', 'USAGE') AS can_signal,
        pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all";
 
-/// Runs the handler and exits.
-pub fn main() -> ! {
-    let cli = match Cli::command().try_get_matches() {
+/// Runs the handler with `args` (the first being the name it was called
+/// by) and exits.
+pub fn main(args: Vec<std::ffi::OsString>) -> ! {
+    let cli = match Cli::command().try_get_matches_from(args) {
         Ok(m) => Cli::from_arg_matches(&m).unwrap_or_else(|e| e.exit()),
         Err(e) => {
             use clap::error::ErrorKind;
@@ -130,7 +131,7 @@ pub fn main() -> ! {
                 1,
                 &[format!(
                     "{NAME}: {} (see {NAME} --help)",
-                    crate::cli::one_line_clap(&e)
+                    crate::runner::one_line_clap(&e)
                 )],
             )
         }

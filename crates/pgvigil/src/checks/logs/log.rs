@@ -1,0 +1,293 @@
+//! check_pg_log: the server log's analysis as a plugin. Each run reads only
+//! what the server logged since the previous run (stderr, csvlog or
+//! jsonlog), follows rotation, and turns errors, failed logins, deadlocks,
+//! slow statements, lock waits, temporary files and checkpoint warnings into
+//! counts with thresholds.
+
+use std::path::PathBuf;
+
+use crate::logs::files::{self, Mark, Marks};
+use crate::logs::stderr::Prefix;
+use crate::logs::tally::{Tally, LABELS};
+use crate::logs::Format;
+use crate::session::get;
+use crate::state::{Loaded, Snapshot, StateArgs, Store};
+use crate::units::{parse_duration_option, pretty_bytes};
+use crate::words::plural;
+use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+
+pub struct Log;
+
+/// Debian's default `log_line_prefix`.
+const DEFAULT_PREFIX: &str = "%m [%p] %q%u@%d ";
+
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Log")]
+pub struct Args {
+    /// Log file, directory or pattern (`*`, `?` in the file name); repeatable [default: where the server logs]
+    #[arg(long = "log", value_name = "PATH")]
+    pub logs: Vec<PathBuf>,
+    /// Log format [default: by file extension: .csv csvlog, .json jsonlog, else stderr]
+    #[arg(long = "log-format", value_enum)]
+    pub log_format: Option<Format>,
+    /// log_line_prefix of stderr logs [default: the server's, else '%m [%p] %q%u@%d ']
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Count `duration:` entries from this long on [default: every one the server wrote]
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration_option)]
+    pub slow: f64,
+    /// On the first run read the logs from their start (by default it starts at their end)
+    #[arg(long)]
+    pub from_start: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+const SETTINGS: &str = "
+SELECT current_setting('log_destination') AS destination,
+       current_setting('logging_collector') = 'on' AS collector,
+       current_setting('log_directory') AS directory,
+       current_setting('data_directory') AS data_directory,
+       current_setting('log_line_prefix') AS prefix";
+
+/// Where the server logs, and in which format, from its settings.
+struct ServerLog {
+    dir: PathBuf,
+    format: Format,
+    prefix: String,
+}
+
+fn server_log(db: &mut Session, format: Option<Format>) -> Result<ServerLog, Error> {
+    let row = db.query_one(SETTINGS)?;
+    let destination: String = get(&row, "destination")?;
+    let collector: bool = get(&row, "collector")?;
+    let directory: String = get(&row, "directory")?;
+    let data: String = get(&row, "data_directory")?;
+    if !collector {
+        return Err(Error::CannotMeasure(
+            "logging_collector is off, so the server's log goes wherever its stderr does: give --log".into(),
+        ));
+    }
+    let dir = PathBuf::from(&data).join(&directory);
+    let has = |d: &str| destination.split(',').any(|x| x.trim() == d);
+    let format = match format {
+        Some(f) => f,
+        None if has("jsonlog") => Format::Jsonlog,
+        None if has("csvlog") => Format::Csvlog,
+        None if has("stderr") => Format::Stderr,
+        None => {
+            return Err(Error::CannotMeasure(format!(
+                "log_destination is '{destination}': no file log to read"
+            )))
+        }
+    };
+    Ok(ServerLog {
+        dir,
+        format,
+        prefix: get(&row, "prefix")?,
+    })
+}
+
+fn marks_from(snapshot: &Snapshot) -> Marks {
+    let mut marks = Marks::new();
+    for (name, value) in &snapshot.markers {
+        let Some((dev, ino)) = name.split_once(':') else {
+            continue;
+        };
+        let fields: Vec<u64> = value.split(' ').filter_map(|v| v.parse().ok()).collect();
+        if let (&[offset, len, fingerprint], Ok(dev), Ok(ino)) =
+            (&fields[..], dev.parse(), ino.parse())
+        {
+            marks.insert(
+                (dev, ino),
+                Mark {
+                    offset,
+                    fingerprint_len: len,
+                    fingerprint,
+                },
+            );
+        }
+    }
+    marks
+}
+
+fn snapshot_of(marks: &Marks) -> Snapshot {
+    let mut s = Snapshot {
+        taken_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        ..Snapshot::default()
+    };
+    for ((dev, ino), m) in marks {
+        s.markers.insert(
+            format!("{dev}:{ino}"),
+            format!("{} {} {}", m.offset, m.fingerprint_len, m.fingerprint),
+        );
+    }
+    s
+}
+
+impl Check for Log {
+    const DISPLAY: &'static str = "LOG";
+    const ABOUT: &'static str = "New server log entries since the previous run (stderr, csvlog, jsonlog): errors, failed logins, deadlocks, slow statements, lock waits, temporary files, checkpoint warnings. Run it on the database host.";
+    const UNITS: UnitSpec = UnitSpec {
+        accepted: &[Unit::Count],
+        bare: Some(Unit::Count),
+        labels: &LABELS,
+    };
+    const HINT: &'static str = "read the matching log lines (rerun with -v for samples) and start from the most frequent message; FATAL and PANIC lines come first";
+    const THRESHOLD_HELP: &'static str = "THRESHOLDS
+  Ranges name the count they apply to, a bare range applies to errors:
+    -w errors=50,auth_failures=3 -c errors=500,auth_failures=20
+  Counts: lines errors fatals panics warnings auth_failures slow_statements
+  deadlocks lock_waits temp_files checkpoint_warnings, over the entries
+  logged since the previous run. Any PANIC is CRITICAL. The first run starts
+  at the end of the existing logs (--from-start reads them whole).";
+    type Args = Args;
+
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        // Where: the given logs, or the server's
+        let (inputs, format, server_prefix) = if args.logs.is_empty() {
+            let server = server_log(db, args.log_format)?;
+            (vec![server.dir], Some(server.format), Some(server.prefix))
+        } else if args.prefix.is_none()
+            && args.log_format != Some(Format::Csvlog)
+            && args.log_format != Some(Format::Jsonlog)
+        {
+            let prefix: Option<String> = db
+                .query_one("SELECT current_setting('log_line_prefix') AS prefix")
+                .ok()
+                .and_then(|row| get(&row, "prefix").ok());
+            (args.logs.clone(), args.log_format, prefix)
+        } else {
+            (args.logs.clone(), args.log_format, None)
+        };
+        let prefix = Prefix::new(
+            args.prefix
+                .as_deref()
+                .or(server_prefix.as_deref())
+                .unwrap_or(DEFAULT_PREFIX),
+        );
+        let files = files::discover(&inputs, format)?;
+        let key_inputs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+        let key = format!(
+            "{} {} {} {:?}",
+            ctx.plugin,
+            ctx.conn.target(),
+            key_inputs.join(" "),
+            format
+        );
+        let store = Store::open(&args.state, &key, &|k| std::env::var(k).ok())?;
+        let (previous, note) = match store.load() {
+            Loaded::Found(s) => (Some(marks_from(&s)), None),
+            Loaded::Missing if args.from_start => (None, Some("first run, read from the start".to_string())),
+            Loaded::Missing => (
+                None,
+                Some("first run: reading starts at the end of the logs (--from-start reads them whole)".to_string()),
+            ),
+            Loaded::Unusable(why) => (
+                None,
+                Some(format!(
+                    "state file {} was unusable ({why}): reading starts at the end of the logs",
+                    store.file.display()
+                )),
+            ),
+        };
+
+        // Read and count
+        let mut tally = Tally::new(args.slow * 1000.0);
+        let progress = files::read_new(&files, previous.as_ref(), args.from_start, &mut |e| {
+            tally.add(&e, &prefix)
+        })?;
+        store.save(&snapshot_of(&progress.marks))?;
+
+        // Compare
+        let t = &ctx.thresholds;
+        let named: Vec<(&str, f64)> = LABELS.iter().map(|l| (*l, tally.count(l) as f64)).collect();
+        let mut status = t.status_labeled(&[(Unit::Count, tally.count("errors") as f64)], &named);
+        if tally.count("panics") > 0 {
+            status = Status::Critical;
+        }
+
+        // Report
+        let mut summary = format!(
+            "{} new entr{} in {} of {} file{} ({})",
+            tally.count("lines"),
+            if tally.count("lines") == 1 {
+                "y"
+            } else {
+                "ies"
+            },
+            progress.files,
+            files.len(),
+            plural(files.len() as i64),
+            pretty_bytes(progress.bytes as f64)
+        );
+        let noted: Vec<String> = LABELS[1..]
+            .iter()
+            .filter(|l| tally.count(l) > 0)
+            .map(|l| {
+                let n = tally.count(l);
+                let name = l.replace('_', " ");
+                // "1 deadlock", "2 deadlocks": every label is a plural.
+                let name = if n == 1 {
+                    name.trim_end_matches('s').to_string()
+                } else {
+                    name
+                };
+                format!("{n} {name}")
+            })
+            .collect();
+        if !noted.is_empty() {
+            summary.push_str(&format!(": {}", noted.join(", ")));
+        }
+        if let Some(note) = note {
+            summary.push_str(&format!("; {note}"));
+        }
+        let perf = LABELS.iter().map(|label| {
+            let mut p = PerfData::new(*label, tally.count(label) as f64, Unit::Count).min(0.0);
+            let bare = |r: Option<&crate::range::Range>| r.map(|r| r.to_perfdata());
+            p.warning = bare(t.warning_for(label)).or_else(|| {
+                (*label == "errors")
+                    .then(|| bare(t.warning(Unit::Count)))
+                    .flatten()
+            });
+            p.critical = bare(t.critical_for(label)).or_else(|| {
+                (*label == "errors")
+                    .then(|| bare(t.critical(Unit::Count)))
+                    .flatten()
+            });
+            p
+        });
+        Ok(CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details(&tally, ctx.verbose)))
+    }
+}
+
+/// Failed logins, the most frequent errors, the slowest statements; with -v
+/// the busiest clients.
+fn details(tally: &Tally, verbose: u8) -> Vec<String> {
+    fn top<K: Clone + Ord>(map: &std::collections::HashMap<K, u64>, n: usize) -> Vec<(K, u64)> {
+        let mut items: Vec<(K, u64)> = map.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        items.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        items.truncate(n);
+        items
+    }
+    let mut lines = Vec::new();
+    for ((user, client), n) in top(&tally.logins, 5) {
+        lines.push(format!("failed login: user {user} from {client}: {n}"));
+    }
+    for (message, n) in top(&tally.messages, 5) {
+        lines.push(format!("{n} × {message}"));
+    }
+    for (ms, statement) in tally.slowest.iter().take(5) {
+        lines.push(format!("slow: {ms} ms: {statement}"));
+    }
+    if verbose > 0 {
+        for (client, n) in top(&tally.clients, 5) {
+            lines.push(format!("client {client}: {n} connections"));
+        }
+    }
+    lines
+}

@@ -1,0 +1,3 @@
+//! What the server's log says.
+
+pub mod log;

@@ -1,0 +1,296 @@
+//! check_pg_indexes: invalid indexes (a failed CREATE INDEX CONCURRENTLY
+//! leaves one that is maintained on every write and never used), unused and
+//! duplicate indexes, and tables read mostly by sequential scans (the
+//! usual sign of a missing index).
+
+use crate::session::databases::{self, DatabaseArgs};
+use crate::session::get;
+use crate::session::relations::RelationArgs;
+use crate::units::{parse_size_option, pretty_bytes};
+use crate::words::plural;
+use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use postgres::types::Type;
+
+pub struct Indexes;
+
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Indexes")]
+pub struct Args {
+    /// Unused indexes and sequentially scanned tables smaller than this are left out
+    #[arg(long, value_name = "SIZE", default_value = "10MB", value_parser = parse_size_option)]
+    pub min_size: u64,
+    /// A table whose sequential scans read more than N rows each on average, and outnumber its index scans, is reported as missing an index
+    #[arg(long, value_name = "N", default_value_t = 10000)]
+    pub min_seq_read: i64,
+    #[command(flatten)]
+    pub databases: DatabaseArgs,
+    #[command(flatten)]
+    pub relations: RelationArgs,
+}
+
+// Two indexes are duplicates when they index the same table with the same
+// access method, columns, operator classes, collations, expressions and
+// predicate (deparsed, so that spacing in CREATE INDEX does not matter);
+// only indexes sharing table and columns are deparsed. An index still being
+// built concurrently is not yet invalid. pg_constraint has no index on
+// conindid: IN makes one hashed pass instead of a scan per index. The
+// statistics functions are called directly, and only for what can still
+// qualify, instead of through the views that call a dozen for every relation.
+const SQL: &str = "
+WITH ix AS (
+  SELECT i.indexrelid, i.indrelid, n.nspname::text AS schema, c.relname::text AS name,
+         i.indisvalid, a.amname, i.indkey, i.indclass,
+         i.indcollation, i.indexprs, i.indpred,
+         i.indisunique OR i.indexrelid IN (SELECT conindid FROM pg_constraint) AS enforces
+    FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indexrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_am a ON a.oid = c.relam
+   WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_(catalog|toast)'
+), alike AS (
+  SELECT * FROM (
+    SELECT ix.*, count(*) OVER (PARTITION BY indrelid, amname, indkey::text) AS same_columns
+      FROM ix WHERE indisvalid
+  ) x WHERE same_columns > 1
+), signed AS (
+  SELECT alike.*,
+         concat_ws(' ', indrelid, amname, indkey, indclass, indcollation,
+                   pg_get_expr(indexprs, indrelid), pg_get_expr(indpred, indrelid)) AS signature
+    FROM alike
+)
+SELECT 'invalid' AS kind, schema, name, indrelid::regclass::text AS table_name, pg_relation_size(indexrelid)::int8 AS size,
+       NULL::int8 AS reads, NULL::text AS grp, enforces
+  FROM ix
+ WHERE NOT indisvalid
+   AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = ix.indexrelid)
+UNION ALL
+SELECT 'unused', schema, name, indrelid::regclass::text, pg_relation_size(indexrelid)::int8, 0, NULL, false
+  FROM ix
+ WHERE CASE WHEN enforces OR NOT indisvalid THEN false
+            ELSE pg_stat_get_numscans(indexrelid) = 0 AND pg_relation_size(indexrelid) >= $1 END
+UNION ALL
+SELECT 'duplicate', schema, name, indrelid::regclass::text, pg_relation_size(indexrelid)::int8, NULL, md5(signature), enforces
+  FROM (SELECT signed.*, count(*) OVER (PARTITION BY signature) AS copies FROM signed) d
+ WHERE copies > 1
+UNION ALL
+SELECT 'seqscan', n.nspname::text, c.relname::text, NULL, pg_relation_size(c.oid)::int8,
+       s.per_scan, NULL, false
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  CROSS JOIN LATERAL (SELECT pg_stat_get_numscans(c.oid) AS scans OFFSET 0) q
+  CROSS JOIN LATERAL (
+    SELECT pg_stat_get_tuples_returned(c.oid) / q.scans AS per_scan,
+           (SELECT coalesce(sum(pg_stat_get_numscans(x.indexrelid)), 0)
+              FROM pg_index x WHERE x.indrelid = c.oid) AS index_scans
+     WHERE q.scans > 0 OFFSET 0) s
+ WHERE c.relkind IN ('r', 'm')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+   AND CASE WHEN s.per_scan > $2 AND s.index_scans < q.scans
+            THEN pg_relation_size(c.oid) >= $1 ELSE false END
+ORDER BY 1, 7, 8 DESC, 5 DESC, 2, 3";
+
+#[derive(Clone)]
+struct Found {
+    database: String,
+    kind: String,
+    schema: String,
+    name: String,
+    table: Option<String>,
+    size: i64,
+    reads: Option<i64>,
+    group: Option<String>,
+}
+
+impl Check for Indexes {
+    const DISPLAY: &'static str = "INDEXES";
+    const ABOUT: &'static str = "Invalid indexes (CRITICAL), unused and duplicate indexes, and tables read mostly by sequential scans.";
+    const UNITS: UnitSpec = UnitSpec {
+        accepted: &[Unit::Count],
+        bare: Some(Unit::Count),
+        labels: &[],
+    };
+    const HINT: &'static str = "unused indexes cost writes and space: confirm on every standby too (usage is per server) before DROP INDEX CONCURRENTLY; invalid ones come from failed CREATE INDEX CONCURRENTLY: drop and rebuild them";
+    const THRESHOLD_HELP: &'static str = "THRESHOLDS
+  A number applies to the count of unused plus redundant duplicate indexes. An
+  invalid index (left by a failed CREATE INDEX CONCURRENTLY) is CRITICAL
+  whatever the thresholds. Unused means no scan since the statistics were
+  reset, not unique and not backing a constraint; on a standby the counts are
+  the standby's own. Tables read mostly by sequential scans are listed, not
+  judged.";
+    type Args = Args;
+
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        // Query, database by database
+        let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
+        let mut visit = databases::visit(&args.databases, db, ctx, |database, session| {
+            let rows = session.query_with(
+                SQL,
+                &[(&min_size, Type::INT8), (&args.min_seq_read, Type::INT8)],
+            )?;
+            let mut found = Vec::new();
+            for row in &rows {
+                let f = Found {
+                    database: database.to_string(),
+                    kind: get(row, "kind")?,
+                    schema: get(row, "schema")?,
+                    name: get(row, "name")?,
+                    table: get(row, "table_name")?,
+                    size: get(row, "size")?,
+                    reads: get(row, "reads")?,
+                    group: get(row, "grp")?,
+                };
+                let table = f.table.as_deref().unwrap_or(&f.name);
+                if args.relations.keeps(&f.schema, &f.name)
+                    || args.relations.keeps(&f.schema, table)
+                {
+                    found.push(f);
+                }
+            }
+            Ok(found)
+        })?;
+        let visited = visit.checked.len();
+        let found: Vec<Found> = std::mem::take(&mut visit.checked)
+            .into_iter()
+            .flat_map(|(_, f)| f)
+            .collect();
+
+        // Measure
+        let of = |kind: &str| {
+            found
+                .iter()
+                .filter(|f| f.kind == kind)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let invalid = of("invalid");
+        let seqscan = of("seqscan");
+        let redundant = redundant_duplicates(&of("duplicate"));
+        // A redundant duplicate that is also unused counts once, as a duplicate.
+        let unused: Vec<Found> = of("unused")
+            .into_iter()
+            .filter(|u| {
+                !redundant.iter().any(|(d, _)| {
+                    d.database == u.database && d.schema == u.schema && d.name == u.name
+                })
+            })
+            .collect();
+        let judged = unused.len() + redundant.len();
+
+        // Compare
+        let t = &ctx.thresholds;
+        let mut status = t.status(&[(Unit::Count, judged as f64)]);
+        if !invalid.is_empty() {
+            status = Status::Critical;
+        }
+        status = visit.floor(status);
+
+        // Report
+        let many = visited > 1;
+        let name = |f: &Found| databases::qualified(&f.database, &f.schema, &f.name, many);
+        let mut summary = String::new();
+        if !invalid.is_empty() {
+            let names: Vec<String> = invalid.iter().map(name).collect();
+            summary.push_str(&format!(
+                "{} invalid index{} ({}); ",
+                invalid.len(),
+                if invalid.len() == 1 { "" } else { "es" },
+                names.join(", ")
+            ));
+        }
+        summary.push_str(&format!(
+            "{} unused index{}, {} duplicate{}; {} table{} read mostly by sequential scans",
+            unused.len(),
+            if unused.len() == 1 { "" } else { "es" },
+            redundant.len(),
+            plural(redundant.len() as i64),
+            seqscan.len(),
+            plural(seqscan.len() as i64),
+        ));
+        summary.push_str(&visit.unreachable_note());
+        let unused_bytes: i64 = unused
+            .iter()
+            .chain(redundant.iter().map(|(f, _)| f))
+            .map(|f| f.size)
+            .sum();
+        let perf = [
+            PerfData::new("invalid", invalid.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("unused_and_duplicate", judged as f64, Unit::Count)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("unused", unused.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("duplicate", redundant.len() as f64, Unit::Count).min(0.0),
+            PerfData::new(
+                "unused_and_duplicate_size",
+                unused_bytes as f64,
+                Unit::Bytes,
+            )
+            .min(0.0),
+            PerfData::new("seq_scanned_tables", seqscan.len() as f64, Unit::Count).min(0.0),
+        ];
+        let mut details = visit.unreachable_details();
+        let index_line = |f: &Found, what: &str| {
+            format!(
+                "{what} index {} on {} ({})",
+                name(f),
+                f.table.as_deref().unwrap_or_default(),
+                pretty_bytes(f.size as f64)
+            )
+        };
+        for f in &invalid {
+            details.push(format!(
+                "{}: drop it, or REINDEX INDEX CONCURRENTLY",
+                index_line(f, "invalid")
+            ));
+        }
+        if status != Status::Ok || ctx.verbose > 0 {
+            for (f, kept) in &redundant {
+                details.push(format!(
+                    "{}: same definition as {kept}",
+                    index_line(f, "duplicate")
+                ));
+            }
+            for f in &unused {
+                details.push(format!(
+                    "{}: no scan since statistics were reset",
+                    index_line(f, "unused")
+                ));
+            }
+        }
+        for f in &seqscan {
+            details.push(format!(
+                "table {} ({}) read mostly by sequential scans, {} rows per scan: missing index?",
+                name(f),
+                pretty_bytes(f.size as f64),
+                f.reads.unwrap_or(0)
+            ));
+        }
+        Ok(CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details))
+    }
+}
+
+/// From groups of identical indexes, the ones that could go, each with the
+/// index that stays: one that enforces uniqueness or a constraint if any.
+fn redundant_duplicates(duplicates: &[Found]) -> Vec<(Found, String)> {
+    let mut redundant = Vec::new();
+    let mut groups: Vec<(&str, &str, Vec<&Found>)> = Vec::new();
+    for f in duplicates {
+        let key = f.group.as_deref().unwrap_or("");
+        match groups
+            .iter_mut()
+            .find(|(db, g, _)| *db == f.database && *g == key)
+        {
+            Some((_, _, members)) => members.push(f),
+            None => groups.push((&f.database, key, vec![f])),
+        }
+    }
+    for (_, _, members) in groups {
+        // Rows come enforcing first, then largest: the first one stays.
+        let kept = members[0];
+        for f in &members[1..] {
+            redundant.push(((*f).clone(), kept.name.clone()));
+        }
+    }
+    redundant
+}

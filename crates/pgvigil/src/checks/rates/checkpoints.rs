@@ -1,0 +1,121 @@
+//! check_pg_checkpoints: the share of checkpoints since the previous run
+//! that were requested (WAL filled max_wal_size, or someone asked) rather
+//! than timed, and the time they spent writing and syncing. PostgreSQL 17
+//! moved these counters from pg_stat_bgwriter to pg_stat_checkpointer.
+
+use crate::rates::{self, Interval};
+use crate::session::get;
+use crate::state::{Snapshot, StateArgs};
+use crate::units::{pretty_duration, round_to};
+use crate::words::{percent_text, plural};
+use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+
+pub struct Checkpoints;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+const VERSION: &str = "SELECT current_setting('server_version_num')::int AS version";
+
+const UP_TO_16: &str = "
+SELECT extract(epoch FROM now())::float8 AS now, pg_postmaster_start_time()::text AS started,
+       coalesce(stats_reset::text, '') AS stats_reset,
+       checkpoints_timed::float8 AS timed, checkpoints_req::float8 AS requested,
+       checkpoint_write_time::float8 AS write_ms, checkpoint_sync_time::float8 AS sync_ms,
+       buffers_checkpoint::float8 AS buffers
+FROM pg_stat_bgwriter";
+
+const FROM_17: &str = "
+SELECT extract(epoch FROM now())::float8 AS now, pg_postmaster_start_time()::text AS started,
+       coalesce(stats_reset::text, '') AS stats_reset,
+       num_timed::float8 AS timed, num_requested::float8 AS requested,
+       write_time::float8 AS write_ms, sync_time::float8 AS sync_ms,
+       buffers_written::float8 AS buffers
+FROM pg_stat_checkpointer";
+
+const COUNTERS: [&str; 5] = ["timed", "requested", "write_ms", "sync_ms", "buffers"];
+
+impl Check for Checkpoints {
+    const DISPLAY: &'static str = "CHECKPOINTS";
+    const ABOUT: &'static str = "Share of requested (forced) checkpoints since the previous run, with their write and sync time (counters kept in a state file).";
+    const UNITS: UnitSpec = UnitSpec {
+        accepted: &[Unit::Percent],
+        bare: Some(Unit::Percent),
+        labels: &[],
+    };
+    const HINT: &'static str = "requested checkpoints come from WAL volume: raise max_wal_size until checkpoints are timed, spread them with checkpoint_completion_target, and look at what writes so much WAL (pg_stat_statements)";
+    const THRESHOLD_HELP: &'static str = "THRESHOLDS
+  -w/-c apply to the share (%) of requested checkpoints among those since the
+  previous run. Requested checkpoints come from WAL reaching max_wal_size (too
+  small for the write load), from CHECKPOINT and from base backups, so judge
+  them over a long check interval. No default.";
+    type Args = Args;
+
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        // Query
+        let version: i32 = get(&db.query_one(VERSION)?, "version")?;
+        let row = db.query_one(if version >= 170000 { FROM_17 } else { UP_TO_16 })?;
+        let mut snapshot = Snapshot {
+            taken_at: get(&row, "now")?,
+            ..Snapshot::default()
+        };
+        snapshot
+            .markers
+            .insert("postmaster".into(), get(&row, "started")?);
+        snapshot
+            .markers
+            .insert("checkpointer".into(), get(&row, "stats_reset")?);
+        for name in COUNTERS {
+            snapshot.counters.insert(name.into(), get(&row, name)?);
+        }
+        let store = ctx.state_store(&args.state)?;
+        let rates = rates::advance(&store, snapshot)?;
+        let counters = [
+            PerfData::counter("checkpoints_timed", rates.current.counters["timed"]),
+            PerfData::counter("checkpoints_requested", rates.current.counters["requested"]),
+        ];
+        if let Interval::Baseline { why } = &rates.interval {
+            return Ok(CheckResult::new(Status::Ok, why.clone()).perf(counters));
+        }
+
+        // Measure
+        let delta = |name: &str| rates.delta(name).unwrap_or(0.0);
+        let (timed, requested) = (delta("timed"), delta("requested"));
+        let all = timed + requested;
+        let pct = if all > 0.0 {
+            requested / all * 100.0
+        } else {
+            0.0
+        };
+        let (write, sync) = (delta("write_ms") / 1000.0, delta("sync_ms") / 1000.0);
+
+        // Compare
+        let t = &ctx.thresholds;
+        let status = t.status(&[(Unit::Percent, pct)]);
+
+        // Report
+        let summary = format!(
+            "{all} checkpoint{} {}, {requested} requested ({}): writing {}, syncing {}, {} buffers written",
+            plural(all as i64),
+            rates.over(),
+            percent_text(pct),
+            pretty_duration(write),
+            pretty_duration(sync),
+            delta("buffers")
+        );
+        let mut perf = vec![
+            PerfData::new("requested_pct", round_to(pct, 2), Unit::Percent)
+                .thresholds(t)
+                .min(0.0)
+                .max(100.0),
+            PerfData::new("checkpoints", all, Unit::Count).min(0.0),
+            PerfData::new("write_time", round_to(write, 3), Unit::Seconds).min(0.0),
+            PerfData::new("sync_time", round_to(sync, 3), Unit::Seconds).min(0.0),
+        ];
+        perf.extend(counters);
+        Ok(CheckResult::new(status, summary).perf(perf))
+    }
+}

@@ -1,0 +1,124 @@
+//! check_pg_checksums: data checksum failures since the previous run (a page
+//! read from disk that is not what was written: failing storage), and
+//! whether data checksums are on at all.
+
+use crate::checks::rates::stat_database;
+use crate::rates::Interval;
+use crate::state::StateArgs;
+use crate::words::plural;
+use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+
+pub struct Checksums;
+
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Checksums")]
+pub struct Args {
+    /// WARNING when data checksums are off (initdb --data-checksums, or pg_checksums --enable)
+    #[arg(long)]
+    pub require_checksums: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+impl Check for Checksums {
+    const DISPLAY: &'static str = "CHECKSUMS";
+    const ABOUT: &'static str = "Data checksum failures since the previous run (CRITICAL, naming the database and the last failure), and whether data checksums are enabled.";
+    const UNITS: UnitSpec = UnitSpec {
+        accepted: &[Unit::Count],
+        bare: Some(Unit::Count),
+        labels: &[],
+    };
+    const HINT: &'static str = "checksum failures mean corrupted pages: find them in the server log and pg_stat_database, check the storage (dmesg, SMART), and restore the damaged relations from a backup; enabling checksums needs pg_checksums on a stopped cluster";
+    const THRESHOLD_HELP: &'static str = "THRESHOLDS
+  -w/-c apply to the checksum failures since the previous run. Default: -c 0
+  (any new failure is CRITICAL). Failures recorded before the first run are
+  WARNING on that run, so they are seen once.";
+    const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("", "0"));
+    type Args = Args;
+
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        // Query
+        let sample = stat_database::sample(db, ctx, &args.state, &["checksum_failures"])?;
+        let enabled = if sample.data_checksums {
+            "data checksums on"
+        } else {
+            "data checksums off"
+        };
+        let off_status = if !sample.data_checksums && args.require_checksums {
+            Status::Warning
+        } else {
+            Status::Ok
+        };
+        let total = sample.total("checksum_failures");
+        let counter = PerfData::counter("checksum_failures_total", total);
+        let failing = |delta_of: &dyn Fn(&str) -> Option<f64>| -> Vec<String> {
+            sample
+                .databases
+                .iter()
+                .filter_map(|d| {
+                    let n = delta_of(&d.name)?;
+                    (n > 0.0).then(|| {
+                        format!(
+                            "{}: {n} checksum failure{}, last at {}",
+                            d.name,
+                            plural(n as i64),
+                            d.checksum_last_failure
+                                .as_deref()
+                                .unwrap_or("an unknown time")
+                        )
+                    })
+                })
+                .collect()
+        };
+        if let Interval::Baseline { why } = &sample.rates.interval {
+            // Failures from before the first run are shown once.
+            let earlier = failing(&|name| {
+                sample
+                    .databases
+                    .iter()
+                    .find(|d| d.name == name)
+                    .map(|d| d.value("checksum_failures"))
+            });
+            let status = if earlier.is_empty() {
+                off_status
+            } else {
+                Status::Warning
+            };
+            let summary = if earlier.is_empty() {
+                format!("{enabled}; {why}")
+            } else {
+                format!(
+                    "{enabled}; {total} checksum failure{} recorded before this check's first run ({}); {why}",
+                    plural(total as i64),
+                    earlier.join("; ")
+                )
+            };
+            return Ok(CheckResult::new(status, summary).perf([counter]));
+        }
+
+        // Measure
+        let new = sample.total_delta("checksum_failures");
+
+        // Compare
+        let t = &ctx.thresholds;
+        let status = t.status(&[(Unit::Count, new)]).worst(off_status);
+
+        // Report
+        let which = failing(&|name| sample.delta(name, "checksum_failures"));
+        let mut summary = format!(
+            "{enabled}; {new} new checksum failure{} {}",
+            plural(new as i64),
+            sample.rates.over()
+        );
+        if !which.is_empty() {
+            summary.push_str(&format!(" ({})", which.join("; ")));
+        }
+        let perf = [
+            PerfData::new("checksum_failures", new, Unit::Count)
+                .thresholds(t)
+                .min(0.0),
+            counter,
+        ];
+        Ok(CheckResult::new(status, summary).perf(perf))
+    }
+}

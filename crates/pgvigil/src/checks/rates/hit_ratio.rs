@@ -1,0 +1,138 @@
+//! check_pg_hit_ratio: the share of block reads served from shared buffers
+//! over the interval since the previous run, not since the statistics were
+//! last reset (a ratio "since March" never moves).
+
+use crate::checks::rates::stat_database::{self, Sample};
+use crate::rates::Interval;
+use crate::state::StateArgs;
+use crate::units::round_to;
+use crate::words::percent_text;
+use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+
+pub struct HitRatio;
+
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Hit ratio")]
+pub struct Args {
+    /// Block reads (hits plus misses) an interval needs before its ratio is judged, in all and per database
+    #[arg(long, value_name = "N", default_value_t = 1000.0)]
+    pub min_reads: f64,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+const COLUMNS: &[&str] = &["blks_hit", "blks_read"];
+
+/// Hit ratio of the blocks read in the interval, with how many were read.
+fn ratio(sample: &Sample, database: Option<&str>) -> (f64, f64) {
+    let (hit, read) = match database {
+        Some(name) => (
+            sample.delta(name, "blks_hit").unwrap_or(0.0),
+            sample.delta(name, "blks_read").unwrap_or(0.0),
+        ),
+        None => (
+            sample.total_delta("blks_hit"),
+            sample.total_delta("blks_read"),
+        ),
+    };
+    let accesses = hit + read;
+    let pct = if accesses > 0.0 {
+        hit / accesses * 100.0
+    } else {
+        100.0
+    };
+    (pct, accesses)
+}
+
+impl Check for HitRatio {
+    const DISPLAY: &'static str = "HIT_RATIO";
+    const ABOUT: &'static str = "Buffer cache hit ratio over the interval since the previous run, in all and per database (counters kept in a state file).";
+    const UNITS: UnitSpec = UnitSpec {
+        accepted: &[Unit::Percent],
+        bare: Some(Unit::Percent),
+        labels: &[],
+    };
+    const HINT: &'static str = "reads miss shared_buffers: check shared_buffers against the working set, look for sequential scans of large tables (pg_stat_user_tables.seq_tup_read) and missing indexes";
+    const THRESHOLD_HELP: &'static str = "THRESHOLDS
+  -w/-c apply to the hit ratio in % (in all, and of each database that read
+  at least --min-reads blocks); they are lower bounds. Default: -w 95: -c 90:.";
+    const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("95:", "90:"));
+    type Args = Args;
+
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        // Query
+        let sample = stat_database::sample(db, ctx, &args.state, COLUMNS)?;
+        let counters = [
+            PerfData::counter("blks_hit", sample.total("blks_hit")),
+            PerfData::counter("blks_read", sample.total("blks_read")),
+        ];
+        if let Interval::Baseline { why } = &sample.rates.interval {
+            return Ok(CheckResult::new(Status::Ok, why.clone()).perf(counters));
+        }
+
+        // Measure and compare: in all, and each database busy enough
+        let t = &ctx.thresholds;
+        let (pct, accesses) = ratio(&sample, None);
+        let judged = |pct: f64, accesses: f64| {
+            if accesses >= args.min_reads {
+                t.status(&[(Unit::Percent, pct)])
+            } else {
+                Status::Ok
+            }
+        };
+        let mut status = judged(pct, accesses);
+        let mut details = Vec::new();
+        let mut perf = vec![PerfData::new("hit_ratio", round_to(pct, 2), Unit::Percent)
+            .thresholds(t)
+            .min(0.0)
+            .max(100.0)];
+        for d in &sample.databases {
+            if sample.delta(&d.name, "blks_hit").is_none() {
+                continue;
+            }
+            let (db_pct, db_accesses) = ratio(&sample, Some(&d.name));
+            let db_status = judged(db_pct, db_accesses);
+            status = status.worst(db_status);
+            perf.push(
+                PerfData::new(
+                    format!("{} hit_ratio", d.name),
+                    round_to(db_pct, 2),
+                    Unit::Percent,
+                )
+                .min(0.0)
+                .max(100.0),
+            );
+            if db_accesses > 0.0 {
+                details.push(format!(
+                    "{} {}: {} of {db_accesses} block reads from shared buffers",
+                    db_status,
+                    d.name,
+                    percent_text(db_pct)
+                ));
+            }
+        }
+        perf.extend(counters);
+
+        // Report
+        let summary = if accesses < args.min_reads {
+            format!(
+                "{} hit ratio {}, {accesses} block reads (fewer than --min-reads {}: not judged)",
+                percent_text(pct),
+                sample.rates.over(),
+                args.min_reads
+            )
+        } else {
+            format!(
+                "{} hit ratio {}, {accesses} block reads",
+                percent_text(pct),
+                sample.rates.over()
+            )
+        };
+        if status == Status::Ok && ctx.verbose == 0 {
+            details.clear();
+        }
+        Ok(CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details))
+    }
+}

@@ -1,0 +1,9 @@
+//! Counters judged over the interval since the previous run.
+
+pub mod checkpoints;
+pub mod checksums;
+pub mod commit_ratio;
+pub mod deadlocks;
+pub mod hit_ratio;
+pub(crate) mod stat_database;
+pub mod temp_files;

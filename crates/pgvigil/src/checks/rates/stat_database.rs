@@ -1,0 +1,116 @@
+//! What the rate checks share: pg_stat_database read once per run, every
+//! database's counters kept in the state store, and the interval since the
+//! previous run worked out.
+
+use crate::rates::{self, Rates};
+use crate::session::get;
+use crate::state::{Snapshot, StateArgs};
+use crate::{Context, Error, Session};
+
+// The row without a database name counts shared catalogs (checksum failures
+// among them).
+const SQL: &str = "
+SELECT extract(epoch FROM now())::float8 AS now, pg_postmaster_start_time()::text AS started,
+       current_setting('data_checksums') = 'on' AS data_checksums,
+       coalesce(d.datname::text, '(shared catalogs)') AS datname,
+       coalesce(d.stats_reset::text, '') AS stats_reset,
+       d.blks_hit::float8 AS blks_hit, d.blks_read::float8 AS blks_read,
+       d.deadlocks::float8 AS deadlocks,
+       d.xact_commit::float8 AS xact_commit, d.xact_rollback::float8 AS xact_rollback,
+       d.temp_files::float8 AS temp_files, d.temp_bytes::float8 AS temp_bytes,
+       coalesce(d.checksum_failures, 0)::float8 AS checksum_failures,
+       to_char(d.checksum_last_failure, 'YYYY-MM-DD HH24:MI:SS TZ') AS checksum_last_failure
+FROM pg_stat_database d ORDER BY d.datname NULLS LAST";
+
+/// One database's row.
+pub(crate) struct Database {
+    pub name: String,
+    pub checksum_last_failure: Option<String>,
+    values: Vec<(&'static str, f64)>,
+}
+
+impl Database {
+    pub fn value(&self, column: &str) -> f64 {
+        self.values
+            .iter()
+            .find(|(c, _)| *c == column)
+            .map_or(0.0, |(_, v)| *v)
+    }
+}
+
+pub(crate) struct Sample {
+    pub data_checksums: bool,
+    pub databases: Vec<Database>,
+    pub rates: Rates,
+}
+
+impl Sample {
+    /// Growth of `column` in database `name` over the interval.
+    pub fn delta(&self, name: &str, column: &str) -> Option<f64> {
+        self.rates.delta(&counter(name, column))
+    }
+
+    /// The growth of `column` summed over the databases that had a previous value.
+    pub fn total_delta(&self, column: &str) -> f64 {
+        self.databases
+            .iter()
+            .filter_map(|d| self.delta(&d.name, column))
+            .sum()
+    }
+
+    /// The counter summed over every database, since each one's last reset.
+    pub fn total(&self, column: &str) -> f64 {
+        self.databases.iter().map(|d| d.value(column)).sum()
+    }
+}
+
+fn counter(database: &str, column: &str) -> String {
+    format!("{database}/{column}")
+}
+
+/// Reads pg_stat_database, keeps the `columns` this check counts, and
+/// compares them with the previous run's.
+pub(crate) fn sample(
+    db: &mut Session,
+    ctx: &Context,
+    state: &StateArgs,
+    columns: &[&'static str],
+) -> Result<Sample, Error> {
+    let rows = db.query(SQL)?;
+    let first = rows
+        .first()
+        .ok_or_else(|| Error::Query("pg_stat_database is empty".into()))?;
+    let mut snapshot = Snapshot {
+        taken_at: get(first, "now")?,
+        ..Snapshot::default()
+    };
+    snapshot
+        .markers
+        .insert("postmaster".into(), get(first, "started")?);
+    let data_checksums: bool = get(first, "data_checksums")?;
+    let mut databases = Vec::new();
+    for row in &rows {
+        let name: String = get(row, "datname")?;
+        let mut values = Vec::new();
+        for column in columns {
+            let value: f64 = get(row, column)?;
+            snapshot.counters.insert(counter(&name, column), value);
+            values.push((*column, value));
+        }
+        snapshot
+            .markers
+            .insert(format!("database {name}"), get(row, "stats_reset")?);
+        databases.push(Database {
+            name,
+            checksum_last_failure: get(row, "checksum_last_failure")?,
+            values,
+        });
+    }
+    let store = ctx.state_store(state)?;
+    let rates = rates::advance(&store, snapshot)?;
+    Ok(Sample {
+        data_checksums,
+        databases,
+        rates,
+    })
+}

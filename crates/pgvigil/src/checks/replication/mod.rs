@@ -1,0 +1,5 @@
+//! Copies of the data leaving the primary: standbys, slots, the WAL archive.
+
+pub mod archiver;
+pub mod replication_lag;
+pub mod replication_slots;

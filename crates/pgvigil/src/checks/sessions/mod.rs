@@ -1,0 +1,6 @@
+//! The server and its sessions: alive, connections, locks, long transactions.
+
+pub mod alive;
+pub mod connections;
+pub mod locks;
+pub mod long_running;

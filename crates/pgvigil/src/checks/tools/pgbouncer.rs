@@ -1,0 +1,193 @@
+//! check_pg_pgbouncer: PgBouncer's pools, from its admin console: clients
+//! waiting for a server connection and for how long, server connections in
+//! use against pool_size, and all clients against max_client_conn.
+
+use std::collections::BTreeMap;
+
+use crate::session::TextRow;
+use crate::units::pretty_duration;
+use crate::words::{percent_text, plural};
+use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+
+pub struct Pgbouncer;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// One pool: a database and user pair.
+struct Pool {
+    name: String,
+    active: f64,
+    waiting: f64,
+    servers: f64,
+    pool_size: Option<f64>,
+    maxwait: f64,
+}
+
+impl Check for Pgbouncer {
+    const DISPLAY: &'static str = "PGBOUNCER";
+    const ABOUT: &'static str = "PgBouncer's pools from its admin console (database pgbouncer, as a stats_users role; usually -p 6432): clients waiting and the longest wait per pool, server connections against pool_size, clients against max_client_conn.";
+    const UNITS: UnitSpec = UnitSpec {
+        accepted: &[Unit::Count, Unit::Seconds, Unit::Percent],
+        bare: Some(Unit::Count),
+        labels: &[],
+    };
+    const HINT: &'static str = "clients wait because every server connection of the pool is busy: look at the long transactions behind it (check_pg_long_running), raise pool_size (or reserve_pool) if the server has room, or use transaction pooling; SHOW POOLS and SHOW CLIENTS on the console show who waits";
+    const THRESHOLD_HELP: &'static str = "THRESHOLDS
+  -w/-c apply to each pool: a count to its clients waiting for a server
+  connection (cl_waiting), a duration to its longest wait (maxwait); a
+  percentage to all clients against max_client_conn.
+  Default: -w 5,10s,80% -c 20,1min,95%.
+  The check connects to the console database pgbouncer, whatever -d says, as a
+  role listed in stats_users.";
+    const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> =
+        Some(("5,10s,80%", "20,1min,95%"));
+    const CONSOLE: Option<&'static str> = Some("pgbouncer");
+    type Args = Args;
+
+    fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        // Query: the console answers one SHOW at a time.
+        let pools = db.simple_query("SHOW POOLS")?;
+        let databases = db.simple_query("SHOW DATABASES")?;
+        let config = db.simple_query("SHOW CONFIG")?;
+        let lists = db.simple_query("SHOW LISTS")?;
+
+        // Measure
+        let pool_sizes: BTreeMap<String, f64> = databases
+            .iter()
+            .map(|row| Ok((text(row, "name")?, row.number("pool_size")?)))
+            .collect::<Result<_, Error>>()?;
+        let mut measured = Vec::new();
+        for row in &pools {
+            let database = text(row, "database")?;
+            // The console itself is a pool; it is not the application's.
+            if database == "pgbouncer" {
+                continue;
+            }
+            let maxwait =
+                row.number("maxwait")? + row.number("maxwait_us").unwrap_or(0.0) / 1_000_000.0;
+            measured.push(Pool {
+                name: format!("{database}/{}", text(row, "user")?),
+                active: row.number("cl_active")?,
+                waiting: row.number("cl_waiting")?,
+                servers: row.number("sv_active")?
+                    + row.number("sv_used")?
+                    + row.number("sv_tested")?
+                    + row.number("sv_login")?
+                    + row.number("sv_idle")?,
+                pool_size: pool_sizes.get(&database).copied(),
+                maxwait,
+            });
+        }
+        let setting = |key: &str| -> Result<f64, Error> {
+            config
+                .iter()
+                .find(|r| r.text("key").ok().flatten() == Some(key))
+                .ok_or_else(|| Error::Query(format!("SHOW CONFIG has no {key}")))?
+                .number("value")
+        };
+        let max_clients = setting("max_client_conn")?;
+        let clients = lists
+            .iter()
+            .find(|r| r.text("list").ok().flatten() == Some("used_clients"))
+            .ok_or_else(|| Error::Query("SHOW LISTS has no used_clients".into()))?
+            .number("items")?;
+        let clients_pct = if max_clients > 0.0 {
+            clients * 100.0 / max_clients
+        } else {
+            100.0
+        };
+
+        // Compare: each pool, then all clients together.
+        let t = &ctx.thresholds;
+        let judged: Vec<Status> = measured
+            .iter()
+            .map(|p| t.status(&[(Unit::Count, p.waiting), (Unit::Seconds, p.maxwait)]))
+            .collect();
+        let status = judged
+            .iter()
+            .copied()
+            .fold(t.status(&[(Unit::Percent, clients_pct)]), Status::worst);
+
+        // Report: the pools in trouble first.
+        let describe = |p: &Pool| {
+            let size = p.pool_size.map_or(String::new(), |s| format!(" of {s}"));
+            format!(
+                "{}: {} waiting (longest {}), {} active; {}{size} server connections",
+                p.name,
+                p.waiting,
+                pretty_duration(p.maxwait),
+                p.active,
+                p.servers
+            )
+        };
+        let mut alerts: Vec<(Status, String)> = measured
+            .iter()
+            .zip(&judged)
+            .filter(|(_, s)| **s != Status::Ok)
+            .map(|(p, s)| (*s, describe(p)))
+            .collect();
+        alerts.sort_by_key(|(s, _)| std::cmp::Reverse(s.rank()));
+        let waiting = measured.iter().map(|p| p.waiting).fold(0.0, |a, b| a + b);
+        let longest = measured.iter().map(|p| p.maxwait).fold(0.0, f64::max);
+        let totals = format!(
+            "{clients} of {max_clients} client connections ({})",
+            percent_text(clients_pct)
+        );
+        let summary = if alerts.is_empty() {
+            format!(
+                "{} pool{}, {waiting} clients waiting (longest {}); {totals}",
+                measured.len(),
+                plural(measured.len() as i64),
+                pretty_duration(longest)
+            )
+        } else {
+            let shown: Vec<&str> = alerts.iter().map(|(_, d)| d.as_str()).collect();
+            format!("{}; {totals}", shown.join("; "))
+        };
+        let details = measured
+            .iter()
+            .zip(&judged)
+            .map(|(p, s)| format!("{s} {}", describe(p)));
+        let mut perfdata = vec![
+            PerfData::new("clients", clients, Unit::Count)
+                .min(0.0)
+                .max(max_clients),
+            PerfData::new("clients_pct", percent(clients_pct), Unit::Percent)
+                .thresholds(t)
+                .min(0.0)
+                .max(100.0),
+            PerfData::new("waiting", waiting, Unit::Count).min(0.0),
+            PerfData::new("maxwait", longest, Unit::Seconds).min(0.0),
+        ];
+        for p in &measured {
+            perfdata.push(
+                PerfData::new(format!("{} waiting", p.name), p.waiting, Unit::Count)
+                    .thresholds(t)
+                    .min(0.0),
+            );
+            perfdata.push(
+                PerfData::new(format!("{} maxwait", p.name), p.maxwait, Unit::Seconds)
+                    .thresholds(t)
+                    .min(0.0),
+            );
+            let mut servers =
+                PerfData::new(format!("{} servers", p.name), p.servers, Unit::Count).min(0.0);
+            if let Some(size) = p.pool_size {
+                servers = servers.max(size);
+            }
+            perfdata.push(servers);
+        }
+        Ok(CheckResult::new(status, summary)
+            .perf(perfdata)
+            .details(details))
+    }
+}
+
+fn text(row: &TextRow, column: &str) -> Result<String, Error> {
+    Ok(row.text(column)?.unwrap_or_default().to_string())
+}
+
+fn percent(value: f64) -> f64 {
+    crate::units::round_to(value, 2)
+}

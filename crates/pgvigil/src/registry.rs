@@ -1,0 +1,352 @@
+//! The suite, written once: every check and event handler by name, with what
+//! the README table, `--list`, the man pages, the multicall dispatch, the
+//! packaging links and check_pg_health's `--check` derive from it. A new
+//! check is its module and one row here.
+
+use std::ffi::OsString;
+
+use crate::check::Check;
+use crate::checks::*;
+use crate::error::Error;
+use crate::runner::{self, Prepared};
+
+/// Parses a check's options as a `--check` of a combined run.
+pub type PreparePart = fn(&[String]) -> Result<Prepared, Error>;
+
+/// What a registry row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A monitoring plugin, `check_pg_<name>`.
+    Check,
+    /// An event handler, `handle_pg_<name>`: it may act on the server.
+    Handler,
+}
+
+/// One program of the suite.
+pub struct Entry {
+    /// The short name: `locks`; `pgvigil locks` runs it.
+    pub name: &'static str,
+    /// The name it is installed and called by: `check_pg_locks`.
+    pub binary: &'static str,
+    pub kind: Kind,
+    /// One line for `pgvigil --list`.
+    pub about: &'static str,
+    /// What it measures, for the README table.
+    pub measures: &'static str,
+    /// What `-w`/`-c` apply to, for the README table.
+    pub thresholds: &'static str,
+    /// The options of one typical run, after the binary's name: help, the
+    /// README and the man page show `binary example`.
+    pub example: &'static str,
+    /// Its command line, for help, man pages and the packaging tests.
+    pub command: fn() -> clap::Command,
+    /// Runs it with these arguments (the first being the name it was called
+    /// by) and exits with its state.
+    pub run: fn(Vec<OsString>) -> !,
+    /// Parses its options as a `--check` of a combined run; None for what
+    /// cannot run inside one.
+    pub part: Option<PreparePart>,
+}
+
+impl Entry {
+    /// `check_pg_locks -w 5,30s -c 20,5min`.
+    pub fn example_line(&self) -> String {
+        if self.example.is_empty() {
+            self.binary.to_string()
+        } else {
+            format!("{} {}", self.binary, self.example)
+        }
+    }
+}
+
+macro_rules! suite {
+    ($($name:ident => $check:ty {
+        measures: $measures:literal,
+        thresholds: $thresholds:literal,
+        example: $example:literal,
+    },)*) => {
+        /// Every check, in the order the README and `--list` give them.
+        pub static CHECKS: &[Entry] = &[$(Entry {
+            name: stringify!($name),
+            binary: concat!("check_pg_", stringify!($name)),
+            kind: Kind::Check,
+            about: <$check as Check>::ABOUT,
+            measures: $measures,
+            thresholds: $thresholds,
+            example: $example,
+            command: || runner::command::<$check>(
+                concat!("check_pg_", stringify!($name)),
+                $example,
+            ),
+            run: |args| runner::run::<$check>(concat!("check_pg_", stringify!($name)), $example, args),
+            // Every check but a combined run itself may be a part of one.
+            part: if <$check as Check>::COMBINES {
+                None
+            } else {
+                Some(|argv| runner::prepare::<$check>(concat!("check_pg_", stringify!($name)), argv))
+            },
+        },)*];
+    };
+}
+
+suite! {
+    alive => sessions::alive::Alive {
+        measures: "the server accepts a session and answers a query: response time (connect included), connect time, version, primary or standby, uptime; cannot connect is CRITICAL",
+        thresholds: "the response time (default `-w 2s -c 8s`, as check_pgsql)",
+        example: "-w 500ms -c 2s",
+    },
+    connections => sessions::connections::Connections {
+        measures: "client connections against `max_connections` less reserved slots; per state (active, idle, idle in transaction, aborted, waiting on a lock)",
+        thresholds: "a count, or `%` of usable slots (default `-w 80% -c 90%`)",
+        example: "-w 80% -c 90%",
+    },
+    replication_lag => replication::replication_lag::ReplicationLag {
+        measures: "on a primary: each standby's lag in bytes and time (`pg_stat_replication`); on a standby: WAL received but not replayed, and replay delay (never alarms on an idle primary)",
+        thresholds: "the unit decides: sizes to bytes, durations to time",
+        example: "--min-standbys 1 -w 16MB,30s -c 1GB,5min",
+    },
+    disk => storage::disk::Disk {
+        measures: "every filesystem holding the data directory, `pg_wal` and tablespaces (statvfs, on the database host)",
+        thresholds: "`%` used (default `-w 80% -c 90%`), or a size for bytes used",
+        example: "-w 85% -c 95%",
+    },
+    locks => sessions::locks::Locks {
+        measures: "sessions blocked by others (`pg_blocking_pids`), waiting locks, longest wait; names each blocked pid, its blocker and their queries",
+        thresholds: "a count to blocked sessions, a duration to the longest wait",
+        example: "-w 5,30s -c 20,5min",
+    },
+    long_running => sessions::long_running::LongRunning {
+        measures: "the oldest open transaction: a long statement or a session idle in transaction (either holds locks and keeps vacuum from cleaning up); longest statement, longest idle in transaction, open transactions; names each session, oldest first",
+        thresholds: "the oldest transaction's age (default `-w 5min -c 30min`)",
+        example: "-w 5min -c 30min",
+    },
+    archiver => replication::archiver::Archiver {
+        measures: "failing `archive_command` (CRITICAL, naming the WAL file), `.ready` files waiting and the oldest one's age",
+        thresholds: "a count to `.ready` files, a duration to the oldest's age",
+        example: "-w 10,10min -c 50,1h",
+    },
+    wraparound => maintenance::wraparound::Wraparound {
+        measures: "transaction ID and multixact age of every database (`pg_database`, one connection), against the 2^31 wraparound limit; when alerting, what holds the xmin horizon back: the oldest sessions' snapshots, prepared transactions, replication slots' `xmin`/`catalog_xmin`, standbys' feedback",
+        thresholds: "a number to the oldest XID age, `%` to the share of the limit (default `-w 50% -c 75%`)",
+        example: "-w 50% -c 75%",
+    },
+    vacuum => maintenance::vacuum::Vacuum {
+        measures: "tables that need VACUUM (more than `--min-dead` dead tuples, default 1000, and a large dead share) or ANALYZE (more than `--min-changes` rows changed since statistics that have gone stale); tables with autovacuum disabled and `autovacuum = off` (WARNING); with `-v` the running vacuums",
+        thresholds: "`%` to the worst dead share, a duration to the oldest stale VACUUM/ANALYZE (default `-w 10%,1d -c 50%,7d`)",
+        example: r#"--all-databases --exclude '^staging\.'"#,
+    },
+    bloat => maintenance::bloat::Bloat {
+        measures: "estimated wasted space of tables and B-tree indexes over `--min-size` (default 10MB), from `pg_stats` where the role may read it, else measured with `pgstattuple` (which `pg_monitor` may call); UNKNOWN naming the grant or extension when neither is possible, never a silent zero",
+        thresholds: "a size to wasted bytes, `%` to the wasted share (default `-w 50% -c 80%`)",
+        example: "--all-databases -w 1GB,50% -c 10GB,80%",
+    },
+    indexes => maintenance::indexes::Indexes {
+        measures: "invalid indexes (a failed `CREATE INDEX CONCURRENTLY`: CRITICAL, named), unused indexes over `--min-size` (no scan since the statistics reset, not unique, not backing a constraint), duplicate indexes (same table, columns, operator classes, expressions, predicate), tables read mostly by sequential scans",
+        thresholds: "a count to unused + duplicate indexes",
+        example: "--all-databases -w 1 -c 10",
+    },
+    replication_slots => replication::replication_slots::ReplicationSlots {
+        measures: "every slot: type, active or not, WAL it retains from `restart_lsn`, `wal_status` (13+: `lost` is CRITICAL, `unreserved` at least WARNING), `safe_wal_size`, how long it has been inactive (17+)",
+        thresholds: "a size to WAL retained per slot, a duration to inactive time",
+        example: "-w 1GB,1h -c 10GB,1d",
+    },
+    hit_ratio => rates::hit_ratio::HitRatio {
+        measures: "buffer cache hit ratio over the interval since the previous run (`blks_hit`, `blks_read`), in all and per database; an interval with fewer than `--min-reads` block reads (default 1000) is not judged",
+        thresholds: "lower bounds on the ratio (default `-w 95: -c 90:`)",
+        example: "-w 95: -c 90:",
+    },
+    deadlocks => rates::deadlocks::Deadlocks {
+        measures: "deadlocks since the previous run, per database",
+        thresholds: "a count (default `-w 0`: any deadlock warns)",
+        example: "-w 0 -c 5",
+    },
+    commit_ratio => rates::commit_ratio::CommitRatio {
+        measures: "rolled-back transactions as a share of those that ended since the previous run (judged from `--min-transactions`, default 100)",
+        thresholds: "`%` to the share, a number to the count of rollbacks",
+        example: "-w 5% -c 20%",
+    },
+    temp_files => rates::temp_files::TempFiles {
+        measures: "temporary files and bytes written since the previous run (sorts and hashes that outgrew `work_mem`)",
+        thresholds: "a number to files, a size to bytes",
+        example: "-w 100,1GB -c 1000,10GB",
+    },
+    checksums => rates::checksums::Checksums {
+        measures: "data checksum failures since the previous run (CRITICAL, naming the database and the last failure); whether data checksums are on (`--require-checksums` warns when off)",
+        thresholds: "the count of new failures (default `-c 0`)",
+        example: "--require-checksums",
+    },
+    checkpoints => rates::checkpoints::Checkpoints {
+        measures: "share of requested checkpoints since the previous run (`max_wal_size` too small), write and sync time; `pg_stat_bgwriter` up to 16, `pg_stat_checkpointer` from 17",
+        thresholds: "`%` requested",
+        example: "-w 30% -c 60%",
+    },
+    db_size => storage::db_size::DbSize {
+        measures: "the size of every database, and its growth per day measured over at least `--growth-interval` (default 1h); with `-v` the largest tables",
+        thresholds: "sizes to each database's size; `--growth`/`--growth-critical` to growth per day",
+        example: "-w 100GB -c 200GB --growth 5GB",
+    },
+    log => logs::log::Log {
+        measures: "the server log entries written since the previous run, read incrementally on the database host (stderr with any `log_line_prefix`, csvlog, jsonlog; found from the server's settings or `--log` file/dir/pattern; rotation by rename, truncation and copytruncate followed): `lines`, `errors`, `fatals`, `panics`, `warnings`, `auth_failures`, `slow_statements`, `deadlocks`, `lock_waits`, `temp_files`, `checkpoint_warnings`; long output: failed logins by user and client, the most frequent errors and the slowest statements, normalized",
+        thresholds: "ranges that name a count (`-w errors=50,auth_failures=3`), a bare range applies to `errors`; any PANIC is CRITICAL",
+        example: "-w errors=50,auth_failures=3 -c errors=500,auth_failures=20 --slow 1s",
+    },
+    query => query::Query {
+        measures: "the number in the first column of the first row of your query",
+        thresholds: "that number",
+        example: r#"--query "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'" --label idle_tx -w 5 -c 20"#,
+    },
+    settings => configuration::settings::Settings {
+        measures: "the configuration: settings waiting for a restart (`pending_restart`), settings that differ from `--expect NAME=VALUE` (compared in the setting's unit as PostgreSQL reads it: `1s` = `1000ms`, `128MB` = 16384 pages), `fsync` or `full_page_writes` off; with `--changed`, what changed since the previous run (old and new values, reported once); `--ignore NAME` leaves a setting alone",
+        thresholds: "nothing: WARNING for pending restart, a mismatch or a change; CRITICAL for unsafe settings",
+        example: "--expect log_lock_waits=on --expect log_min_duration_statement=1s --changed",
+    },
+    roles => configuration::roles::Roles {
+        measures: "an audit of roles: superusers other than the bootstrap one and `--allow-superuser` (CRITICAL), login passwords about to expire (`rolvaliduntil`), CREATEROLE or BYPASSRLS outside `--allow-privileged` (WARNING), roles at their `CONNECTION LIMIT` (CRITICAL); `-v` lists every role",
+        thresholds: "the time left before a password expires, as lower bounds (default `-w 7d: -c 1d:`)",
+        example: "--allow-superuser postgres -w 14d: -c 2d:",
+    },
+    backup => tools::backup::Backup {
+        measures: "backups are fresh: with `--dump-dir DIR [--pattern GLOB]` the newest dump's age and its size against the one before (`--max-shrink`, default 50%; an empty dump is CRITICAL; needs no server); with `--pgbackrest STANZA` the newest full, diff and incr backups from `pgbackrest info` and the archive's last WAL against the server's",
+        thresholds: "the age of the newest backup (default `-w 25h -c 49h`)",
+        example: "--pgbackrest main -w 8d -c 15d",
+    },
+    pgbouncer => tools::pgbouncer::Pgbouncer {
+        measures: "PgBouncer's pools through its admin console (database `pgbouncer`, a `stats_users` role): clients waiting and the longest wait per pool, server connections against `pool_size`, clients against `max_client_conn`",
+        thresholds: "a count to waiting clients, a duration to the longest wait, `%` to clients of `max_client_conn` (default `-w 5,10s,80% -c 20,1min,95%`)",
+        example: "-p 6432 -U monitor -w 5,10s -c 20,1min",
+    },
+    health => health::Health {
+        measures: "several of the checks above in one run over one connection: a whole health check (alive, connections, replication_lag, disk, long_running, locks, archiver by default; disk skipped with a note when the server is elsewhere), or the `--check 'NAME OPTIONS'` you list; the worst state, the non-OK checks first, one long-output line per check, each check's perfdata as `check::label`",
+        thresholds: "nothing of its own: each `--check` carries its plugin's `-w`/`-c` (and every other option of that plugin)",
+        example: "--check 'connections -w 80% -c 90%' --check 'locks -w 5 -c 20'",
+    },
+}
+
+/// The event handlers: actions a daemon runs when a service changes state.
+pub static HANDLERS: &[Entry] = &[Entry {
+    name: "connections",
+    binary: crate::handlers::connections::NAME,
+    kind: Kind::Handler,
+    about: crate::handlers::connections::ABOUT,
+    measures: "",
+    thresholds: "",
+    example: "--idle-for 10min --max 20",
+    command: crate::handlers::connections::command,
+    run: crate::handlers::connections::main,
+    part: None,
+}];
+
+/// Every program of the suite: the checks, then the handlers.
+pub fn all() -> impl Iterator<Item = &'static Entry> {
+    CHECKS.iter().chain(HANDLERS)
+}
+
+/// The program installed as `binary`, or named `name` after `pgvigil`.
+pub fn find(called: &str) -> Option<&'static Entry> {
+    all()
+        .find(|e| e.binary == called)
+        .or_else(|| CHECKS.iter().find(|e| e.name == called))
+}
+
+/// The checks a combined run may name, in registry order.
+pub fn part_names() -> Vec<&'static str> {
+    CHECKS
+        .iter()
+        .filter(|e| e.part.is_some())
+        .map(|e| e.name)
+        .collect()
+}
+
+/// Check `name` with its options parsed, for a combined run; None when
+/// there is no such check.
+pub fn prepare_part(name: &str, argv: &[String]) -> Option<Result<Prepared, Error>> {
+    let entry = CHECKS.iter().find(|e| e.name == name)?;
+    entry.part.map(|prepare| prepare(argv))
+}
+
+/// The README's table of plugins, as the README must hold it.
+pub fn readme_table() -> String {
+    let mut table =
+        String::from("| plugin | measures | `-w`/`-c` apply to | example |\n|---|---|---|---|\n");
+    for e in CHECKS {
+        table.push_str(&format!(
+            "| `{}` | {} | {} | `{}` |\n",
+            e.binary,
+            e.measures,
+            e.thresholds,
+            e.example_line()
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_spelled_alike() {
+        let mut binaries: Vec<_> = all().map(|e| e.binary).collect();
+        binaries.sort();
+        binaries.dedup();
+        assert_eq!(binaries.len(), CHECKS.len() + HANDLERS.len());
+        for e in CHECKS {
+            assert_eq!(e.binary, format!("check_pg_{}", e.name));
+            assert_eq!((e.command)().get_name(), e.binary);
+        }
+        for e in HANDLERS {
+            assert_eq!(e.binary, format!("handle_pg_{}", e.name));
+        }
+    }
+
+    #[test]
+    fn every_example_parses_with_its_own_command_line() {
+        for e in all() {
+            let mut argv = vec![e.binary.to_string()];
+            argv.extend(split(e.example));
+            if let Err(err) = (e.command)().try_get_matches_from(&argv) {
+                panic!("{}: example does not parse: {err}", e.binary);
+            }
+        }
+    }
+
+    #[test]
+    fn a_combined_run_takes_every_check_but_itself() {
+        let names = part_names();
+        assert!(!names.contains(&"health"));
+        assert_eq!(names.len(), CHECKS.len() - 1);
+        assert!(prepare_part("locks", &["-w".into(), "5".into()]).is_some_and(|p| p.is_ok()));
+        assert!(prepare_part("nosuch", &[]).is_none());
+    }
+
+    /// Splits an example as a shell would: words, '…' and "…" quoting.
+    fn split(text: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quote = None;
+        let mut started = false;
+        for c in text.chars() {
+            match (quote, c) {
+                (None, '\'' | '"') => {
+                    quote = Some(c);
+                    started = true;
+                }
+                (Some(q), c) if c == q => quote = None,
+                (None, ' ') => {
+                    if started {
+                        words.push(std::mem::take(&mut word));
+                        started = false;
+                    }
+                }
+                (_, c) => {
+                    word.push(c);
+                    started = true;
+                }
+            }
+        }
+        if started {
+            words.push(word);
+        }
+        words
+    }
+}

@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::alive::Alive>("check_pg_alive")
-}

@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::archiver::Archiver>("check_pg_archiver")
-}

@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::backup::Backup>("check_pg_backup")
-}

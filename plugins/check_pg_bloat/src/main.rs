@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::bloat::Bloat>("check_pg_bloat")
-}

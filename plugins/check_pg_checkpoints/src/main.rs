@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::checkpoints::Checkpoints>("check_pg_checkpoints")
-}

@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::connections::Connections>("check_pg_connections")
-}

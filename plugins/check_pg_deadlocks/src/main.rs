@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::deadlocks::Deadlocks>("check_pg_deadlocks")
-}

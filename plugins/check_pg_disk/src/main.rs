@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::disk::Disk>("check_pg_disk")
-}

@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::locks::Locks>("check_pg_locks")
-}

@@ -1,5 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::replication_slots::ReplicationSlots>(
-        "check_pg_replication_slots",
-    )
-}

@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::roles::Roles>("check_pg_roles")
-}

@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::run::<pgvigil::checks::vacuum::Vacuum>("check_pg_vacuum")
-}

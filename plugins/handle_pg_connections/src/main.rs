@@ -1,3 +1,0 @@
-fn main() {
-    pgvigil::handlers::connections::main()
-}
