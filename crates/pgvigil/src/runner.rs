@@ -91,7 +91,7 @@ where
 /// Check `C`'s `-w`/`-c`, its defaults filling a side left out. An empty
 /// range is one left out: a Nagios command passes `-w '$ARG1$'` whether or
 /// not the service gave ARG1.
-fn thresholds<C: Check>(
+pub(crate) fn thresholds<C: Check>(
     warning: &Option<String>,
     critical: &Option<String>,
 ) -> Result<Thresholds, Error> {

@@ -12,3 +12,6 @@ pub mod replication;
 pub mod sessions;
 pub mod storage;
 pub mod tools;
+
+#[cfg(test)]
+pub(crate) mod testing;

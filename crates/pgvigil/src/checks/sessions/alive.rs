@@ -5,7 +5,7 @@
 
 use crate::session::get;
 use crate::units::{pretty_duration, round_to};
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Unit, UnitSpec};
+use crate::{Check, CheckResult, Context, Error, PerfData, Session, Thresholds, Unit, UnitSpec};
 
 pub struct Alive;
 
@@ -34,40 +34,115 @@ impl Check for Alive {
     type Args = Args;
 
     fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
-        let row = db.query_one(SQL)?;
+        let measured = fetch(db)?;
+        Ok(judge(&measured, &ctx.thresholds))
+    }
+}
 
-        // Measure
-        let response = db.elapsed().as_secs_f64();
-        let connect = db.connected_in().as_secs_f64();
-        // Distributions append their own build after a space: "15.18 (Debian …)".
-        let version: String = get(&row, "version")?;
-        let version = version.split_whitespace().next().unwrap_or_default();
-        let role = if get::<bool>(&row, "in_recovery")? {
-            "standby"
-        } else {
-            "primary"
-        };
-        let uptime = get::<f64>(&row, "uptime_seconds")?.max(0.0);
+/// What one run measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    /// Connect, authenticate and answer the query, in seconds.
+    pub response: f64,
+    pub connect: f64,
+    /// `version()`'s number: `15.18`.
+    pub version: String,
+    pub in_recovery: bool,
+    pub uptime: f64,
+}
 
-        // Compare
-        let t = &ctx.thresholds;
-        let status = t.status(&[(Unit::Seconds, response)]);
+fn fetch(db: &mut Session) -> Result<Measured, Error> {
+    let row = db.query_one(SQL)?;
+    // Distributions append their own build after a space: "15.18 (Debian …)".
+    let version: String = get(&row, "version")?;
+    Ok(Measured {
+        response: db.elapsed().as_secs_f64(),
+        connect: db.connected_in().as_secs_f64(),
+        version: version
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        in_recovery: get(&row, "in_recovery")?,
+        uptime: get::<f64>(&row, "uptime_seconds")?.max(0.0),
+    })
+}
 
-        // Report
-        let summary = format!(
-            "PostgreSQL {version} ({role}) answered in {} (connect {}); up {}",
-            pretty_duration(response),
-            pretty_duration(connect),
-            pretty_duration(uptime)
+/// The response time against `-w`/`-c`.
+pub fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
+    let status = t.status(&[(Unit::Seconds, m.response)]);
+    let role = if m.in_recovery { "standby" } else { "primary" };
+    let summary = format!(
+        "PostgreSQL {} ({role}) answered in {} (connect {}); up {}",
+        m.version,
+        pretty_duration(m.response),
+        pretty_duration(m.connect),
+        pretty_duration(m.uptime)
+    );
+    let perf = [
+        PerfData::new("time", round_to(m.response, 6), Unit::Seconds)
+            .thresholds(t)
+            .min(0.0),
+        PerfData::new("connect_time", round_to(m.connect, 6), Unit::Seconds).min(0.0),
+        PerfData::new("uptime", m.uptime.round(), Unit::Seconds).min(0.0),
+    ];
+    CheckResult::new(status, summary).perf(perf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::Status;
+
+    fn measured(response: f64) -> Measured {
+        Measured {
+            response,
+            connect: 0.002,
+            version: "17.10".into(),
+            in_recovery: false,
+            uptime: 3600.4,
+        }
+    }
+
+    #[test]
+    fn default_thresholds_are_2s_and_8s_inclusive() {
+        let t = thresholds::<Alive>(None, None);
+        assert_eq!(judge(&measured(2.0), &t).status, Status::Ok);
+        assert_eq!(judge(&measured(2.001), &t).status, Status::Warning);
+        assert_eq!(judge(&measured(8.0), &t).status, Status::Warning);
+        assert_eq!(judge(&measured(8.001), &t).status, Status::Critical);
+    }
+
+    #[test]
+    fn milliseconds_and_bare_seconds_are_both_read() {
+        let t = thresholds::<Alive>(Some("500ms"), Some("1"));
+        assert_eq!(judge(&measured(0.5), &t).status, Status::Ok);
+        assert_eq!(judge(&measured(0.6), &t).status, Status::Warning);
+        assert_eq!(judge(&measured(1.2), &t).status, Status::Critical);
+    }
+
+    #[test]
+    fn the_line_names_version_role_and_uptime() {
+        let t = thresholds::<Alive>(None, None);
+        let r = judge(&measured(0.003126), &t);
+        assert_eq!(
+            r.summary,
+            "PostgreSQL 17.10 (primary) answered in 3 ms (connect 2 ms); up 1 h 0 min"
         );
-        let perf = [
-            PerfData::new("time", round_to(response, 6), Unit::Seconds)
-                .thresholds(t)
-                .min(0.0),
-            PerfData::new("connect_time", round_to(connect, 6), Unit::Seconds).min(0.0),
-            PerfData::new("uptime", uptime.round(), Unit::Seconds).min(0.0),
-        ];
-        Ok(CheckResult::new(status, summary).perf(perf))
+        assert_eq!(
+            perf(&r),
+            [
+                "time=0.003126s;2;8;0",
+                "connect_time=0.002s;;;0",
+                "uptime=3600s;;;0"
+            ]
+        );
+        let standby = Measured {
+            in_recovery: true,
+            ..measured(0.0)
+        };
+        assert!(judge(&standby, &t).summary.contains("(standby)"));
+        assert!(reported::<Alive>(judge(&measured(9.0), &t)).hint.is_some());
     }
 }

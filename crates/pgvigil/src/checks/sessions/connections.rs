@@ -7,19 +7,19 @@ use crate::check::{database_names, require_stats_visibility};
 use crate::session::get;
 use crate::units::round_to;
 use crate::words::{percent_text, plural};
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct Connections;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
-// One row per client backend (our own session guarantees at least one), with
-// the settings on each; counted here rather than grouped by the server, since
-// a new backend pays for every catalog entry a statement touches: this costs
-// ~0.4 ms of server time where the view with GROUP BY cost ~2 ms.
-// Grouped on the server: a few rows instead of one per session, and the
-// user name looked up once per group.
+// Grouped on the server by database, user, state and lock wait: a few rows
+// instead of one per session (our own guarantees at least one), the settings
+// on each, and the user name looked up once per group. The database names
+// are read only for the long output (see database_names).
 const SQL: &str = "
 SELECT current_setting('max_connections') AS max_connections,
        current_setting('superuser_reserved_connections') AS superuser_reserved,
@@ -49,123 +49,257 @@ impl Check for Connections {
     type Args = Args;
 
     fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
-        let rows = db.query(SQL)?;
-        let first = rows
-            .first()
-            .ok_or_else(|| Error::Query("no session listed, not even this one".into()))?;
-        require_stats_visibility(get(first, "sees_all")?, &ctx.conn.user)?;
-        let setting = |name: &str| -> Result<i64, Error> {
-            // reserved_connections is new in PostgreSQL 16: NULL before.
-            let text: Option<String> = get(first, name)?;
-            let text = text.unwrap_or_default();
-            if text.is_empty() {
-                return Ok(0);
-            }
-            text.parse()
-                .map_err(|_| Error::Query(format!("setting {name} is not a number: {text}")))
-        };
-        let usable =
-            setting("max_connections")? - setting("superuser_reserved")? - setting("reserved")?;
-
-        // Measure
-        let mut total = 0;
-        let mut by_state: BTreeMap<String, i64> = BTreeMap::new();
-        let mut waiting = 0;
-        let mut by_db: BTreeMap<Option<u32>, i64> = BTreeMap::new();
-        let mut by_user: BTreeMap<String, i64> = BTreeMap::new();
-        for row in &rows {
-            let sessions: i64 = get(row, "sessions")?;
-            total += sessions;
-            let state: Option<String> = get(row, "state")?;
-            *by_state.entry(state.unwrap_or_default()).or_default() += sessions;
-            if get::<Option<bool>>(row, "waiting")? == Some(true) {
-                waiting += sessions;
-            }
-            *by_db.entry(get(row, "datid")?).or_default() += sessions;
-            let usename: Option<String> = get(row, "usename")?;
-            *by_user.entry(usename.unwrap_or_default()).or_default() += sessions;
+        let mut measured = fetch(db, &ctx.conn.user)?;
+        // The databases are named only where the long output lists them.
+        if ctx.verbose > 0 || status(&measured, &ctx.thresholds) != Status::Ok {
+            measured.database_names = database_names(db)?;
         }
-        let state = |name: &str| by_state.get(name).copied().unwrap_or(0);
-        let pct = if usable > 0 {
-            total as f64 * 100.0 / usable as f64
-        } else {
-            100.0
-        };
-
-        // Compare
-        let t = &ctx.thresholds;
-        let status = t.status(&[(Unit::Count, total as f64), (Unit::Percent, pct)]);
-
-        // Report
-        let summary = format!(
-            "{total} of {usable} connection{} used ({}): {} active, {} idle, {} idle in transaction, {waiting} waiting on a lock",
-            plural(usable),
-            percent_text(pct),
-            state("active"),
-            state("idle"),
-            state("idle in transaction") + state("idle in transaction (aborted)"),
-        );
-        let max = usable as f64;
-        let mut connections = PerfData::new("connections", total as f64, Unit::Count)
-            .thresholds(t)
-            .min(0.0)
-            .max(max);
-        // Percent thresholds also shown on the count, so graphs draw one line.
-        let to_count = max / 100.0;
-        if connections.warning.is_none() {
-            connections.warning = t
-                .warning(Unit::Percent)
-                .map(|r| r.to_perfdata_scaled(to_count));
-        }
-        if connections.critical.is_none() {
-            connections.critical = t
-                .critical(Unit::Percent)
-                .map(|r| r.to_perfdata_scaled(to_count));
-        }
-        let count = |label: &str, n: i64| {
-            PerfData::new(label, n as f64, Unit::Count)
-                .min(0.0)
-                .max(max)
-        };
-        let perf = vec![
-            connections,
-            PerfData::new("connections_pct", round_to(pct, 2), Unit::Percent)
-                .thresholds(t)
-                .min(0.0)
-                .max(100.0),
-            count("active", state("active")),
-            count("idle", state("idle")),
-            count("idle_in_transaction", state("idle in transaction")),
-            count(
-                "idle_in_transaction_aborted",
-                state("idle in transaction (aborted)"),
-            ),
-            count("waiting", waiting),
-        ];
-        let mut details = Vec::new();
-        if status != Status::Ok || ctx.verbose > 0 {
-            let names = database_names(db)?;
-            let mut by_name: BTreeMap<String, i64> = BTreeMap::new();
-            for (oid, n) in by_db {
-                let name = oid.and_then(|o| names.get(&o)).cloned().unwrap_or_default();
-                *by_name.entry(name).or_default() += n;
-            }
-            details.extend(ranked("database", by_name));
-            details.extend(ranked("user", by_user));
-        }
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details))
+        Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
     }
 }
 
+/// What one run counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measured {
+    /// max_connections less the slots reserved for superusers and for
+    /// pg_use_reserved_connections (16+).
+    pub usable: i64,
+    /// Client sessions by state (`active`, `idle`, …; "" when unknown).
+    pub by_state: BTreeMap<String, i64>,
+    /// Sessions waiting on a lock.
+    pub waiting: i64,
+    /// Sessions by database oid (None: not bound to a database).
+    pub by_database: BTreeMap<Option<u32>, i64>,
+    pub by_user: BTreeMap<String, i64>,
+    /// Database names by oid, read when the long output needs them.
+    pub database_names: BTreeMap<u32, String>,
+}
+
+impl Measured {
+    fn total(&self) -> i64 {
+        self.by_state.values().sum()
+    }
+
+    fn state(&self, name: &str) -> i64 {
+        self.by_state.get(name).copied().unwrap_or(0)
+    }
+
+    /// The share of usable slots taken; a server with none usable is full.
+    fn percent(&self) -> f64 {
+        if self.usable > 0 {
+            self.total() as f64 * 100.0 / self.usable as f64
+        } else {
+            100.0
+        }
+    }
+}
+
+fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
+    let rows = db.query(SQL)?;
+    let first = rows
+        .first()
+        .ok_or_else(|| Error::Query("no session listed, not even this one".into()))?;
+    require_stats_visibility(get(first, "sees_all")?, user)?;
+    let setting = |name: &str| -> Result<i64, Error> {
+        // reserved_connections is new in PostgreSQL 16: NULL before.
+        let text: Option<String> = get(first, name)?;
+        let text = text.unwrap_or_default();
+        if text.is_empty() {
+            return Ok(0);
+        }
+        text.parse()
+            .map_err(|_| Error::Query(format!("setting {name} is not a number: {text}")))
+    };
+    let mut m = Measured {
+        usable: setting("max_connections")? - setting("superuser_reserved")? - setting("reserved")?,
+        ..Measured::default()
+    };
+    for row in &rows {
+        let sessions: i64 = get(row, "sessions")?;
+        let state: Option<String> = get(row, "state")?;
+        *m.by_state.entry(state.unwrap_or_default()).or_default() += sessions;
+        if get::<Option<bool>>(row, "waiting")? == Some(true) {
+            m.waiting += sessions;
+        }
+        *m.by_database.entry(get(row, "datid")?).or_default() += sessions;
+        let usename: Option<String> = get(row, "usename")?;
+        *m.by_user.entry(usename.unwrap_or_default()).or_default() += sessions;
+    }
+    Ok(m)
+}
+
+/// The count (a plain number) and the share of usable slots (%) against `-w`/`-c`.
+pub fn status(m: &Measured, t: &Thresholds) -> Status {
+    t.status(&[
+        (Unit::Count, m.total() as f64),
+        (Unit::Percent, m.percent()),
+    ])
+}
+
+/// The verdict; when not OK (or with -v) the connections per database and
+/// per user, most first.
+pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
+    let (total, usable, pct) = (m.total(), m.usable, m.percent());
+    let status = status(m, t);
+    let summary = format!(
+        "{total} of {usable} connection{} used ({}): {} active, {} idle, {} idle in transaction, {} waiting on a lock",
+        plural(usable),
+        percent_text(pct),
+        m.state("active"),
+        m.state("idle"),
+        m.state("idle in transaction") + m.state("idle in transaction (aborted)"),
+        m.waiting,
+    );
+    let max = usable as f64;
+    let mut connections = PerfData::new("connections", total as f64, Unit::Count)
+        .thresholds(t)
+        .min(0.0)
+        .max(max);
+    // Percent thresholds also shown on the count, so graphs draw one line.
+    let to_count = max / 100.0;
+    if connections.warning.is_none() {
+        connections.warning = t
+            .warning(Unit::Percent)
+            .map(|r| r.to_perfdata_scaled(to_count));
+    }
+    if connections.critical.is_none() {
+        connections.critical = t
+            .critical(Unit::Percent)
+            .map(|r| r.to_perfdata_scaled(to_count));
+    }
+    let count = |label: &str, n: i64| {
+        PerfData::new(label, n as f64, Unit::Count)
+            .min(0.0)
+            .max(max)
+    };
+    let perf = vec![
+        connections,
+        PerfData::new("connections_pct", round_to(pct, 2), Unit::Percent)
+            .thresholds(t)
+            .min(0.0)
+            .max(100.0),
+        count("active", m.state("active")),
+        count("idle", m.state("idle")),
+        count("idle_in_transaction", m.state("idle in transaction")),
+        count(
+            "idle_in_transaction_aborted",
+            m.state("idle in transaction (aborted)"),
+        ),
+        count("waiting", m.waiting),
+    ];
+    let mut details = Vec::new();
+    if status != Status::Ok || verbose > 0 {
+        let mut by_name: BTreeMap<String, i64> = BTreeMap::new();
+        for (oid, n) in &m.by_database {
+            let name = oid
+                .and_then(|o| m.database_names.get(&o))
+                .cloned()
+                .unwrap_or_default();
+            *by_name.entry(name).or_default() += n;
+        }
+        details.extend(ranked("database", &by_name));
+        details.extend(ranked("user", &m.by_user));
+    }
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
+}
+
 /// `database app: 40 connections`, most first.
-fn ranked(kind: &str, counts: BTreeMap<String, i64>) -> Vec<String> {
-    let mut counts: Vec<_> = counts.into_iter().collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+fn ranked(kind: &str, counts: &BTreeMap<String, i64>) -> Vec<String> {
+    let mut counts: Vec<_> = counts.iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
     counts
         .into_iter()
-        .map(|(name, n)| format!("{kind} {name}: {n} connection{}", plural(n)))
+        .map(|(name, n)| format!("{kind} {name}: {n} connection{}", plural(*n)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    fn measured(active: i64, idle: i64, usable: i64) -> Measured {
+        Measured {
+            usable,
+            by_state: [("active".to_string(), active), ("idle".to_string(), idle)]
+                .into_iter()
+                .collect(),
+            by_database: [(Some(5), active), (Some(16384), idle)]
+                .into_iter()
+                .collect(),
+            by_user: [("app".to_string(), idle), ("nagios".to_string(), active)]
+                .into_iter()
+                .collect(),
+            database_names: [(5, "postgres".to_string()), (16384, "shop".to_string())]
+                .into_iter()
+                .collect(),
+            ..Measured::default()
+        }
+    }
+
+    #[test]
+    fn default_thresholds_are_80_and_90_percent_of_usable_slots() {
+        let t = thresholds::<Connections>(None, None);
+        assert_eq!(judge(&measured(1, 79, 100), &t, 0).status, Status::Ok);
+        assert_eq!(judge(&measured(1, 80, 100), &t, 0).status, Status::Warning);
+        assert_eq!(judge(&measured(1, 89, 100), &t, 0).status, Status::Warning);
+        assert_eq!(judge(&measured(1, 90, 100), &t, 0).status, Status::Critical);
+    }
+
+    #[test]
+    fn a_plain_number_is_a_count_and_percent_thresholds_show_on_the_count() {
+        let t = thresholds::<Connections>(Some("50"), Some("60"));
+        let r = judge(&measured(1, 50, 97), &t, 0);
+        assert_eq!(r.status, Status::Warning);
+        let t = thresholds::<Connections>(None, None);
+        let r = judge(&measured(1, 8, 97), &t, 0);
+        assert_eq!(
+            r.summary,
+            "9 of 97 connections used (9.3%): 1 active, 8 idle, 0 idle in transaction, 0 waiting on a lock"
+        );
+        assert_eq!(
+            perf(&r)[..2],
+            [
+                "connections=9;77.6;87.3;0;97",
+                "connections_pct=9.28%;80;90;0;100"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_usable_slot_is_full() {
+        let m = Measured {
+            usable: 0,
+            ..Measured::default()
+        };
+        let r = judge(&m, &thresholds::<Connections>(None, None), 0);
+        assert_eq!(r.status, Status::Critical);
+        assert!(r.summary.starts_with("0 of 0 connections used (100%)"));
+    }
+
+    #[test]
+    fn alerts_list_databases_then_users_most_first() {
+        let t = thresholds::<Connections>(Some("5"), None);
+        let r = reported::<Connections>(judge(&measured(2, 8, 100), &t, 0));
+        assert_eq!(
+            r.details,
+            [
+                "database shop: 8 connections",
+                "database postgres: 2 connections",
+                "user app: 8 connections",
+                "user nagios: 2 connections"
+            ]
+        );
+        assert!(r
+            .hint
+            .unwrap()
+            .starts_with("look at pg_stat_activity grouped by state"));
+        // OK stays quiet unless -v; an unknown database oid reads as "".
+        assert!(judge(&measured(1, 1, 100), &t, 0).details.is_empty());
+        let mut m = measured(1, 1, 100);
+        m.database_names.clear();
+        assert_eq!(judge(&m, &t, 1).details[0], "database : 2 connections");
+    }
 }

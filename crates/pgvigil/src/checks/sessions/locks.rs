@@ -6,7 +6,9 @@ use crate::output::one_line;
 use crate::session::get;
 use crate::units::{pretty_duration, round_to};
 use crate::words::plural;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct Locks;
 
@@ -57,89 +59,236 @@ impl Check for Locks {
     type Args = Args;
 
     fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
-        let totals = db.query_one(TOTALS_SQL)?;
-        require_stats_visibility(get(&totals, "sees_all")?, &ctx.conn.user)?;
-        let total_locks: i64 = get(&totals, "total_locks")?;
-        let waiting_locks: i64 = get(&totals, "waiting_locks")?;
-        let rows = if waiting_locks > 0 {
-            db.query(BLOCKED_SQL)?
-        } else {
-            Vec::new()
-        };
-
-        // Measure
-        let mut details = Vec::new();
-        let mut blocked = 0i64;
-        let mut longest = 0.0f64;
-        for row in &rows {
-            let pid: i32 = get(row, "pid")?;
-            blocked += 1;
-            let wait: f64 = get(row, "wait_seconds")?;
-            longest = longest.max(wait);
-            details.push(describe_blocked(row, pid, wait)?);
-        }
-
-        // Compare
-        let t = &ctx.thresholds;
-        let status = t.status(&[(Unit::Count, blocked as f64), (Unit::Seconds, longest)]);
-
-        // Report
-        let summary = if blocked == 0 {
-            format!("no session blocked ({total_locks} locks held, {waiting_locks} waiting)")
-        } else {
-            format!(
-                "{blocked} session{} blocked, longest waiting {} ({waiting_locks} lock{} waiting)",
-                plural(blocked),
-                pretty_duration(longest),
-                plural(waiting_locks)
-            )
-        };
-        let perf = [
-            PerfData::new("locks", total_locks as f64, Unit::Count).min(0.0),
-            PerfData::new("waiting", waiting_locks as f64, Unit::Count).min(0.0),
-            PerfData::new("blocked", blocked as f64, Unit::Count)
-                .thresholds(t)
-                .min(0.0),
-            PerfData::new("longest_wait", round_to(longest, 3), Unit::Seconds)
-                .thresholds(t)
-                .min(0.0),
-        ];
-        if status == Status::Ok && ctx.verbose == 0 {
-            details.clear();
-        }
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details))
+        let measured = fetch(db, &ctx.conn.user)?;
+        Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
     }
 }
 
+/// What one run sees of the server's locks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measured {
+    pub total_locks: i64,
+    pub waiting_locks: i64,
+    /// The sessions some other session blocks, longest waiting first.
+    pub blocked: Vec<Blocked>,
+}
+
+/// A blocked session and the first session that blocks it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Blocked {
+    pub pid: i32,
+    pub blockers: Vec<i32>,
+    pub usename: Option<String>,
+    pub datname: Option<String>,
+    pub query: Option<String>,
+    pub wait_seconds: f64,
+    /// The first blocker's state (None when it has just gone), for how
+    /// long, and its query.
+    pub blocker_state: Option<String>,
+    pub blocker_since: Option<f64>,
+    pub blocker_query: Option<String>,
+}
+
+fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
+    let totals = db.query_one(TOTALS_SQL)?;
+    require_stats_visibility(get(&totals, "sees_all")?, user)?;
+    let mut measured = Measured {
+        total_locks: get(&totals, "total_locks")?,
+        waiting_locks: get(&totals, "waiting_locks")?,
+        blocked: Vec::new(),
+    };
+    if measured.waiting_locks == 0 {
+        return Ok(measured);
+    }
+    for row in db.query(BLOCKED_SQL)? {
+        measured.blocked.push(Blocked {
+            pid: get(&row, "pid")?,
+            blockers: get(&row, "blockers")?,
+            usename: get(&row, "usename")?,
+            datname: get(&row, "datname")?,
+            query: get(&row, "query")?,
+            wait_seconds: get(&row, "wait_seconds")?,
+            blocker_state: get(&row, "blocker_state")?,
+            blocker_since: get(&row, "blocker_state_seconds")?,
+            blocker_query: get(&row, "blocker_query")?,
+        });
+    }
+    Ok(measured)
+}
+
+/// The blocked sessions against `-w`/`-c` (a count to how many, a duration to
+/// the longest wait); each blocked session named when not OK, or with -v.
+pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
+    let blocked = m.blocked.len() as i64;
+    let longest = m.blocked.iter().map(|b| b.wait_seconds).fold(0.0, f64::max);
+    let status = t.status(&[(Unit::Count, blocked as f64), (Unit::Seconds, longest)]);
+    let summary = if blocked == 0 {
+        format!(
+            "no session blocked ({} locks held, {} waiting)",
+            m.total_locks, m.waiting_locks
+        )
+    } else {
+        format!(
+            "{blocked} session{} blocked, longest waiting {} ({} lock{} waiting)",
+            plural(blocked),
+            pretty_duration(longest),
+            m.waiting_locks,
+            plural(m.waiting_locks)
+        )
+    };
+    let perf = [
+        PerfData::new("locks", m.total_locks as f64, Unit::Count).min(0.0),
+        PerfData::new("waiting", m.waiting_locks as f64, Unit::Count).min(0.0),
+        PerfData::new("blocked", blocked as f64, Unit::Count)
+            .thresholds(t)
+            .min(0.0),
+        PerfData::new("longest_wait", round_to(longest, 3), Unit::Seconds)
+            .thresholds(t)
+            .min(0.0),
+    ];
+    let details = if status == Status::Ok && verbose == 0 {
+        Vec::new()
+    } else {
+        m.blocked.iter().map(describe_blocked).collect()
+    };
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
+}
+
 /// `pid 4242 (app@shop) waiting 42 s on pid 4100 (idle in transaction for 5 min: UPDATE …): DELETE …`
-fn describe_blocked(row: &postgres::Row, pid: i32, wait: f64) -> Result<String, Error> {
-    let blockers: Vec<i32> = get(row, "blockers")?;
-    let blocker_list = blockers
+fn describe_blocked(b: &Blocked) -> String {
+    let blocker_list = b
+        .blockers
         .iter()
-        .map(|b| b.to_string())
+        .map(|p| p.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let blocker_state: Option<String> = get(row, "blocker_state")?;
-    let blocker = match blocker_state {
-        Some(state) => {
-            let since: Option<f64> = get(row, "blocker_state_seconds")?;
-            let query: Option<String> = get(row, "blocker_query")?;
-            format!(
-                " ({state} for {}: {})",
-                pretty_duration(since.unwrap_or(0.0)),
-                one_line(&query.unwrap_or_default())
-            )
-        }
+    let blocker = match &b.blocker_state {
+        Some(state) => format!(
+            " ({state} for {}: {})",
+            pretty_duration(b.blocker_since.unwrap_or(0.0)),
+            one_line(b.blocker_query.as_deref().unwrap_or_default())
+        ),
         None => String::new(),
     };
-    Ok(format!(
-        "pid {pid} ({}@{}) waiting {} on pid {blocker_list}{blocker}: {}",
-        get::<Option<String>>(row, "usename")?.unwrap_or_default(),
-        get::<Option<String>>(row, "datname")?.unwrap_or_default(),
-        pretty_duration(wait),
-        one_line(&get::<Option<String>>(row, "query")?.unwrap_or_default())
-    ))
+    format!(
+        "pid {} ({}@{}) waiting {} on pid {blocker_list}{blocker}: {}",
+        b.pid,
+        b.usename.as_deref().unwrap_or_default(),
+        b.datname.as_deref().unwrap_or_default(),
+        pretty_duration(b.wait_seconds),
+        one_line(b.query.as_deref().unwrap_or_default())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported};
+
+    fn thresholds(w: Option<&str>, c: Option<&str>) -> Thresholds {
+        crate::checks::testing::thresholds::<Locks>(w, c)
+    }
+
+    fn blocked(pid: i32, wait: f64) -> Blocked {
+        Blocked {
+            pid,
+            blockers: vec![100, 101],
+            usename: Some("app".into()),
+            datname: Some("shop".into()),
+            query: Some("DELETE FROM t\n WHERE id = 1".into()),
+            wait_seconds: wait,
+            blocker_state: Some("idle in transaction".into()),
+            blocker_since: Some(300.0),
+            blocker_query: Some("UPDATE t SET v = 1".into()),
+        }
+    }
+
+    #[test]
+    fn nothing_blocked_is_ok_and_quiet() {
+        let m = Measured {
+            total_locks: 7,
+            waiting_locks: 0,
+            blocked: vec![],
+        };
+        let r = judge(&m, &thresholds(Some("0"), Some("5")), 0);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(r.summary, "no session blocked (7 locks held, 0 waiting)");
+        assert!(r.details.is_empty());
+        assert_eq!(
+            perf(&r),
+            [
+                "locks=7;;;0",
+                "waiting=0;;;0",
+                "blocked=0;0;5;0",
+                "longest_wait=0s;;;0"
+            ]
+        );
+        assert_eq!(reported::<Locks>(r).hint, None);
+    }
+
+    #[test]
+    fn counts_and_durations_meet_their_own_ranges_at_the_bounds() {
+        let m = Measured {
+            total_locks: 9,
+            waiting_locks: 2,
+            blocked: vec![blocked(1, 30.0), blocked(2, 5.0)],
+        };
+        // -w 2 is 0..2: two blocked sessions are within it.
+        assert_eq!(
+            judge(&m, &thresholds(Some("2"), None), 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge(&m, &thresholds(Some("1"), None), 0).status,
+            Status::Warning
+        );
+        assert_eq!(
+            judge(&m, &thresholds(Some("30s"), None), 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge(&m, &thresholds(Some("5,29s"), Some("20,5min")), 0).status,
+            Status::Warning
+        );
+        assert_eq!(
+            judge(&m, &thresholds(None, Some("29s")), 0).status,
+            Status::Critical
+        );
+    }
+
+    #[test]
+    fn alerts_name_each_blocked_session_and_its_blocker() {
+        let m = Measured {
+            total_locks: 9,
+            waiting_locks: 1,
+            blocked: vec![blocked(4242, 42.0)],
+        };
+        let r = judge(&m, &thresholds(Some("0"), None), 0);
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "1 session blocked, longest waiting 42 s (1 lock waiting)"
+        );
+        assert_eq!(
+            r.details,
+            ["pid 4242 (app@shop) waiting 42 s on pid 100, 101 (idle in transaction for 5 min 0 s: UPDATE t SET v = 1): DELETE FROM t WHERE id = 1"]
+        );
+        let hint = reported::<Locks>(r).hint.unwrap();
+        assert!(hint.starts_with("find the blocker: SELECT pid, pg_blocking_pids(pid)"));
+        // A blocker gone by the time of the join, and NULL names.
+        let gone = Blocked {
+            pid: 7,
+            blockers: vec![8],
+            wait_seconds: 1.0,
+            ..Blocked::default()
+        };
+        let m = Measured {
+            blocked: vec![gone],
+            ..m
+        };
+        let r = judge(&m, &thresholds(None, None), 1);
+        assert_eq!(r.details, ["pid 7 (@) waiting 1 s on pid 8: "]);
+    }
 }

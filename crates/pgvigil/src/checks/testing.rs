@@ -1,0 +1,28 @@
+//! What the judges' unit tests share: thresholds as a plugin's command line
+//! gives them (defaults filling what is left out), and a result as the
+//! runner reports it (with the check's hint when not OK).
+
+use crate::check::Check;
+use crate::runner::NextStep;
+use crate::{CheckResult, Thresholds};
+
+/// `-w`/`-c` as check `C` reads them, its defaults filling a side left out.
+pub fn thresholds<C: Check>(warning: Option<&str>, critical: Option<&str>) -> Thresholds {
+    crate::runner::thresholds::<C>(&warning.map(str::to_string), &critical.map(str::to_string))
+        .expect("valid ranges")
+}
+
+/// The result as the plugin prints it: a non-OK one ends with the check's hint.
+pub fn reported<C: Check>(result: CheckResult) -> CheckResult {
+    NextStep {
+        check: "test",
+        hint: C::HINT,
+        runbook: None,
+    }
+    .apply(result)
+}
+
+/// Perfdata as printed, for comparing a whole line at once.
+pub fn perf(result: &CheckResult) -> Vec<String> {
+    result.perfdata.iter().map(|p| p.to_string()).collect()
+}
