@@ -2,14 +2,17 @@
 //! WAL received but not yet replayed and the age of what was replayed last.
 
 use crate::check::require_stats_visibility;
+use crate::judge::worst;
 use crate::session::get;
 use crate::units::{pretty_bytes, pretty_duration, round_to};
 use crate::words::plural;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct ReplicationLag;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 #[command(next_help_heading = "Replication")]
 pub struct Args {
     /// On a primary: CRITICAL when fewer standbys than this are streaming
@@ -49,13 +52,36 @@ LEFT JOIN (pg_stat_get_wal_senders() w CROSS JOIN LATERAL pg_stat_get_activity(w
   ON NOT node.in_recovery AND w.state <> 'backup'
 ORDER BY a.application_name, w.pid";
 
-struct Standby {
-    label: String,
-    addr: String,
-    state: String,
-    sync_state: String,
-    bytes: f64,
-    seconds: f64,
+/// What one run measures, on whichever side of replication the server is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measured {
+    /// A standby: what it has received but not replayed.
+    Standby(Replay),
+    /// A primary: its standbys, by name.
+    Primary(Vec<Standby>),
+}
+
+/// A standby's own view of its replay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Replay {
+    /// WAL received and not replayed, in bytes.
+    pub bytes: f64,
+    /// How far replay is behind, in seconds; 0 when all received WAL is replayed.
+    pub seconds: f64,
+    pub paused: bool,
+    /// pg_stat_wal_receiver's status; None when no receiver runs.
+    pub receiver: Option<String>,
+}
+
+/// One standby as its primary sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Standby {
+    pub label: String,
+    pub addr: String,
+    pub state: String,
+    pub sync_state: String,
+    pub bytes: f64,
+    pub seconds: f64,
 }
 
 impl Check for ReplicationLag {
@@ -75,65 +101,28 @@ impl Check for ReplicationLag {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let rows = db.query(SQL)?;
-        let first = rows.first().ok_or_else(|| Error::Query("no row".into()))?;
-        require_stats_visibility(get(first, "sees_all")?, &ctx.conn.user)?;
-        if get::<bool>(first, "in_recovery")? {
-            standby_side(first, ctx)
-        } else {
-            primary_side(&rows, args, ctx)
-        }
+        let measured = fetch(db, &ctx.conn.user)?;
+        Ok(judge(&measured, &ctx.thresholds, args))
     }
 }
 
-fn standby_side(row: &postgres::Row, ctx: &Context) -> Result<CheckResult, Error> {
-    // Measure
-    let bytes: f64 = get::<Option<f64>>(row, "standby_lag_bytes")?.unwrap_or(0.0);
-    let seconds = round_to(
-        get::<Option<f64>>(row, "standby_lag_seconds")?.unwrap_or(0.0),
-        3,
-    );
-    let paused = get::<Option<bool>>(row, "replay_paused")?.unwrap_or(false);
-    let receiver: Option<String> = get(row, "receiver_status")?;
-
-    // Compare: a standby that does not stream cannot know it is behind.
-    let t = &ctx.thresholds;
-    let mut status = t.status(&[(Unit::Bytes, bytes), (Unit::Seconds, seconds)]);
-    let streaming = receiver.as_deref() == Some("streaming");
-    if !streaming {
-        status = status.worst(Status::Warning);
+fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
+    let rows = db.query(SQL)?;
+    let first = rows.first().ok_or_else(|| Error::Query("no row".into()))?;
+    require_stats_visibility(get(first, "sees_all")?, user)?;
+    if get::<bool>(first, "in_recovery")? {
+        return Ok(Measured::Standby(Replay {
+            bytes: get::<Option<f64>>(first, "standby_lag_bytes")?.unwrap_or(0.0),
+            seconds: round_to(
+                get::<Option<f64>>(first, "standby_lag_seconds")?.unwrap_or(0.0),
+                3,
+            ),
+            paused: get::<Option<bool>>(first, "replay_paused")?.unwrap_or(false),
+            receiver: get(first, "receiver_status")?,
+        }));
     }
-
-    // Report
-    let mut summary = format!(
-        "standby {} behind in replay ({} not replayed)",
-        pretty_duration(seconds),
-        pretty_bytes(bytes)
-    );
-    if paused {
-        summary.push_str("; replay is paused");
-    }
-    if !streaming {
-        summary.push_str(&format!(
-            "; not streaming from the primary (WAL receiver {})",
-            receiver.as_deref().unwrap_or("not running")
-        ));
-    }
-    let perf = [
-        PerfData::new("lag_bytes", bytes, Unit::Bytes)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("lag_seconds", seconds, Unit::Seconds)
-            .thresholds(t)
-            .min(0.0),
-    ];
-    Ok(CheckResult::new(status, summary).perf(perf))
-}
-
-fn primary_side(rows: &[postgres::Row], args: &Args, ctx: &Context) -> Result<CheckResult, Error> {
-    // Measure
     let mut standbys = Vec::new();
-    for row in rows {
+    for row in &rows {
         let Some(state) = get::<Option<String>>(row, "state")? else {
             continue;
         };
@@ -152,23 +141,64 @@ fn primary_side(rows: &[postgres::Row], args: &Args, ctx: &Context) -> Result<Ch
         });
     }
     disambiguate(&mut standbys);
+    Ok(Measured::Primary(standbys))
+}
+
+/// Lag in bytes (a size) and in time (a duration) against `-w`/`-c`; on a
+/// primary, too few standbys streaming is CRITICAL; a standby that does not
+/// stream is at least WARNING, since it cannot know it is behind.
+pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
+    match m {
+        Measured::Standby(replay) => standby_side(replay, t),
+        Measured::Primary(standbys) => primary_side(standbys, t, args),
+    }
+}
+
+fn standby_side(r: &Replay, t: &Thresholds) -> CheckResult {
+    let mut status = t.status(&[(Unit::Bytes, r.bytes), (Unit::Seconds, r.seconds)]);
+    let streaming = r.receiver.as_deref() == Some("streaming");
+    if !streaming {
+        status = status.worst(Status::Warning);
+    }
+    let mut summary = format!(
+        "standby {} behind in replay ({} not replayed)",
+        pretty_duration(r.seconds),
+        pretty_bytes(r.bytes)
+    );
+    if r.paused {
+        summary.push_str("; replay is paused");
+    }
+    if !streaming {
+        summary.push_str(&format!(
+            "; not streaming from the primary (WAL receiver {})",
+            r.receiver.as_deref().unwrap_or("not running")
+        ));
+    }
+    let perf = [
+        PerfData::new("lag_bytes", r.bytes, Unit::Bytes)
+            .thresholds(t)
+            .min(0.0),
+        PerfData::new("lag_seconds", r.seconds, Unit::Seconds)
+            .thresholds(t)
+            .min(0.0),
+    ];
+    CheckResult::new(status, summary).perf(perf)
+}
+
+fn primary_side(standbys: &[Standby], t: &Thresholds, args: &Args) -> CheckResult {
     let streaming = standbys.iter().filter(|s| s.state == "streaming").count() as u32;
     let max_bytes = standbys.iter().map(|s| s.bytes).fold(0.0, f64::max);
     let max_seconds = standbys.iter().map(|s| s.seconds).fold(0.0, f64::max);
-
-    // Compare
-    let t = &ctx.thresholds;
     let judged: Vec<Status> = standbys
         .iter()
         .map(|s| t.status(&[(Unit::Bytes, s.bytes), (Unit::Seconds, s.seconds)]))
         .collect();
-    let mut status: Status = judged.iter().copied().collect();
     let too_few = streaming < args.min_standbys;
-    if too_few {
-        status = Status::Critical;
-    }
-
-    // Report
+    let status = if too_few {
+        Status::Critical
+    } else {
+        worst(judged.iter().copied())
+    };
     let summary = if standbys.is_empty() {
         if args.min_standbys > 0 {
             format!("no standby connected, {} expected", args.min_standbys)
@@ -181,7 +211,7 @@ fn primary_side(rows: &[postgres::Row], args: &Args, ctx: &Context) -> Result<Ch
             .max_by(|a, b| {
                 (a.bytes, a.seconds)
                     .partial_cmp(&(b.bytes, b.seconds))
-                    .unwrap()
+                    .unwrap_or(std::cmp::Ordering::Equal)
             })
             .expect("not empty");
         let mut text = format!(
@@ -240,9 +270,9 @@ fn primary_side(rows: &[postgres::Row], args: &Args, ctx: &Context) -> Result<Ch
             pretty_duration(standby.seconds)
         ));
     }
-    Ok(CheckResult::new(status, summary)
+    CheckResult::new(status, summary)
         .perf(perf)
-        .details(details))
+        .details(details)
 }
 
 /// Standbys left at the default application_name all say `walreceiver`;
@@ -256,5 +286,121 @@ fn disambiguate(standbys: &mut [Standby]) {
             *n += 1;
             standby.label = format!("{name}#{n}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    fn standby(label: &str, bytes: f64, seconds: f64) -> Standby {
+        Standby {
+            label: label.into(),
+            addr: "192.0.2.2".into(),
+            state: "streaming".into(),
+            sync_state: "async".into(),
+            bytes,
+            seconds,
+        }
+    }
+
+    fn replay(bytes: f64, seconds: f64, receiver: Option<&str>) -> Measured {
+        Measured::Standby(Replay {
+            bytes,
+            seconds,
+            paused: false,
+            receiver: receiver.map(str::to_string),
+        })
+    }
+
+    #[test]
+    fn sizes_and_durations_apply_each_to_their_own_lag() {
+        let t = thresholds::<ReplicationLag>(Some("16MB,30s"), Some("1GB,5min"));
+        let args = Args::default();
+        let at =
+            |b: f64, s: f64| judge(&Measured::Primary(vec![standby("s1", b, s)]), &t, &args).status;
+        assert_eq!(at(16.0 * 1048576.0, 30.0), Status::Ok);
+        assert_eq!(at(16.0 * 1048576.0 + 1.0, 0.0), Status::Warning);
+        assert_eq!(at(0.0, 30.5), Status::Warning);
+        assert_eq!(at(0.0, 301.0), Status::Critical);
+        let streaming = Some("streaming");
+        assert_eq!(
+            judge(&replay(0.0, 31.0, streaming), &t, &args).status,
+            Status::Warning
+        );
+        // No thresholds: lag alone never alarms.
+        let none = thresholds::<ReplicationLag>(None, None);
+        assert_eq!(
+            judge(&replay(1e12, 1e6, streaming), &none, &args).status,
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn a_standby_that_does_not_stream_warns_and_says_why() {
+        let t = thresholds::<ReplicationLag>(None, None);
+        let r = judge(&replay(0.0, 0.0, None), &t, &Args::default());
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "standby 0 ms behind in replay (0 bytes not replayed); not streaming from the primary (WAL receiver not running)"
+        );
+        let paused = Measured::Standby(Replay {
+            paused: true,
+            receiver: Some("streaming".into()),
+            ..Replay::default()
+        });
+        let r = judge(&paused, &t, &Args::default());
+        assert_eq!(r.status, Status::Ok);
+        assert!(r.summary.ends_with("; replay is paused"));
+    }
+
+    #[test]
+    fn too_few_standbys_are_critical_and_each_standby_has_a_line() {
+        let t = thresholds::<ReplicationLag>(Some("16MB"), None);
+        let need_one = Args { min_standbys: 1 };
+        let r = reported::<ReplicationLag>(judge(&Measured::Primary(vec![]), &t, &need_one));
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(r.summary, "no standby connected, 1 expected");
+        assert!(r
+            .hint
+            .unwrap()
+            .starts_with("on the standby: is the WAL receiver streaming"));
+        let r = judge(&Measured::Primary(vec![]), &t, &Args::default());
+        assert_eq!(
+            (r.status, r.summary.as_str()),
+            (Status::Ok, "primary with no standby connected")
+        );
+
+        let mut catching_up = standby("s2", 32.0 * 1048576.0, 2.0);
+        catching_up.state = "catchup".into();
+        let two = Measured::Primary(vec![standby("s1", 0.0, 0.0), catching_up]);
+        let r = judge(&two, &t, &Args { min_standbys: 2 });
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.summary,
+            "1 of 2 standbys streaming, 2 expected; largest lag 32 MB / 2 s (s2)"
+        );
+        assert_eq!(
+            r.details,
+            [
+                "s1: OK from 192.0.2.2 (streaming, async), lag 0 bytes / 0 ms",
+                "s2: WARNING from 192.0.2.2 (catchup, async), lag 32 MB / 2 s"
+            ]
+        );
+        assert_eq!(perf(&r)[3], "'s1 lag_bytes'=0B;16777216;;0");
+    }
+
+    #[test]
+    fn repeated_names_are_numbered() {
+        let mut standbys = vec![
+            standby("walreceiver", 0.0, 0.0),
+            standby("walreceiver", 0.0, 0.0),
+            standby("s3", 0.0, 0.0),
+        ];
+        disambiguate(&mut standbys);
+        let labels: Vec<_> = standbys.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["walreceiver#1", "walreceiver#2", "s3"]);
     }
 }

@@ -2,10 +2,13 @@
 //! forgotten slot fills pg_wal until the server stops; a slot whose WAL was
 //! removed (`max_slot_wal_keep_size`) is broken for good.
 
+use crate::judge::{roll_up, Finding};
 use crate::session::get;
 use crate::units::{pretty_bytes, pretty_duration};
 use crate::words::plural;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct ReplicationSlots;
 
@@ -29,16 +32,22 @@ SELECT s.slot_name::text AS slot_name, s.slot_type, s.active,
 FROM pg_replication_slots s, to_jsonb(s) j
 ORDER BY s.slot_name";
 
-struct Slot {
-    name: String,
-    kind: String,
-    active: bool,
-    database: String,
-    retained: f64,
-    wal_status: Option<String>,
-    safe_wal_size: Option<f64>,
-    inactive_for: Option<f64>,
-    status: Status,
+/// One replication slot as one run reads it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Slot {
+    pub name: String,
+    /// physical or logical.
+    pub kind: String,
+    pub active: bool,
+    /// The database of a logical slot; "" for a physical one.
+    pub database: String,
+    /// WAL kept from its restart_lsn, in bytes.
+    pub retained: f64,
+    /// 13+: reserved, extended, unreserved or lost.
+    pub wal_status: Option<String>,
+    pub safe_wal_size: Option<f64>,
+    /// 17+: how long an inactive slot has been inactive, in seconds.
+    pub inactive_for: Option<f64>,
 }
 
 impl Check for ReplicationSlots {
@@ -59,116 +68,125 @@ impl Check for ReplicationSlots {
     type Args = Args;
 
     fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
-        let rows = db.query(SQL)?;
-        let t = &ctx.thresholds;
-
-        // Measure and compare, slot by slot
-        let mut slots = Vec::new();
-        for row in &rows {
-            let active: bool = get(row, "active")?;
-            let mut slot = Slot {
-                name: get(row, "slot_name")?,
-                kind: get(row, "slot_type")?,
-                active,
-                database: get(row, "database")?,
-                retained: get::<Option<f64>>(row, "retained_bytes")?
-                    .unwrap_or(0.0)
-                    .max(0.0),
-                wal_status: get(row, "wal_status")?,
-                safe_wal_size: get(row, "safe_wal_size")?,
-                inactive_for: if active {
-                    None
-                } else {
-                    get::<Option<f64>>(row, "inactive_seconds")?.map(|s| s.max(0.0))
-                },
-                status: Status::Ok,
-            };
-            let mut measured = vec![(Unit::Bytes, slot.retained)];
-            if let Some(inactive) = slot.inactive_for {
-                measured.push((Unit::Seconds, inactive));
-            }
-            slot.status = t.status(&measured);
-            match slot.wal_status.as_deref() {
-                Some("lost") => slot.status = Status::Critical,
-                Some("unreserved") => slot.status = slot.status.worst(Status::Warning),
-                _ => {}
-            }
-            slots.push(slot);
-        }
-        let status = slots
-            .iter()
-            .fold(Status::Ok, |s, slot| s.worst(slot.status));
-
-        // Report: the worst slot by state, then by WAL retained, names the summary.
-        let worst = slots.iter().max_by(|a, b| {
-            a.status
-                .rank()
-                .cmp(&b.status.rank())
-                .then(a.retained.total_cmp(&b.retained))
-        });
-        let inactive = slots.iter().filter(|s| !s.active).count();
-        let summary = match worst {
-            None => "no replication slots".to_string(),
-            Some(w) => format!(
-                "slot {} {}; {} slot{}, {inactive} inactive",
-                w.name,
-                describe(w),
-                slots.len(),
-                plural(slots.len() as i64)
-            ),
-        };
-        let mut perf = vec![
-            PerfData::new("slots", slots.len() as f64, Unit::Count).min(0.0),
-            PerfData::new("inactive", inactive as f64, Unit::Count).min(0.0),
-        ];
-        for s in &slots {
-            perf.push(
-                PerfData::new(format!("{} retained", s.name), s.retained, Unit::Bytes)
-                    .thresholds(t)
-                    .min(0.0),
-            );
-            if let Some(inactive) = s.inactive_for {
-                perf.push(
-                    PerfData::new(
-                        format!("{} inactive_for", s.name),
-                        inactive.round(),
-                        Unit::Seconds,
-                    )
-                    .thresholds(t)
-                    .min(0.0),
-                );
-            }
-        }
-        let mut ordered: Vec<&Slot> = slots.iter().collect();
-        ordered.sort_by(|a, b| {
-            b.status
-                .rank()
-                .cmp(&a.status.rank())
-                .then(b.retained.total_cmp(&a.retained))
-        });
-        let details = ordered
-            .iter()
-            .filter(|s| status != Status::Ok || ctx.verbose > 0 || s.status != Status::Ok)
-            .map(|s| {
-                let database = if s.database.is_empty() {
-                    String::new()
-                } else {
-                    format!(" on {}", s.database)
-                };
-                let safe = s
-                    .safe_wal_size
-                    .map(|b| format!(", {} more before it is lost", pretty_bytes(b.max(0.0))))
-                    .unwrap_or_default();
-                format!("{} {} {}{database}{safe}", s.status, s.name, describe(s))
-            })
-            .collect::<Vec<_>>();
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details))
+        let slots = fetch(db)?;
+        Ok(judge(&slots, &ctx.thresholds, ctx.verbose))
     }
 }
 
+fn fetch(db: &mut Session) -> Result<Vec<Slot>, Error> {
+    let mut slots = Vec::new();
+    for row in db.query(SQL)? {
+        let active: bool = get(&row, "active")?;
+        slots.push(Slot {
+            name: get(&row, "slot_name")?,
+            kind: get(&row, "slot_type")?,
+            active,
+            database: get(&row, "database")?,
+            retained: get::<Option<f64>>(&row, "retained_bytes")?
+                .unwrap_or(0.0)
+                .max(0.0),
+            wal_status: get(&row, "wal_status")?,
+            safe_wal_size: get(&row, "safe_wal_size")?,
+            inactive_for: if active {
+                None
+            } else {
+                get::<Option<f64>>(&row, "inactive_seconds")?.map(|s| s.max(0.0))
+            },
+        });
+    }
+    Ok(slots)
+}
+
+/// One slot's state: the WAL it retains (a size) and how long it has been
+/// inactive (a duration) against `-w`/`-c`; wal_status lost is CRITICAL,
+/// unreserved at least WARNING.
+fn slot_status(s: &Slot, t: &Thresholds) -> Status {
+    let mut measured = vec![(Unit::Bytes, s.retained)];
+    if let Some(inactive) = s.inactive_for {
+        measured.push((Unit::Seconds, inactive));
+    }
+    let status = t.status(&measured);
+    match s.wal_status.as_deref() {
+        Some("lost") => Status::Critical,
+        Some("unreserved") => status.worst(Status::Warning),
+        _ => status,
+    }
+}
+
+/// The worst slot's state; every slot listed, worst and largest first,
+/// when not OK (or with -v).
+pub fn judge(slots: &[Slot], t: &Thresholds, verbose: u8) -> CheckResult {
+    let states: Vec<Status> = slots.iter().map(|s| slot_status(s, t)).collect();
+    let mut ordered: Vec<(&Slot, Status)> = slots.iter().zip(states.iter().copied()).collect();
+    ordered.sort_by(|a, b| b.0.retained.total_cmp(&a.0.retained));
+    let (status, lines) = roll_up(
+        ordered
+            .iter()
+            .map(|(s, state)| Finding::new(*state, line(s, *state)))
+            .collect(),
+    );
+    // The summary names the worst slot, by state, then by WAL retained.
+    let worst = ordered.iter().max_by(|a, b| {
+        a.1.rank()
+            .cmp(&b.1.rank())
+            .then(a.0.retained.total_cmp(&b.0.retained))
+    });
+    let inactive = slots.iter().filter(|s| !s.active).count();
+    let summary = match worst {
+        None => "no replication slots".to_string(),
+        Some((w, _)) => format!(
+            "slot {} {}; {} slot{}, {inactive} inactive",
+            w.name,
+            describe(w),
+            slots.len(),
+            plural(slots.len() as i64)
+        ),
+    };
+    let mut perf = vec![
+        PerfData::new("slots", slots.len() as f64, Unit::Count).min(0.0),
+        PerfData::new("inactive", inactive as f64, Unit::Count).min(0.0),
+    ];
+    for s in slots {
+        perf.push(
+            PerfData::new(format!("{} retained", s.name), s.retained, Unit::Bytes)
+                .thresholds(t)
+                .min(0.0),
+        );
+        if let Some(inactive) = s.inactive_for {
+            perf.push(
+                PerfData::new(
+                    format!("{} inactive_for", s.name),
+                    inactive.round(),
+                    Unit::Seconds,
+                )
+                .thresholds(t)
+                .min(0.0),
+            );
+        }
+    }
+    let details = if status != Status::Ok || verbose > 0 {
+        lines
+    } else {
+        Vec::new()
+    };
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
+}
+
+/// `WARNING standby1 (physical, inactive for 2 h) retains 48 MB on app, 1 GB more before it is lost`.
+fn line(s: &Slot, state: Status) -> String {
+    let database = if s.database.is_empty() {
+        String::new()
+    } else {
+        format!(" on {}", s.database)
+    };
+    let safe = s
+        .safe_wal_size
+        .map(|b| format!(", {} more before it is lost", pretty_bytes(b.max(0.0))))
+        .unwrap_or_default();
+    format!("{state} {} {}{database}{safe}", s.name, describe(s))
+}
 /// `(physical, inactive for 2 h) retains 48 MB, wal_status lost`.
 fn describe(s: &Slot) -> String {
     let activity = match (s.active, s.inactive_for) {
@@ -186,4 +204,98 @@ fn describe(s: &Slot) -> String {
         s.kind,
         pretty_bytes(s.retained)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    fn slot(name: &str, active: bool, retained: f64) -> Slot {
+        Slot {
+            name: name.into(),
+            kind: "physical".into(),
+            active,
+            retained,
+            wal_status: Some("reserved".into()),
+            inactive_for: (!active).then_some(7200.0),
+            ..Slot::default()
+        }
+    }
+
+    #[test]
+    fn no_slot_is_ok_and_no_default_thresholds() {
+        let t = thresholds::<ReplicationSlots>(None, None);
+        let r = judge(&[], &t, 0);
+        assert_eq!(
+            (r.status, r.summary.as_str()),
+            (Status::Ok, "no replication slots")
+        );
+        assert_eq!(perf(&r), ["slots=0;;;0", "inactive=0;;;0"]);
+        assert_eq!(judge(&[slot("a", false, 1e12)], &t, 0).status, Status::Ok);
+    }
+
+    #[test]
+    fn sizes_to_wal_retained_durations_to_inactive_time() {
+        let t = thresholds::<ReplicationSlots>(Some("1GB,1h"), Some("10GB,1d"));
+        let gb = 1073741824.0;
+        assert_eq!(judge(&[slot("a", true, gb)], &t, 0).status, Status::Ok);
+        assert_eq!(
+            judge(&[slot("a", true, gb + 1.0)], &t, 0).status,
+            Status::Warning
+        );
+        assert_eq!(
+            judge(&[slot("a", true, 10.0 * gb + 1.0)], &t, 0).status,
+            Status::Critical
+        );
+        // Inactive for 2 h: over 1 h.
+        assert_eq!(
+            judge(&[slot("a", false, 0.0)], &t, 0).status,
+            Status::Warning
+        );
+    }
+
+    #[test]
+    fn lost_is_critical_and_unreserved_warns_whatever_the_thresholds() {
+        let t = thresholds::<ReplicationSlots>(None, None);
+        let mut lost = slot("gone", true, 5.0);
+        lost.wal_status = Some("lost".into());
+        let mut unreserved = slot("tight", true, 100.0);
+        unreserved.wal_status = Some("unreserved".into());
+        unreserved.safe_wal_size = Some(-5.0);
+        let r = reported::<ReplicationSlots>(judge(
+            &[slot("fine", true, 9e9), unreserved, lost],
+            &t,
+            0,
+        ));
+        assert_eq!(r.status, Status::Critical);
+        assert!(r.summary.starts_with("slot gone (physical, active) retains 5 bytes, wal_status lost; 3 slots, 0 inactive"), "{}", r.summary);
+        // Worst first, then by WAL retained.
+        assert_eq!(
+            r.details,
+            [
+                "CRITICAL gone (physical, active) retains 5 bytes, wal_status lost",
+                "WARNING tight (physical, active) retains 100 bytes, wal_status unreserved, 0 bytes more before it is lost",
+                "OK fine (physical, active) retains 8583 MB, wal_status reserved"
+            ]
+        );
+        assert!(r
+            .hint
+            .unwrap()
+            .starts_with("an inactive slot keeps WAL forever"));
+    }
+
+    #[test]
+    fn quiet_when_ok_unless_verbose() {
+        let t = thresholds::<ReplicationSlots>(None, None);
+        let mut logical = slot("sub", false, 0.0);
+        logical.kind = "logical".into();
+        logical.database = "app".into();
+        logical.inactive_for = None;
+        assert!(judge(&[logical.clone()], &t, 0).details.is_empty());
+        assert_eq!(
+            judge(&[logical], &t, 1).details,
+            ["OK sub (logical, inactive) retains 0 bytes, wal_status reserved on app"]
+        );
+    }
 }
