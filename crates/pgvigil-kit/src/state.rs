@@ -17,7 +17,7 @@ use crate::error::Error;
 const MAGIC: &str = "pgvigil-state 1";
 const SYSTEM_DIR: &str = "/var/lib/pgvigil";
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "State between runs")]
 pub struct StateArgs {
     /// Directory for the state kept between runs [default: PGVIGIL_STATE_DIR, else NAGIOS_PLUGIN_STATE_DIRECTORY, else /var/lib/pgvigil when writable, else ~/.local/state/pgvigil]

@@ -3,12 +3,14 @@
 //! than timed, and the time they spent writing and syncing. PostgreSQL 17
 //! moved these counters from pg_stat_bgwriter to pg_stat_checkpointer.
 
-use crate::rates::{self, Interval};
+use crate::rates::{self, Interval, Rates};
 use crate::session::get;
 use crate::state::{Snapshot, StateArgs};
 use crate::units::{pretty_duration, round_to};
 use crate::words::{percent_text, plural};
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct Checkpoints;
 
@@ -73,49 +75,121 @@ impl Check for Checkpoints {
         }
         let store = ctx.state_store(&args.state)?;
         let rates = rates::advance(&store, snapshot)?;
-        let counters = [
-            PerfData::counter("checkpoints_timed", rates.current.counters["timed"]),
-            PerfData::counter("checkpoints_requested", rates.current.counters["requested"]),
-        ];
-        if let Interval::Baseline { why } = &rates.interval {
-            return Ok(CheckResult::new(Status::Ok, why.clone()).perf(counters));
-        }
+        Ok(judge(&rates, &ctx.thresholds))
+    }
+}
 
-        // Measure
-        let delta = |name: &str| rates.delta(name).unwrap_or(0.0);
-        let (timed, requested) = (delta("timed"), delta("requested"));
-        let all = timed + requested;
-        let pct = if all > 0.0 {
-            requested / all * 100.0
-        } else {
-            0.0
+/// The share of requested checkpoints over the interval against `-w`/`-c`.
+pub fn judge(rates: &Rates, t: &Thresholds) -> CheckResult {
+    let counters = [
+        PerfData::counter("checkpoints_timed", rates.current.counters["timed"]),
+        PerfData::counter("checkpoints_requested", rates.current.counters["requested"]),
+    ];
+    if let Interval::Baseline { why } = &rates.interval {
+        return CheckResult::new(Status::Ok, why.clone()).perf(counters);
+    }
+    let delta = |name: &str| rates.delta(name).unwrap_or(0.0);
+    let (timed, requested) = (delta("timed"), delta("requested"));
+    let all = timed + requested;
+    let pct = if all > 0.0 {
+        requested / all * 100.0
+    } else {
+        0.0
+    };
+    let (write, sync) = (delta("write_ms") / 1000.0, delta("sync_ms") / 1000.0);
+    let status = t.status(&[(Unit::Percent, pct)]);
+    let summary = format!(
+        "{all} checkpoint{} {}, {requested} requested ({}): writing {}, syncing {}, {} buffers written",
+        plural(all as i64),
+        rates.over(),
+        percent_text(pct),
+        pretty_duration(write),
+        pretty_duration(sync),
+        delta("buffers")
+    );
+    let mut perf = vec![
+        PerfData::new("requested_pct", round_to(pct, 2), Unit::Percent)
+            .thresholds(t)
+            .min(0.0)
+            .max(100.0),
+        PerfData::new("checkpoints", all, Unit::Count).min(0.0),
+        PerfData::new("write_time", round_to(write, 3), Unit::Seconds).min(0.0),
+        PerfData::new("sync_time", round_to(sync, 3), Unit::Seconds).min(0.0),
+    ];
+    perf.extend(counters);
+    CheckResult::new(status, summary).perf(perf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    fn rates(timed: f64, requested: f64) -> Rates {
+        let snapshot = |timed: f64, requested: f64| {
+            let mut s = Snapshot::default();
+            for (name, v) in [
+                ("timed", timed),
+                ("requested", requested),
+                ("write_ms", timed * 1500.0),
+                ("sync_ms", 20.0),
+                ("buffers", 1000.0),
+            ] {
+                s.counters.insert(name.into(), v);
+            }
+            s
         };
-        let (write, sync) = (delta("write_ms") / 1000.0, delta("sync_ms") / 1000.0);
+        Rates {
+            current: snapshot(10.0 + timed, 5.0 + requested),
+            interval: Interval::Measured {
+                seconds: 3600.0,
+                previous: snapshot(10.0, 5.0),
+            },
+        }
+    }
 
-        // Compare
-        let t = &ctx.thresholds;
-        let status = t.status(&[(Unit::Percent, pct)]);
-
-        // Report
-        let summary = format!(
-            "{all} checkpoint{} {}, {requested} requested ({}): writing {}, syncing {}, {} buffers written",
-            plural(all as i64),
-            rates.over(),
-            percent_text(pct),
-            pretty_duration(write),
-            pretty_duration(sync),
-            delta("buffers")
+    #[test]
+    fn percent_of_requested_checkpoints_no_default() {
+        assert_eq!(
+            judge(&rates(0.0, 9.0), &thresholds::<Checkpoints>(None, None)).status,
+            Status::Ok
         );
-        let mut perf = vec![
-            PerfData::new("requested_pct", round_to(pct, 2), Unit::Percent)
-                .thresholds(t)
-                .min(0.0)
-                .max(100.0),
-            PerfData::new("checkpoints", all, Unit::Count).min(0.0),
-            PerfData::new("write_time", round_to(write, 3), Unit::Seconds).min(0.0),
-            PerfData::new("sync_time", round_to(sync, 3), Unit::Seconds).min(0.0),
-        ];
-        perf.extend(counters);
-        Ok(CheckResult::new(status, summary).perf(perf))
+        let t = thresholds::<Checkpoints>(Some("30%"), Some("60%"));
+        assert_eq!(judge(&rates(7.0, 3.0), &t).status, Status::Ok);
+        assert_eq!(judge(&rates(6.0, 4.0), &t).status, Status::Warning);
+        assert_eq!(judge(&rates(3.0, 7.0), &t).status, Status::Critical);
+        // No checkpoint at all in the interval: 0%, not a division by zero.
+        let r = judge(&rates(0.0, 0.0), &t);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.summary,
+            "0 checkpoints in the last 1 h 0 min, 0 requested (0%): writing 0 ms, syncing 0 ms, 0 buffers written"
+        );
+    }
+
+    #[test]
+    fn the_line_and_perfdata() {
+        let t = thresholds::<Checkpoints>(Some("30%"), None);
+        let r = reported::<Checkpoints>(judge(&rates(2.0, 2.0), &t));
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "4 checkpoints in the last 1 h 0 min, 2 requested (50%): writing 3 s, syncing 0 ms, 0 buffers written"
+        );
+        assert_eq!(
+            perf(&r),
+            [
+                "requested_pct=50%;30;;0;100",
+                "checkpoints=4;;;0",
+                "write_time=3s;;;0",
+                "sync_time=0s;;;0",
+                "checkpoints_timed=12c",
+                "checkpoints_requested=7c"
+            ]
+        );
+        assert!(r
+            .hint
+            .unwrap()
+            .starts_with("requested checkpoints come from WAL volume"));
     }
 }

@@ -2,11 +2,13 @@
 //! read from disk that is not what was written: failing storage), and
 //! whether data checksums are on at all.
 
-use crate::checks::rates::stat_database;
+use crate::checks::rates::stat_database::{self, Sample};
 use crate::rates::Interval;
 use crate::state::StateArgs;
 use crate::words::plural;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct Checksums;
 
@@ -39,86 +41,156 @@ impl Check for Checksums {
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
         // Query
         let sample = stat_database::sample(db, ctx, &args.state, &["checksum_failures"])?;
-        let enabled = if sample.data_checksums {
-            "data checksums on"
-        } else {
-            "data checksums off"
-        };
-        let off_status = if !sample.data_checksums && args.require_checksums {
-            Status::Warning
-        } else {
-            Status::Ok
-        };
-        let total = sample.total("checksum_failures");
-        let counter = PerfData::counter("checksum_failures_total", total);
-        let failing = |delta_of: &dyn Fn(&str) -> Option<f64>| -> Vec<String> {
+        Ok(judge(&sample, &ctx.thresholds, args))
+    }
+}
+
+pub fn judge(sample: &Sample, t: &Thresholds, args: &Args) -> CheckResult {
+    let enabled = if sample.data_checksums {
+        "data checksums on"
+    } else {
+        "data checksums off"
+    };
+    let off_status = if !sample.data_checksums && args.require_checksums {
+        Status::Warning
+    } else {
+        Status::Ok
+    };
+    let total = sample.total("checksum_failures");
+    let counter = PerfData::counter("checksum_failures_total", total);
+    let failing = |delta_of: &dyn Fn(&str) -> Option<f64>| -> Vec<String> {
+        sample
+            .databases
+            .iter()
+            .filter_map(|d| {
+                let n = delta_of(&d.name)?;
+                (n > 0.0).then(|| {
+                    format!(
+                        "{}: {n} checksum failure{}, last at {}",
+                        d.name,
+                        plural(n as i64),
+                        d.checksum_last_failure
+                            .as_deref()
+                            .unwrap_or("an unknown time")
+                    )
+                })
+            })
+            .collect()
+    };
+    if let Interval::Baseline { why } = &sample.rates.interval {
+        // Failures from before the first run are shown once.
+        let earlier = failing(&|name| {
             sample
                 .databases
                 .iter()
-                .filter_map(|d| {
-                    let n = delta_of(&d.name)?;
-                    (n > 0.0).then(|| {
-                        format!(
-                            "{}: {n} checksum failure{}, last at {}",
-                            d.name,
-                            plural(n as i64),
-                            d.checksum_last_failure
-                                .as_deref()
-                                .unwrap_or("an unknown time")
-                        )
-                    })
-                })
-                .collect()
+                .find(|d| d.name == name)
+                .map(|d| d.value("checksum_failures"))
+        });
+        let status = if earlier.is_empty() {
+            off_status
+        } else {
+            Status::Warning
         };
-        if let Interval::Baseline { why } = &sample.rates.interval {
-            // Failures from before the first run are shown once.
-            let earlier = failing(&|name| {
-                sample
-                    .databases
-                    .iter()
-                    .find(|d| d.name == name)
-                    .map(|d| d.value("checksum_failures"))
-            });
-            let status = if earlier.is_empty() {
-                off_status
-            } else {
-                Status::Warning
-            };
-            let summary = if earlier.is_empty() {
-                format!("{enabled}; {why}")
-            } else {
-                format!(
-                    "{enabled}; {total} checksum failure{} recorded before this check's first run ({}); {why}",
-                    plural(total as i64),
-                    earlier.join("; ")
-                )
-            };
-            return Ok(CheckResult::new(status, summary).perf([counter]));
+        let summary = if earlier.is_empty() {
+            format!("{enabled}; {why}")
+        } else {
+            format!(
+                "{enabled}; {total} checksum failure{} recorded before this check's first run ({}); {why}",
+                plural(total as i64),
+                earlier.join("; ")
+            )
+        };
+        return CheckResult::new(status, summary).perf([counter]);
+    }
+    let new = sample.total_delta("checksum_failures");
+    let status = t.status(&[(Unit::Count, new)]).worst(off_status);
+    let which = failing(&|name| sample.delta(name, "checksum_failures"));
+    let mut summary = format!(
+        "{enabled}; {new} new checksum failure{} {}",
+        plural(new as i64),
+        sample.rates.over()
+    );
+    if !which.is_empty() {
+        summary.push_str(&format!(" ({})", which.join("; ")));
+    }
+    let perf = [
+        PerfData::new("checksum_failures", new, Unit::Count)
+            .thresholds(t)
+            .min(0.0),
+        counter,
+    ];
+    CheckResult::new(status, summary).perf(perf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    fn args(require_checksums: bool) -> Args {
+        Args {
+            require_checksums,
+            state: StateArgs::default(),
         }
+    }
 
-        // Measure
-        let new = sample.total_delta("checksum_failures");
-
-        // Compare
-        let t = &ctx.thresholds;
-        let status = t.status(&[(Unit::Count, new)]).worst(off_status);
-
-        // Report
-        let which = failing(&|name| sample.delta(name, "checksum_failures"));
-        let mut summary = format!(
-            "{enabled}; {new} new checksum failure{} {}",
-            plural(new as i64),
-            sample.rates.over()
+    #[test]
+    fn by_default_any_new_failure_is_critical_and_named() {
+        let t = thresholds::<Checksums>(None, None);
+        let clean = measured(60.0, &[("app", &[("checksum_failures", 2.0, 2.0)])]);
+        let r = judge(&clean, &t, &args(false));
+        assert_eq!(
+            (r.status, r.summary.as_str()),
+            (
+                Status::Ok,
+                "data checksums on; 0 new checksum failures in the last 1 min 0 s"
+            )
         );
-        if !which.is_empty() {
-            summary.push_str(&format!(" ({})", which.join("; ")));
-        }
-        let perf = [
-            PerfData::new("checksum_failures", new, Unit::Count)
-                .thresholds(t)
-                .min(0.0),
-            counter,
-        ];
-        Ok(CheckResult::new(status, summary).perf(perf))
+        let mut failing = measured(60.0, &[("app", &[("checksum_failures", 2.0, 3.0)])]);
+        failing.databases[0].checksum_last_failure = Some("2026-11-29 10:00:00 UTC".into());
+        let r = reported::<Checksums>(judge(&failing, &t, &args(false)));
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.summary,
+            "data checksums on; 1 new checksum failure in the last 1 min 0 s (app: 1 checksum failure, last at 2026-11-29 10:00:00 UTC)"
+        );
+        assert_eq!(
+            perf(&r),
+            ["checksum_failures=1;;0;0", "checksum_failures_total=3c"]
+        );
+        assert!(r.hint.is_some());
+    }
+
+    #[test]
+    fn failures_before_the_first_run_warn_once() {
+        let t = thresholds::<Checksums>(None, None);
+        let r = judge(
+            &baseline(&[("app", &[("checksum_failures", 2.0)])]),
+            &t,
+            &args(false),
+        );
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "data checksums on; 2 checksum failures recorded before this check's first run (app: 2 checksum failures, last at an unknown time); first run, baseline saved"
+        );
+        let r = judge(
+            &baseline(&[("app", &[("checksum_failures", 0.0)])]),
+            &t,
+            &args(false),
+        );
+        assert_eq!(r.status, Status::Ok);
+    }
+
+    #[test]
+    fn checksums_off_warn_only_when_required() {
+        let t = thresholds::<Checksums>(None, None);
+        let mut off = measured(60.0, &[("app", &[("checksum_failures", 0.0, 0.0)])]);
+        off.data_checksums = false;
+        assert_eq!(judge(&off, &t, &args(false)).status, Status::Ok);
+        let r = judge(&off, &t, &args(true));
+        assert_eq!(r.status, Status::Warning);
+        assert!(r.summary.starts_with("data checksums off; "));
     }
 }

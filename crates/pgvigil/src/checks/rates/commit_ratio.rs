@@ -7,7 +7,9 @@ use crate::rates::Interval;
 use crate::state::StateArgs;
 use crate::units::round_to;
 use crate::words::{percent_text, plural};
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct CommitRatio;
 
@@ -57,68 +59,164 @@ impl Check for CommitRatio {
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
         // Query
         let sample = stat_database::sample(db, ctx, &args.state, COLUMNS)?;
-        let counters = [
-            PerfData::counter("commits", sample.total("xact_commit")),
-            PerfData::counter("rollbacks", sample.total("xact_rollback")),
-        ];
-        if let Interval::Baseline { why } = &sample.rates.interval {
-            return Ok(CheckResult::new(Status::Ok, why.clone()).perf(counters));
-        }
+        Ok(judge(&sample, &ctx.thresholds, args, ctx.verbose))
+    }
+}
 
-        // Measure
-        let rolled_back = sample.total_delta("xact_rollback");
-        let committed = sample.total_delta("xact_commit");
-        let pct = share(rolled_back, committed);
-
-        // Compare
-        let t = &ctx.thresholds;
-        let mut measured = vec![(Unit::Count, rolled_back)];
-        if rolled_back + committed >= args.min_transactions {
-            measured.push((Unit::Percent, pct));
-        }
-        let status = t.status(&measured);
-
-        // Report
-        let summary = format!(
-            "{rolled_back} rollback{} of {} transactions ({}) {}",
-            plural(rolled_back as i64),
-            rolled_back + committed,
-            percent_text(pct),
-            sample.rates.over()
-        );
-        let mut perf = vec![
-            PerfData::new("rollback_pct", round_to(pct, 2), Unit::Percent)
-                .thresholds(t)
-                .min(0.0)
-                .max(100.0),
-            PerfData::new("rollbacks_interval", rolled_back, Unit::Count)
-                .thresholds(t)
-                .min(0.0),
-            PerfData::new(
-                "transactions_interval",
-                rolled_back + committed,
-                Unit::Count,
-            )
+pub fn judge(sample: &Sample, t: &Thresholds, args: &Args, verbose: u8) -> CheckResult {
+    let counters = [
+        PerfData::counter("commits", sample.total("xact_commit")),
+        PerfData::counter("rollbacks", sample.total("xact_rollback")),
+    ];
+    if let Interval::Baseline { why } = &sample.rates.interval {
+        return CheckResult::new(Status::Ok, why.clone()).perf(counters);
+    }
+    let rolled_back = sample.total_delta("xact_rollback");
+    let committed = sample.total_delta("xact_commit");
+    let pct = share(rolled_back, committed);
+    let mut measured = vec![(Unit::Count, rolled_back)];
+    if rolled_back + committed >= args.min_transactions {
+        measured.push((Unit::Percent, pct));
+    }
+    let status = t.status(&measured);
+    let summary = format!(
+        "{rolled_back} rollback{} of {} transactions ({}) {}",
+        plural(rolled_back as i64),
+        rolled_back + committed,
+        percent_text(pct),
+        sample.rates.over()
+    );
+    let mut perf = vec![
+        PerfData::new("rollback_pct", round_to(pct, 2), Unit::Percent)
+            .thresholds(t)
+            .min(0.0)
+            .max(100.0),
+        PerfData::new("rollbacks_interval", rolled_back, Unit::Count)
+            .thresholds(t)
             .min(0.0),
-        ];
-        perf.extend(counters);
-        let mut details = Vec::new();
-        if status != Status::Ok || ctx.verbose > 0 {
-            for d in &sample.databases {
-                let (r, c) = rollbacks(&sample, &d.name);
-                if r + c > 0.0 {
-                    details.push(format!(
-                        "{}: {r} rollback{} of {} transactions ({})",
-                        d.name,
-                        plural(r as i64),
-                        r + c,
-                        percent_text(share(r, c))
-                    ));
-                }
+        PerfData::new(
+            "transactions_interval",
+            rolled_back + committed,
+            Unit::Count,
+        )
+        .min(0.0),
+    ];
+    perf.extend(counters);
+    let mut details = Vec::new();
+    if status != Status::Ok || verbose > 0 {
+        for d in &sample.databases {
+            let (r, c) = rollbacks(sample, &d.name);
+            if r + c > 0.0 {
+                details.push(format!(
+                    "{}: {r} rollback{} of {} transactions ({})",
+                    d.name,
+                    plural(r as i64),
+                    r + c,
+                    percent_text(share(r, c))
+                ));
             }
         }
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details))
+    }
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    fn args(min: f64) -> Args {
+        Args {
+            min_transactions: min,
+            state: StateArgs::default(),
+        }
+    }
+
+    fn sample(rollbacks: f64, commits: f64) -> Sample {
+        measured(
+            60.0,
+            &[
+                (
+                    "app",
+                    &[
+                        ("xact_commit", 0.0, commits),
+                        ("xact_rollback", 0.0, rollbacks),
+                    ],
+                ),
+                (
+                    "idle",
+                    &[("xact_commit", 7.0, 7.0), ("xact_rollback", 0.0, 0.0)],
+                ),
+            ],
+        )
+    }
+
+    #[test]
+    fn percent_to_the_share_a_number_to_the_count() {
+        let t = thresholds::<CommitRatio>(Some("5%"), Some("20%"));
+        assert_eq!(
+            judge(&sample(5.0, 95.0), &t, &args(100.0), 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge(&sample(6.0, 94.0), &t, &args(100.0), 0).status,
+            Status::Warning
+        );
+        assert_eq!(
+            judge(&sample(21.0, 79.0), &t, &args(100.0), 0).status,
+            Status::Critical
+        );
+        let t = thresholds::<CommitRatio>(Some("10"), None);
+        assert_eq!(
+            judge(&sample(11.0, 1e6), &t, &args(100.0), 0).status,
+            Status::Warning
+        );
+        assert_eq!(
+            judge(
+                &sample(11.0, 1e6),
+                &thresholds::<CommitRatio>(None, None),
+                &args(100.0),
+                0
+            )
+            .status,
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn a_quiet_interval_is_not_judged_by_its_share() {
+        let t = thresholds::<CommitRatio>(Some("5%"), Some("20%"));
+        let r = judge(&sample(50.0, 49.0), &t, &args(100.0), 0);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.summary,
+            "50 rollbacks of 99 transactions (50.5%) in the last 1 min 0 s"
+        );
+        assert_eq!(
+            judge(&sample(50.0, 50.0), &t, &args(100.0), 0).status,
+            Status::Critical
+        );
+        // No transaction at all: a share of 0, never a division by zero.
+        let r = judge(&sample(0.0, 0.0), &t, &args(0.0), 0);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(perf(&r)[0], "rollback_pct=0%;5;20;0;100");
+    }
+
+    #[test]
+    fn alerts_name_the_databases_that_ended_transactions() {
+        let t = thresholds::<CommitRatio>(Some("5%"), None);
+        let r = reported::<CommitRatio>(judge(&sample(30.0, 70.0), &t, &args(100.0), 0));
+        assert_eq!(r.details, ["app: 30 rollbacks of 100 transactions (30%)"]);
+        assert!(r.hint.is_some());
+        let first = judge(
+            &baseline(&[("app", &[("xact_commit", 1.0), ("xact_rollback", 1.0)])]),
+            &t,
+            &args(1.0),
+            1,
+        );
+        assert_eq!(first.summary, "first run, baseline saved");
     }
 }

@@ -6,7 +6,7 @@ use crate::checks::rates::stat_database::{self, Sample};
 use crate::rates::Interval;
 use crate::state::StateArgs;
 use crate::words::plural;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Unit, UnitSpec};
+use crate::{Check, CheckResult, Context, Error, PerfData, Session, Thresholds, Unit, UnitSpec};
 
 pub struct Deadlocks;
 
@@ -35,36 +35,33 @@ impl Check for Deadlocks {
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
         // Query
         let sample = stat_database::sample(db, ctx, &args.state, &["deadlocks"])?;
-        let total = PerfData::counter("deadlocks_total", sample.total("deadlocks"));
-        if let Interval::Baseline { why } = &sample.rates.interval {
-            return Ok(CheckResult::new(crate::Status::Ok, why.clone()).perf([total]));
-        }
-
-        // Measure
-        let count = sample.total_delta("deadlocks");
-
-        // Compare
-        let t = &ctx.thresholds;
-        let status = t.status(&[(Unit::Count, count)]);
-
-        // Report
-        let by_database = per_database(&sample);
-        let mut summary = format!(
-            "{count} deadlock{} {}",
-            plural(count as i64),
-            sample.rates.over()
-        );
-        if !by_database.is_empty() {
-            summary.push_str(&format!(" ({})", by_database.join(", ")));
-        }
-        let perf = [
-            PerfData::new("deadlocks", count, Unit::Count)
-                .thresholds(t)
-                .min(0.0),
-            total,
-        ];
-        Ok(CheckResult::new(status, summary).perf(perf))
+        Ok(judge(&sample, &ctx.thresholds))
     }
+}
+
+pub fn judge(sample: &Sample, t: &Thresholds) -> CheckResult {
+    let total = PerfData::counter("deadlocks_total", sample.total("deadlocks"));
+    if let Interval::Baseline { why } = &sample.rates.interval {
+        return CheckResult::new(crate::Status::Ok, why.clone()).perf([total]);
+    }
+    let count = sample.total_delta("deadlocks");
+    let status = t.status(&[(Unit::Count, count)]);
+    let by_database = per_database(sample);
+    let mut summary = format!(
+        "{count} deadlock{} {}",
+        plural(count as i64),
+        sample.rates.over()
+    );
+    if !by_database.is_empty() {
+        summary.push_str(&format!(" ({})", by_database.join(", ")));
+    }
+    let perf = [
+        PerfData::new("deadlocks", count, Unit::Count)
+            .thresholds(t)
+            .min(0.0),
+        total,
+    ];
+    CheckResult::new(status, summary).perf(perf)
 }
 
 /// `app 3` for each database that had deadlocks in the interval.
@@ -77,4 +74,63 @@ fn per_database(sample: &Sample) -> Vec<String> {
             (n > 0.0).then(|| format!("{} {n}", d.name))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::Status;
+
+    #[test]
+    fn the_first_run_is_a_baseline() {
+        let s = baseline(&[("app", &[("deadlocks", 4.0)])]);
+        let r = judge(&s, &thresholds::<Deadlocks>(None, None));
+        assert_eq!(
+            (r.status, r.summary.as_str()),
+            (Status::Ok, "first run, baseline saved")
+        );
+        assert_eq!(perf(&r), ["deadlocks_total=4c"]);
+    }
+
+    #[test]
+    fn by_default_any_deadlock_warns() {
+        let t = thresholds::<Deadlocks>(None, None);
+        let none = measured(300.0, &[("app", &[("deadlocks", 4.0, 4.0)])]);
+        let r = judge(&none, &t);
+        assert_eq!(
+            (r.status, r.summary.as_str()),
+            (Status::Ok, "0 deadlocks in the last 5 min 0 s")
+        );
+        let two = measured(
+            60.0,
+            &[
+                ("app", &[("deadlocks", 4.0, 6.0)]),
+                ("shop", &[("deadlocks", 1.0, 1.0)]),
+            ],
+        );
+        let r = reported::<Deadlocks>(judge(&two, &t));
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(r.summary, "2 deadlocks in the last 1 min 0 s (app 2)");
+        assert_eq!(perf(&r), ["deadlocks=2;0;;0", "deadlocks_total=7c"]);
+        assert!(r.hint.is_some());
+        assert_eq!(
+            judge(&two, &thresholds::<Deadlocks>(Some("5"), Some("1"))).status,
+            Status::Critical
+        );
+    }
+
+    #[test]
+    fn a_database_new_since_the_last_run_counts_from_its_next_run() {
+        let mut s = measured(60.0, &[("app", &[("deadlocks", 0.0, 0.0)])]);
+        s.databases.push(
+            baseline(&[("new", &[("deadlocks", 9.0)])])
+                .databases
+                .remove(0),
+        );
+        let r = judge(&s, &thresholds::<Deadlocks>(None, None));
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(perf(&r)[1], "deadlocks_total=9c");
+    }
 }

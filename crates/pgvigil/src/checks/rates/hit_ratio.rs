@@ -7,7 +7,9 @@ use crate::rates::Interval;
 use crate::state::StateArgs;
 use crate::units::round_to;
 use crate::words::percent_text;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct HitRatio;
 
@@ -62,77 +64,165 @@ impl Check for HitRatio {
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
         // Query
         let sample = stat_database::sample(db, ctx, &args.state, COLUMNS)?;
-        let counters = [
-            PerfData::counter("blks_hit", sample.total("blks_hit")),
-            PerfData::counter("blks_read", sample.total("blks_read")),
-        ];
-        if let Interval::Baseline { why } = &sample.rates.interval {
-            return Ok(CheckResult::new(Status::Ok, why.clone()).perf(counters));
-        }
+        Ok(judge(&sample, &ctx.thresholds, args, ctx.verbose))
+    }
+}
 
-        // Measure and compare: in all, and each database busy enough
-        let t = &ctx.thresholds;
-        let (pct, accesses) = ratio(&sample, None);
-        let judged = |pct: f64, accesses: f64| {
-            if accesses >= args.min_reads {
-                t.status(&[(Unit::Percent, pct)])
-            } else {
-                Status::Ok
-            }
-        };
-        let mut status = judged(pct, accesses);
-        let mut details = Vec::new();
-        let mut perf = vec![PerfData::new("hit_ratio", round_to(pct, 2), Unit::Percent)
-            .thresholds(t)
-            .min(0.0)
-            .max(100.0)];
-        for d in &sample.databases {
-            if sample.delta(&d.name, "blks_hit").is_none() {
-                continue;
-            }
-            let (db_pct, db_accesses) = ratio(&sample, Some(&d.name));
-            let db_status = judged(db_pct, db_accesses);
-            status = status.worst(db_status);
-            perf.push(
-                PerfData::new(
-                    format!("{} hit_ratio", d.name),
-                    round_to(db_pct, 2),
-                    Unit::Percent,
-                )
-                .min(0.0)
-                .max(100.0),
-            );
-            if db_accesses > 0.0 {
-                details.push(format!(
-                    "{} {}: {} of {db_accesses} block reads from shared buffers",
-                    db_status,
-                    d.name,
-                    percent_text(db_pct)
-                ));
-            }
-        }
-        perf.extend(counters);
-
-        // Report
-        let summary = if accesses < args.min_reads {
-            format!(
-                "{} hit ratio {}, {accesses} block reads (fewer than --min-reads {}: not judged)",
-                percent_text(pct),
-                sample.rates.over(),
-                args.min_reads
-            )
+pub fn judge(sample: &Sample, t: &Thresholds, args: &Args, verbose: u8) -> CheckResult {
+    let counters = [
+        PerfData::counter("blks_hit", sample.total("blks_hit")),
+        PerfData::counter("blks_read", sample.total("blks_read")),
+    ];
+    if let Interval::Baseline { why } = &sample.rates.interval {
+        return CheckResult::new(Status::Ok, why.clone()).perf(counters);
+    }
+    let (pct, accesses) = ratio(sample, None);
+    let judged = |pct: f64, accesses: f64| {
+        if accesses >= args.min_reads {
+            t.status(&[(Unit::Percent, pct)])
         } else {
-            format!(
-                "{} hit ratio {}, {accesses} block reads",
-                percent_text(pct),
-                sample.rates.over()
-            )
-        };
-        if status == Status::Ok && ctx.verbose == 0 {
-            details.clear();
+            Status::Ok
         }
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details))
+    };
+    let mut status = judged(pct, accesses);
+    let mut details = Vec::new();
+    let mut perf = vec![PerfData::new("hit_ratio", round_to(pct, 2), Unit::Percent)
+        .thresholds(t)
+        .min(0.0)
+        .max(100.0)];
+    for d in &sample.databases {
+        if sample.delta(&d.name, "blks_hit").is_none() {
+            continue;
+        }
+        let (db_pct, db_accesses) = ratio(sample, Some(&d.name));
+        let db_status = judged(db_pct, db_accesses);
+        status = status.worst(db_status);
+        perf.push(
+            PerfData::new(
+                format!("{} hit_ratio", d.name),
+                round_to(db_pct, 2),
+                Unit::Percent,
+            )
+            .min(0.0)
+            .max(100.0),
+        );
+        if db_accesses > 0.0 {
+            details.push(format!(
+                "{} {}: {} of {db_accesses} block reads from shared buffers",
+                db_status,
+                d.name,
+                percent_text(db_pct)
+            ));
+        }
+    }
+    perf.extend(counters);
+    let summary = if accesses < args.min_reads {
+        format!(
+            "{} hit ratio {}, {accesses} block reads (fewer than --min-reads {}: not judged)",
+            percent_text(pct),
+            sample.rates.over(),
+            args.min_reads
+        )
+    } else {
+        format!(
+            "{} hit ratio {}, {accesses} block reads",
+            percent_text(pct),
+            sample.rates.over()
+        )
+    };
+    if status == Status::Ok && verbose == 0 {
+        details.clear();
+    }
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    fn args(min_reads: f64) -> Args {
+        Args {
+            min_reads,
+            state: StateArgs::default(),
+        }
+    }
+
+    /// `app` reads hit+read blocks in the interval; `quiet` a few, all misses.
+    fn sample(hit: f64, read: f64) -> Sample {
+        measured(
+            60.0,
+            &[
+                ("app", &[("blks_hit", 0.0, hit), ("blks_read", 0.0, read)]),
+                ("quiet", &[("blks_hit", 0.0, 0.0), ("blks_read", 0.0, 5.0)]),
+            ],
+        )
+    }
+
+    #[test]
+    fn default_lower_bounds_are_95_and_90_percent() {
+        let t = thresholds::<HitRatio>(None, None);
+        // 5 misses of quiet count in all: 9500 of 10005.
+        assert_eq!(
+            judge(&sample(9505.0, 495.0), &t, &args(1000.0), 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge(&sample(9400.0, 600.0), &t, &args(1000.0), 0).status,
+            Status::Warning
+        );
+        assert_eq!(
+            judge(&sample(8900.0, 1100.0), &t, &args(1000.0), 0).status,
+            Status::Critical
+        );
+    }
+
+    #[test]
+    fn too_few_reads_are_not_judged_in_all_nor_per_database() {
+        let t = thresholds::<HitRatio>(None, None);
+        let r = judge(&sample(10.0, 90.0), &t, &args(1000.0), 0);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.summary,
+            "9.5% hit ratio in the last 1 min 0 s, 105 block reads (fewer than --min-reads 1000: not judged)"
+        );
+        // quiet's 5 reads, all misses, are below --min-reads even when app alerts.
+        let r = reported::<HitRatio>(judge(&sample(8000.0, 2000.0), &t, &args(100.0), 0));
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.details,
+            [
+                "CRITICAL app: 80% of 10000 block reads from shared buffers",
+                "OK quiet: 0% of 5 block reads from shared buffers"
+            ]
+        );
+        assert!(r.hint.is_some());
+    }
+
+    #[test]
+    fn perfdata_in_all_per_database_and_the_counters() {
+        let t = thresholds::<HitRatio>(None, None);
+        let r = judge(&sample(9995.0, 0.0), &t, &args(1000.0), 0);
+        assert_eq!(
+            perf(&r),
+            [
+                "hit_ratio=99.95%;95:;90:;0;100",
+                "'app hit_ratio'=100%;;;0;100",
+                "'quiet hit_ratio'=0%;;;0;100",
+                "blks_hit=9995c",
+                "blks_read=5c"
+            ]
+        );
+        assert!(r.details.is_empty());
+        let first = judge(
+            &baseline(&[("app", &[("blks_hit", 1.0), ("blks_read", 1.0)])]),
+            &t,
+            &args(1.0),
+            0,
+        );
+        assert_eq!(first.summary, "first run, baseline saved");
     }
 }

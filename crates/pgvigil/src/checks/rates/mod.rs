@@ -5,5 +5,5 @@ pub mod checksums;
 pub mod commit_ratio;
 pub mod deadlocks;
 pub mod hit_ratio;
-pub(crate) mod stat_database;
+pub mod stat_database;
 pub mod temp_files;

@@ -1,12 +1,14 @@
 //! check_pg_temp_files: temporary files written since the previous run, by
 //! queries whose sorts and hashes did not fit in work_mem.
 
-use crate::checks::rates::stat_database;
+use crate::checks::rates::stat_database::{self, Sample};
 use crate::rates::Interval;
 use crate::state::StateArgs;
 use crate::units::pretty_bytes;
 use crate::words::plural;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct TempFiles;
 
@@ -36,49 +38,115 @@ impl Check for TempFiles {
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
         // Query
         let sample = stat_database::sample(db, ctx, &args.state, COLUMNS)?;
-        let counters = [
-            PerfData::counter("temp_files_total", sample.total("temp_files")),
-            PerfData::counter("temp_bytes_total", sample.total("temp_bytes")),
-        ];
-        if let Interval::Baseline { why } = &sample.rates.interval {
-            return Ok(CheckResult::new(Status::Ok, why.clone()).perf(counters));
-        }
+        Ok(judge(&sample, &ctx.thresholds))
+    }
+}
 
-        // Measure
-        let files = sample.total_delta("temp_files");
-        let bytes = sample.total_delta("temp_bytes");
+pub fn judge(sample: &Sample, t: &Thresholds) -> CheckResult {
+    let counters = [
+        PerfData::counter("temp_files_total", sample.total("temp_files")),
+        PerfData::counter("temp_bytes_total", sample.total("temp_bytes")),
+    ];
+    if let Interval::Baseline { why } = &sample.rates.interval {
+        return CheckResult::new(Status::Ok, why.clone()).perf(counters);
+    }
+    let files = sample.total_delta("temp_files");
+    let bytes = sample.total_delta("temp_bytes");
+    let status = t.status(&[(Unit::Count, files), (Unit::Bytes, bytes)]);
+    let summary = format!(
+        "{files} temporary file{} ({}) {}",
+        plural(files as i64),
+        pretty_bytes(bytes),
+        sample.rates.over()
+    );
+    let mut perf = vec![
+        PerfData::new("temp_files", files, Unit::Count)
+            .thresholds(t)
+            .min(0.0),
+        PerfData::new("temp_bytes", bytes, Unit::Bytes)
+            .thresholds(t)
+            .min(0.0),
+    ];
+    perf.extend(counters);
+    let details = sample
+        .databases
+        .iter()
+        .filter_map(|d| {
+            let n = sample.delta(&d.name, "temp_files")?;
+            let b = sample.delta(&d.name, "temp_bytes")?;
+            (n > 0.0).then(|| format!("{}: {n} files, {}", d.name, pretty_bytes(b)))
+        })
+        .collect::<Vec<_>>();
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
+}
 
-        // Compare
-        let t = &ctx.thresholds;
-        let status = t.status(&[(Unit::Count, files), (Unit::Bytes, bytes)]);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::testing::{perf, reported, thresholds};
 
-        // Report
-        let summary = format!(
-            "{files} temporary file{} ({}) {}",
-            plural(files as i64),
-            pretty_bytes(bytes),
-            sample.rates.over()
+    fn sample(files: f64, bytes: f64) -> Sample {
+        measured(
+            600.0,
+            &[
+                (
+                    "app",
+                    &[
+                        ("temp_files", 10.0, 10.0 + files),
+                        ("temp_bytes", 0.0, bytes),
+                    ],
+                ),
+                (
+                    "shop",
+                    &[("temp_files", 1.0, 1.0), ("temp_bytes", 5.0, 5.0)],
+                ),
+            ],
+        )
+    }
+
+    #[test]
+    fn counts_to_files_and_sizes_to_bytes_no_default() {
+        assert_eq!(
+            judge(&sample(1e6, 1e15), &thresholds::<TempFiles>(None, None)).status,
+            Status::Ok
         );
-        let mut perf = vec![
-            PerfData::new("temp_files", files, Unit::Count)
-                .thresholds(t)
-                .min(0.0),
-            PerfData::new("temp_bytes", bytes, Unit::Bytes)
-                .thresholds(t)
-                .min(0.0),
-        ];
-        perf.extend(counters);
-        let details = sample
-            .databases
-            .iter()
-            .filter_map(|d| {
-                let n = sample.delta(&d.name, "temp_files")?;
-                let b = sample.delta(&d.name, "temp_bytes")?;
-                (n > 0.0).then(|| format!("{}: {n} files, {}", d.name, pretty_bytes(b)))
-            })
-            .collect::<Vec<_>>();
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details))
+        let t = thresholds::<TempFiles>(Some("100,1GB"), Some("1000,10GB"));
+        assert_eq!(judge(&sample(100.0, 1073741824.0), &t).status, Status::Ok);
+        assert_eq!(judge(&sample(101.0, 0.0), &t).status, Status::Warning);
+        assert_eq!(
+            judge(&sample(0.0, 1073741825.0), &t).status,
+            Status::Warning
+        );
+        assert_eq!(judge(&sample(1001.0, 0.0), &t).status, Status::Critical);
+    }
+
+    #[test]
+    fn the_line_and_the_databases_that_spilled() {
+        let t = thresholds::<TempFiles>(Some("1"), None);
+        let r = reported::<TempFiles>(judge(&sample(3.0, 3.0 * 1048576.0), &t));
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "3 temporary files (3072 kB) in the last 10 min 0 s"
+        );
+        assert_eq!(r.details, ["app: 3 files, 3072 kB"]);
+        assert_eq!(
+            perf(&r),
+            [
+                "temp_files=3;1;;0",
+                "temp_bytes=3145728B;;;0",
+                "temp_files_total=14c",
+                "temp_bytes_total=3145733c"
+            ]
+        );
+        assert!(r.hint.is_some());
+        let first = judge(
+            &baseline(&[("app", &[("temp_files", 2.0), ("temp_bytes", 9.0)])]),
+            &t,
+        );
+        assert_eq!((first.status, first.details.len()), (Status::Ok, 0));
     }
 }
