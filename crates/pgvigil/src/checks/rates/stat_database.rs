@@ -121,9 +121,15 @@ pub(crate) mod samples {
     use super::*;
     use crate::rates::Interval;
 
+    /// A database's counters: column, then the value (or the previous run's
+    /// value and this run's).
+    type Now<'a> = (&'a str, &'a [(&'static str, f64)]);
+    type Change<'a> = (&'a str, &'a [(&'static str, f64, f64)]);
+
     /// A first run: nothing to compare with.
-    pub fn baseline(databases: &[(&str, &[(&'static str, f64)])]) -> Sample {
-        let (current, databases) = snapshot(databases);
+    pub fn baseline(databases: &[Now]) -> Sample {
+        let rows: Vec<_> = databases.iter().map(|(n, c)| (*n, c.to_vec())).collect();
+        let (current, databases) = snapshot(&rows);
         Sample {
             data_checksums: true,
             databases,
@@ -136,24 +142,22 @@ pub(crate) mod samples {
         }
     }
 
-    /// A run `seconds` after the previous one, each counter going from
-    /// `before` to its value.
-    pub fn measured(seconds: f64, databases: &[(&str, &[(&'static str, f64, f64)])]) -> Sample {
-        let now: Vec<(&str, Vec<(&'static str, f64)>)> = databases
-            .iter()
-            .map(|(name, cols)| (*name, cols.iter().map(|(c, _, v)| (*c, *v)).collect()))
-            .collect();
-        let before: Vec<(&str, Vec<(&'static str, f64)>)> = databases
-            .iter()
-            .map(|(name, cols)| (*name, cols.iter().map(|(c, b, _)| (*c, *b)).collect()))
-            .collect();
-        let as_refs = |v: &[(&str, Vec<(&'static str, f64)>)]| {
-            v.iter()
-                .map(|(n, c)| (n.to_string(), c.clone()))
-                .collect::<Vec<_>>()
+    /// A run `seconds` after the previous one.
+    pub fn measured(seconds: f64, databases: &[Change]) -> Sample {
+        let pick = |after: bool| -> Vec<_> {
+            databases
+                .iter()
+                .map(|(n, cols)| {
+                    let values = cols
+                        .iter()
+                        .map(|(c, b, a)| (*c, if after { *a } else { *b }))
+                        .collect();
+                    (*n, values)
+                })
+                .collect()
         };
-        let (current, databases) = snapshot_owned(&as_refs(&now));
-        let (previous, _) = snapshot_owned(&as_refs(&before));
+        let (current, databases) = snapshot(&pick(true));
+        let (previous, _) = snapshot(&pick(false));
         Sample {
             data_checksums: true,
             databases,
@@ -164,17 +168,7 @@ pub(crate) mod samples {
         }
     }
 
-    fn snapshot(databases: &[(&str, &[(&'static str, f64)])]) -> (Snapshot, Vec<Database>) {
-        let owned: Vec<(String, Vec<(&'static str, f64)>)> = databases
-            .iter()
-            .map(|(n, c)| (n.to_string(), c.to_vec()))
-            .collect();
-        snapshot_owned(&owned)
-    }
-
-    fn snapshot_owned(
-        databases: &[(String, Vec<(&'static str, f64)>)],
-    ) -> (Snapshot, Vec<Database>) {
+    fn snapshot(databases: &[(&str, Vec<(&'static str, f64)>)]) -> (Snapshot, Vec<Database>) {
         let mut snapshot = Snapshot::default();
         let mut rows = Vec::new();
         for (name, values) in databases {
@@ -182,7 +176,7 @@ pub(crate) mod samples {
                 snapshot.counters.insert(counter(name, column), *value);
             }
             rows.push(Database {
-                name: name.clone(),
+                name: name.to_string(),
                 checksum_last_failure: None,
                 values: values.clone(),
             });
