@@ -8,7 +8,7 @@ use crate::state::{Loaded, Snapshot, Store};
 use crate::units::pretty_duration;
 
 /// How this run relates to the previous one.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Interval {
     /// Nothing to compare with: this run's counters are the new baseline.
     Baseline {
@@ -25,6 +25,7 @@ pub enum Interval {
     },
 }
 
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rates {
     pub current: Snapshot,
     pub interval: Interval,

@@ -1,12 +1,15 @@
 //! check_pg_db_size: the size of every database (what a daily size
 //! report lists), and how fast each grows per day, from the previous run's sizes.
 
+use crate::judge::worst;
 use crate::range::Range;
-use crate::rates::{self, Interval};
+use crate::rates::{self, Interval, Rates};
 use crate::session::get;
 use crate::state::{Snapshot, StateArgs};
-use crate::units::{pretty_bytes, round_to};
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::units::{pretty_bytes, pretty_duration, round_to};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct DbSize;
 
@@ -47,8 +50,19 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 ORDER BY size DESC LIMIT 10";
 
-struct Database {
-    name: String,
+/// What one run measures: every database's size, largest first, the
+/// interval since the sizes the previous run kept, and with -v the largest
+/// tables of the connected database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub databases: Vec<(String, f64)>,
+    pub rates: Rates,
+    pub largest_tables: Vec<(String, f64)>,
+}
+
+/// One database as judged.
+struct Database<'a> {
+    name: &'a str,
     size: f64,
     per_day: Option<f64>,
     status: Status,
@@ -71,127 +85,145 @@ impl Check for DbSize {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
-        let rows = db.query(SQL)?;
-        let first = rows
-            .first()
-            .ok_or_else(|| Error::Query("no database".into()))?;
-        let mut snapshot = Snapshot {
-            taken_at: get(first, "now")?,
-            ..Snapshot::default()
-        };
-        let mut databases = Vec::new();
-        for row in &rows {
-            let name: String = get(row, "datname")?;
-            let size: f64 = get(row, "size")?;
-            snapshot.gauges.insert(name.clone(), size);
-            databases.push(Database {
-                name,
-                size,
-                per_day: None,
-                status: Status::Ok,
-            });
-        }
-        let store = ctx.state_store(&args.state)?;
-        let rates = rates::advance_after(&store, snapshot, args.growth_interval)?;
+        let measured = fetch(db, ctx, args)?;
+        Ok(judge(&measured, &ctx.thresholds, args))
+    }
+}
 
-        // Measure and compare, database by database
-        let t = &ctx.thresholds;
-        for d in &mut databases {
-            if let Interval::Measured { seconds, previous } = &rates.interval {
-                d.per_day = previous
+fn fetch(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error> {
+    let rows = db.query(SQL)?;
+    let first = rows
+        .first()
+        .ok_or_else(|| Error::Query("no database".into()))?;
+    let mut snapshot = Snapshot {
+        taken_at: get(first, "now")?,
+        ..Snapshot::default()
+    };
+    let mut databases = Vec::new();
+    for row in &rows {
+        let name: String = get(row, "datname")?;
+        let size: f64 = get(row, "size")?;
+        snapshot.gauges.insert(name.clone(), size);
+        databases.push((name, size));
+    }
+    let store = ctx.state_store(&args.state)?;
+    let rates = rates::advance_after(&store, snapshot, args.growth_interval)?;
+    let mut largest_tables = Vec::new();
+    if ctx.verbose > 0 {
+        for row in db.query(TABLES)? {
+            largest_tables.push((get(&row, "name")?, get(&row, "size")?));
+        }
+    }
+    Ok(Measured {
+        databases,
+        rates,
+        largest_tables,
+    })
+}
+
+/// Each database's size against `-w`/`-c`, and its growth per day against
+/// `--growth` (WARNING) and `--growth-critical`; the worst database first,
+/// then the largest.
+pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
+    let mut databases: Vec<Database> = m
+        .databases
+        .iter()
+        .map(|(name, size)| {
+            let per_day = match &m.rates.interval {
+                Interval::Measured { seconds, previous } => previous
                     .gauges
-                    .get(&d.name)
-                    .map(|before| (d.size - before) / seconds * 86400.0);
-            }
-            d.status = t.status(&[(Unit::Bytes, d.size)]);
-            if let Some(growth) = d.per_day {
+                    .get(name)
+                    .map(|before| (size - before) / seconds * 86400.0),
+                _ => None,
+            };
+            let mut status = t.status(&[(Unit::Bytes, *size)]);
+            if let Some(growth) = per_day {
                 if args
                     .growth_critical
                     .as_ref()
                     .is_some_and(|r| r.alerts(growth))
                 {
-                    d.status = Status::Critical;
+                    status = Status::Critical;
                 } else if args.growth.as_ref().is_some_and(|r| r.alerts(growth)) {
-                    d.status = d.status.worst(Status::Warning);
+                    status = status.worst(Status::Warning);
                 }
             }
-        }
-        let status = databases.iter().fold(Status::Ok, |s, d| s.worst(d.status));
-
-        // Report: the worst database first, then the largest
-        databases.sort_by(|a, b| {
-            b.status
-                .rank()
-                .cmp(&a.status.rank())
-                .then(b.size.total_cmp(&a.size))
-        });
-        let total: f64 = databases.iter().map(|d| d.size).sum();
-        let first = &databases[0];
-        let mut summary = format!(
+            Database {
+                name,
+                size: *size,
+                per_day,
+                status,
+            }
+        })
+        .collect();
+    let status = worst(databases.iter().map(|d| d.status));
+    databases.sort_by(|a, b| {
+        b.status
+            .rank()
+            .cmp(&a.status.rank())
+            .then(b.size.total_cmp(&a.size))
+    });
+    let total: f64 = databases.iter().map(|d| d.size).sum();
+    let mut summary = match databases.first() {
+        Some(first) => format!(
             "{} {}{}; {} databases, {} in all",
             first.name,
             pretty_bytes(first.size),
             growth_text(first.per_day),
             databases.len(),
             pretty_bytes(total)
-        );
-        match &rates.interval {
-            Interval::Baseline { why } => summary.push_str(&format!("; growth: {why}")),
-            Interval::TooSoon { seconds, needed } => summary.push_str(&format!(
-                "; growth: baseline from {} ago, measured once {} have passed",
-                crate::units::pretty_duration(*seconds),
-                crate::units::pretty_duration(*needed)
-            )),
-            Interval::Measured { .. } => {
-                summary.push_str(&format!("; growth measured {}", rates.over()))
-            }
+        ),
+        None => "no database".to_string(),
+    };
+    match &m.rates.interval {
+        Interval::Baseline { why } => summary.push_str(&format!("; growth: {why}")),
+        Interval::TooSoon { seconds, needed } => summary.push_str(&format!(
+            "; growth: baseline from {} ago, measured once {} have passed",
+            pretty_duration(*seconds),
+            pretty_duration(*needed)
+        )),
+        Interval::Measured { .. } => {
+            summary.push_str(&format!("; growth measured {}", m.rates.over()))
         }
-        let growth_range = |r: &Option<Range>| r.as_ref().map(|r| r.to_perfdata());
-        let mut perf = vec![PerfData::new("total_size", total, Unit::Bytes).min(0.0)];
-        for d in &databases {
-            perf.push(
-                PerfData::new(format!("{} size", d.name), d.size, Unit::Bytes)
-                    .thresholds(t)
-                    .min(0.0),
-            );
-            if let Some(growth) = d.per_day {
-                let mut p = PerfData::new(
-                    format!("{} growth_per_day", d.name),
-                    round_to(growth, 0),
-                    Unit::Bytes,
-                );
-                p.warning = growth_range(&args.growth);
-                p.critical = growth_range(&args.growth_critical);
-                perf.push(p);
-            }
-        }
-        let mut details: Vec<String> = databases
-            .iter()
-            .take(10)
-            .map(|d| {
-                format!(
-                    "{} {}: {}{}",
-                    d.status,
-                    d.name,
-                    pretty_bytes(d.size),
-                    growth_text(d.per_day)
-                )
-            })
-            .collect();
-        if ctx.verbose > 0 {
-            for row in db.query(TABLES)? {
-                details.push(format!(
-                    "table {}: {}",
-                    get::<String>(&row, "name")?,
-                    pretty_bytes(get(&row, "size")?)
-                ));
-            }
-        }
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details))
     }
+    let growth_range = |r: &Option<Range>| r.as_ref().map(|r| r.to_perfdata());
+    let mut perf = vec![PerfData::new("total_size", total, Unit::Bytes).min(0.0)];
+    for d in &databases {
+        perf.push(
+            PerfData::new(format!("{} size", d.name), d.size, Unit::Bytes)
+                .thresholds(t)
+                .min(0.0),
+        );
+        if let Some(growth) = d.per_day {
+            let mut p = PerfData::new(
+                format!("{} growth_per_day", d.name),
+                round_to(growth, 0),
+                Unit::Bytes,
+            );
+            p.warning = growth_range(&args.growth);
+            p.critical = growth_range(&args.growth_critical);
+            perf.push(p);
+        }
+    }
+    let mut details: Vec<String> = databases
+        .iter()
+        .take(10)
+        .map(|d| {
+            format!(
+                "{} {}: {}{}",
+                d.status,
+                d.name,
+                pretty_bytes(d.size),
+                growth_text(d.per_day)
+            )
+        })
+        .collect();
+    for (name, size) in &m.largest_tables {
+        details.push(format!("table {name}: {}", pretty_bytes(*size)));
+    }
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
 }
 
 /// ` (+120 MB per day)` when the growth is known.
@@ -200,5 +232,114 @@ fn growth_text(per_day: Option<f64>) -> String {
         Some(g) if g < 0.0 => format!(" (-{} per day)", pretty_bytes(-g)),
         Some(g) => format!(" (+{} per day)", pretty_bytes(g)),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    const GB: f64 = 1073741824.0;
+
+    fn args(growth: Option<&str>, critical: Option<&str>) -> Args {
+        Args {
+            growth: growth.map(|g| parse_growth(g).unwrap()),
+            growth_critical: critical.map(|g| parse_growth(g).unwrap()),
+            growth_interval: 3600.0,
+            state: StateArgs::default(),
+        }
+    }
+
+    /// app grew from `before` to `now` GB in a day; postgres stayed at 8 MB.
+    fn measured(before: f64, now: f64) -> Measured {
+        let mut previous = Snapshot::default();
+        previous.gauges.insert("app".into(), before * GB);
+        previous.gauges.insert("postgres".into(), 8388608.0);
+        Measured {
+            databases: vec![("app".into(), now * GB), ("postgres".into(), 8388608.0)],
+            rates: Rates {
+                current: Snapshot::default(),
+                interval: Interval::Measured {
+                    seconds: 86400.0,
+                    previous,
+                },
+            },
+            largest_tables: vec![],
+        }
+    }
+
+    #[test]
+    fn sizes_meet_w_and_c_no_default() {
+        let none = args(None, None);
+        assert_eq!(
+            judge(
+                &measured(1.0, 500.0),
+                &thresholds::<DbSize>(None, None),
+                &none
+            )
+            .status,
+            Status::Ok
+        );
+        let t = thresholds::<DbSize>(Some("100GB"), Some("200GB"));
+        assert_eq!(judge(&measured(1.0, 100.0), &t, &none).status, Status::Ok);
+        assert_eq!(
+            judge(&measured(1.0, 100.5), &t, &none).status,
+            Status::Warning
+        );
+        assert_eq!(
+            judge(&measured(1.0, 201.0), &t, &none).status,
+            Status::Critical
+        );
+    }
+
+    #[test]
+    fn growth_per_day_has_its_own_ranges() {
+        let t = thresholds::<DbSize>(None, None);
+        let a = args(Some("5GB"), Some("20GB"));
+        assert_eq!(judge(&measured(10.0, 15.0), &t, &a).status, Status::Ok);
+        assert_eq!(judge(&measured(10.0, 16.0), &t, &a).status, Status::Warning);
+        let r = reported::<DbSize>(judge(&measured(10.0, 31.0), &t, &a));
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.summary,
+            "app 31 GB (+21 GB per day); 2 databases, 31 GB in all; growth measured in the last 1 d 0 h"
+        );
+        assert_eq!(
+            r.details,
+            [
+                "CRITICAL app: 31 GB (+21 GB per day)",
+                "OK postgres: 8192 kB (+0 bytes per day)"
+            ]
+        );
+        assert_eq!(
+            perf(&r)[2],
+            "'app growth_per_day'=22548578304B;5368709120;21474836480"
+        );
+        assert!(r.hint.is_some());
+        // Shrinking reads as negative growth.
+        assert!(judge(&measured(10.0, 9.0), &t, &a)
+            .summary
+            .contains("(-1024 MB per day)"));
+    }
+
+    #[test]
+    fn before_an_interval_growth_is_not_judged() {
+        let t = thresholds::<DbSize>(None, None);
+        let a = args(Some("0"), None);
+        let mut m = measured(1.0, 50.0);
+        m.rates.interval = Interval::TooSoon {
+            seconds: 60.0,
+            needed: 3600.0,
+        };
+        m.largest_tables = vec![("public.orders".into(), GB)];
+        let r = judge(&m, &t, &a);
+        assert_eq!(r.status, Status::Ok);
+        assert!(r.summary.ends_with(
+            "; growth: baseline from 1 min 0 s ago, measured once 1 h 0 min have passed"
+        ));
+        assert_eq!(r.details.last().unwrap(), "table public.orders: 1024 MB");
+        m.databases.clear();
+        assert!(judge(&m, &t, &a).summary.starts_with("no database"));
     }
 }

@@ -4,10 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::filesystem::{self, Usage};
+use crate::judge::worst;
 use crate::session::get;
 use crate::units::{pretty_bytes, round_to};
-use crate::words::percent_text;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::words::{count, percent_text};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct Disk;
 
@@ -21,12 +24,22 @@ UNION ALL
 SELECT 'tablespace ' || spcname, pg_tablespace_location(oid)
 FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')";
 
+/// What one run measures: each filesystem the cluster uses, in the order
+/// the data directory, pg_wal and the tablespaces come, and notes on what
+/// could not be looked at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measured {
+    pub filesystems: Vec<Filesystem>,
+    pub notes: Vec<String>,
+}
+
 /// One filesystem and what of the cluster it holds.
-struct Filesystem {
-    device: u64,
-    mount: PathBuf,
-    holds: Vec<String>,
-    usage: Usage,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filesystem {
+    pub device: u64,
+    pub mount: PathBuf,
+    pub holds: Vec<String>,
+    pub usage: Usage,
 }
 
 impl Check for Disk {
@@ -45,124 +58,134 @@ impl Check for Disk {
     type Args = Args;
 
     fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query: where the server keeps its files.
-        let remote = ctx
-            .conn
-            .hosts
-            .iter()
-            .find(|h| !filesystem::is_local_host(h));
-        if let Some(host) = remote {
-            return Err(Error::CannotMeasure(format!(
-                "{host} is not this machine: run check_pg_disk on the database host (NRPE, Icinga agent) and connect through the local socket"
-            )));
-        }
-        let mut places: Vec<(String, PathBuf)> = Vec::new();
-        for row in db.query(SQL)? {
-            places.push((
-                get(&row, "role")?,
-                PathBuf::from(get::<String>(&row, "path")?),
-            ));
-        }
-        let mut notes = Vec::new();
-        let data_dir = places[0].1.clone();
-        match std::fs::canonicalize(data_dir.join("pg_wal")) {
-            Ok(wal) => places.insert(1, ("pg_wal".into(), wal)),
-            Err(e) => notes.push(format!(
-                "pg_wal not inspected ({e}); it is counted with the data directory"
-            )),
-        }
+        let measured = fetch(db, ctx)?;
+        Ok(judge(&measured, &ctx.thresholds))
+    }
+}
 
-        // Measure: one entry per filesystem.
-        let mut filesystems: Vec<Filesystem> = Vec::new();
-        for (role, path) in places {
-            let device = filesystem::device(&path).map_err(|e| not_visible(&role, &path, e))?;
-            if let Some(fs) = filesystems.iter_mut().find(|f| f.device == device) {
-                fs.holds.push(role);
-                continue;
-            }
-            let usage = filesystem::usage(&path).map_err(|e| not_visible(&role, &path, e))?;
-            filesystems.push(Filesystem {
-                device,
-                mount: filesystem::mount_point(&path),
-                holds: vec![role],
-                usage,
-            });
+fn fetch(db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
+    // statvfs sees this machine's filesystems only.
+    let remote = ctx
+        .conn
+        .hosts
+        .iter()
+        .find(|h| !filesystem::is_local_host(h));
+    if let Some(host) = remote {
+        return Err(Error::CannotMeasure(format!(
+            "{host} is not this machine: run check_pg_disk on the database host (NRPE, Icinga agent) and connect through the local socket"
+        )));
+    }
+    // Where the server keeps its files.
+    let mut places: Vec<(String, PathBuf)> = Vec::new();
+    for row in db.query(SQL)? {
+        places.push((
+            get(&row, "role")?,
+            PathBuf::from(get::<String>(&row, "path")?),
+        ));
+    }
+    let mut measured = Measured::default();
+    let data_dir = places[0].1.clone();
+    match std::fs::canonicalize(data_dir.join("pg_wal")) {
+        Ok(wal) => places.insert(1, ("pg_wal".into(), wal)),
+        Err(e) => measured.notes.push(format!(
+            "pg_wal not inspected ({e}); it is counted with the data directory"
+        )),
+    }
+    // One entry per filesystem.
+    for (role, path) in places {
+        let device = filesystem::device(&path).map_err(|e| not_visible(&role, &path, e))?;
+        if let Some(fs) = measured.filesystems.iter_mut().find(|f| f.device == device) {
+            fs.holds.push(role);
+            continue;
         }
+        let usage = filesystem::usage(&path).map_err(|e| not_visible(&role, &path, e))?;
+        measured.filesystems.push(Filesystem {
+            device,
+            mount: filesystem::mount_point(&path),
+            holds: vec![role],
+            usage,
+        });
+    }
+    Ok(measured)
+}
 
-        // Compare
-        let t = &ctx.thresholds;
-        let judged: Vec<Status> = filesystems
+/// Each filesystem's share used (a percentage) and bytes used (a size)
+/// against `-w`/`-c`; the summary names the offenders, or the fullest when
+/// all is well.
+pub fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
+    let judged: Vec<Status> = m
+        .filesystems
+        .iter()
+        .map(|fs| {
+            t.status(&[
+                (Unit::Percent, fs.usage.percent_used()),
+                (Unit::Bytes, fs.usage.used),
+            ])
+        })
+        .collect();
+    let status = worst(judged.iter().copied());
+    let describe = |fs: &Filesystem| {
+        format!(
+            "{} {} used ({} free of {})",
+            fs.mount.display(),
+            percent_text(fs.usage.percent_used()),
+            pretty_bytes(fs.usage.available),
+            pretty_bytes(fs.usage.total)
+        )
+    };
+    let offenders: Vec<String> = m
+        .filesystems
+        .iter()
+        .zip(&judged)
+        .filter(|(_, s)| **s != Status::Ok)
+        .map(|(fs, _)| describe(fs))
+        .collect();
+    let summary = if !offenders.is_empty() {
+        offenders.join("; ")
+    } else {
+        match m
+            .filesystems
             .iter()
-            .map(|fs| {
-                t.status(&[
-                    (Unit::Percent, fs.usage.percent_used()),
-                    (Unit::Bytes, fs.usage.used),
-                ])
-            })
-            .collect();
-        let status: Status = judged.iter().copied().collect();
-
-        // Report: the offenders, or the fullest when all is well.
-        let describe = |fs: &Filesystem| {
-            format!(
-                "{} {} used ({} free of {})",
-                fs.mount.display(),
-                percent_text(fs.usage.percent_used()),
-                pretty_bytes(fs.usage.available),
-                pretty_bytes(fs.usage.total)
-            )
-        };
-        let offenders: Vec<String> = filesystems
-            .iter()
-            .zip(&judged)
-            .filter(|(_, s)| **s != Status::Ok)
-            .map(|(fs, _)| describe(fs))
-            .collect();
-        let summary = if offenders.is_empty() {
-            let fullest = filesystems
-                .iter()
-                .max_by(|a, b| a.usage.percent_used().total_cmp(&b.usage.percent_used()))
-                .expect("the data directory is always measured");
-            format!(
-                "{} filesystem{}, fullest {}",
-                filesystems.len(),
-                if filesystems.len() == 1 { "" } else { "s" },
+            .max_by(|a, b| a.usage.percent_used().total_cmp(&b.usage.percent_used()))
+        {
+            Some(fullest) => format!(
+                "{}, fullest {}",
+                count(m.filesystems.len(), "filesystem"),
                 describe(fullest)
-            )
-        } else {
-            offenders.join("; ")
-        };
-        let mut perf = Vec::new();
-        let mut details = Vec::new();
-        for (fs, state) in filesystems.iter().zip(&judged) {
-            let mount = fs.mount.display();
-            perf.push(
-                PerfData::new(format!("{mount} used"), fs.usage.used, Unit::Bytes)
-                    .thresholds(t)
-                    .min(0.0)
-                    .max(fs.usage.total),
-            );
-            perf.push(
-                PerfData::new(
-                    format!("{mount} used_pct"),
-                    round_to(fs.usage.percent_used(), 2),
-                    Unit::Percent,
-                )
+            ),
+            None => "no filesystem measured".to_string(),
+        }
+    };
+    let mut perf = Vec::new();
+    let mut details = Vec::new();
+    for (fs, state) in m.filesystems.iter().zip(&judged) {
+        let mount = fs.mount.display();
+        perf.push(
+            PerfData::new(format!("{mount} used"), fs.usage.used, Unit::Bytes)
                 .thresholds(t)
                 .min(0.0)
-                .max(100.0),
-            );
-            details.push(format!(
-                "{state}: {} holds {}",
-                describe(fs),
-                fs.holds.join(", ")
-            ));
-        }
-        details.extend(notes);
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details))
+                .max(fs.usage.total),
+        );
+        perf.push(
+            PerfData::new(
+                format!("{mount} used_pct"),
+                round_to(fs.usage.percent_used(), 2),
+                Unit::Percent,
+            )
+            .thresholds(t)
+            .min(0.0)
+            .max(100.0),
+        );
+        details.push(format!(
+            "{state}: {} holds {}",
+            describe(fs),
+            fs.holds.join(", ")
+        ));
     }
+    details.extend(m.notes.iter().cloned());
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
 }
 
 fn not_visible(role: &str, path: &Path, e: std::io::Error) -> Error {
@@ -170,4 +193,112 @@ fn not_visible(role: &str, path: &Path, e: std::io::Error) -> Error {
         "{role} {} is not visible here ({e}): check_pg_disk must run on the database host as a user that can see it",
         path.display()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    const GB: f64 = 1073741824.0;
+
+    fn fs(mount: &str, used_gb: f64, free_gb: f64, holds: &[&str]) -> Filesystem {
+        Filesystem {
+            device: mount.len() as u64,
+            mount: PathBuf::from(mount),
+            holds: holds.iter().map(|h| h.to_string()).collect(),
+            usage: Usage {
+                total: (used_gb + free_gb) * GB,
+                used: used_gb * GB,
+                available: free_gb * GB,
+            },
+        }
+    }
+
+    fn measured(filesystems: Vec<Filesystem>) -> Measured {
+        Measured {
+            filesystems,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn default_thresholds_are_80_and_90_percent_inclusive() {
+        let t = thresholds::<Disk>(None, None);
+        let at = |used: f64| {
+            judge(
+                &measured(vec![fs("/", used, 100.0 - used, &["data directory"])]),
+                &t,
+            )
+            .status
+        };
+        assert_eq!(at(80.0), Status::Ok);
+        assert_eq!(at(80.5), Status::Warning);
+        assert_eq!(at(90.0), Status::Warning);
+        assert_eq!(at(90.5), Status::Critical);
+    }
+
+    #[test]
+    fn sizes_apply_to_bytes_used_and_bare_numbers_are_percent() {
+        let t = thresholds::<Disk>(Some("85,400GB"), Some("95,450GB"));
+        let one = |used: f64, free: f64| {
+            judge(
+                &measured(vec![fs("/", used, free, &["data directory"])]),
+                &t,
+            )
+            .status
+        };
+        assert_eq!(one(400.0, 600.0), Status::Ok);
+        assert_eq!(one(401.0, 600.0), Status::Warning);
+        assert_eq!(one(451.0, 600.0), Status::Critical);
+        assert_eq!(one(86.0, 14.0), Status::Warning);
+    }
+
+    #[test]
+    fn the_summary_names_offenders_or_the_fullest() {
+        let t = thresholds::<Disk>(None, None);
+        let two = vec![
+            fs("/", 50.0, 50.0, &["data directory"]),
+            fs("/wal", 95.0, 5.0, &["pg_wal", "tablespace fast"]),
+        ];
+        let r = reported::<Disk>(judge(&measured(two.clone()), &t));
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(r.summary, "/wal 95% used (5120 MB free of 100 GB)");
+        assert_eq!(
+            r.details,
+            [
+                "OK: / 50% used (50 GB free of 100 GB) holds data directory",
+                "CRITICAL: /wal 95% used (5120 MB free of 100 GB) holds pg_wal, tablespace fast"
+            ]
+        );
+        assert!(r
+            .hint
+            .as_ref()
+            .unwrap()
+            .starts_with("find what fills the disk"));
+        assert_eq!(perf(&r)[1], "'/ used_pct'=50%;80;90;0;100");
+        let calm = judge(&measured(vec![two[0].clone()]), &t);
+        assert_eq!(
+            calm.summary,
+            "1 filesystem, fullest / 50% used (50 GB free of 100 GB)"
+        );
+    }
+
+    #[test]
+    fn empty_filesystems_and_notes() {
+        let t = thresholds::<Disk>(None, None);
+        let mut m = measured(vec![fs("/", 0.0, 0.0, &["data directory"])]);
+        m.notes
+            .push("pg_wal not inspected (denied); it is counted with the data directory".into());
+        let r = judge(&m, &t);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.details.last().unwrap(),
+            "pg_wal not inspected (denied); it is counted with the data directory"
+        );
+        assert_eq!(
+            judge(&Measured::default(), &t).summary,
+            "no filesystem measured"
+        );
+    }
 }
