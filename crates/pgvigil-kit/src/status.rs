@@ -5,8 +5,9 @@ use std::fmt;
 /// A plugin state. The order of the variants is severity order for
 /// aggregation: UNKNOWN ranks between WARNING and CRITICAL, as the
 /// Monitoring Plugins guidelines do when several results are merged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Status {
+    #[default]
     Ok,
     Warning,
     Critical,

@@ -30,9 +30,19 @@ pub fn parse_regex(text: &str) -> Result<Regex, String> {
 
 /// What visiting the databases found: each checked database's result, and
 /// those that could not be reached with the reason.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Visit<T> {
     pub checked: Vec<(String, T)>,
     pub unreachable: Vec<(String, String)>,
+}
+
+impl<T> Default for Visit<T> {
+    fn default() -> Visit<T> {
+        Visit {
+            checked: Vec::new(),
+            unreachable: Vec::new(),
+        }
+    }
 }
 
 impl<T> Visit<T> {

@@ -3,12 +3,15 @@
 //! statistics that have gone stale while the table kept changing; and
 //! tables on which autovacuum was switched off.
 
-use crate::session::databases::{self, DatabaseArgs};
+use crate::judge::worst;
+use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::relations::RelationArgs;
 use crate::units::{pretty_duration, round_to};
 use crate::words::{percent_text, plural};
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct Vacuum;
 
@@ -62,22 +65,47 @@ SELECT p.pid, p.datname::text AS datname,
        p.phase, p.heap_blks_scanned, p.heap_blks_total
 FROM pg_stat_progress_vacuum p ORDER BY p.pid";
 
-/// One table's vacuum and analyze state, and the verdict on it.
-struct Table {
-    database: String,
-    schema: String,
-    name: String,
-    live: i64,
-    dead: i64,
+/// What one run reads: the tables with something to say in each database
+/// visited, whether autovacuum is on, and with -v the vacuums running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub visit: Visit<Vec<Table>>,
+    pub autovacuum_on: bool,
+    pub running: Vec<Running>,
+}
+
+/// One table's vacuum and analyze state as read (the first fields), and as
+/// judged (`dead_pct` on): ages in seconds, None for never.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    pub database: String,
+    pub schema: String,
+    pub name: String,
+    pub live: i64,
+    pub dead: i64,
+    pub changes: i64,
+    pub vacuum_age: Option<f64>,
+    pub analyze_age: Option<f64>,
+    pub autovacuum_off: bool,
+    /// How far the statistics go back: a table never vacuumed has not been
+    /// for at least that long.
+    pub since_stats: f64,
     dead_pct: Option<f64>,
-    changes: i64,
-    vacuum_age: Option<f64>,
-    analyze_age: Option<f64>,
     stale_for: f64,
     needs_vacuum: bool,
     needs_analyze: bool,
-    autovacuum_off: bool,
     status: Status,
+}
+
+/// A vacuum in progress (pg_stat_progress_vacuum).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Running {
+    pub pid: i32,
+    pub database: String,
+    pub relation: String,
+    pub phase: String,
+    pub scanned: i64,
+    pub total: i64,
 }
 
 impl Check for Vacuum {
@@ -99,157 +127,166 @@ impl Check for Vacuum {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query, database by database
-        let mut autovacuum_on = true;
-        let mut visit = databases::visit(&args.databases, db, ctx, |database, session| {
-            let rows = session.query(SQL)?;
-            let mut tables = Vec::new();
-            for row in &rows {
-                autovacuum_on &= get::<bool>(row, "autovacuum_on")?;
-                let Some(name) = get::<Option<String>>(row, "name")? else {
-                    continue;
-                };
-                let schema: String = get(row, "schema")?;
-                if !args.relations.keeps(&schema, &name) {
-                    continue;
-                }
-                let since_stats = get::<Option<f64>>(row, "since_stats")?.unwrap_or(0.0);
-                tables.push(measure(
-                    args,
-                    ctx,
-                    Table {
-                        database: database.to_string(),
-                        schema,
-                        name,
-                        live: get(row, "n_live_tup")?,
-                        dead: get(row, "n_dead_tup")?,
-                        dead_pct: None,
-                        changes: get(row, "n_mod_since_analyze")?,
-                        vacuum_age: get(row, "vacuum_age")?,
-                        analyze_age: get(row, "analyze_age")?,
-                        stale_for: 0.0,
-                        needs_vacuum: false,
-                        needs_analyze: false,
-                        autovacuum_off: get(row, "autovacuum_off")?,
-                        status: Status::Ok,
-                    },
-                    since_stats,
-                ));
-            }
-            Ok(tables)
-        })?;
-        let visited = visit.checked.len();
-        let mut tables: Vec<Table> = std::mem::take(&mut visit.checked)
-            .into_iter()
-            .flat_map(|(_, t)| t)
-            .collect();
-
-        // Compare
-        let mut status = tables.iter().fold(Status::Ok, |s, t| s.worst(t.status));
-        if !autovacuum_on {
-            status = status.worst(Status::Warning);
-        }
-        status = visit.floor(status);
-
-        // Report: worst first
-        tables.sort_by(|a, b| {
-            b.status
-                .rank()
-                .cmp(&a.status.rank())
-                .then(
-                    b.dead_pct
-                        .unwrap_or(0.0)
-                        .total_cmp(&a.dead_pct.unwrap_or(0.0)),
-                )
-                .then(b.stale_for.total_cmp(&a.stale_for))
-        });
-        let flagged: Vec<&Table> = tables
-            .iter()
-            .filter(|t| t.needs_vacuum || t.needs_analyze || t.autovacuum_off)
-            .collect();
-        let need_vacuum = tables.iter().filter(|t| t.needs_vacuum).count();
-        let need_analyze = tables.iter().filter(|t| t.needs_analyze).count();
-        let autovacuum_off = tables.iter().filter(|t| t.autovacuum_off).count();
-        let worst_pct = tables.iter().filter_map(|t| t.dead_pct).fold(0.0, f64::max);
-        let oldest_stale = tables.iter().map(|t| t.stale_for).fold(0.0, f64::max);
-
-        let many = visited > 1;
-        let scope = if many {
-            format!(" in {visited} databases")
-        } else {
-            String::new()
-        };
-        let mut summary = match flagged.first() {
-            Some(t) => format!(
-                "{}: {}; {need_vacuum} table{} to VACUUM, {need_analyze} to ANALYZE, {autovacuum_off} with autovacuum disabled{scope}",
-                qualified(t, many),
-                describe(t),
-                plural(need_vacuum as i64),
-            ),
-            None => format!("no table needs VACUUM or ANALYZE{scope}"),
-        };
-        if !autovacuum_on {
-            summary.push_str("; autovacuum is off for the server");
-        }
-        summary.push_str(&visit.unreachable_note());
-
-        let t = &ctx.thresholds;
-        let perf = [
-            PerfData::new("max_dead_pct", round_to(worst_pct, 2), Unit::Percent)
-                .thresholds(t)
-                .min(0.0),
-            PerfData::new("oldest_stale", oldest_stale.round(), Unit::Seconds)
-                .thresholds(t)
-                .min(0.0),
-            PerfData::new("need_vacuum", need_vacuum as f64, Unit::Count).min(0.0),
-            PerfData::new("need_analyze", need_analyze as f64, Unit::Count).min(0.0),
-            PerfData::new("autovacuum_disabled", autovacuum_off as f64, Unit::Count).min(0.0),
-        ];
-        let mut details = visit.unreachable_details();
-        if status != Status::Ok || ctx.verbose > 0 {
-            details.extend(
-                flagged
-                    .iter()
-                    .map(|t| format!("{} {}: {}", t.status, qualified(t, many), describe(t))),
-            );
-        }
-        if ctx.verbose > 0 {
-            for w in db.query(WORKERS)? {
-                let scanned: i64 = get(&w, "heap_blks_scanned")?;
-                let total: i64 = get(&w, "heap_blks_total")?;
-                details.push(format!(
-                    "vacuum running: pid {} on {}.{} ({}, {scanned} of {total} heap blocks scanned)",
-                    get::<i32>(&w, "pid")?,
-                    get::<String>(&w, "datname")?,
-                    get::<String>(&w, "relation")?,
-                    get::<String>(&w, "phase")?,
-                ));
-            }
-        }
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details))
+        let measured = fetch(args, db, ctx)?;
+        Ok(judge(&measured, &ctx.thresholds, args, ctx.verbose))
     }
 }
 
+fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
+    let mut autovacuum_on = true;
+    let visit = databases::visit(&args.databases, db, ctx, |database, session| {
+        let mut tables = Vec::new();
+        for row in &session.query(SQL)? {
+            autovacuum_on &= get::<bool>(row, "autovacuum_on")?;
+            let Some(name) = get::<Option<String>>(row, "name")? else {
+                continue;
+            };
+            let schema: String = get(row, "schema")?;
+            if !args.relations.keeps(&schema, &name) {
+                continue;
+            }
+            tables.push(Table {
+                database: database.to_string(),
+                schema,
+                name,
+                live: get(row, "n_live_tup")?,
+                dead: get(row, "n_dead_tup")?,
+                changes: get(row, "n_mod_since_analyze")?,
+                vacuum_age: get(row, "vacuum_age")?,
+                analyze_age: get(row, "analyze_age")?,
+                autovacuum_off: get(row, "autovacuum_off")?,
+                since_stats: get::<Option<f64>>(row, "since_stats")?.unwrap_or(0.0),
+                ..Table::default()
+            });
+        }
+        Ok(tables)
+    })?;
+    let mut running = Vec::new();
+    if ctx.verbose > 0 {
+        for w in db.query(WORKERS)? {
+            running.push(Running {
+                pid: get(&w, "pid")?,
+                database: get(&w, "datname")?,
+                relation: get(&w, "relation")?,
+                phase: get(&w, "phase")?,
+                scanned: get(&w, "heap_blks_scanned")?,
+                total: get(&w, "heap_blks_total")?,
+            });
+        }
+    }
+    Ok(Measured {
+        visit,
+        autovacuum_on,
+        running,
+    })
+}
+
+/// Each table against the rules and `-w`/`-c` (the dead share as a
+/// percentage, the oldest stale VACUUM or ANALYZE as a duration);
+/// autovacuum off, for a table or the server, is at least WARNING, and so
+/// is a database that could not be visited. Worst first.
+pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckResult {
+    let visited = m.visit.checked.len();
+    let mut tables: Vec<Table> = m
+        .visit
+        .results()
+        .flat_map(|(_, tables)| tables.iter().cloned())
+        .map(|table| assess(args, t, table))
+        .collect();
+    let mut status = worst(tables.iter().map(|t| t.status));
+    if !m.autovacuum_on {
+        status = status.worst(Status::Warning);
+    }
+    status = m.visit.floor(status);
+    tables.sort_by(|a, b| {
+        b.status
+            .rank()
+            .cmp(&a.status.rank())
+            .then(
+                b.dead_pct
+                    .unwrap_or(0.0)
+                    .total_cmp(&a.dead_pct.unwrap_or(0.0)),
+            )
+            .then(b.stale_for.total_cmp(&a.stale_for))
+    });
+    let flagged: Vec<&Table> = tables
+        .iter()
+        .filter(|t| t.needs_vacuum || t.needs_analyze || t.autovacuum_off)
+        .collect();
+    let need_vacuum = tables.iter().filter(|t| t.needs_vacuum).count();
+    let need_analyze = tables.iter().filter(|t| t.needs_analyze).count();
+    let autovacuum_off = tables.iter().filter(|t| t.autovacuum_off).count();
+    let worst_pct = tables.iter().filter_map(|t| t.dead_pct).fold(0.0, f64::max);
+    let oldest_stale = tables.iter().map(|t| t.stale_for).fold(0.0, f64::max);
+
+    let many = visited > 1;
+    let scope = if many {
+        format!(" in {visited} databases")
+    } else {
+        String::new()
+    };
+    let mut summary = match flagged.first() {
+        Some(t) => format!(
+            "{}: {}; {need_vacuum} table{} to VACUUM, {need_analyze} to ANALYZE, {autovacuum_off} with autovacuum disabled{scope}",
+            qualified(t, many),
+            describe(t),
+            plural(need_vacuum as i64),
+        ),
+        None => format!("no table needs VACUUM or ANALYZE{scope}"),
+    };
+    if !m.autovacuum_on {
+        summary.push_str("; autovacuum is off for the server");
+    }
+    summary.push_str(&m.visit.unreachable_note());
+
+    let perf = [
+        PerfData::new("max_dead_pct", round_to(worst_pct, 2), Unit::Percent)
+            .thresholds(t)
+            .min(0.0),
+        PerfData::new("oldest_stale", oldest_stale.round(), Unit::Seconds)
+            .thresholds(t)
+            .min(0.0),
+        PerfData::new("need_vacuum", need_vacuum as f64, Unit::Count).min(0.0),
+        PerfData::new("need_analyze", need_analyze as f64, Unit::Count).min(0.0),
+        PerfData::new("autovacuum_disabled", autovacuum_off as f64, Unit::Count).min(0.0),
+    ];
+    let mut details = m.visit.unreachable_details();
+    if status != Status::Ok || verbose > 0 {
+        details.extend(
+            flagged
+                .iter()
+                .map(|t| format!("{} {}: {}", t.status, qualified(t, many), describe(t))),
+        );
+    }
+    for w in &m.running {
+        details.push(format!(
+            "vacuum running: pid {} on {}.{} ({}, {} of {} heap blocks scanned)",
+            w.pid, w.database, w.relation, w.phase, w.scanned, w.total
+        ));
+    }
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
+}
+
 /// Applies the rules to one table.
-fn measure(args: &Args, ctx: &Context, mut t: Table, since_stats: f64) -> Table {
+fn assess(args: &Args, thresholds: &Thresholds, mut t: Table) -> Table {
     let mut measured = Vec::new();
     if t.dead > args.min_dead {
         t.needs_vacuum = true;
         let pct = t.dead as f64 / t.live.max(1) as f64 * 100.0;
         t.dead_pct = Some(pct);
         measured.push((Unit::Percent, pct));
-        t.stale_for = t.vacuum_age.unwrap_or(since_stats).max(0.0);
+        t.stale_for = t.vacuum_age.unwrap_or(t.since_stats).max(0.0);
     }
     if t.changes > args.min_changes {
         t.needs_analyze = true;
         t.stale_for = t
             .stale_for
-            .max(t.analyze_age.unwrap_or(since_stats).max(0.0));
+            .max(t.analyze_age.unwrap_or(t.since_stats).max(0.0));
     }
     measured.push((Unit::Seconds, t.stale_for));
-    t.status = ctx.thresholds.status(&measured);
+    t.status = thresholds.status(&measured);
     // Over --min-* alone is normal between autovacuum runs: flag it only
     // when a threshold says so.
     if t.status == Status::Ok {
@@ -290,4 +327,166 @@ fn describe(t: &Table) -> String {
         parts.push("autovacuum disabled".to_string());
     }
     parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args() -> Args {
+        Cli::parse_from(["check_pg_vacuum"]).args
+    }
+
+    fn table(name: &str, live: i64, dead: i64, vacuum_age: Option<f64>) -> Table {
+        Table {
+            database: "app".into(),
+            schema: "public".into(),
+            name: name.into(),
+            live,
+            dead,
+            vacuum_age,
+            analyze_age: Some(60.0),
+            since_stats: 30.0 * 86400.0,
+            ..Table::default()
+        }
+    }
+
+    fn measured(tables: Vec<Table>) -> Measured {
+        Measured {
+            visit: Visit {
+                checked: vec![("app".into(), tables)],
+                unreachable: vec![],
+            },
+            autovacuum_on: true,
+            running: vec![],
+        }
+    }
+
+    #[test]
+    fn default_thresholds_are_10_and_50_percent_dead_and_1_and_7_days_stale() {
+        let t = thresholds::<Vacuum>(None, None);
+        let at = |dead: i64, age: f64| {
+            judge(
+                &measured(vec![table("t", 100_000, dead, Some(age))]),
+                &t,
+                &args(),
+                0,
+            )
+            .status
+        };
+        assert_eq!(at(10_000, 60.0), Status::Ok);
+        assert_eq!(at(10_001, 60.0), Status::Warning);
+        assert_eq!(at(50_001, 60.0), Status::Critical);
+        assert_eq!(at(2000, 86401.0), Status::Warning);
+        assert_eq!(at(2000, 7.0 * 86400.0 + 1.0), Status::Critical);
+        // Under --min-dead (1000) neither share nor age counts.
+        assert_eq!(at(1000, 30.0 * 86400.0), Status::Ok);
+    }
+
+    #[test]
+    fn never_vacuumed_is_stale_since_the_statistics_began() {
+        let t = thresholds::<Vacuum>(None, None);
+        let r = reported::<Vacuum>(judge(
+            &measured(vec![table("t", 100_000, 5000, None)]),
+            &t,
+            &args(),
+            0,
+        ));
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.summary,
+            "public.t: 5000 dead tuples of 100000 live (5%), last vacuum never; 0 rows changed since last analyze 1 min 0 s ago; 1 table to VACUUM, 0 to ANALYZE, 0 with autovacuum disabled"
+        );
+        assert_eq!(perf(&r)[1], "oldest_stale=2592000s;86400;604800;0");
+        assert!(r.hint.unwrap().starts_with("see whether autovacuum runs"));
+    }
+
+    #[test]
+    fn autovacuum_off_warns_for_a_table_and_for_the_server() {
+        let t = thresholds::<Vacuum>(None, None);
+        let mut off = table("quiet", 10, 0, Some(60.0));
+        off.autovacuum_off = true;
+        let r = judge(
+            &measured(vec![off, table("fine", 10, 0, Some(1.0))]),
+            &t,
+            &args(),
+            0,
+        );
+        assert_eq!(r.status, Status::Warning);
+        assert!(
+            r.summary
+                .ends_with("0 tables to VACUUM, 0 to ANALYZE, 1 with autovacuum disabled"),
+            "{}",
+            r.summary
+        );
+        assert_eq!(r.details.len(), 1);
+        let mut m = measured(vec![]);
+        m.autovacuum_on = false;
+        let r = judge(&m, &t, &args(), 0);
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "no table needs VACUUM or ANALYZE; autovacuum is off for the server"
+        );
+    }
+
+    #[test]
+    fn several_databases_are_named_and_unreachable_ones_warn() {
+        let t = thresholds::<Vacuum>(None, None);
+        let m = Measured {
+            visit: Visit {
+                checked: vec![
+                    ("app".into(), vec![table("t", 100_000, 20_000, Some(60.0))]),
+                    ("shop".into(), vec![table("u", 100_000, 60_000, Some(60.0))]),
+                ],
+                unreachable: vec![("old".into(), "database is not accepting connections".into())],
+            },
+            autovacuum_on: true,
+            running: vec![Running {
+                pid: 7,
+                database: "app".into(),
+                relation: "public.t".into(),
+                phase: "scanning heap".into(),
+                scanned: 5,
+                total: 10,
+            }],
+        };
+        let r = judge(&m, &t, &args(), 1);
+        assert_eq!(r.status, Status::Critical);
+        assert!(
+            r.summary.starts_with("app.public.u: 60000 dead tuples"),
+            "{}",
+            r.summary
+        );
+        assert!(
+            r.summary
+                .ends_with("in 2 databases; 1 database unreachable (old)"),
+            "{}",
+            r.summary
+        );
+        assert_eq!(
+            r.details[0],
+            "database old not checked: database is not accepting connections"
+        );
+        assert!(r.details[1].starts_with("CRITICAL app.public.u"));
+        assert!(r.details[2].starts_with("WARNING app.public.t"));
+        assert_eq!(
+            r.details[3],
+            "vacuum running: pid 7 on app.public.t (scanning heap, 5 of 10 heap blocks scanned)"
+        );
+        let mut unreachable_only = m.clone();
+        unreachable_only.visit.checked.clear();
+        assert_eq!(
+            judge(&unreachable_only, &t, &args(), 0).status,
+            Status::Warning
+        );
+    }
 }
