@@ -3,12 +3,14 @@
 //! duplicate indexes, and tables read mostly by sequential scans (the
 //! usual sign of a missing index).
 
-use crate::session::databases::{self, DatabaseArgs};
+use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::relations::RelationArgs;
 use crate::units::{parse_size_option, pretty_bytes};
 use crate::words::plural;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 use postgres::types::Type;
 
 pub struct Indexes;
@@ -89,16 +91,20 @@ SELECT 'seqscan', n.nspname::text, c.relname::text, NULL, pg_relation_size(c.oid
             THEN pg_relation_size(c.oid) >= $1 ELSE false END
 ORDER BY 1, 7, 8 DESC, 5 DESC, 2, 3";
 
-#[derive(Clone)]
-struct Found {
-    database: String,
-    kind: String,
-    schema: String,
-    name: String,
-    table: Option<String>,
-    size: i64,
-    reads: Option<i64>,
-    group: Option<String>,
+/// One finding of the statement: an index that is `invalid`, `unused` or a
+/// `duplicate` (with its group of identical definitions, enforcing and
+/// largest first), or a table read mostly by sequential scans (`seqscan`,
+/// with the rows each scan reads).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Found {
+    pub database: String,
+    pub kind: String,
+    pub schema: String,
+    pub name: String,
+    pub table: Option<String>,
+    pub size: i64,
+    pub reads: Option<i64>,
+    pub group: Option<String>,
 }
 
 impl Check for Indexes {
@@ -120,154 +126,158 @@ impl Check for Indexes {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query, database by database
-        let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
-        let mut visit = databases::visit(&args.databases, db, ctx, |database, session| {
-            let rows = session.query_with(
-                SQL,
-                &[(&min_size, Type::INT8), (&args.min_seq_read, Type::INT8)],
-            )?;
-            let mut found = Vec::new();
-            for row in &rows {
-                let f = Found {
-                    database: database.to_string(),
-                    kind: get(row, "kind")?,
-                    schema: get(row, "schema")?,
-                    name: get(row, "name")?,
-                    table: get(row, "table_name")?,
-                    size: get(row, "size")?,
-                    reads: get(row, "reads")?,
-                    group: get(row, "grp")?,
-                };
-                let table = f.table.as_deref().unwrap_or(&f.name);
-                if args.relations.keeps(&f.schema, &f.name)
-                    || args.relations.keeps(&f.schema, table)
-                {
-                    found.push(f);
-                }
-            }
-            Ok(found)
-        })?;
-        let visited = visit.checked.len();
-        let found: Vec<Found> = std::mem::take(&mut visit.checked)
-            .into_iter()
-            .flat_map(|(_, f)| f)
-            .collect();
-
-        // Measure
-        let of = |kind: &str| {
-            found
-                .iter()
-                .filter(|f| f.kind == kind)
-                .cloned()
-                .collect::<Vec<_>>()
-        };
-        let invalid = of("invalid");
-        let seqscan = of("seqscan");
-        let redundant = redundant_duplicates(&of("duplicate"));
-        // A redundant duplicate that is also unused counts once, as a duplicate.
-        let unused: Vec<Found> = of("unused")
-            .into_iter()
-            .filter(|u| {
-                !redundant.iter().any(|(d, _)| {
-                    d.database == u.database && d.schema == u.schema && d.name == u.name
-                })
-            })
-            .collect();
-        let judged = unused.len() + redundant.len();
-
-        // Compare
-        let t = &ctx.thresholds;
-        let mut status = t.status(&[(Unit::Count, judged as f64)]);
-        if !invalid.is_empty() {
-            status = Status::Critical;
-        }
-        status = visit.floor(status);
-
-        // Report
-        let many = visited > 1;
-        let name = |f: &Found| databases::qualified(&f.database, &f.schema, &f.name, many);
-        let mut summary = String::new();
-        if !invalid.is_empty() {
-            let names: Vec<String> = invalid.iter().map(name).collect();
-            summary.push_str(&format!(
-                "{} invalid index{} ({}); ",
-                invalid.len(),
-                if invalid.len() == 1 { "" } else { "es" },
-                names.join(", ")
-            ));
-        }
-        summary.push_str(&format!(
-            "{} unused index{}, {} duplicate{}; {} table{} read mostly by sequential scans",
-            unused.len(),
-            if unused.len() == 1 { "" } else { "es" },
-            redundant.len(),
-            plural(redundant.len() as i64),
-            seqscan.len(),
-            plural(seqscan.len() as i64),
-        ));
-        summary.push_str(&visit.unreachable_note());
-        let unused_bytes: i64 = unused
-            .iter()
-            .chain(redundant.iter().map(|(f, _)| f))
-            .map(|f| f.size)
-            .sum();
-        let perf = [
-            PerfData::new("invalid", invalid.len() as f64, Unit::Count).min(0.0),
-            PerfData::new("unused_and_duplicate", judged as f64, Unit::Count)
-                .thresholds(t)
-                .min(0.0),
-            PerfData::new("unused", unused.len() as f64, Unit::Count).min(0.0),
-            PerfData::new("duplicate", redundant.len() as f64, Unit::Count).min(0.0),
-            PerfData::new(
-                "unused_and_duplicate_size",
-                unused_bytes as f64,
-                Unit::Bytes,
-            )
-            .min(0.0),
-            PerfData::new("seq_scanned_tables", seqscan.len() as f64, Unit::Count).min(0.0),
-        ];
-        let mut details = visit.unreachable_details();
-        let index_line = |f: &Found, what: &str| {
-            format!(
-                "{what} index {} on {} ({})",
-                name(f),
-                f.table.as_deref().unwrap_or_default(),
-                pretty_bytes(f.size as f64)
-            )
-        };
-        for f in &invalid {
-            details.push(format!(
-                "{}: drop it, or REINDEX INDEX CONCURRENTLY",
-                index_line(f, "invalid")
-            ));
-        }
-        if status != Status::Ok || ctx.verbose > 0 {
-            for (f, kept) in &redundant {
-                details.push(format!(
-                    "{}: same definition as {kept}",
-                    index_line(f, "duplicate")
-                ));
-            }
-            for f in &unused {
-                details.push(format!(
-                    "{}: no scan since statistics were reset",
-                    index_line(f, "unused")
-                ));
-            }
-        }
-        for f in &seqscan {
-            details.push(format!(
-                "table {} ({}) read mostly by sequential scans, {} rows per scan: missing index?",
-                name(f),
-                pretty_bytes(f.size as f64),
-                f.reads.unwrap_or(0)
-            ));
-        }
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details))
+        let visit = fetch(args, db, ctx)?;
+        Ok(judge(&visit, &ctx.thresholds, ctx.verbose))
     }
+}
+
+fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Visit<Vec<Found>>, Error> {
+    let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
+    databases::visit(&args.databases, db, ctx, |database, session| {
+        let rows = session.query_with(
+            SQL,
+            &[(&min_size, Type::INT8), (&args.min_seq_read, Type::INT8)],
+        )?;
+        let mut found = Vec::new();
+        for row in &rows {
+            let f = Found {
+                database: database.to_string(),
+                kind: get(row, "kind")?,
+                schema: get(row, "schema")?,
+                name: get(row, "name")?,
+                table: get(row, "table_name")?,
+                size: get(row, "size")?,
+                reads: get(row, "reads")?,
+                group: get(row, "grp")?,
+            };
+            let table = f.table.as_deref().unwrap_or(&f.name);
+            if args.relations.keeps(&f.schema, &f.name) || args.relations.keeps(&f.schema, table) {
+                found.push(f);
+            }
+        }
+        Ok(found)
+    })
+}
+
+/// An invalid index is CRITICAL; unused plus redundant duplicate indexes
+/// (a count) against `-w`/`-c`; sequentially scanned tables are listed, not
+/// judged; a database that could not be visited is at least WARNING.
+pub fn judge(visit: &Visit<Vec<Found>>, t: &Thresholds, verbose: u8) -> CheckResult {
+    let visited = visit.checked.len();
+    let found: Vec<Found> = visit
+        .results()
+        .flat_map(|(_, f)| f.iter().cloned())
+        .collect();
+
+    let of = |kind: &str| {
+        found
+            .iter()
+            .filter(|f| f.kind == kind)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let invalid = of("invalid");
+    let seqscan = of("seqscan");
+    let redundant = redundant_duplicates(&of("duplicate"));
+    // A redundant duplicate that is also unused counts once, as a duplicate.
+    let unused: Vec<Found> = of("unused")
+        .into_iter()
+        .filter(|u| {
+            !redundant
+                .iter()
+                .any(|(d, _)| d.database == u.database && d.schema == u.schema && d.name == u.name)
+        })
+        .collect();
+    let judged = unused.len() + redundant.len();
+
+    let mut status = t.status(&[(Unit::Count, judged as f64)]);
+    if !invalid.is_empty() {
+        status = Status::Critical;
+    }
+    status = visit.floor(status);
+
+    let many = visited > 1;
+    let name = |f: &Found| databases::qualified(&f.database, &f.schema, &f.name, many);
+    let mut summary = String::new();
+    if !invalid.is_empty() {
+        let names: Vec<String> = invalid.iter().map(name).collect();
+        summary.push_str(&format!(
+            "{} invalid index{} ({}); ",
+            invalid.len(),
+            if invalid.len() == 1 { "" } else { "es" },
+            names.join(", ")
+        ));
+    }
+    summary.push_str(&format!(
+        "{} unused index{}, {} duplicate{}; {} table{} read mostly by sequential scans",
+        unused.len(),
+        if unused.len() == 1 { "" } else { "es" },
+        redundant.len(),
+        plural(redundant.len() as i64),
+        seqscan.len(),
+        plural(seqscan.len() as i64),
+    ));
+    summary.push_str(&visit.unreachable_note());
+    let unused_bytes: i64 = unused
+        .iter()
+        .chain(redundant.iter().map(|(f, _)| f))
+        .map(|f| f.size)
+        .sum();
+    let perf = [
+        PerfData::new("invalid", invalid.len() as f64, Unit::Count).min(0.0),
+        PerfData::new("unused_and_duplicate", judged as f64, Unit::Count)
+            .thresholds(t)
+            .min(0.0),
+        PerfData::new("unused", unused.len() as f64, Unit::Count).min(0.0),
+        PerfData::new("duplicate", redundant.len() as f64, Unit::Count).min(0.0),
+        PerfData::new(
+            "unused_and_duplicate_size",
+            unused_bytes as f64,
+            Unit::Bytes,
+        )
+        .min(0.0),
+        PerfData::new("seq_scanned_tables", seqscan.len() as f64, Unit::Count).min(0.0),
+    ];
+    let mut details = visit.unreachable_details();
+    let index_line = |f: &Found, what: &str| {
+        format!(
+            "{what} index {} on {} ({})",
+            name(f),
+            f.table.as_deref().unwrap_or_default(),
+            pretty_bytes(f.size as f64)
+        )
+    };
+    for f in &invalid {
+        details.push(format!(
+            "{}: drop it, or REINDEX INDEX CONCURRENTLY",
+            index_line(f, "invalid")
+        ));
+    }
+    if status != Status::Ok || verbose > 0 {
+        for (f, kept) in &redundant {
+            details.push(format!(
+                "{}: same definition as {kept}",
+                index_line(f, "duplicate")
+            ));
+        }
+        for f in &unused {
+            details.push(format!(
+                "{}: no scan since statistics were reset",
+                index_line(f, "unused")
+            ));
+        }
+    }
+    for f in &seqscan {
+        details.push(format!(
+            "table {} ({}) read mostly by sequential scans, {} rows per scan: missing index?",
+            name(f),
+            pretty_bytes(f.size as f64),
+            f.reads.unwrap_or(0)
+        ));
+    }
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
 }
 
 /// From groups of identical indexes, the ones that could go, each with the
@@ -293,4 +303,113 @@ fn redundant_duplicates(duplicates: &[Found]) -> Vec<(Found, String)> {
         }
     }
     redundant
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    fn found(kind: &str, name: &str, size: i64) -> Found {
+        Found {
+            database: "app".into(),
+            kind: kind.into(),
+            schema: "public".into(),
+            name: name.into(),
+            table: (kind != "seqscan").then(|| "orders".to_string()),
+            size,
+            reads: (kind == "seqscan").then_some(50_000),
+            group: (kind == "duplicate").then(|| "g1".to_string()),
+        }
+    }
+
+    fn visit(found: Vec<Found>) -> Visit<Vec<Found>> {
+        Visit {
+            checked: vec![("app".into(), found)],
+            unreachable: vec![],
+        }
+    }
+
+    const MB: i64 = 1048576;
+
+    #[test]
+    fn unused_and_duplicates_count_against_the_thresholds_no_default() {
+        let v = visit(vec![
+            found("duplicate", "orders_pkey", 20 * MB),
+            found("duplicate", "orders_id_idx", 20 * MB),
+            found("unused", "orders_id_idx", 20 * MB),
+            found("unused", "orders_note_idx", 30 * MB),
+        ]);
+        let r = judge(&v, &thresholds::<Indexes>(None, None), 0);
+        assert_eq!(r.status, Status::Ok);
+        // The redundant duplicate that is also unused counts once.
+        assert_eq!(
+            r.summary,
+            "1 unused index, 1 duplicate; 0 tables read mostly by sequential scans"
+        );
+        assert_eq!(
+            judge(&v, &thresholds::<Indexes>(Some("2"), None), 0).status,
+            Status::Ok
+        );
+        let r = reported::<Indexes>(judge(&v, &thresholds::<Indexes>(Some("1"), Some("5")), 0));
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.details,
+            [
+                "duplicate index public.orders_id_idx on orders (20 MB): same definition as orders_pkey",
+                "unused index public.orders_note_idx on orders (30 MB): no scan since statistics were reset"
+            ]
+        );
+        assert_eq!(perf(&r)[1], "unused_and_duplicate=2;1;5;0");
+        assert_eq!(perf(&r)[4], "unused_and_duplicate_size=52428800B;;;0");
+        assert!(r
+            .hint
+            .unwrap()
+            .starts_with("unused indexes cost writes and space"));
+    }
+
+    #[test]
+    fn an_invalid_index_is_critical_whatever_the_thresholds() {
+        let v = visit(vec![found("invalid", "orders_broken", 0)]);
+        let r = judge(&v, &thresholds::<Indexes>(Some("100"), None), 0);
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.summary,
+            "1 invalid index (public.orders_broken); 0 unused indexes, 0 duplicates; 0 tables read mostly by sequential scans"
+        );
+        assert_eq!(
+            r.details,
+            ["invalid index public.orders_broken on orders (0 bytes): drop it, or REINDEX INDEX CONCURRENTLY"]
+        );
+    }
+
+    #[test]
+    fn sequential_scans_are_listed_not_judged() {
+        let v = visit(vec![found("seqscan", "events", 64 * MB)]);
+        let r = judge(&v, &thresholds::<Indexes>(Some("0"), Some("0")), 0);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.details,
+            ["table public.events (64 MB) read mostly by sequential scans, 50000 rows per scan: missing index?"]
+        );
+        let empty = judge(&visit(vec![]), &thresholds::<Indexes>(None, None), 0);
+        assert_eq!((empty.status, empty.details.len()), (Status::Ok, 0));
+    }
+
+    #[test]
+    fn duplicates_group_per_database_and_the_first_stays() {
+        let mut other = found("duplicate", "orders_id_idx", MB);
+        other.database = "shop".into();
+        let groups = redundant_duplicates(&[
+            found("duplicate", "a", MB),
+            found("duplicate", "b", MB),
+            found("duplicate", "c", MB),
+            other,
+        ]);
+        let pairs: Vec<(&str, &str)> = groups
+            .iter()
+            .map(|(f, k)| (f.name.as_str(), k.as_str()))
+            .collect();
+        assert_eq!(pairs, [("b", "a"), ("c", "a")]);
+    }
 }
