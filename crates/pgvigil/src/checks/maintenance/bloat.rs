@@ -7,12 +7,15 @@
 
 use postgres::types::Type;
 
-use crate::session::databases::{self, DatabaseArgs};
+use crate::judge::worst;
+use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::relations::RelationArgs;
 use crate::units::{parse_size_option, pretty_bytes, round_to};
 use crate::words::{percent_text, plural};
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct Bloat;
 
@@ -120,25 +123,28 @@ SELECT r.oid, true, x.index_size::float8,
   FROM unnest($2::oid[]) r(oid), LATERAL %s.pgstatindex(r.oid::regclass) x";
 
 /// How a relation's waste was found.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Method {
+/// How a relation's waste was found.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Method {
+    #[default]
     Statistics,
     Pgstattuple,
 }
 
-#[derive(Debug, Clone)]
-struct Relation {
-    database: String,
-    oid: u32,
-    is_index: bool,
-    schema: String,
-    name: String,
-    table: String,
-    size: f64,
-    fillfactor: f64,
-    wasted: f64,
-    method: Method,
-    status: Status,
+/// A table or B-tree index over --min-size and its wasted bytes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Relation {
+    pub database: String,
+    pub oid: u32,
+    pub is_index: bool,
+    pub schema: String,
+    pub name: String,
+    /// The table of an index; "" for a table.
+    pub table: String,
+    pub size: f64,
+    pub fillfactor: f64,
+    pub wasted: f64,
+    pub method: Method,
 }
 
 impl Relation {
@@ -153,11 +159,13 @@ impl Relation {
 
 /// What one database gave: relations measured, relations skipped for want
 /// of statistics, relations whose statistics the role may not read.
-#[derive(Default)]
-struct Found {
-    measured: Vec<Relation>,
-    unanalyzed: Vec<String>,
-    hidden: Vec<String>,
+/// What one database gave: the relations measured, those never analyzed
+/// (no statistics yet), and those whose statistics the role may not read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Found {
+    pub measured: Vec<Relation>,
+    pub unanalyzed: Vec<String>,
+    pub hidden: Vec<String>,
 }
 
 impl Check for Bloat {
@@ -180,111 +188,116 @@ impl Check for Bloat {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query and measure, database by database
         let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
-        let mut visit = databases::visit(&args.databases, db, ctx, |database, session| {
+        let visit = databases::visit(&args.databases, db, ctx, |database, session| {
             measure_database(args, database, session, min_size)
         })?;
-        let visited = visit.checked.len();
-        let mut relations = Vec::new();
-        let mut unanalyzed = Vec::new();
-        let mut hidden = Vec::new();
-        for (database, found) in std::mem::take(&mut visit.checked) {
-            relations.extend(found.measured);
-            unanalyzed.extend(found.unanalyzed);
-            if !found.hidden.is_empty() {
-                hidden.push((database, found.hidden));
-            }
-        }
+        // Never a silent zero: what the role cannot see is named, with the grant.
+        let hidden: Vec<(String, Vec<String>)> = visit
+            .results()
+            .filter(|(_, found)| !found.hidden.is_empty())
+            .map(|(database, found)| (database.to_string(), found.hidden.clone()))
+            .collect();
         if !hidden.is_empty() {
             return Err(hidden_statistics(&hidden, &ctx.conn.user));
         }
-
-        // Compare
-        let t = &ctx.thresholds;
-        for r in &mut relations {
-            r.status = t.status(&[(Unit::Bytes, r.wasted), (Unit::Percent, r.wasted_pct())]);
-        }
-        let status = visit.floor(relations.iter().fold(Status::Ok, |s, r| s.worst(r.status)));
-
-        // Report: worst first
-        relations.sort_by(|a, b| {
-            b.status
-                .rank()
-                .cmp(&a.status.rank())
-                .then(b.wasted.total_cmp(&a.wasted))
-        });
-        let many = visited > 1;
-        let total = relations.iter().fold(0.0, |sum, r| sum + r.wasted);
-        let mut summary = match relations.first() {
-            Some(r) => format!(
-                "{} {} wasted of {} ({}); {} relation{} over {} checked, {} wasted in all",
-                name(r, many),
-                pretty_bytes(r.wasted),
-                pretty_bytes(r.size),
-                percent_text(r.wasted_pct()),
-                relations.len(),
-                plural(relations.len() as i64),
-                pretty_bytes(args.min_size as f64),
-                pretty_bytes(total)
-            ),
-            None => format!(
-                "no table or B-tree index over {} to check",
-                pretty_bytes(args.min_size as f64)
-            ),
-        };
-        if !unanalyzed.is_empty() {
-            summary.push_str(&format!(
-                "; {} not estimated (never analyzed)",
-                unanalyzed.len()
-            ));
-        }
-        summary.push_str(&visit.unreachable_note());
-        let max_pct = relations
-            .iter()
-            .map(Relation::wasted_pct)
-            .fold(0.0, f64::max);
-        let max_wasted = relations.iter().map(|r| r.wasted).fold(0.0, f64::max);
-        let perf = [
-            PerfData::new("max_wasted", max_wasted.round(), Unit::Bytes)
-                .thresholds(t)
-                .min(0.0),
-            PerfData::new("max_wasted_pct", round_to(max_pct, 2), Unit::Percent)
-                .thresholds(t)
-                .min(0.0)
-                .max(100.0),
-            PerfData::new("total_wasted", total.round(), Unit::Bytes).min(0.0),
-            PerfData::new("relations", relations.len() as f64, Unit::Count).min(0.0),
-            PerfData::new("not_estimated", unanalyzed.len() as f64, Unit::Count).min(0.0),
-        ];
-        let mut details = visit.unreachable_details();
-        let shown = relations
-            .iter()
-            .filter(|r| r.status != Status::Ok || ctx.verbose > 0);
-        for r in shown {
-            details.push(format!(
-                "{} {}: {} of {} wasted ({}), {}",
-                r.status,
-                name(r, many),
-                pretty_bytes(r.wasted),
-                pretty_bytes(r.size),
-                percent_text(r.wasted_pct()),
-                match r.method {
-                    Method::Statistics => "estimated from statistics",
-                    Method::Pgstattuple if r.is_index => "measured by pgstatindex",
-                    Method::Pgstattuple => "measured by pgstattuple_approx",
-                }
-            ));
-        }
-        for name in &unanalyzed {
-            details.push(format!(
-                "{name}: not estimated, no statistics yet (ANALYZE it)"
-            ));
-        }
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details))
+        Ok(judge(&visit, &ctx.thresholds, args.min_size, ctx.verbose))
     }
+}
+
+/// Each relation's wasted bytes (a size) and share (a percentage) against
+/// `-w`/`-c`, worst and largest first; a database that could not be visited
+/// is at least WARNING.
+pub fn judge(visit: &Visit<Found>, t: &Thresholds, min_size: u64, verbose: u8) -> CheckResult {
+    let visited = visit.checked.len();
+    let mut relations: Vec<(&Relation, Status)> = visit
+        .results()
+        .flat_map(|(_, found)| &found.measured)
+        .map(|r| {
+            let status = t.status(&[(Unit::Bytes, r.wasted), (Unit::Percent, r.wasted_pct())]);
+            (r, status)
+        })
+        .collect();
+    let unanalyzed: Vec<&String> = visit
+        .results()
+        .flat_map(|(_, found)| &found.unanalyzed)
+        .collect();
+    let status = visit.floor(worst(relations.iter().map(|(_, s)| *s)));
+    relations.sort_by(|(a, sa), (b, sb)| {
+        sb.rank()
+            .cmp(&sa.rank())
+            .then(b.wasted.total_cmp(&a.wasted))
+    });
+    let many = visited > 1;
+    let total = relations.iter().fold(0.0, |sum, (r, _)| sum + r.wasted);
+    let mut summary = match relations.first() {
+        Some((r, _)) => format!(
+            "{} {} wasted of {} ({}); {} relation{} over {} checked, {} wasted in all",
+            name(r, many),
+            pretty_bytes(r.wasted),
+            pretty_bytes(r.size),
+            percent_text(r.wasted_pct()),
+            relations.len(),
+            plural(relations.len() as i64),
+            pretty_bytes(min_size as f64),
+            pretty_bytes(total)
+        ),
+        None => format!(
+            "no table or B-tree index over {} to check",
+            pretty_bytes(min_size as f64)
+        ),
+    };
+    if !unanalyzed.is_empty() {
+        summary.push_str(&format!(
+            "; {} not estimated (never analyzed)",
+            unanalyzed.len()
+        ));
+    }
+    summary.push_str(&visit.unreachable_note());
+    let max_pct = relations
+        .iter()
+        .map(|(r, _)| r.wasted_pct())
+        .fold(0.0, f64::max);
+    let max_wasted = relations.iter().map(|(r, _)| r.wasted).fold(0.0, f64::max);
+    let perf = [
+        PerfData::new("max_wasted", max_wasted.round(), Unit::Bytes)
+            .thresholds(t)
+            .min(0.0),
+        PerfData::new("max_wasted_pct", round_to(max_pct, 2), Unit::Percent)
+            .thresholds(t)
+            .min(0.0)
+            .max(100.0),
+        PerfData::new("total_wasted", total.round(), Unit::Bytes).min(0.0),
+        PerfData::new("relations", relations.len() as f64, Unit::Count).min(0.0),
+        PerfData::new("not_estimated", unanalyzed.len() as f64, Unit::Count).min(0.0),
+    ];
+    let mut details = visit.unreachable_details();
+    for (r, state) in relations
+        .iter()
+        .filter(|(_, state)| *state != Status::Ok || verbose > 0)
+    {
+        details.push(format!(
+            "{} {}: {} of {} wasted ({}), {}",
+            state,
+            name(r, many),
+            pretty_bytes(r.wasted),
+            pretty_bytes(r.size),
+            percent_text(r.wasted_pct()),
+            match r.method {
+                Method::Statistics => "estimated from statistics",
+                Method::Pgstattuple if r.is_index => "measured by pgstatindex",
+                Method::Pgstattuple => "measured by pgstattuple_approx",
+            }
+        ));
+    }
+    for name in &unanalyzed {
+        details.push(format!(
+            "{name}: not estimated, no statistics yet (ANALYZE it)"
+        ));
+    }
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
 }
 
 fn name(r: &Relation, with_database: bool) -> String {
@@ -340,7 +353,6 @@ fn measure_database(
             fillfactor: shape.fillfactor,
             wasted: 0.0,
             method: Method::Statistics,
-            status: Status::Ok,
         };
         candidates.push((relation, shape, get(row, "readable")?));
     }
@@ -524,6 +536,108 @@ fn measured_index_waste(size: f64, empty: f64, density: f64, fillfactor: f64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    const MB: f64 = 1048576.0;
+
+    fn relation(name: &str, size_mb: f64, wasted_mb: f64) -> Relation {
+        Relation {
+            database: "app".into(),
+            schema: "public".into(),
+            name: name.into(),
+            size: size_mb * MB,
+            fillfactor: 100.0,
+            wasted: wasted_mb * MB,
+            ..Relation::default()
+        }
+    }
+
+    fn visit(measured: Vec<Relation>, unanalyzed: Vec<String>) -> Visit<Found> {
+        Visit {
+            checked: vec![(
+                "app".into(),
+                Found {
+                    measured,
+                    unanalyzed,
+                    hidden: vec![],
+                },
+            )],
+            unreachable: vec![],
+        }
+    }
+
+    #[test]
+    fn default_thresholds_are_50_and_80_percent_wasted() {
+        let t = thresholds::<Bloat>(None, None);
+        let at = |wasted: f64| {
+            judge(
+                &visit(vec![relation("t", 100.0, wasted)], vec![]),
+                &t,
+                10 << 20,
+                0,
+            )
+            .status
+        };
+        assert_eq!(at(50.0), Status::Ok);
+        assert_eq!(at(50.5), Status::Warning);
+        assert_eq!(at(80.0), Status::Warning);
+        assert_eq!(at(80.5), Status::Critical);
+        let sized = thresholds::<Bloat>(Some("1GB,50%"), Some("10GB,80%"));
+        let big = visit(vec![relation("big", 100_000.0, 2000.0)], vec![]);
+        assert_eq!(judge(&big, &sized, 10 << 20, 0).status, Status::Warning);
+    }
+
+    #[test]
+    fn worst_and_largest_first_with_the_method() {
+        let t = thresholds::<Bloat>(None, None);
+        let mut index = relation("t_pkey", 40.0, 36.0);
+        index.is_index = true;
+        index.table = "t".into();
+        index.method = Method::Pgstattuple;
+        let v = visit(
+            vec![
+                relation("small", 20.0, 12.0),
+                index,
+                relation("large", 200.0, 150.0),
+            ],
+            vec!["app.public.fresh".into()],
+        );
+        let r = reported::<Bloat>(judge(&v, &t, 10 << 20, 0));
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.summary,
+            "index public.t_pkey on t 36 MB wasted of 40 MB (90%); 3 relations over 10 MB checked, 198 MB wasted in all; 1 not estimated (never analyzed)"
+        );
+        assert_eq!(
+            r.details,
+            [
+                "CRITICAL index public.t_pkey on t: 36 MB of 40 MB wasted (90%), measured by pgstatindex",
+                "WARNING table public.large: 150 MB of 200 MB wasted (75%), estimated from statistics",
+                "WARNING table public.small: 12 MB of 20 MB wasted (60%), estimated from statistics",
+                "app.public.fresh: not estimated, no statistics yet (ANALYZE it)"
+            ]
+        );
+        assert_eq!(perf(&r)[4], "not_estimated=1;;;0");
+        assert!(r
+            .hint
+            .unwrap()
+            .starts_with("VACUUM (VERBOSE) the bloated tables"));
+    }
+
+    #[test]
+    fn nothing_to_check_is_ok_and_says_the_floor() {
+        let r = judge(
+            &visit(vec![], vec![]),
+            &thresholds::<Bloat>(None, None),
+            10 << 20,
+            0,
+        );
+        assert_eq!(
+            (r.status, r.summary.as_str()),
+            (Status::Ok, "no table or B-tree index over 10 MB to check")
+        );
+        assert_eq!(relation("empty", 0.0, 0.0).wasted_pct(), 0.0);
+    }
 
     fn table(relpages: f64, reltuples: f64) -> Shape {
         Shape {
