@@ -26,12 +26,12 @@ const REVIEWED: [(&str, &str, &str); 3] = [
     ),
     // The schema pgstattuple lives in, as quote_ident() on the server gave it.
     (
-        "checks/bloat.rs",
+        "checks/maintenance/bloat.rs",
         "&sql",
         "MEASURE with the server's quoted schema",
     ),
-    // session.rs forwards the statements of its callers, audited here.
-    ("session.rs", "sql", "the caller's statement"),
+    // The session forwards the statements of its callers, audited here.
+    ("session/mod.rs", "sql", "the caller's statement"),
 ];
 
 fn sources(dir: &Path, into: &mut Vec<PathBuf>) {
