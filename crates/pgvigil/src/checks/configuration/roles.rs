@@ -2,10 +2,13 @@
 //! unexpected superusers, passwords about to expire, CREATEROLE or
 //! BYPASSRLS outside an allow list, roles at their connection limit.
 
+use crate::judge::worst;
 use crate::session::get;
 use crate::units::pretty_duration;
 use crate::words::count;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct Roles;
 
@@ -37,20 +40,32 @@ LEFT JOIN (SELECT usesysid, count(*) AS sessions FROM pg_stat_get_activity(NULL)
 WHERE r.rolname !~ '^pg_'
 ORDER BY 1";
 
-struct Role {
-    name: String,
-    bootstrap: bool,
-    superuser: bool,
-    inherit: bool,
-    createrole: bool,
-    createdb: bool,
-    bypassrls: bool,
-    login: bool,
-    connlimit: i32,
-    valid_until: Option<String>,
-    expires_in: Option<f64>,
-    sessions: i64,
-    member_of: Vec<String>,
+/// What one run reads: every role but the predefined pg_* ones, and
+/// whether the monitoring role (`user`) sees other roles' sessions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measured {
+    pub roles: Vec<Role>,
+    pub sees_all: bool,
+    pub user: String,
+}
+
+/// One role's attributes, password expiry (seconds left; None for never)
+/// and sessions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Role {
+    pub name: String,
+    pub bootstrap: bool,
+    pub superuser: bool,
+    pub inherit: bool,
+    pub createrole: bool,
+    pub createdb: bool,
+    pub bypassrls: bool,
+    pub login: bool,
+    pub connlimit: i32,
+    pub valid_until: Option<String>,
+    pub expires_in: Option<f64>,
+    pub sessions: i64,
+    pub member_of: Vec<String>,
 }
 
 impl Check for Roles {
@@ -73,173 +88,186 @@ impl Check for Roles {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
-        let rows = db.query(SQL)?;
-        let mut roles = Vec::new();
-        let mut sees_all = true;
-        for row in &rows {
-            sees_all = get(row, "sees_all")?;
-            roles.push(Role {
-                name: get(row, "name")?,
-                bootstrap: get(row, "bootstrap")?,
-                superuser: get(row, "rolsuper")?,
-                inherit: get(row, "rolinherit")?,
-                createrole: get(row, "rolcreaterole")?,
-                createdb: get(row, "rolcreatedb")?,
-                bypassrls: get(row, "rolbypassrls")?,
-                login: get(row, "rolcanlogin")?,
-                connlimit: get(row, "rolconnlimit")?,
-                valid_until: get(row, "valid_until")?,
-                expires_in: get(row, "expires_in")?,
-                sessions: get(row, "sessions")?,
-                member_of: get(row, "member_of")?,
-            });
-        }
-        let allowed = |list: &[String], name: &str| list.iter().any(|a| a == name);
-
-        // Measure: each rule's offenders.
-        let superusers: Vec<&Role> = roles
-            .iter()
-            .filter(|r| r.superuser && !r.bootstrap && !allowed(&args.superusers, &r.name))
-            .collect();
-        let privileged: Vec<&Role> = roles
-            .iter()
-            .filter(|r| !r.superuser && (r.createrole || r.bypassrls))
-            .filter(|r| !allowed(&args.privileged, &r.name))
-            .collect();
-        // Infinity and no expiry alike never expire.
-        let expiring: Vec<(&Role, f64)> = roles
-            .iter()
-            .filter(|r| r.login)
-            .filter_map(|r| Some((r, r.expires_in.filter(|s| s.is_finite())?)))
-            .collect();
-        let at_limit: Vec<&Role> = roles
-            .iter()
-            .filter(|r| sees_all && r.connlimit >= 0 && r.sessions >= i64::from(r.connlimit))
-            .filter(|r| r.login)
-            .collect();
-
-        // Compare
-        let t = &ctx.thresholds;
-        let expiry_states: Vec<Status> = expiring
-            .iter()
-            .map(|(_, left)| t.status(&[(Unit::Seconds, *left)]))
-            .collect();
-        let mut status: Status = expiry_states.iter().copied().collect();
-        if !privileged.is_empty() {
-            status = status.worst(Status::Warning);
-        }
-        if !superusers.is_empty() || !at_limit.is_empty() {
-            status = status.worst(Status::Critical);
-        }
-
-        // Report
-        let names = |list: &[&Role]| {
-            list.iter()
-                .map(|r| r.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut findings = Vec::new();
-        if !superusers.is_empty() {
-            findings.push(format!(
-                "{} not allowed: {}",
-                count(superusers.len(), "superuser"),
-                names(&superusers)
-            ));
-        }
-        for role in &at_limit {
-            findings.push(format!(
-                "{} at its connection limit ({} of {}): its next session is refused",
-                role.name, role.sessions, role.connlimit
-            ));
-        }
-        for ((role, left), state) in expiring.iter().zip(&expiry_states) {
-            if *state != Status::Ok {
-                findings.push(if *left <= 0.0 {
-                    format!(
-                        "password of {} expired {} ago",
-                        role.name,
-                        pretty_duration(-left)
-                    )
-                } else {
-                    format!(
-                        "password of {} expires in {}",
-                        role.name,
-                        pretty_duration(*left)
-                    )
-                });
-            }
-        }
-        for role in &privileged {
-            let what: Vec<&str> = [
-                ("CREATEROLE", role.createrole),
-                ("BYPASSRLS", role.bypassrls),
-            ]
-            .iter()
-            .filter(|(_, has)| *has)
-            .map(|(name, _)| *name)
-            .collect();
-            findings.push(format!(
-                "{} has {} (not allowed)",
-                role.name,
-                what.join(" and ")
-            ));
-        }
-        let login = roles.iter().filter(|r| r.login).count();
-        let summary = if findings.is_empty() {
-            let supers = roles.iter().filter(|r| r.superuser).count();
-            format!(
-                "{}, {} login; {} as allowed; no password expiring, no role at its connection limit",
-                count(roles.len(), "role"),
-                login,
-                count(supers, "superuser")
-            )
-        } else {
-            findings.join("; ")
-        };
-        let mut details = Vec::new();
-        if !sees_all {
-            details.push(format!(
-                "role \"{}\" cannot see other roles' sessions (needs pg_monitor): connection limits not checked",
-                ctx.conn.user
-            ));
-        }
-        if ctx.verbose > 0 {
-            details.extend(roles.iter().map(describe));
-        }
-        let soonest = expiring
-            .iter()
-            .map(|(_, left)| *left)
-            .fold(None, |min: Option<f64>, v| {
-                Some(min.map_or(v, |m| m.min(v)))
-            });
-        let mut perfdata = vec![
-            PerfData::new("roles", roles.len() as f64, Unit::Count).min(0.0),
-            PerfData::new("login_roles", login as f64, Unit::Count).min(0.0),
-            PerfData::new(
-                "unexpected_superusers",
-                superusers.len() as f64,
-                Unit::Count,
-            )
-            .min(0.0),
-            PerfData::new(
-                "unexpected_privileged",
-                privileged.len() as f64,
-                Unit::Count,
-            )
-            .min(0.0),
-            PerfData::new("at_connection_limit", at_limit.len() as f64, Unit::Count).min(0.0),
-        ];
-        if let Some(left) = soonest {
-            perfdata.push(
-                PerfData::new("password_expires_in", left.round(), Unit::Seconds).thresholds(t),
-            );
-        }
-        Ok(CheckResult::new(status, summary)
-            .perf(perfdata)
-            .details(details))
+        let measured = fetch(db, &ctx.conn.user)?;
+        Ok(judge(&measured, &ctx.thresholds, args, ctx.verbose))
     }
+}
+
+fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
+    let rows = db.query(SQL)?;
+    let mut roles = Vec::new();
+    let mut sees_all = true;
+    for row in &rows {
+        sees_all = get(row, "sees_all")?;
+        roles.push(Role {
+            name: get(row, "name")?,
+            bootstrap: get(row, "bootstrap")?,
+            superuser: get(row, "rolsuper")?,
+            inherit: get(row, "rolinherit")?,
+            createrole: get(row, "rolcreaterole")?,
+            createdb: get(row, "rolcreatedb")?,
+            bypassrls: get(row, "rolbypassrls")?,
+            login: get(row, "rolcanlogin")?,
+            connlimit: get(row, "rolconnlimit")?,
+            valid_until: get(row, "valid_until")?,
+            expires_in: get(row, "expires_in")?,
+            sessions: get(row, "sessions")?,
+            member_of: get(row, "member_of")?,
+        });
+    }
+    Ok(Measured {
+        roles,
+        sees_all,
+        user: user.to_string(),
+    })
+}
+
+/// Superusers other than the bootstrap one and the allowed ones, and roles
+/// at their connection limit, are CRITICAL; CREATEROLE or BYPASSRLS outside
+/// the allow list WARNING; the time left before each login role's password
+/// expires against `-w`/`-c` (lower bounds).
+pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckResult {
+    let (roles, sees_all) = (&m.roles, m.sees_all);
+    let allowed = |list: &[String], name: &str| list.iter().any(|a| a == name);
+
+    // Each rule's offenders.
+    let superusers: Vec<&Role> = roles
+        .iter()
+        .filter(|r| r.superuser && !r.bootstrap && !allowed(&args.superusers, &r.name))
+        .collect();
+    let privileged: Vec<&Role> = roles
+        .iter()
+        .filter(|r| !r.superuser && (r.createrole || r.bypassrls))
+        .filter(|r| !allowed(&args.privileged, &r.name))
+        .collect();
+    // Infinity and no expiry alike never expire.
+    let expiring: Vec<(&Role, f64)> = roles
+        .iter()
+        .filter(|r| r.login)
+        .filter_map(|r| Some((r, r.expires_in.filter(|s| s.is_finite())?)))
+        .collect();
+    let at_limit: Vec<&Role> = roles
+        .iter()
+        .filter(|r| sees_all && r.connlimit >= 0 && r.sessions >= i64::from(r.connlimit))
+        .filter(|r| r.login)
+        .collect();
+
+    let expiry_states: Vec<Status> = expiring
+        .iter()
+        .map(|(_, left)| t.status(&[(Unit::Seconds, *left)]))
+        .collect();
+    let mut status = worst(expiry_states.iter().copied());
+    if !privileged.is_empty() {
+        status = status.worst(Status::Warning);
+    }
+    if !superusers.is_empty() || !at_limit.is_empty() {
+        status = status.worst(Status::Critical);
+    }
+
+    let names = |list: &[&Role]| {
+        list.iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut findings = Vec::new();
+    if !superusers.is_empty() {
+        findings.push(format!(
+            "{} not allowed: {}",
+            count(superusers.len(), "superuser"),
+            names(&superusers)
+        ));
+    }
+    for role in &at_limit {
+        findings.push(format!(
+            "{} at its connection limit ({} of {}): its next session is refused",
+            role.name, role.sessions, role.connlimit
+        ));
+    }
+    for ((role, left), state) in expiring.iter().zip(&expiry_states) {
+        if *state != Status::Ok {
+            findings.push(if *left <= 0.0 {
+                format!(
+                    "password of {} expired {} ago",
+                    role.name,
+                    pretty_duration(-left)
+                )
+            } else {
+                format!(
+                    "password of {} expires in {}",
+                    role.name,
+                    pretty_duration(*left)
+                )
+            });
+        }
+    }
+    for role in &privileged {
+        let what: Vec<&str> = [
+            ("CREATEROLE", role.createrole),
+            ("BYPASSRLS", role.bypassrls),
+        ]
+        .iter()
+        .filter(|(_, has)| *has)
+        .map(|(name, _)| *name)
+        .collect();
+        findings.push(format!(
+            "{} has {} (not allowed)",
+            role.name,
+            what.join(" and ")
+        ));
+    }
+    let login = roles.iter().filter(|r| r.login).count();
+    let summary = if findings.is_empty() {
+        let supers = roles.iter().filter(|r| r.superuser).count();
+        format!(
+            "{}, {} login; {} as allowed; no password expiring, no role at its connection limit",
+            count(roles.len(), "role"),
+            login,
+            count(supers, "superuser")
+        )
+    } else {
+        findings.join("; ")
+    };
+    let mut details = Vec::new();
+    if !sees_all {
+        details.push(format!(
+                "role \"{}\" cannot see other roles' sessions (needs pg_monitor): connection limits not checked",
+                m.user
+            ));
+    }
+    if verbose > 0 {
+        details.extend(roles.iter().map(describe));
+    }
+    let soonest = expiring
+        .iter()
+        .map(|(_, left)| *left)
+        .fold(None, |min: Option<f64>, v| {
+            Some(min.map_or(v, |m| m.min(v)))
+        });
+    let mut perfdata = vec![
+        PerfData::new("roles", roles.len() as f64, Unit::Count).min(0.0),
+        PerfData::new("login_roles", login as f64, Unit::Count).min(0.0),
+        PerfData::new(
+            "unexpected_superusers",
+            superusers.len() as f64,
+            Unit::Count,
+        )
+        .min(0.0),
+        PerfData::new(
+            "unexpected_privileged",
+            privileged.len() as f64,
+            Unit::Count,
+        )
+        .min(0.0),
+        PerfData::new("at_connection_limit", at_limit.len() as f64, Unit::Count).min(0.0),
+    ];
+    if let Some(left) = soonest {
+        perfdata
+            .push(PerfData::new("password_expires_in", left.round(), Unit::Seconds).thresholds(t));
+    }
+    CheckResult::new(status, summary)
+        .perf(perfdata)
+        .details(details)
 }
 
 /// One role as the -v listing shows it.
@@ -271,4 +299,137 @@ fn describe(r: &Role) -> String {
         line.push_str(&format!("; member of {}", r.member_of.join(", ")));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    fn role(name: &str) -> Role {
+        Role {
+            name: name.into(),
+            inherit: true,
+            login: true,
+            connlimit: -1,
+            ..Role::default()
+        }
+    }
+
+    fn measured(roles: Vec<Role>) -> Measured {
+        let mut postgres = role("postgres");
+        postgres.bootstrap = true;
+        postgres.superuser = true;
+        let mut all = vec![postgres];
+        all.extend(roles);
+        Measured {
+            roles: all,
+            sees_all: true,
+            user: "nagios".into(),
+        }
+    }
+
+    fn args(superusers: &[&str], privileged: &[&str]) -> Args {
+        Args {
+            superusers: superusers.iter().map(|s| s.to_string()).collect(),
+            privileged: privileged.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_clean_server_is_ok() {
+        let r = judge(
+            &measured(vec![role("app")]),
+            &thresholds::<Roles>(None, None),
+            &args(&[], &[]),
+            0,
+        );
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.summary,
+            "2 roles, 2 login; 1 superuser as allowed; no password expiring, no role at its connection limit"
+        );
+        assert!(r.details.is_empty());
+    }
+
+    #[test]
+    fn default_expiry_bounds_are_7_and_1_day_left() {
+        let t = thresholds::<Roles>(None, None);
+        let at = |left: f64| {
+            let mut app = role("app");
+            app.expires_in = Some(left);
+            judge(&measured(vec![app]), &t, &args(&[], &[]), 0)
+        };
+        assert_eq!(at(7.0 * 86400.0).status, Status::Ok);
+        assert_eq!(at(7.0 * 86400.0 - 1.0).status, Status::Warning);
+        assert_eq!(at(86399.0).status, Status::Critical);
+        let expired = at(-3600.0);
+        assert_eq!(expired.status, Status::Critical);
+        assert_eq!(expired.summary, "password of app expired 1 h 0 min ago");
+        assert_eq!(
+            perf(&expired)[5],
+            "password_expires_in=-3600s;604800:;86400:"
+        );
+        // Infinity never expires; a role that cannot log in is not judged.
+        let mut never = role("app");
+        never.expires_in = Some(f64::INFINITY);
+        let mut nologin = role("group");
+        nologin.login = false;
+        nologin.expires_in = Some(-1.0);
+        assert_eq!(
+            judge(&measured(vec![never, nologin]), &t, &args(&[], &[]), 0).status,
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn unexpected_superusers_and_full_roles_are_critical_privileges_warn() {
+        let t = thresholds::<Roles>(None, None);
+        let mut admin = role("admin");
+        admin.superuser = true;
+        let mut ops = role("ops");
+        ops.createrole = true;
+        ops.bypassrls = true;
+        let mut app = role("app");
+        app.connlimit = 2;
+        app.sessions = 2;
+        let m = measured(vec![admin, ops.clone(), app]);
+        let r = reported::<Roles>(judge(&m, &t, &args(&[], &[]), 0));
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.summary,
+            "1 superuser not allowed: admin; app at its connection limit (2 of 2): its next session is refused; ops has CREATEROLE and BYPASSRLS (not allowed)"
+        );
+        assert!(r.hint.unwrap().starts_with("review the roles named above"));
+        let r = judge(&measured(vec![ops]), &t, &args(&[], &[]), 0);
+        assert_eq!(r.status, Status::Warning);
+        let mut allowed = role("admin");
+        allowed.superuser = true;
+        assert_eq!(
+            judge(&measured(vec![allowed]), &t, &args(&["admin"], &[]), 0).status,
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn blind_to_sessions_says_so_and_verbose_lists_every_role() {
+        let t = thresholds::<Roles>(None, None);
+        let mut app = role("app");
+        app.connlimit = 1;
+        app.sessions = 0;
+        app.member_of = vec!["readers".into()];
+        app.valid_until = Some("2027-01-01 00:00:00+00".into());
+        let mut m = measured(vec![app]);
+        m.sees_all = false;
+        let r = judge(&m, &t, &args(&[], &[]), 1);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.details,
+            [
+                "role \"nagios\" cannot see other roles' sessions (needs pg_monitor): connection limits not checked",
+                "postgres: superuser, login",
+                "app: login; connection limit 1 (0 in use); valid until 2027-01-01 00:00:00+00; member of readers"
+            ]
+        );
+    }
 }
