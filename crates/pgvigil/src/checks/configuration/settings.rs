@@ -48,14 +48,34 @@ FROM pg_settings";
 /// Settings whose `off` risks losing or corrupting data after a crash.
 const UNSAFE_WHEN_OFF: [&str; 2] = ["fsync", "full_page_writes"];
 
-struct Setting {
-    value: String,
-    unit: String,
-    vartype: String,
-    pending_restart: bool,
+/// What one run reads: every setting by name, whether the role reads them
+/// all, and with --changed what the previous run kept.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measured {
+    pub settings: BTreeMap<String, Setting>,
+    pub reads_all: bool,
+    pub user: String,
+    pub previous: Option<Previous>,
+}
+
+/// The settings the previous run kept (`unit|value` by name), or why there
+/// are none and this run is the baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Previous {
+    Kept(BTreeMap<String, String>),
+    Baseline(String),
+}
+
+/// One row of pg_settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Setting {
+    pub value: String,
+    pub unit: String,
+    pub vartype: String,
+    pub pending_restart: bool,
     /// Set by this session (statement_timeout from -t, application_name):
     /// not the server's configuration, so never a change.
-    ours: bool,
+    pub ours: bool,
 }
 
 impl Setting {
@@ -104,186 +124,206 @@ impl Check for Settings {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
-        let rows = db.query(SQL)?;
-        let mut settings: BTreeMap<String, Setting> = BTreeMap::new();
-        let mut reads_all = true;
-        for row in &rows {
-            reads_all = get(row, "reads_all")?;
-            settings.insert(
-                get(row, "name")?,
-                Setting {
-                    value: get::<Option<String>>(row, "setting")?.unwrap_or_default(),
-                    unit: get(row, "unit")?,
-                    vartype: get(row, "vartype")?,
-                    pending_restart: get(row, "pending_restart")?,
-                    ours: get(row, "ours")?,
-                },
-            );
-        }
-        let ignored = |name: &str| args.ignore.iter().any(|i| i.eq_ignore_ascii_case(name));
-
-        // Measure: what needs a restart, what differs, what is unsafe.
-        let pending: Vec<&String> = settings
-            .iter()
-            .filter(|(name, s)| s.pending_restart && !ignored(name))
-            .map(|(name, _)| name)
-            .collect();
-        let mut differing = Vec::new();
-        let mut matching = Vec::new();
-        for (name, wanted) in &args.expect {
-            let Some(setting) = settings.get(name) else {
-                return Err(if reads_all {
-                    Error::Usage(format!("--expect {name}: no such setting"))
-                } else {
-                    Error::Privilege(format!(
-                        "--expect {name}: role \"{}\" cannot read that setting: it needs pg_read_all_settings, part of pg_monitor",
-                        ctx.conn.user
-                    ))
-                });
-            };
-            if ignored(name) {
-                continue;
-            }
-            let same = same_value(wanted, setting)
-                .map_err(|why| Error::Usage(format!("--expect {name}={wanted}: {why}")))?;
-            if same {
-                matching.push(format!("{name} is {} as expected", setting.shown()));
-            } else {
-                differing.push(format!("{name} is {} (expected {wanted})", setting.shown()));
-            }
-        }
-        let unsafe_off: Vec<&str> = UNSAFE_WHEN_OFF
-            .iter()
-            .copied()
-            .filter(|name| !ignored(name))
-            .filter(|name| settings.get(*name).is_some_and(|s| s.value == "off"))
-            .collect();
-
-        // Since the previous run: each setting's value, kept as a marker.
-        let mut changes = Vec::new();
-        let mut baseline_note = None;
-        if args.changed {
-            let store = ctx.state_store(&args.state)?;
-            let previous = match store.load() {
-                Loaded::Found(s) => Some(s.markers),
-                Loaded::Missing => {
-                    baseline_note = Some("first run, settings saved".to_string());
-                    None
-                }
-                Loaded::Unusable(why) => {
-                    baseline_note = Some(format!("state file unusable ({why}), settings saved"));
-                    None
-                }
-            };
-            // Kept raw (unit, then value as pg_settings has it), so that how
-            // values are shown may change without every setting looking changed.
-            let now: BTreeMap<String, String> = settings
-                .iter()
-                .filter(|(name, s)| !ignored(name) && !s.ours)
-                .map(|(name, s)| (name.clone(), format!("{}|{}", s.unit, s.value)))
-                .collect();
-            if let Some(before) = previous {
-                for (name, value) in &now {
-                    match before.get(name) {
-                        Some(old) if old != value => changes.push(format!(
-                            "{name} changed from {} to {}",
-                            shown_raw(old),
-                            shown_raw(value)
-                        )),
-                        None if !before.is_empty() => {
-                            changes.push(format!("{name} appeared ({})", shown_raw(value)))
-                        }
-                        _ => {}
-                    }
-                }
-                // A setting ignored since, or set by this session, is not gone.
-                for (name, old) in &before {
-                    if !now.contains_key(name) && !settings.contains_key(name) {
-                        changes.push(format!("{name} is gone (was {})", shown_raw(old)));
-                    }
-                }
-            }
-            store.save(&Snapshot {
-                markers: now,
-                ..Snapshot::default()
-            })?;
-        }
-
-        // Compare
-        let status = if !unsafe_off.is_empty() {
-            Status::Critical
-        } else if !pending.is_empty() || !differing.is_empty() || !changes.is_empty() {
-            Status::Warning
-        } else {
-            Status::Ok
-        };
-
-        // Report: the findings, worst first.
-        let mut findings = Vec::new();
-        for name in &unsafe_off {
-            findings.push(format!("{name} is off: a crash may lose or corrupt data"));
-        }
-        findings.extend(differing.iter().cloned());
-        if !pending.is_empty() {
-            let names: Vec<&str> = pending.iter().map(|n| n.as_str()).collect();
-            findings.push(format!(
-                "{} waiting for a restart: {}",
-                count(pending.len(), "setting"),
-                names.join(", ")
-            ));
-        }
-        // Many changes at once (a new postgresql.conf): the first few in the
-        // summary, every one in the long output.
-        const SHOWN_CHANGES: usize = 5;
-        findings.extend(changes.iter().take(SHOWN_CHANGES).cloned());
-        if changes.len() > SHOWN_CHANGES {
-            findings.push(format!(
-                "{} more settings changed (listed below)",
-                changes.len() - SHOWN_CHANGES
-            ));
-        }
-        let mut summary = if findings.is_empty() {
-            let mut text = format!("{} settings read", settings.len());
-            if !args.expect.is_empty() {
-                text.push_str(&format!(
-                    ", {} as expected",
-                    count(matching.len(), "setting")
-                ));
-            }
-            text.push_str(", none waiting for a restart");
-            text
-        } else {
-            findings.join("; ")
-        };
-        if let Some(note) = &baseline_note {
-            summary.push_str(&format!("; {note}"));
-        }
-        let mut details = Vec::new();
-        if !reads_all {
-            details.push(format!(
-                "role \"{}\" lacks pg_read_all_settings (part of pg_monitor): superuser-only settings are not checked",
-                ctx.conn.user
-            ));
-        }
-        if changes.len() > SHOWN_CHANGES {
-            details.extend(changes.iter().cloned());
-        }
-        if ctx.verbose > 0 {
-            details.extend(matching);
-        }
-        let mut perfdata = vec![
-            PerfData::new("pending_restart", pending.len() as f64, Unit::Count).min(0.0),
-            PerfData::new("unexpected", differing.len() as f64, Unit::Count).min(0.0),
-            PerfData::new("unsafe", unsafe_off.len() as f64, Unit::Count).min(0.0),
-        ];
-        if args.changed {
-            perfdata.push(PerfData::new("changed", changes.len() as f64, Unit::Count).min(0.0));
-        }
-        Ok(CheckResult::new(status, summary)
-            .perf(perfdata)
-            .details(details))
+        let measured = fetch(db, ctx, args)?;
+        judge(&measured, args, ctx.verbose)
     }
+}
+
+fn fetch(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error> {
+    let mut m = Measured {
+        reads_all: true,
+        user: ctx.conn.user.clone(),
+        ..Measured::default()
+    };
+    for row in &db.query(SQL)? {
+        m.reads_all = get(row, "reads_all")?;
+        m.settings.insert(
+            get(row, "name")?,
+            Setting {
+                value: get::<Option<String>>(row, "setting")?.unwrap_or_default(),
+                unit: get(row, "unit")?,
+                vartype: get(row, "vartype")?,
+                pending_restart: get(row, "pending_restart")?,
+                ours: get(row, "ours")?,
+            },
+        );
+    }
+    // Since the previous run: each setting's value, kept as a marker.
+    if args.changed {
+        let store = ctx.state_store(&args.state)?;
+        m.previous = Some(match store.load() {
+            Loaded::Found(s) => Previous::Kept(s.markers),
+            Loaded::Missing => Previous::Baseline("first run, settings saved".to_string()),
+            Loaded::Unusable(why) => {
+                Previous::Baseline(format!("state file unusable ({why}), settings saved"))
+            }
+        });
+        store.save(&Snapshot {
+            markers: kept(&m.settings, args),
+            ..Snapshot::default()
+        })?;
+    }
+    Ok(m)
+}
+
+fn ignored(args: &Args, name: &str) -> bool {
+    args.ignore.iter().any(|i| i.eq_ignore_ascii_case(name))
+}
+
+/// What a run keeps for the next: raw (unit, then value as pg_settings has
+/// it), so that how values are shown may change without every setting
+/// looking changed; neither ignored settings nor this session's own.
+fn kept(settings: &BTreeMap<String, Setting>, args: &Args) -> BTreeMap<String, String> {
+    settings
+        .iter()
+        .filter(|(name, s)| !ignored(args, name) && !s.ours)
+        .map(|(name, s)| (name.clone(), format!("{}|{}", s.unit, s.value)))
+        .collect()
+}
+
+/// fsync or full_page_writes off is CRITICAL; a pending restart, a setting
+/// that differs from --expect, or (with --changed) one that changed since
+/// the previous run is WARNING. An --expect naming no setting is a usage
+/// error, or a missing privilege when the role cannot read them all.
+pub fn judge(m: &Measured, args: &Args, verbose: u8) -> Result<CheckResult, Error> {
+    let settings = &m.settings;
+    let ignored = |name: &str| ignored(args, name);
+    // What needs a restart, what differs, what is unsafe.
+    let pending: Vec<&String> = settings
+        .iter()
+        .filter(|(name, s)| s.pending_restart && !ignored(name))
+        .map(|(name, _)| name)
+        .collect();
+    let mut differing = Vec::new();
+    let mut matching = Vec::new();
+    for (name, wanted) in &args.expect {
+        let Some(setting) = settings.get(name) else {
+            return Err(if m.reads_all {
+                Error::Usage(format!("--expect {name}: no such setting"))
+            } else {
+                Error::Privilege(format!(
+                    "--expect {name}: role \"{}\" cannot read that setting: it needs pg_read_all_settings, part of pg_monitor",
+                    m.user
+                ))
+            });
+        };
+        if ignored(name) {
+            continue;
+        }
+        let same = same_value(wanted, setting)
+            .map_err(|why| Error::Usage(format!("--expect {name}={wanted}: {why}")))?;
+        if same {
+            matching.push(format!("{name} is {} as expected", setting.shown()));
+        } else {
+            differing.push(format!("{name} is {} (expected {wanted})", setting.shown()));
+        }
+    }
+    let unsafe_off: Vec<&str> = UNSAFE_WHEN_OFF
+        .iter()
+        .copied()
+        .filter(|name| !ignored(name))
+        .filter(|name| settings.get(*name).is_some_and(|s| s.value == "off"))
+        .collect();
+    let mut changes = Vec::new();
+    let mut baseline_note = None;
+    match &m.previous {
+        Some(Previous::Baseline(why)) => baseline_note = Some(why.clone()),
+        Some(Previous::Kept(before)) => {
+            let now = kept(settings, args);
+            for (name, value) in &now {
+                match before.get(name) {
+                    Some(old) if old != value => changes.push(format!(
+                        "{name} changed from {} to {}",
+                        shown_raw(old),
+                        shown_raw(value)
+                    )),
+                    None if !before.is_empty() => {
+                        changes.push(format!("{name} appeared ({})", shown_raw(value)))
+                    }
+                    _ => {}
+                }
+            }
+            // A setting ignored since, or set by this session, is not gone.
+            for (name, old) in before {
+                if !now.contains_key(name) && !settings.contains_key(name) {
+                    changes.push(format!("{name} is gone (was {})", shown_raw(old)));
+                }
+            }
+        }
+        None => {}
+    }
+    let status = if !unsafe_off.is_empty() {
+        Status::Critical
+    } else if !pending.is_empty() || !differing.is_empty() || !changes.is_empty() {
+        Status::Warning
+    } else {
+        Status::Ok
+    };
+
+    // The findings, worst first.
+    let mut findings = Vec::new();
+    for name in &unsafe_off {
+        findings.push(format!("{name} is off: a crash may lose or corrupt data"));
+    }
+    findings.extend(differing.iter().cloned());
+    if !pending.is_empty() {
+        let names: Vec<&str> = pending.iter().map(|n| n.as_str()).collect();
+        findings.push(format!(
+            "{} waiting for a restart: {}",
+            count(pending.len(), "setting"),
+            names.join(", ")
+        ));
+    }
+    // Many changes at once (a new postgresql.conf): the first few in the
+    // summary, every one in the long output.
+    const SHOWN_CHANGES: usize = 5;
+    findings.extend(changes.iter().take(SHOWN_CHANGES).cloned());
+    if changes.len() > SHOWN_CHANGES {
+        findings.push(format!(
+            "{} more settings changed (listed below)",
+            changes.len() - SHOWN_CHANGES
+        ));
+    }
+    let mut summary = if findings.is_empty() {
+        let mut text = format!("{} settings read", settings.len());
+        if !args.expect.is_empty() {
+            text.push_str(&format!(
+                ", {} as expected",
+                count(matching.len(), "setting")
+            ));
+        }
+        text.push_str(", none waiting for a restart");
+        text
+    } else {
+        findings.join("; ")
+    };
+    if let Some(note) = &baseline_note {
+        summary.push_str(&format!("; {note}"));
+    }
+    let mut details = Vec::new();
+    if !m.reads_all {
+        details.push(format!(
+                "role \"{}\" lacks pg_read_all_settings (part of pg_monitor): superuser-only settings are not checked",
+                m.user
+            ));
+    }
+    if changes.len() > SHOWN_CHANGES {
+        details.extend(changes.iter().cloned());
+    }
+    if verbose > 0 {
+        details.extend(matching);
+    }
+    let mut perfdata = vec![
+        PerfData::new("pending_restart", pending.len() as f64, Unit::Count).min(0.0),
+        PerfData::new("unexpected", differing.len() as f64, Unit::Count).min(0.0),
+        PerfData::new("unsafe", unsafe_off.len() as f64, Unit::Count).min(0.0),
+    ];
+    if args.changed {
+        perfdata.push(PerfData::new("changed", changes.len() as f64, Unit::Count).min(0.0));
+    }
+    Ok(CheckResult::new(status, summary)
+        .perf(perfdata)
+        .details(details))
 }
 
 /// A kept `unit|value` as SHOW would print it.
@@ -469,5 +509,118 @@ mod tests {
         assert_eq!(parse_expect("x="), Ok(("x".into(), "".into())));
         assert!(parse_expect("=on").is_err());
         assert!(parse_expect("novalue").is_err());
+    }
+
+    fn measured(extra: &[(&str, Setting)]) -> Measured {
+        let mut settings: BTreeMap<String, Setting> = [
+            ("fsync", setting("on", "", "bool")),
+            ("full_page_writes", setting("on", "", "bool")),
+            ("log_lock_waits", setting("off", "", "bool")),
+            ("shared_buffers", setting("16384", "8kB", "integer")),
+        ]
+        .into_iter()
+        .map(|(n, s)| (n.to_string(), s))
+        .collect();
+        for (name, s) in extra {
+            settings.insert(name.to_string(), s.clone());
+        }
+        Measured {
+            settings,
+            reads_all: true,
+            user: "nagios".into(),
+            previous: None,
+        }
+    }
+
+    fn args(expect: &[(&str, &str)], ignore: &[&str], changed: bool) -> Args {
+        Args {
+            expect: expect
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            changed,
+            ignore: ignore.iter().map(|s| s.to_string()).collect(),
+            state: StateArgs::default(),
+        }
+    }
+
+    #[test]
+    fn findings_decide_worst_first() {
+        use crate::checks::testing::{perf, reported};
+        let r = judge(&measured(&[]), &args(&[], &[], false), 0).unwrap();
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(r.summary, "4 settings read, none waiting for a restart");
+        let mut pending = setting("on", "", "bool");
+        pending.pending_restart = true;
+        let m = measured(&[
+            ("fsync", setting("off", "", "bool")),
+            ("wal_level", pending),
+        ]);
+        let a = args(
+            &[("log_lock_waits", "on"), ("shared_buffers", "128MB")],
+            &[],
+            false,
+        );
+        let r = reported::<Settings>(judge(&m, &a, 1).unwrap());
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.summary,
+            "fsync is off: a crash may lose or corrupt data; log_lock_waits is off (expected on); 1 setting waiting for a restart: wal_level"
+        );
+        assert_eq!(r.details, ["shared_buffers is 128MB as expected"]);
+        assert_eq!(
+            perf(&r),
+            ["pending_restart=1;;;0", "unexpected=1;;;0", "unsafe=1;;;0"]
+        );
+        assert!(r
+            .hint
+            .unwrap()
+            .starts_with("compare with SELECT name, setting"));
+        // --ignore leaves a setting out of all of it.
+        let r = judge(&m, &args(&[], &["fsync", "wal_level"], false), 0).unwrap();
+        assert_eq!(r.status, Status::Ok);
+    }
+
+    #[test]
+    fn expecting_an_unknown_setting_is_an_error_naming_why() {
+        let a = args(&[("no_such", "1")], &[], false);
+        assert_eq!(
+            judge(&measured(&[]), &a, 0).unwrap_err(),
+            Error::Usage("--expect no_such: no such setting".into())
+        );
+        let mut blind = measured(&[]);
+        blind.reads_all = false;
+        assert!(matches!(judge(&blind, &a, 0), Err(Error::Privilege(_))));
+        let bad = args(&[("shared_buffers", "1s")], &[], false);
+        assert!(matches!(
+            judge(&measured(&[]), &bad, 0),
+            Err(Error::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn changes_since_the_previous_run_warn_once() {
+        let a = args(&[], &[], true);
+        let mut m = measured(&[]);
+        m.previous = Some(Previous::Baseline("first run, settings saved".into()));
+        let r = judge(&m, &a, 0).unwrap();
+        assert_eq!(r.status, Status::Ok);
+        assert!(r.summary.ends_with("; first run, settings saved"));
+        let mut before = kept(&m.settings, &a);
+        before.insert("shared_buffers".into(), "8kB|8192".into());
+        before.insert("old_setting".into(), "|x".into());
+        before.remove("log_lock_waits");
+        m.previous = Some(Previous::Kept(before));
+        let r = judge(&m, &a, 0).unwrap();
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "log_lock_waits appeared (off); shared_buffers changed from 64MB to 128MB; old_setting is gone (was x)"
+        );
+        let unchanged = Measured {
+            previous: Some(Previous::Kept(kept(&m.settings, &a))),
+            ..m
+        };
+        assert_eq!(judge(&unchanged, &a, 0).unwrap().status, Status::Ok);
     }
 }
