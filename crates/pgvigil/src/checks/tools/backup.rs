@@ -13,7 +13,9 @@ use crate::logs::files::glob_match;
 use crate::session::get;
 use crate::units::{pretty_bytes, pretty_duration};
 use crate::words::{count, percent_text};
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct Backup;
 
@@ -72,29 +74,42 @@ impl Check for Backup {
 
     fn without_server(args: &Args, ctx: &Context) -> Option<Result<CheckResult, Error>> {
         let dir = args.dump_dir.as_ref()?;
-        Some(dumps(dir, args, ctx))
+        Some(
+            fetch_dumps(dir, &args.pattern)
+                .map(|found| judge_dumps(&found, dir, args, &ctx.thresholds, ctx.verbose)),
+        )
     }
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
         let stanza = args.pgbackrest.as_deref().unwrap_or_default();
-        // Query: the server's WAL position, then the repository's view.
+        // The server's WAL position, then the repository's view.
         let row = db.query_one(WAL_SQL)?;
-        let current_wal: Option<String> = get(&row, "current_wal")?;
-        let segment_size: String = get(&row, "segment_size")?;
+        let server = ServerWal {
+            current: get(&row, "current_wal")?,
+            segment_size: get(&row, "segment_size")?,
+        };
         let info = pgbackrest_info(stanza, args.pgbackrest_config.as_deref())?;
-        pgbackrest(stanza, &info, current_wal, &segment_size, ctx)
+        let repository = read_stanza(&info, SystemTime::now());
+        Ok(judge_pgbackrest(
+            stanza,
+            &repository,
+            &server,
+            &ctx.thresholds,
+        ))
     }
 }
 
 /// One dump file.
-struct Dump {
-    path: PathBuf,
-    size: u64,
-    age: f64,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dump {
+    pub path: PathBuf,
+    pub size: u64,
+    /// Seconds since it was last written.
+    pub age: f64,
 }
 
-fn dumps(dir: &Path, args: &Args, ctx: &Context) -> Result<CheckResult, Error> {
-    // Measure: the matching files, newest first.
+/// The dump files in `dir` matching `pattern`, newest first.
+fn fetch_dumps(dir: &Path, pattern: &str) -> Result<Vec<Dump>, Error> {
     let cannot = |e: std::io::Error| {
         Error::CannotMeasure(format!("cannot read dump directory {}: {e}", dir.display()))
     };
@@ -103,7 +118,7 @@ fn dumps(dir: &Path, args: &Args, ctx: &Context) -> Result<CheckResult, Error> {
     for entry in std::fs::read_dir(dir).map_err(cannot)? {
         let entry = entry.map_err(cannot)?;
         let name = entry.file_name();
-        if !glob_match(args.pattern.as_bytes(), name.as_encoded_bytes()) {
+        if !glob_match(pattern.as_bytes(), name.as_encoded_bytes()) {
             continue;
         }
         let meta = entry.metadata().map_err(cannot)?;
@@ -121,20 +136,31 @@ fn dumps(dir: &Path, args: &Args, ctx: &Context) -> Result<CheckResult, Error> {
         });
     }
     found.sort_by(|a, b| a.age.total_cmp(&b.age));
+    Ok(found)
+}
+
+/// The newest dump's age against `-w`/`-c`; none, or an empty newest one,
+/// is CRITICAL; one smaller than the one before by more than --max-shrink
+/// is at least WARNING.
+pub fn judge_dumps(
+    found: &[Dump],
+    dir: &Path,
+    args: &Args,
+    t: &Thresholds,
+    verbose: u8,
+) -> CheckResult {
     let Some(newest) = found.first() else {
-        return Ok(CheckResult::new(
+        return CheckResult::new(
             Status::Critical,
             format!("no dump in {} matching '{}'", dir.display(), args.pattern),
         )
-        .perf([PerfData::new("dumps", 0.0, Unit::Count).min(0.0)]));
+        .perf([PerfData::new("dumps", 0.0, Unit::Count).min(0.0)]);
     };
     let previous = found.get(1);
     let shrink = previous
         .filter(|p| p.size > 0)
         .map(|p| (1.0 - newest.size as f64 / p.size as f64) * 100.0);
 
-    // Compare
-    let t = &ctx.thresholds;
     let mut status = t.status(&[(Unit::Seconds, newest.age)]);
     let empty = newest.size == 0;
     let shrank = shrink.is_some_and(|s| s > args.max_shrink);
@@ -145,7 +171,6 @@ fn dumps(dir: &Path, args: &Args, ctx: &Context) -> Result<CheckResult, Error> {
         status = Status::Critical;
     }
 
-    // Report
     let name = newest
         .path
         .file_name()
@@ -175,7 +200,7 @@ fn dumps(dir: &Path, args: &Args, ctx: &Context) -> Result<CheckResult, Error> {
     ));
     let details = found
         .iter()
-        .take(if ctx.verbose > 0 { 20 } else { 0 })
+        .take(if verbose > 0 { 20 } else { 0 })
         .map(|d| {
             format!(
                 "{}: {}, {} old",
@@ -194,9 +219,9 @@ fn dumps(dir: &Path, args: &Args, ctx: &Context) -> Result<CheckResult, Error> {
     if let Some(previous) = previous {
         perfdata.push(PerfData::new("previous_size", previous.size as f64, Unit::Bytes).min(0.0));
     }
-    Ok(CheckResult::new(status, summary)
+    CheckResult::new(status, summary)
         .perf(perfdata)
-        .details(details))
+        .details(details)
 }
 
 /// `pgbackrest info --output=json` for the stanza, parsed.
@@ -234,23 +259,45 @@ fn pgbackrest_info(stanza: &str, config: Option<&Path>) -> Result<Value, Error> 
         .ok_or_else(|| Error::Query(format!("pgbackrest info does not list stanza {stanza}")))
 }
 
-/// The stanza's verdict: its status, the newest backup of each type, the archive.
-fn pgbackrest(
-    stanza: &str,
-    info: &Value,
-    current_wal: Option<String>,
-    segment_size: &str,
-    ctx: &Context,
-) -> Result<CheckResult, Error> {
-    // Measure
-    let code = info["status"]["code"].as_i64().unwrap_or(99);
-    let message = info["status"]["message"].as_str().unwrap_or("no status");
-    let now = SystemTime::now()
+/// The server's WAL position: its current file (None on a standby) and
+/// the segment size, as `SHOW wal_segment_size` prints it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerWal {
+    pub current: Option<String>,
+    pub segment_size: String,
+}
+
+/// What `pgbackrest info` says of a stanza.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Repository {
+    /// pgBackRest's status code (0 is ok) and message.
+    pub code: i64,
+    pub message: String,
+    /// The newest good backup of each type (full, diff, incr) present.
+    pub newest: Vec<Newest>,
+    pub backups: usize,
+    /// The newest WAL file in the archive.
+    pub archive_max: Option<String>,
+}
+
+/// A stanza's newest good backup of one type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Newest {
+    pub kind: String,
+    /// Seconds since it stopped.
+    pub age: f64,
+    pub label: String,
+    pub size: f64,
+}
+
+/// The plain facts of `pgbackrest info`'s JSON, ages taken at `now`.
+fn read_stanza(info: &Value, now: SystemTime) -> Repository {
+    let now = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     let empty = Vec::new();
     let backups = info["backup"].as_array().unwrap_or(&empty);
-    let mut newest: Vec<(&str, f64, &str, f64)> = Vec::new();
+    let mut newest = Vec::new();
     for kind in ["full", "diff", "incr"] {
         let latest = backups
             .iter()
@@ -265,47 +312,70 @@ fn pgbackrest(
             })
             .max_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((stop, label, size)) = latest {
-            newest.push((kind, (now - stop).max(0.0), label, size));
+            newest.push(Newest {
+                kind: kind.to_string(),
+                age: (now - stop).max(0.0),
+                label: label.to_string(),
+                size,
+            });
         }
     }
-    let archive_max = info["archive"]
-        .as_array()
-        .and_then(|a| a.iter().filter_map(|x| x["max"].as_str()).max())
-        .map(String::from);
+    Repository {
+        code: info["status"]["code"].as_i64().unwrap_or(99),
+        message: info["status"]["message"]
+            .as_str()
+            .unwrap_or("no status")
+            .to_string(),
+        newest,
+        backups: backups.len(),
+        archive_max: info["archive"]
+            .as_array()
+            .and_then(|a| a.iter().filter_map(|x| x["max"].as_str()).max())
+            .map(String::from),
+    }
+}
 
-    // Compare
-    let t = &ctx.thresholds;
-    let freshest = newest
+/// The stanza's verdict: a status other than ok, or no backup, is CRITICAL;
+/// otherwise the freshest backup's age against `-w`/`-c`; the archive's
+/// newest WAL against the server's.
+pub fn judge_pgbackrest(
+    stanza: &str,
+    r: &Repository,
+    server: &ServerWal,
+    t: &Thresholds,
+) -> CheckResult {
+    let freshest = r
+        .newest
         .iter()
-        .map(|n| n.1)
+        .map(|n| n.age)
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))));
-    let mut status = match (code, freshest) {
+    let status = match (r.code, freshest) {
         (0, Some(age)) => t.status(&[(Unit::Seconds, age)]),
         _ => Status::Critical,
     };
-    if code != 0 && freshest.is_some() {
-        status = Status::Critical;
-    }
-
-    // Report
     let mut parts = Vec::new();
-    if code != 0 {
-        parts.push(format!("stanza {stanza}: {message} (status {code})"));
-    }
-    for (kind, age, label, _) in &newest {
+    if r.code != 0 {
         parts.push(format!(
-            "newest {kind} {label} is {} old",
-            pretty_duration(*age)
+            "stanza {stanza}: {} (status {})",
+            r.message, r.code
         ));
     }
-    if newest.is_empty() && code == 0 {
+    for n in &r.newest {
+        parts.push(format!(
+            "newest {} {} is {} old",
+            n.kind,
+            n.label,
+            pretty_duration(n.age)
+        ));
+    }
+    if r.newest.is_empty() && r.code == 0 {
         parts.push(format!("stanza {stanza} has no backup"));
     }
-    let behind = match (&archive_max, &current_wal) {
-        (Some(max), Some(current)) => segments_between(max, current, segment_size),
+    let behind = match (&r.archive_max, &server.current) {
+        (Some(max), Some(current)) => segments_between(max, current, &server.segment_size),
         _ => None,
     };
-    match (&archive_max, behind) {
+    match (&r.archive_max, behind) {
         (Some(max), Some(behind)) => parts.push(format!(
             "archive up to {max} ({} not archived yet)",
             count(behind as usize, "completed WAL file")
@@ -321,15 +391,16 @@ fn pgbackrest(
                 .min(0.0),
         );
     }
-    for (kind, age, _, size) in &newest {
-        perfdata.push(PerfData::new(format!("{kind}_age"), age.round(), Unit::Seconds).min(0.0));
-        perfdata.push(PerfData::new(format!("{kind}_size"), *size, Unit::Bytes).min(0.0));
+    for n in &r.newest {
+        perfdata
+            .push(PerfData::new(format!("{}_age", n.kind), n.age.round(), Unit::Seconds).min(0.0));
+        perfdata.push(PerfData::new(format!("{}_size", n.kind), n.size, Unit::Bytes).min(0.0));
     }
-    perfdata.push(PerfData::new("backups", backups.len() as f64, Unit::Count).min(0.0));
+    perfdata.push(PerfData::new("backups", r.backups as f64, Unit::Count).min(0.0));
     if let Some(behind) = behind {
         perfdata.push(PerfData::new("archive_behind", behind as f64, Unit::Count).min(0.0));
     }
-    Ok(CheckResult::new(status, parts.join("; ")).perf(perfdata))
+    CheckResult::new(status, parts.join("; ")).perf(perfdata)
 }
 
 /// Completed WAL files the archive does not hold yet, from the archive's
@@ -383,5 +454,169 @@ mod tests {
         assert_eq!(parse_share("12.5"), Ok(12.5));
         assert!(parse_share("150%").is_err());
         assert!(parse_share("half").is_err());
+    }
+
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    fn args(max_shrink: f64) -> Args {
+        Args {
+            dump_dir: Some("/backups".into()),
+            pattern: "*.sql".into(),
+            max_shrink,
+            pgbackrest: None,
+            pgbackrest_config: None,
+        }
+    }
+
+    fn dump(name: &str, size: u64, hours: f64) -> Dump {
+        Dump {
+            path: PathBuf::from("/backups").join(name),
+            size,
+            age: hours * 3600.0,
+        }
+    }
+
+    #[test]
+    fn default_thresholds_are_25h_and_49h() {
+        let t = thresholds::<Backup>(None, None);
+        let at = |h: f64| {
+            judge_dumps(
+                &[dump("a.sql", 10, h)],
+                Path::new("/backups"),
+                &args(50.0),
+                &t,
+                0,
+            )
+            .status
+        };
+        assert_eq!(at(25.0), Status::Ok);
+        assert_eq!(at(25.1), Status::Warning);
+        assert_eq!(at(49.1), Status::Critical);
+    }
+
+    #[test]
+    fn none_empty_or_shrunk_dumps() {
+        let t = thresholds::<Backup>(None, None);
+        let dir = Path::new("/backups");
+        let r = reported::<Backup>(judge_dumps(&[], dir, &args(50.0), &t, 0));
+        assert_eq!(
+            (r.status, r.summary.as_str()),
+            (Status::Critical, "no dump in /backups matching '*.sql'")
+        );
+        assert!(r
+            .hint
+            .unwrap()
+            .starts_with("look at the backup job's own log"));
+        let r = judge_dumps(
+            &[dump("b.sql", 0, 1.0), dump("a.sql", 100, 25.0)],
+            dir,
+            &args(50.0),
+            &t,
+            0,
+        );
+        assert_eq!(r.status, Status::Critical);
+        assert!(r.summary.contains("(empty: the dump failed)"));
+        let shrunk = [dump("b.sql", 40, 1.0), dump("a.sql", 100, 25.0)];
+        let r = judge_dumps(&shrunk, dir, &args(50.0), &t, 1);
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "newest dump b.sql is 1 h 0 min old, 40 bytes; 60% smaller than the one before (100 bytes); 2 dumps in /backups"
+        );
+        assert_eq!(r.details.len(), 2);
+        assert_eq!(
+            perf(&r),
+            [
+                "age=3600s;90000;176400;0",
+                "size=40B;;;0",
+                "dumps=2;;;0",
+                "previous_size=100B;;;0"
+            ]
+        );
+        assert_eq!(
+            judge_dumps(&shrunk, dir, &args(60.0), &t, 0).status,
+            Status::Ok
+        );
+    }
+
+    fn info(code: i64, backups: serde_json::Value) -> Value {
+        serde_json::json!({
+            "name": "main",
+            "status": {"code": code, "message": if code == 0 { "ok" } else { "missing stanza path" }},
+            "backup": backups,
+            "archive": [{"max": "000000010000000000000003"}]
+        })
+    }
+
+    #[test]
+    fn pgbackrest_freshest_backup_and_the_archive() {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let backups = serde_json::json!([
+            {"type": "full", "label": "F1", "timestamp": {"stop": 1_000_000 - 7 * 86400}, "info": {"size": 1000}},
+            {"type": "full", "label": "F0", "timestamp": {"stop": 1_000_000 - 14 * 86400}, "info": {"size": 900}},
+            {"type": "incr", "label": "I1", "timestamp": {"stop": 1_000_000 - 3600}, "info": {"size": 10}},
+            {"type": "diff", "label": "D1", "error": true, "timestamp": {"stop": 1_000_000 - 60}, "info": {"size": 10}}
+        ]);
+        let repo = read_stanza(&info(0, backups), now);
+        assert_eq!(repo.newest.len(), 2);
+        assert_eq!(
+            (repo.newest[0].label.as_str(), repo.newest[0].age),
+            ("F1", 7.0 * 86400.0)
+        );
+        let server = ServerWal {
+            current: Some("000000010000000000000005".into()),
+            segment_size: "16MB".into(),
+        };
+        let t = thresholds::<Backup>(None, None);
+        let r = judge_pgbackrest("main", &repo, &server, &t);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.summary,
+            "newest full F1 is 7 d 0 h old; newest incr I1 is 1 h 0 min old; archive up to 000000010000000000000003 (1 completed WAL file not archived yet)"
+        );
+        assert_eq!(perf(&r).last().unwrap(), "archive_behind=1;;;0");
+        let t = thresholds::<Backup>(Some("30min"), None);
+        assert_eq!(
+            judge_pgbackrest("main", &repo, &server, &t).status,
+            Status::Warning
+        );
+    }
+
+    #[test]
+    fn pgbackrest_trouble_is_critical() {
+        let now = SystemTime::UNIX_EPOCH;
+        let t = thresholds::<Backup>(None, None);
+        let standby = ServerWal::default();
+        let r = judge_pgbackrest(
+            "main",
+            &read_stanza(&info(0, serde_json::json!([])), now),
+            &standby,
+            &t,
+        );
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.summary,
+            "stanza main has no backup; archive up to 000000010000000000000003"
+        );
+        let r = judge_pgbackrest(
+            "main",
+            &read_stanza(&info(103, serde_json::json!([])), now),
+            &standby,
+            &t,
+        );
+        assert_eq!(r.status, Status::Critical);
+        assert!(r
+            .summary
+            .starts_with("stanza main: missing stanza path (status 103)"));
+        let r = judge_pgbackrest(
+            "main",
+            &read_stanza(&serde_json::json!({}), now),
+            &standby,
+            &t,
+        );
+        assert_eq!(
+            r.summary,
+            "stanza main: no status (status 99); no WAL archived"
+        );
     }
 }
