@@ -4,7 +4,7 @@
 use postgres::types::{FromSql, Type};
 
 use crate::units::format_number;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Unit, UnitSpec};
+use crate::{Check, CheckResult, Context, Error, PerfData, Session, Thresholds, Unit, UnitSpec};
 
 pub struct Query;
 
@@ -51,12 +51,16 @@ impl Check for Query {
                 }))
             }
         };
-        let status = ctx.thresholds.status(&[(Unit::Count, value)]);
-        let summary = format!("{} is {}", args.label, format_number(value));
-        let perf =
-            PerfData::new(args.label.as_str(), value, Unit::Count).thresholds(&ctx.thresholds);
-        Ok(CheckResult::new(status, summary).perf([perf]))
+        Ok(judge(value, &args.label, &ctx.thresholds))
     }
+}
+
+/// The number the query returned against `-w`/`-c`, under its label.
+pub fn judge(value: f64, label: &str, t: &Thresholds) -> CheckResult {
+    let status = t.status(&[(Unit::Count, value)]);
+    let summary = format!("{label} is {}", format_number(value));
+    let perf = PerfData::new(label, value, Unit::Count).thresholds(t);
+    CheckResult::new(status, summary).perf([perf])
 }
 
 /// Any numeric SQL value, read from its binary form.
@@ -126,7 +130,33 @@ fn numeric(raw: &[u8]) -> Result<f64, Box<dyn std::error::Error + Sync + Send>> 
 
 #[cfg(test)]
 mod tests {
-    use super::numeric;
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::Status;
+
+    #[test]
+    fn the_number_meets_the_ranges_under_its_label() {
+        let t = thresholds::<Query>(Some("5"), Some("20"));
+        let r = judge(5.0, "idle_tx", &t);
+        assert_eq!((r.status, r.summary.as_str()), (Status::Ok, "idle_tx is 5"));
+        assert_eq!(perf(&r), ["idle_tx=5;5;20"]);
+        assert_eq!(judge(5.5, "x", &t).status, Status::Warning);
+        // Below the ranges' start (0) is outside both.
+        assert_eq!(judge(-1.0, "x", &t).status, Status::Critical);
+        let r = reported::<Query>(judge(21.0, "x", &t));
+        assert_eq!(r.status, Status::Critical);
+        assert!(r.hint.unwrap().starts_with("rerun the query by hand"));
+        // No thresholds, no default: any number is OK.
+        assert_eq!(
+            judge(1e12, "x", &thresholds::<Query>(None, None)).status,
+            Status::Ok
+        );
+        let r = judge(0.25, "ratio", &thresholds::<Query>(Some("@0:0.5"), None));
+        assert_eq!(
+            (r.status, r.summary.as_str()),
+            (Status::Warning, "ratio is 0.25")
+        );
+    }
 
     fn encode(ndigits: i16, weight: i16, sign: u16, digits: &[i16]) -> Vec<u8> {
         let mut raw = Vec::new();
