@@ -14,7 +14,9 @@ use crate::session::get;
 use crate::state::{Loaded, Snapshot, StateArgs, Store};
 use crate::units::{parse_duration_option, pretty_bytes};
 use crate::words::plural;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{
+    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
+};
 
 pub struct Log;
 
@@ -194,75 +196,90 @@ impl Check for Log {
             ),
         };
 
-        // Read and count
         let mut tally = Tally::new(args.slow * 1000.0);
         let progress = files::read_new(&files, previous.as_ref(), args.from_start, &mut |e| {
             tally.add(&e, &prefix)
         })?;
         store.save(&snapshot_of(&progress.marks))?;
-
-        // Compare
-        let t = &ctx.thresholds;
-        let named: Vec<(&str, f64)> = LABELS.iter().map(|l| (*l, tally.count(l) as f64)).collect();
-        let mut status = t.status_labeled(&[(Unit::Count, tally.count("errors") as f64)], &named);
-        if tally.count("panics") > 0 {
-            status = Status::Critical;
-        }
-
-        // Report
-        let mut summary = format!(
-            "{} new entr{} in {} of {} file{} ({})",
-            tally.count("lines"),
-            if tally.count("lines") == 1 {
-                "y"
-            } else {
-                "ies"
-            },
-            progress.files,
-            files.len(),
-            plural(files.len() as i64),
-            pretty_bytes(progress.bytes as f64)
-        );
-        let noted: Vec<String> = LABELS[1..]
-            .iter()
-            .filter(|l| tally.count(l) > 0)
-            .map(|l| {
-                let n = tally.count(l);
-                let name = l.replace('_', " ");
-                // "1 deadlock", "2 deadlocks": every label is a plural.
-                let name = if n == 1 {
-                    name.trim_end_matches('s').to_string()
-                } else {
-                    name
-                };
-                format!("{n} {name}")
-            })
-            .collect();
-        if !noted.is_empty() {
-            summary.push_str(&format!(": {}", noted.join(", ")));
-        }
-        if let Some(note) = note {
-            summary.push_str(&format!("; {note}"));
-        }
-        let perf = LABELS.iter().map(|label| {
-            let mut p = PerfData::new(*label, tally.count(label) as f64, Unit::Count).min(0.0);
-            let bare = |r: Option<&crate::range::Range>| r.map(|r| r.to_perfdata());
-            p.warning = bare(t.warning_for(label)).or_else(|| {
-                (*label == "errors")
-                    .then(|| bare(t.warning(Unit::Count)))
-                    .flatten()
-            });
-            p.critical = bare(t.critical_for(label)).or_else(|| {
-                (*label == "errors")
-                    .then(|| bare(t.critical(Unit::Count)))
-                    .flatten()
-            });
-            p
-        });
-        Ok(CheckResult::new(status, summary)
-            .perf(perf)
-            .details(details(&tally, ctx.verbose)))
+        let read = Read {
+            files: files.len(),
+            files_read: progress.files,
+            bytes: progress.bytes,
+            note,
+        };
+        Ok(judge(&tally, &read, &ctx.thresholds, ctx.verbose))
     }
+}
+
+/// How much of the logs this run read, and a note on where it started.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Read {
+    pub files: usize,
+    pub files_read: usize,
+    pub bytes: u64,
+    pub note: Option<String>,
+}
+
+/// Each count against the ranges that name it (a bare range applies to
+/// errors); any PANIC is CRITICAL.
+pub fn judge(tally: &Tally, read: &Read, t: &Thresholds, verbose: u8) -> CheckResult {
+    let named: Vec<(&str, f64)> = LABELS.iter().map(|l| (*l, tally.count(l) as f64)).collect();
+    let mut status = t.status_labeled(&[(Unit::Count, tally.count("errors") as f64)], &named);
+    if tally.count("panics") > 0 {
+        status = Status::Critical;
+    }
+    let mut summary = format!(
+        "{} new entr{} in {} of {} file{} ({})",
+        tally.count("lines"),
+        if tally.count("lines") == 1 {
+            "y"
+        } else {
+            "ies"
+        },
+        read.files_read,
+        read.files,
+        plural(read.files as i64),
+        pretty_bytes(read.bytes as f64)
+    );
+    let noted: Vec<String> = LABELS[1..]
+        .iter()
+        .filter(|l| tally.count(l) > 0)
+        .map(|l| {
+            let n = tally.count(l);
+            let name = l.replace('_', " ");
+            // "1 deadlock", "2 deadlocks": every label is a plural.
+            let name = if n == 1 {
+                name.trim_end_matches('s').to_string()
+            } else {
+                name
+            };
+            format!("{n} {name}")
+        })
+        .collect();
+    if !noted.is_empty() {
+        summary.push_str(&format!(": {}", noted.join(", ")));
+    }
+    if let Some(note) = &read.note {
+        summary.push_str(&format!("; {note}"));
+    }
+    let perf = LABELS.iter().map(|label| {
+        let mut p = PerfData::new(*label, tally.count(label) as f64, Unit::Count).min(0.0);
+        let bare = |r: Option<&crate::range::Range>| r.map(|r| r.to_perfdata());
+        p.warning = bare(t.warning_for(label)).or_else(|| {
+            (*label == "errors")
+                .then(|| bare(t.warning(Unit::Count)))
+                .flatten()
+        });
+        p.critical = bare(t.critical_for(label)).or_else(|| {
+            (*label == "errors")
+                .then(|| bare(t.critical(Unit::Count)))
+                .flatten()
+        });
+        p
+    });
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details(tally, verbose))
 }
 
 /// Failed logins, the most frequent errors, the slowest statements; with -v
@@ -290,4 +307,97 @@ fn details(tally: &Tally, verbose: u8) -> Vec<String> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+
+    /// A tally of these stderr lines, as the server writes them.
+    fn tally(text: &str) -> Tally {
+        let prefix = Prefix::new(DEFAULT_PREFIX);
+        let mut tally = Tally::new(0.0);
+        Format::Stderr.parse(text.as_bytes(), &mut |e| tally.add(&e, &prefix));
+        tally
+    }
+
+    const ERRORS: &str = "\
+2026-11-29 10:00:00.000 UTC [101] app@shop ERROR:  relation \"nope\" does not exist at character 15
+2026-11-29 10:00:01.000 UTC [101] app@shop ERROR:  relation \"nope\" does not exist at character 15
+2026-11-29 10:00:02.000 UTC [102] app@shop ERROR:  deadlock detected
+2026-11-29 10:00:03.000 UTC [103] victim@shop FATAL:  password authentication failed for user \"victim\"
+";
+
+    fn read() -> Read {
+        Read {
+            files: 2,
+            files_read: 1,
+            bytes: 2048,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn named_ranges_apply_to_their_count_and_bare_ones_to_errors() {
+        let counted = tally(ERRORS);
+        assert_eq!(counted.count("errors"), 3);
+        let t = thresholds::<Log>(Some("3"), None);
+        assert_eq!(judge(&counted, &read(), &t, 0).status, Status::Ok);
+        let t = thresholds::<Log>(Some("errors=2"), None);
+        assert_eq!(judge(&counted, &read(), &t, 0).status, Status::Warning);
+        let t = thresholds::<Log>(Some("errors=50,auth_failures=0"), Some("deadlocks=0"));
+        let r = reported::<Log>(judge(&counted, &read(), &t, 0));
+        assert_eq!(r.status, Status::Critical);
+        assert!(r.hint.unwrap().starts_with("read the matching log lines"));
+        // No thresholds: counting only.
+        assert_eq!(
+            judge(&counted, &read(), &thresholds::<Log>(None, None), 0).status,
+            Status::Ok
+        );
+    }
+
+    #[test]
+    fn the_line_counts_what_was_read_and_names_each_count() {
+        let r = judge(
+            &tally(ERRORS),
+            &read(),
+            &thresholds::<Log>(Some("errors=5"), None),
+            0,
+        );
+        assert!(
+            r.summary
+                .starts_with("4 new entries in 1 of 2 files (2048 bytes): 3 errors, 1 fatal,"),
+            "{}",
+            r.summary
+        );
+        assert!(r.summary.contains("1 deadlock"), "{}", r.summary);
+        assert!(
+            perf(&r).contains(&"errors=3;5;;0".to_string()),
+            "{:?}",
+            perf(&r)
+        );
+        assert!(
+            r.details.iter().any(|l| l.starts_with("2 × ")),
+            "{:?}",
+            r.details
+        );
+    }
+
+    #[test]
+    fn a_panic_is_critical_and_nothing_new_is_ok() {
+        let panic = tally("2026-11-29 10:00:00.000 UTC [1] PANIC:  could not write to file \"pg_wal/xlogtemp.1\": No space left on device\n");
+        let t = thresholds::<Log>(Some("errors=100"), Some("errors=1000"));
+        assert_eq!(judge(&panic, &read(), &t, 0).status, Status::Critical);
+        let first = Read {
+            note: Some("first run, read from the start".into()),
+            ..Read::default()
+        };
+        let r = judge(&tally(""), &first, &t, 0);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.summary,
+            "0 new entries in 0 of 0 files (0 bytes); first run, read from the start"
+        );
+    }
 }
