@@ -1,6 +1,7 @@
 //! check_pg_health: several of the suite's checks in one run over one
 //! session, reported as one result: a whole health check as one service.
 
+use crate::judge::worst;
 use crate::output::Part;
 use crate::registry::{part_names, prepare_part};
 use crate::runner::Prepared;
@@ -58,93 +59,114 @@ impl Check for Health {
             .find(|h| !crate::filesystem::is_local_host(h));
         let (prepared, skipped) = prepare_all(args, remote.map(String::as_str))?;
 
-        // Measure: each check in turn on the one session.
-        let mut parts: Vec<Part> = Vec::new();
-        let mut not_run = Vec::new();
+        // Each check in turn on the one session.
+        let mut combined = Combined {
+            skipped,
+            ..Combined::default()
+        };
         for (check, part) in prepared {
             if db.is_closed() {
-                not_run.push(check);
+                combined.not_run.push(check);
                 continue;
             }
             let result = part(db, ctx);
-            parts.push(Part { check, result });
+            combined.parts.push(Part { check, result });
         }
-
-        // Compare: the worst state wins; a session lost midway is as bad as
-        // a server that refuses connections.
-        let mut status: Status = parts.iter().map(|p| p.result.status).collect();
-        let lost = db.is_closed();
-        if lost {
-            status = Status::Critical;
-        }
-
-        // Report: the non-OK checks first, then one line per check.
-        let mut alerts: Vec<&Part> = parts
-            .iter()
-            .filter(|p| p.result.status != Status::Ok)
-            .collect();
-        alerts.sort_by_key(|p| std::cmp::Reverse(p.result.status.rank()));
-        let ok = parts.len() - alerts.len();
-        let mut summary: Vec<String> = alerts
-            .iter()
-            .map(|p| format!("{} {}: {}", p.check, p.result.status, p.result.summary))
-            .collect();
-        if lost {
-            summary.insert(0, "the server closed the connection".into());
-        }
-        summary.push(if alerts.is_empty() {
-            let names: Vec<&str> = parts.iter().map(|p| p.check.as_str()).collect();
-            format!("{ok} check{} OK ({})", plural(ok as i64), names.join(", "))
-        } else {
-            format!("{ok} check{} OK", plural(ok as i64))
-        });
-        summary.extend(skipped.iter().cloned());
-
-        let mut details = Vec::new();
-        for part in &parts {
-            details.push(format!(
-                "[{}] {}: {}",
-                part.result.status, part.check, part.result.summary
-            ));
-            if ctx.verbose > 0 {
-                details.extend(part.result.details.iter().map(|d| format!("  {d}")));
-            }
-        }
-        details.extend(
-            not_run
-                .iter()
-                .map(|c| format!("[UNKNOWN] {c}: not run, the connection was lost")),
-        );
-        details.extend(skipped);
-
-        let perfdata: Vec<PerfData> = parts
-            .iter()
-            .flat_map(|part| {
-                part.result.perfdata.iter().map(|p| PerfData {
-                    label: format!("{}::{}", part.check, p.label),
-                    ..p.clone()
-                })
-            })
-            .collect();
-        let hints: Vec<String> = alerts
-            .iter()
-            .filter_map(|p| Some(format!("[{}] {}", p.check, p.result.hint.as_deref()?)))
-            .collect();
-        let mut result = CheckResult::new(status, summary.join("; "))
-            .perf(perfdata)
-            .details(details);
-        if lost {
-            result.hint = Error::Lost {
-                target: String::new(),
-                reason: String::new(),
-            }
-            .hint("check_pg_health");
-        } else if !hints.is_empty() {
-            result.hint = Some(hints.join(" "));
-        }
-        result.parts = parts;
-        Ok(result)
+        combined.lost = db.is_closed();
+        Ok(judge(combined, ctx.verbose))
     }
+}
+
+/// What a combined run gathered: each check's own result, the checks not
+/// run because the session was lost, and those skipped with the reason.
+#[derive(Debug, Clone, Default)]
+pub struct Combined {
+    pub parts: Vec<Part>,
+    pub not_run: Vec<String>,
+    pub skipped: Vec<String>,
+    /// The server closed the session midway.
+    pub lost: bool,
+}
+
+/// The worst state of the checks (CRITICAL when the session was lost); the
+/// non-OK checks first in the line and in the hint, then one line per check.
+pub fn judge(c: Combined, verbose: u8) -> CheckResult {
+    let Combined {
+        parts,
+        not_run,
+        skipped,
+        lost,
+    } = c;
+    let status = if lost {
+        Status::Critical
+    } else {
+        worst(parts.iter().map(|p| p.result.status))
+    };
+    let mut alerts: Vec<&Part> = parts
+        .iter()
+        .filter(|p| p.result.status != Status::Ok)
+        .collect();
+    alerts.sort_by_key(|p| std::cmp::Reverse(p.result.status.rank()));
+    let ok = parts.len() - alerts.len();
+    let mut summary: Vec<String> = alerts
+        .iter()
+        .map(|p| format!("{} {}: {}", p.check, p.result.status, p.result.summary))
+        .collect();
+    if lost {
+        summary.insert(0, "the server closed the connection".into());
+    }
+    summary.push(if alerts.is_empty() {
+        let names: Vec<&str> = parts.iter().map(|p| p.check.as_str()).collect();
+        format!("{ok} check{} OK ({})", plural(ok as i64), names.join(", "))
+    } else {
+        format!("{ok} check{} OK", plural(ok as i64))
+    });
+    summary.extend(skipped.iter().cloned());
+
+    let mut details = Vec::new();
+    for part in &parts {
+        details.push(format!(
+            "[{}] {}: {}",
+            part.result.status, part.check, part.result.summary
+        ));
+        if verbose > 0 {
+            details.extend(part.result.details.iter().map(|d| format!("  {d}")));
+        }
+    }
+    details.extend(
+        not_run
+            .iter()
+            .map(|c| format!("[UNKNOWN] {c}: not run, the connection was lost")),
+    );
+    details.extend(skipped);
+
+    let perfdata: Vec<PerfData> = parts
+        .iter()
+        .flat_map(|part| {
+            part.result.perfdata.iter().map(|p| PerfData {
+                label: format!("{}::{}", part.check, p.label),
+                ..p.clone()
+            })
+        })
+        .collect();
+    let hints: Vec<String> = alerts
+        .iter()
+        .filter_map(|p| Some(format!("[{}] {}", p.check, p.result.hint.as_deref()?)))
+        .collect();
+    let mut result = CheckResult::new(status, summary.join("; "))
+        .perf(perfdata)
+        .details(details);
+    if lost {
+        result.hint = Error::Lost {
+            target: String::new(),
+            reason: String::new(),
+        }
+        .hint("check_pg_health");
+    } else if !hints.is_empty() {
+        result.hint = Some(hints.join(" "));
+    }
+    result.parts = parts;
+    result
 }
 
 /// A check ready to run, by the name its output carries.
@@ -265,6 +287,96 @@ pub fn split_words(text: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Unit;
+
+    fn part(check: &str, status: Status, hint: Option<&str>) -> Part {
+        let mut result = CheckResult::new(status, format!("{check} said so"))
+            .perf([PerfData::new("n", 1.0, Unit::Count)])
+            .details([format!("{check} detail")]);
+        result.hint = hint.map(str::to_string);
+        Part {
+            check: check.into(),
+            result,
+        }
+    }
+
+    #[test]
+    fn all_ok_names_every_check() {
+        let r = judge(
+            Combined {
+                parts: vec![
+                    part("alive", Status::Ok, None),
+                    part("locks", Status::Ok, None),
+                ],
+                ..Combined::default()
+            },
+            0,
+        );
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(r.summary, "2 checks OK (alive, locks)");
+        assert_eq!(
+            r.details,
+            ["[OK] alive: alive said so", "[OK] locks: locks said so"]
+        );
+        let labels: Vec<&str> = r.perfdata.iter().map(|p| p.label.as_str()).collect();
+        assert_eq!(labels, ["alive::n", "locks::n"]);
+        assert_eq!(r.hint, None);
+        assert_eq!(r.parts.len(), 2);
+    }
+
+    #[test]
+    fn the_worst_leads_and_the_hints_follow_in_that_order() {
+        let r = judge(
+            Combined {
+                parts: vec![
+                    part("alive", Status::Ok, None),
+                    part("connections", Status::Warning, Some("pool them")),
+                    part("archiver", Status::Critical, Some("fix archive_command")),
+                    part("bloat", Status::Unknown, Some("grant it")),
+                ],
+                skipped: vec!["disk skipped: db2 is not this machine".into()],
+                ..Combined::default()
+            },
+            1,
+        );
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.summary,
+            "archiver CRITICAL: archiver said so; bloat UNKNOWN: bloat said so; connections WARNING: connections said so; 1 check OK; disk skipped: db2 is not this machine"
+        );
+        assert_eq!(
+            r.hint.as_deref(),
+            Some("[archiver] fix archive_command [bloat] grant it [connections] pool them")
+        );
+        // -v adds each check's own long output under its line.
+        assert_eq!(r.details[1], "  alive detail");
+        assert_eq!(
+            r.details.last().unwrap(),
+            "disk skipped: db2 is not this machine"
+        );
+    }
+
+    #[test]
+    fn a_lost_session_is_critical_and_names_what_did_not_run() {
+        let r = judge(
+            Combined {
+                parts: vec![part("alive", Status::Ok, None)],
+                not_run: vec!["locks".into()],
+                lost: true,
+                ..Combined::default()
+            },
+            0,
+        );
+        assert_eq!(r.status, Status::Critical);
+        assert!(r
+            .summary
+            .starts_with("the server closed the connection; 1 check OK"));
+        assert_eq!(
+            r.details[1],
+            "[UNKNOWN] locks: not run, the connection was lost"
+        );
+        assert!(r.hint.unwrap().starts_with("is the server up"));
+    }
 
     #[test]
     fn words_split_as_a_shell_splits_them() {
