@@ -161,21 +161,70 @@ fn finish(code: i32, lines: &[String]) -> ! {
     }
 }
 
+/// Why the daemon's call asks for nothing, or None when it calls for
+/// action: only a HARD CRITICAL (or the chosen SOFT attempt) does, and so
+/// does a run by hand (no state given).
+fn nothing_to_do(cli: &Cli) -> Option<String> {
+    let state = cli.state.as_ref()?;
+    let hard = cli
+        .state_type
+        .as_deref()
+        .is_none_or(|t| t.eq_ignore_ascii_case("HARD"));
+    let at_attempt = cli.on_attempt.is_some() && cli.on_attempt == cli.attempt;
+    if state.eq_ignore_ascii_case("CRITICAL") && (hard || at_attempt) {
+        return None;
+    }
+    Some(format!(
+        "{NAME}: nothing to do: the service is {state} ({}, attempt {})",
+        cli.state_type.as_deref().unwrap_or("HARD"),
+        cli.attempt.map_or("?".to_string(), |a| a.to_string())
+    ))
+}
+
+/// The idle sessions to end, oldest first (as fetched), at most --max:
+/// never a superuser's or a protected role's, only in --database/--user.
+fn choose<'a>(candidates: &'a [Idle], cli: &Cli) -> Vec<&'a Idle> {
+    candidates
+        .iter()
+        .filter(|s| !s.superuser && !cli.protect.contains(&s.user))
+        .filter(|s| cli.database.as_ref().is_none_or(|d| *d == s.database))
+        .filter(|s| cli.user.as_ref().is_none_or(|u| *u == s.user))
+        .take(cli.max)
+        .collect()
+}
+
+/// `pid 42 (app@shop, application 'web', from 10.0.0.5, idle 12 min 0 s)`.
+fn describe(s: &Idle) -> String {
+    format!(
+        "pid {} ({}@{}, application '{}', from {}, idle {})",
+        s.pid,
+        s.user,
+        s.database,
+        s.application,
+        s.client,
+        pretty_duration(s.idle)
+    )
+}
+
+/// What a dry run says it would do.
+fn dry_run(chosen: &[&Idle], idle_for: f64) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{NAME}: DRY RUN: would terminate {} session{} idle for over {} (add --execute to do it)",
+        chosen.len(),
+        plural(chosen.len() as i64),
+        pretty_duration(idle_for)
+    )];
+    lines.extend(
+        chosen
+            .iter()
+            .map(|s| format!("would terminate {}", describe(s))),
+    );
+    lines
+}
+
 fn run(cli: &Cli) -> Result<Vec<String>, Error> {
-    // Only a HARD CRITICAL (or the chosen SOFT attempt) calls for action.
-    if let Some(state) = &cli.state {
-        let hard = cli
-            .state_type
-            .as_deref()
-            .is_none_or(|t| t.eq_ignore_ascii_case("HARD"));
-        let at_attempt = cli.on_attempt.is_some() && cli.on_attempt == cli.attempt;
-        if !state.eq_ignore_ascii_case("CRITICAL") || !(hard || at_attempt) {
-            return Ok(vec![format!(
-                "{NAME}: nothing to do: the service is {state} ({}, attempt {})",
-                cli.state_type.as_deref().unwrap_or("HARD"),
-                cli.attempt.map_or("?".to_string(), |a| a.to_string())
-            )]);
-        }
+    if let Some(why) = nothing_to_do(cli) {
+        return Ok(vec![why]);
     }
     let timeout = Timeout::parse(&cli.timeout)?;
     timeout::arm(
@@ -218,27 +267,10 @@ fn run(cli: &Cli) -> Result<Vec<String>, Error> {
             superuser: get(row, "superuser")?,
         });
     }
-    let chosen: Vec<&Idle> = candidates
-        .iter()
-        .filter(|s| !s.superuser && !cli.protect.contains(&s.user))
-        .filter(|s| cli.database.as_ref().is_none_or(|d| *d == s.database))
-        .filter(|s| cli.user.as_ref().is_none_or(|u| *u == s.user))
-        .take(cli.max)
-        .collect();
+    let chosen = choose(&candidates, cli);
 
     // Act, or say what would be done.
     let mut lines = Vec::new();
-    let describe = |s: &Idle| {
-        format!(
-            "pid {} ({}@{}, application '{}', from {}, idle {})",
-            s.pid,
-            s.user,
-            s.database,
-            s.application,
-            s.client,
-            pretty_duration(s.idle)
-        )
-    };
     let idle_for = pretty_duration(cli.idle_for);
     if cli.execute {
         let mut done = 0;
@@ -266,16 +298,7 @@ fn run(cli: &Cli) -> Result<Vec<String>, Error> {
             ),
         );
     } else {
-        lines.push(format!(
-            "{NAME}: DRY RUN: would terminate {} session{} idle for over {idle_for} (add --execute to do it)",
-            chosen.len(),
-            plural(chosen.len() as i64)
-        ));
-        lines.extend(
-            chosen
-                .iter()
-                .map(|s| format!("would terminate {}", describe(s))),
-        );
+        lines.extend(dry_run(&chosen, cli.idle_for));
     }
     let spared = candidates.len() - chosen.len();
     if spared > 0 {
@@ -322,5 +345,95 @@ impl Syslog {
         };
         // SAFETY: a "%s" format with one C string argument.
         unsafe { libc::syslog(libc::LOG_NOTICE, c"%s".as_ptr(), text.as_ptr()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut argv = vec![NAME];
+        argv.extend(args);
+        Cli::try_parse_from(argv).expect("valid arguments")
+    }
+
+    fn idle(pid: i32, user: &str, database: &str, superuser: bool) -> Idle {
+        Idle {
+            pid,
+            user: user.into(),
+            database: database.into(),
+            application: "web".into(),
+            client: "10.0.0.5".into(),
+            idle: 720.0,
+            superuser,
+        }
+    }
+
+    #[test]
+    fn only_a_hard_critical_or_the_chosen_attempt_acts() {
+        assert_eq!(nothing_to_do(&cli(&[])), None);
+        assert_eq!(
+            nothing_to_do(&cli(&["--state", "CRITICAL", "--state-type", "HARD"])),
+            None
+        );
+        assert_eq!(
+            nothing_to_do(&cli(&[
+                "--state",
+                "WARNING",
+                "--state-type",
+                "HARD",
+                "--attempt",
+                "3"
+            ]))
+            .unwrap(),
+            "handle_pg_connections: nothing to do: the service is WARNING (HARD, attempt 3)"
+        );
+        let soft = [
+            "--state",
+            "CRITICAL",
+            "--state-type",
+            "SOFT",
+            "--attempt",
+            "2",
+        ];
+        assert!(nothing_to_do(&cli(&soft)).is_some());
+        let mut at_two = soft.to_vec();
+        at_two.extend(["--on-attempt", "2"]);
+        assert_eq!(nothing_to_do(&cli(&at_two)), None);
+    }
+
+    #[test]
+    fn never_a_superuser_or_protected_role_and_at_most_max() {
+        let sessions = vec![
+            idle(1, "postgres", "shop", true),
+            idle(2, "app", "shop", false),
+            idle(3, "batch", "shop", false),
+            idle(4, "app", "other", false),
+            idle(5, "app", "shop", false),
+        ];
+        let pids = |c: &Cli| {
+            choose(&sessions, c)
+                .iter()
+                .map(|s| s.pid)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pids(&cli(&[])), [2, 3, 4, 5]);
+        assert_eq!(pids(&cli(&["--protect", "batch", "--max", "2"])), [2, 4]);
+        assert_eq!(pids(&cli(&["--database", "shop", "--user", "app"])), [2, 5]);
+    }
+
+    #[test]
+    fn a_dry_run_names_each_session_it_would_end() {
+        let sessions = [idle(2, "app", "shop", false)];
+        let chosen: Vec<&Idle> = sessions.iter().collect();
+        assert_eq!(
+            dry_run(&chosen, 600.0),
+            [
+                "handle_pg_connections: DRY RUN: would terminate 1 session idle for over 10 min 0 s (add --execute to do it)",
+                "would terminate pid 2 (app@shop, application 'web', from 10.0.0.5, idle 12 min 0 s)"
+            ]
+        );
+        assert!(dry_run(&[], 60.0)[0].contains("would terminate 0 sessions"));
     }
 }
