@@ -26,19 +26,25 @@ plugin() {
   echo "(exit code $?)"
   set -e
 }
-plugin "$port" check_pg_alive -w 2s -c 8s
-plugin "$port" check_pg_connections -w 80% -c 90%
-plugin "$port" check_pg_replication_lag --min-standbys 1 -w 16MB,30s -c 1GB,5min
+# The example the registry gives a check (the one its --help, man page and the
+# README show), run against the throwaway cluster, with any extra arguments.
+example() {
+  local port_=$1 name=$2; shift 2
+  eval "plugin \"\$port_\" $("$bin/pgvigil" --example "$name") \"\$@\""
+}
+example "$port" alive
+example "$port" connections
+example "$port" replication_lag
 plugin "$standby_port" check_pg_replication_lag -w 16MB,30s -c 1GB,5min
-plugin "$port" check_pg_disk -w 80% -c 90%
-plugin "$port" check_pg_locks -w 5,30s -c 20,5min
-plugin "$port" check_pg_long_running -w 5min -c 30min
-plugin "$port" check_pg_archiver -w 10,10min -c 50,1h
-plugin "$port" check_pg_wraparound -w 50% -c 75%
-plugin "$port" check_pg_vacuum --all-databases -w 10%,1d -c 50%,7d
-plugin "$port" check_pg_bloat --all-databases -w 1GB,50% -c 10GB,80%
-plugin "$port" check_pg_indexes --all-databases -w 5 -c 20
-plugin "$port" check_pg_replication_slots -w 1GB,1h -c 10GB,1d
+example "$port" disk
+example "$port" locks
+example "$port" long_running
+example "$port" archiver
+example "$port" wraparound
+example "$port" vacuum
+example "$port" bloat
+example "$port" indexes
+example "$port" replication_slots
 plugin "$standby_port" check_pg_wraparound
 # The rate checks compare two runs: a baseline, some work, then the interval.
 export PGVIGIL_STATE_DIR=$base/state
@@ -47,21 +53,21 @@ for c in check_pg_hit_ratio check_pg_deadlocks check_pg_commit_ratio check_pg_te
 done
 psql_p -c "SET work_mem = '64kB'" -c "SELECT count(*) FROM (SELECT * FROM demo ORDER BY i DESC) s" -c "CHECKPOINT" >/dev/null
 sleep 1
-plugin "$port" check_pg_hit_ratio -w 95: -c 90: --min-reads 10
-plugin "$port" check_pg_deadlocks -w 0 -c 5
-plugin "$port" check_pg_commit_ratio -w 5% -c 20%
-plugin "$port" check_pg_temp_files -w 0 -c 1GB
-plugin "$port" check_pg_checksums
-plugin "$port" check_pg_checkpoints -w 30% -c 60%
-plugin "$port" check_pg_db_size -w 1GB -c 2GB --growth 1GB
+example "$port" hit_ratio --min-reads 10
+example "$port" deadlocks
+example "$port" commit_ratio
+example "$port" temp_files
+example "$port" checksums
+example "$port" checkpoints
+example "$port" db_size
 # The log check reads the primary's log from the start (as root it may; an
 # unprivileged user would need log_file_mode = 0640 and the server's group).
-plugin "$port" check_pg_log --log "$base/primary.log" --from-start -w errors=5 -c errors=50
-plugin "$port" check_pg_query --query "SELECT count(*) FROM pg_stat_activity" --label sessions -w 50 -c 80
+example "$port" log --log "$base/primary.log" --from-start
+example "$port" query
 # Configuration and roles as security practice wants them (the
 # throwaway cluster runs with fsync off, and logs no lock waits).
-plugin "$port" check_pg_settings --expect log_lock_waits=on --expect log_checkpoints=on --expect log_min_duration_statement=1s
-plugin "$port" check_pg_roles --allow-superuser postgres -w 7d: -c 1d:
+example "$port" settings
+example "$port" roles
 # A daily pg_dump, then the check of its freshness.
 mkdir -p "$base/dumps"
 "$pgbin/pg_dump" -h "$base" -p "$port" -U postgres -d postgres -f "$base/dumps/postgres-$(date +%F).sql"
@@ -73,7 +79,7 @@ plugin "$bouncer_port" check_pg_pgbouncer -H "$base/pgbouncer" -w 5,10s -c 20,1m
 # The event handler for the connections service, as run by hand: a dry run
 # that names the idle sessions it would terminate (none on this quiet cluster;
 # superusers' sessions, such as PgBouncer's here, it never touches).
-plugin "$port" handle_pg_connections --idle-for 1s
+example "$port" handle_pg_connections
 echo
 echo "== a failure looks like this (server stopped):"
 run_pg "$pgbin/pg_ctl" stop -m fast -D "$base/standby" >/dev/null

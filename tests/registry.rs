@@ -79,6 +79,19 @@ fn a_check_runs_the_same_by_its_link_and_by_its_name() {
 }
 
 #[test]
+fn every_example_is_one_line_the_demo_can_run() {
+    for name in names().into_iter().chain(handlers()) {
+        let (code, line, _) = pgvigil_run(&["--example", &name]);
+        assert_eq!(code, 0, "{name}");
+        assert!(line.starts_with(&format!("{name} ")), "{name}: {line}");
+        assert_eq!(line.lines().count(), 1);
+    }
+    let (code, _, err) = pgvigil_run(&["--example", "nosuch"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("--example needs a check or handler"));
+}
+
+#[test]
 fn version_and_unknown_names() {
     let (code, out, _) = pgvigil_run(&["--version"]);
     assert_eq!(code, 0);
@@ -170,8 +183,12 @@ fn the_demo_and_the_bench_run_every_program() {
     let demo = repo_file("scripts/demo.sh");
     let bench = repo_file("bench/measure.py");
     for name in names().into_iter().chain(handlers()) {
+        // By its registry example (example "$port" locks), or by hand.
+        let short = name.trim_start_matches("check_pg_");
         assert!(
-            demo.contains(&format!(" {name}")),
+            demo.contains(&format!("example \"$port\" {short}\n"))
+                || demo.contains(&format!("example \"$port\" {short} "))
+                || demo.contains(&format!(" {name} ")),
             "scripts/demo.sh does not run {name}"
         );
         assert!(

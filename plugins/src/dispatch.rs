@@ -47,6 +47,17 @@ pub fn main(mut args: Vec<OsString>) -> ! {
         },
         // The README's table of plugins, which a test holds the README to.
         Some("--readme-table") => exit(0, registry::readme_table().trim_end()),
+        // One program's example command line, which the demo runs.
+        Some("--example") => match args
+            .get(2)
+            .and_then(|n| registry::find(&n.to_string_lossy()))
+        {
+            Some(entry) => exit(0, &entry.example_line()),
+            None => exit(
+                3,
+                "pgvigil: --example needs a check or handler (pgvigil --list names them)",
+            ),
+        },
         Some(name) => match registry::find(name) {
             Some(entry) => {
                 // The program sees itself called by its installed name, so
