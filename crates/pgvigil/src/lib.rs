@@ -18,11 +18,9 @@ pub use pgvigil_kit::{
     units, words,
 };
 
-pub use check::{Check, Context};
 pub use error::Error;
 pub use output::CheckResult;
 pub use perfdata::PerfData;
-pub use session::Session;
 pub use status::Status;
 pub use threshold::{Thresholds, UnitSpec};
 pub use units::Unit;

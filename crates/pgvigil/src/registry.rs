@@ -215,7 +215,7 @@ suite! {
         thresholds: "a count to waiting clients, a duration to the longest wait, `%` to clients of `max_client_conn` (default `-w 5,10s,80% -c 20,1min,95%`)",
         example: "-p 6432 -U monitor -w 5,10s -c 20,1min",
     },
-    health => health::Health {
+    health => health::Health<Suite> {
         measures: "several of the checks above in one run over one connection: a whole health check (alive, connections, replication_lag, disk, long_running, locks, archiver by default; disk skipped with a note when the server is elsewhere), or the `--check 'NAME OPTIONS'` you list; the worst state, the non-OK checks first, one long-output line per check, each check's perfdata as `check::label`",
         thresholds: "nothing of its own: each `--check` carries its plugin's `-w`/`-c` (and every other option of that plugin)",
         example: "--check 'connections -w 80% -c 90%' --check 'locks -w 5 -c 20'",
@@ -246,6 +246,19 @@ pub fn find(called: &str) -> Option<&'static Entry> {
     all()
         .find(|e| e.binary == called)
         .or_else(|| CHECKS.iter().find(|e| e.name == called))
+}
+
+/// The registry as check_pg_health sees it: every check but itself.
+pub struct Suite;
+
+impl health::Parts for Suite {
+    fn names() -> Vec<&'static str> {
+        part_names()
+    }
+
+    fn prepare(name: &str, argv: &[String]) -> Option<Result<Prepared, Error>> {
+        prepare_part(name, argv)
+    }
 }
 
 /// The checks a combined run may name, in registry order.

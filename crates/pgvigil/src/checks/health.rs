@@ -1,14 +1,26 @@
 //! check_pg_health: several of the suite's checks in one run over one
 //! session, reported as one result: a whole health check as one service.
 
+use crate::check::{Check, Context};
 use crate::judge::worst;
 use crate::output::Part;
-use crate::registry::{part_names, prepare_part};
 use crate::runner::Prepared;
+use crate::session::Session;
 use crate::words::plural;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, UnitSpec};
 
-pub struct Health;
+/// A combined run over the checks `P` offers: the registry, which lists
+/// this check among the others, hands itself in, so this module needs no
+/// import of it.
+pub struct Health<P>(std::marker::PhantomData<P>);
+
+/// The checks a combined run may name.
+pub trait Parts {
+    /// Their names, for the error that names an unknown one.
+    fn names() -> Vec<&'static str>;
+    /// Check `name` with its options parsed; None when there is no such check.
+    fn prepare(name: &str, argv: &[String]) -> Option<Result<Prepared, Error>>;
+}
 
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Checks")]
@@ -29,7 +41,7 @@ const DEFAULT_CHECKS: &[&str] = &[
     "archiver",
 ];
 
-impl Check for Health {
+impl<P: Parts> Check for Health<P> {
     const DISPLAY: &'static str = "HEALTH";
     const COMBINES: bool = true;
     const ABOUT: &'static str = "Several checks of the suite in one run over one connection: the worst state, the non-OK checks first, one line and the perfdata (as check::label) of each.";
@@ -47,7 +59,7 @@ impl Check for Health {
     type Args = Args;
 
     fn validate(args: &Args) -> Result<(), Error> {
-        prepare_all(args, None).map(|_| ())
+        prepare_all::<P>(args, None).map(|_| ())
     }
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
@@ -57,7 +69,7 @@ impl Check for Health {
             .hosts
             .iter()
             .find(|h| !crate::filesystem::is_local_host(h));
-        let (prepared, skipped) = prepare_all(args, remote.map(String::as_str))?;
+        let (prepared, skipped) = prepare_all::<P>(args, remote.map(String::as_str))?;
 
         // Each check in turn on the one session.
         let mut combined = Combined {
@@ -174,7 +186,10 @@ type Named = (String, Prepared);
 
 /// Every `--check` (or the default list) parsed by its plugin's parser. In
 /// the default list, disk is skipped when the server is on `remote`.
-fn prepare_all(args: &Args, remote: Option<&str>) -> Result<(Vec<Named>, Vec<String>), Error> {
+fn prepare_all<P: Parts>(
+    args: &Args,
+    remote: Option<&str>,
+) -> Result<(Vec<Named>, Vec<String>), Error> {
     let defaults = args.checks.is_empty();
     let specs: Vec<String> = if defaults {
         DEFAULT_CHECKS.iter().map(|c| c.to_string()).collect()
@@ -196,10 +211,10 @@ fn prepare_all(args: &Args, remote: Option<&str>) -> Result<(Vec<Named>, Vec<Str
                 continue;
             }
         }
-        let part = prepare_part(name, argv).ok_or_else(|| {
+        let part = P::prepare(name, argv).ok_or_else(|| {
             Error::Usage(format!(
                 "--check '{spec}': no check '{name}' (known: {})",
-                part_names().join(", ")
+                P::names().join(", ")
             ))
         })??;
         prepared.push((part_name(name, &prepared), part));

@@ -3,8 +3,10 @@
 
 use postgres::types::{FromSql, Type};
 
+use crate::check::{Check, Context};
+use crate::session::Session;
 use crate::units::format_number;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Thresholds, Unit, UnitSpec};
 
 pub struct Query;
 

@@ -4,10 +4,10 @@
 
 use regex::Regex;
 
+use crate::conninfo::ConnSettings;
 use crate::error::Error;
 use crate::session::{get, Session};
 use crate::status::Status;
-use crate::Context;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Databases")]
@@ -105,7 +105,8 @@ WHERE datallowconn AND NOT datistemplate ORDER BY datname";
 pub fn visit<T>(
     args: &DatabaseArgs,
     db: &mut Session,
-    ctx: &Context,
+    conn: &ConnSettings,
+    timeout: std::time::Duration,
     mut each: impl FnMut(&str, &mut Session) -> Result<T, Error>,
 ) -> Result<Visit<T>, Error> {
     let mut visit = Visit {
@@ -113,8 +114,8 @@ pub fn visit<T>(
         unreachable: Vec::new(),
     };
     if !args.all_databases {
-        let result = each(&ctx.conn.dbname, db)?;
-        visit.checked.push((ctx.conn.dbname.clone(), result));
+        let result = each(&conn.dbname, db)?;
+        visit.checked.push((conn.dbname.clone(), result));
         return Ok(visit);
     }
     let mut names = Vec::new();
@@ -132,12 +133,12 @@ pub fn visit<T>(
         ));
     }
     for name in names {
-        if name == ctx.conn.dbname {
+        if name == conn.dbname {
             let result = each(&name, db)?;
             visit.checked.push((name, result));
             continue;
         }
-        match Session::connect(&ctx.conn.for_database(&name), ctx.timeout) {
+        match Session::connect(&conn.for_database(&name), timeout) {
             Ok(mut other) => {
                 let result = each(&name, &mut other);
                 other.close_in_background();

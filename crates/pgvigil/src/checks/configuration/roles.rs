@@ -2,13 +2,13 @@
 //! unexpected superusers, passwords about to expire, CREATEROLE or
 //! BYPASSRLS outside an allow list, roles at their connection limit.
 
+use crate::check::{Check, Context};
 use crate::judge::worst;
 use crate::session::get;
+use crate::session::Session;
 use crate::units::pretty_duration;
 use crate::words::count;
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Roles;
 

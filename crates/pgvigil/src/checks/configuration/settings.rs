@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::check::{Check, Context};
 use crate::session::get;
+use crate::session::Session;
 use crate::state::{Loaded, Snapshot, StateArgs};
 use crate::words::count;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Status, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Settings;
 

@@ -6,17 +6,17 @@
 
 use std::path::PathBuf;
 
+use crate::check::{Check, Context};
 use crate::logs::files::{self, Mark, Marks};
 use crate::logs::stderr::Prefix;
 use crate::logs::tally::{Tally, LABELS};
 use crate::logs::Format;
 use crate::session::get;
+use crate::session::Session;
 use crate::state::{Loaded, Snapshot, StateArgs, Store};
 use crate::units::{parse_duration_option, pretty_bytes};
 use crate::words::plural;
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Log;
 

@@ -7,15 +7,15 @@
 
 use postgres::types::Type;
 
+use crate::check::{Check, Context};
 use crate::judge::worst;
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::relations::RelationArgs;
+use crate::session::Session;
 use crate::units::{parse_size_option, pretty_bytes, round_to};
 use crate::words::{percent_text, plural};
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Bloat;
 
@@ -189,9 +189,13 @@ impl Check for Bloat {
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
         let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
-        let visit = databases::visit(&args.databases, db, ctx, |database, session| {
-            measure_database(args, database, session, min_size)
-        })?;
+        let visit = databases::visit(
+            &args.databases,
+            db,
+            &ctx.conn,
+            ctx.timeout,
+            |database, session| measure_database(args, database, session, min_size),
+        )?;
         // Never a silent zero: what the role cannot see is named, with the grant.
         let hidden: Vec<(String, Vec<String>)> = visit
             .results()

@@ -3,14 +3,14 @@
 //! duplicate indexes, and tables read mostly by sequential scans (the
 //! usual sign of a missing index).
 
+use crate::check::{Check, Context};
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::relations::RelationArgs;
+use crate::session::Session;
 use crate::units::{parse_size_option, pretty_bytes};
 use crate::words::plural;
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 use postgres::types::Type;
 
 pub struct Indexes;
@@ -133,30 +133,38 @@ impl Check for Indexes {
 
 fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Visit<Vec<Found>>, Error> {
     let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
-    databases::visit(&args.databases, db, ctx, |database, session| {
-        let rows = session.query_with(
-            SQL,
-            &[(&min_size, Type::INT8), (&args.min_seq_read, Type::INT8)],
-        )?;
-        let mut found = Vec::new();
-        for row in &rows {
-            let f = Found {
-                database: database.to_string(),
-                kind: get(row, "kind")?,
-                schema: get(row, "schema")?,
-                name: get(row, "name")?,
-                table: get(row, "table_name")?,
-                size: get(row, "size")?,
-                reads: get(row, "reads")?,
-                group: get(row, "grp")?,
-            };
-            let table = f.table.as_deref().unwrap_or(&f.name);
-            if args.relations.keeps(&f.schema, &f.name) || args.relations.keeps(&f.schema, table) {
-                found.push(f);
+    databases::visit(
+        &args.databases,
+        db,
+        &ctx.conn,
+        ctx.timeout,
+        |database, session| {
+            let rows = session.query_with(
+                SQL,
+                &[(&min_size, Type::INT8), (&args.min_seq_read, Type::INT8)],
+            )?;
+            let mut found = Vec::new();
+            for row in &rows {
+                let f = Found {
+                    database: database.to_string(),
+                    kind: get(row, "kind")?,
+                    schema: get(row, "schema")?,
+                    name: get(row, "name")?,
+                    table: get(row, "table_name")?,
+                    size: get(row, "size")?,
+                    reads: get(row, "reads")?,
+                    group: get(row, "grp")?,
+                };
+                let table = f.table.as_deref().unwrap_or(&f.name);
+                if args.relations.keeps(&f.schema, &f.name)
+                    || args.relations.keeps(&f.schema, table)
+                {
+                    found.push(f);
+                }
             }
-        }
-        Ok(found)
-    })
+            Ok(found)
+        },
+    )
 }
 
 /// An invalid index is CRITICAL; unused plus redundant duplicate indexes

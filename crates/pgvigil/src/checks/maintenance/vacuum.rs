@@ -3,15 +3,15 @@
 //! statistics that have gone stale while the table kept changing; and
 //! tables on which autovacuum was switched off.
 
+use crate::check::{Check, Context};
 use crate::judge::worst;
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::relations::RelationArgs;
+use crate::session::Session;
 use crate::units::{pretty_duration, round_to};
 use crate::words::{percent_text, plural};
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Vacuum;
 
@@ -134,33 +134,39 @@ impl Check for Vacuum {
 
 fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     let mut autovacuum_on = true;
-    let visit = databases::visit(&args.databases, db, ctx, |database, session| {
-        let mut tables = Vec::new();
-        for row in &session.query(SQL)? {
-            autovacuum_on &= get::<bool>(row, "autovacuum_on")?;
-            let Some(name) = get::<Option<String>>(row, "name")? else {
-                continue;
-            };
-            let schema: String = get(row, "schema")?;
-            if !args.relations.keeps(&schema, &name) {
-                continue;
+    let visit = databases::visit(
+        &args.databases,
+        db,
+        &ctx.conn,
+        ctx.timeout,
+        |database, session| {
+            let mut tables = Vec::new();
+            for row in &session.query(SQL)? {
+                autovacuum_on &= get::<bool>(row, "autovacuum_on")?;
+                let Some(name) = get::<Option<String>>(row, "name")? else {
+                    continue;
+                };
+                let schema: String = get(row, "schema")?;
+                if !args.relations.keeps(&schema, &name) {
+                    continue;
+                }
+                tables.push(Table {
+                    database: database.to_string(),
+                    schema,
+                    name,
+                    live: get(row, "n_live_tup")?,
+                    dead: get(row, "n_dead_tup")?,
+                    changes: get(row, "n_mod_since_analyze")?,
+                    vacuum_age: get(row, "vacuum_age")?,
+                    analyze_age: get(row, "analyze_age")?,
+                    autovacuum_off: get(row, "autovacuum_off")?,
+                    since_stats: get::<Option<f64>>(row, "since_stats")?.unwrap_or(0.0),
+                    ..Table::default()
+                });
             }
-            tables.push(Table {
-                database: database.to_string(),
-                schema,
-                name,
-                live: get(row, "n_live_tup")?,
-                dead: get(row, "n_dead_tup")?,
-                changes: get(row, "n_mod_since_analyze")?,
-                vacuum_age: get(row, "vacuum_age")?,
-                analyze_age: get(row, "analyze_age")?,
-                autovacuum_off: get(row, "autovacuum_off")?,
-                since_stats: get::<Option<f64>>(row, "since_stats")?.unwrap_or(0.0),
-                ..Table::default()
-            });
-        }
-        Ok(tables)
-    })?;
+            Ok(tables)
+        },
+    )?;
     let mut running = Vec::new();
     if ctx.verbose > 0 {
         for w in db.query(WORKERS)? {

@@ -4,13 +4,13 @@
 //! sees them all; what holds the horizon back is read only when it matters.
 
 use crate::check::require_stats_visibility;
+use crate::check::{Check, Context};
 use crate::output::one_line;
 use crate::session::get;
+use crate::session::Session;
 use crate::units::round_to;
 use crate::words::percent_text;
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Wraparound;
 

@@ -3,14 +3,14 @@
 //! than timed, and the time they spent writing and syncing. PostgreSQL 17
 //! moved these counters from pg_stat_bgwriter to pg_stat_checkpointer.
 
+use crate::check::{Check, Context};
 use crate::rates::{self, Interval, Rates};
 use crate::session::get;
+use crate::session::Session;
 use crate::state::{Snapshot, StateArgs};
 use crate::units::{pretty_duration, round_to};
 use crate::words::{percent_text, plural};
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Checkpoints;
 

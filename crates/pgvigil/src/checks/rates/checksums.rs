@@ -2,13 +2,13 @@
 //! read from disk that is not what was written: failing storage), and
 //! whether data checksums are on at all.
 
+use crate::check::{Check, Context};
 use crate::checks::rates::stat_database::{self, Sample};
 use crate::rates::Interval;
+use crate::session::Session;
 use crate::state::StateArgs;
 use crate::words::plural;
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Checksums;
 

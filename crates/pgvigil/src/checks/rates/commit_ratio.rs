@@ -2,14 +2,14 @@
 //! ended since the previous run: an application failing its transactions
 //! shows here before anywhere else.
 
+use crate::check::{Check, Context};
 use crate::checks::rates::stat_database::{self, Sample};
 use crate::rates::Interval;
+use crate::session::Session;
 use crate::state::StateArgs;
 use crate::units::round_to;
 use crate::words::{percent_text, plural};
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct CommitRatio;
 

@@ -2,11 +2,13 @@
 //! counts them since the last statistics reset, so the count between two
 //! runs comes from the state store.
 
+use crate::check::{Check, Context};
 use crate::checks::rates::stat_database::{self, Sample};
 use crate::rates::Interval;
+use crate::session::Session;
 use crate::state::StateArgs;
 use crate::words::plural;
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Thresholds, Unit, UnitSpec};
 
 pub struct Deadlocks;
 

@@ -2,14 +2,14 @@
 //! over the interval since the previous run, not since the statistics were
 //! last reset (a ratio "since March" never moves).
 
+use crate::check::{Check, Context};
 use crate::checks::rates::stat_database::{self, Sample};
 use crate::rates::Interval;
+use crate::session::Session;
 use crate::state::StateArgs;
 use crate::units::round_to;
 use crate::words::percent_text;
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct HitRatio;
 

@@ -2,10 +2,12 @@
 //! database's counters kept in the state store, and the interval since the
 //! previous run worked out.
 
+use crate::check::Context;
 use crate::rates::{self, Rates};
 use crate::session::get;
+use crate::session::Session;
 use crate::state::{Snapshot, StateArgs};
-use crate::{Context, Error, Session};
+use crate::Error;
 
 // The row without a database name counts shared catalogs (checksum failures
 // among them).

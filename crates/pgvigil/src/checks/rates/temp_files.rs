@@ -1,14 +1,14 @@
 //! check_pg_temp_files: temporary files written since the previous run, by
 //! queries whose sorts and hashes did not fit in work_mem.
 
+use crate::check::{Check, Context};
 use crate::checks::rates::stat_database::{self, Sample};
 use crate::rates::Interval;
+use crate::session::Session;
 use crate::state::StateArgs;
 use crate::units::pretty_bytes;
 use crate::words::plural;
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct TempFiles;
 

@@ -1,12 +1,12 @@
 //! check_pg_archiver: is WAL archiving keeping up? pg_stat_archiver for
 //! failures, and the `.ready` files still waiting in archive_status.
 
+use crate::check::{Check, Context};
 use crate::session::get;
+use crate::session::Session;
 use crate::units::pretty_duration;
 use crate::words::plural;
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Archiver;
 

@@ -2,13 +2,13 @@
 //! WAL received but not yet replayed and the age of what was replayed last.
 
 use crate::check::require_stats_visibility;
+use crate::check::{Check, Context};
 use crate::judge::worst;
 use crate::session::get;
+use crate::session::Session;
 use crate::units::{pretty_bytes, pretty_duration, round_to};
 use crate::words::plural;
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct ReplicationLag;
 

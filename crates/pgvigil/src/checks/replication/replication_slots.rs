@@ -2,13 +2,13 @@
 //! forgotten slot fills pg_wal until the server stops; a slot whose WAL was
 //! removed (`max_slot_wal_keep_size`) is broken for good.
 
+use crate::check::{Check, Context};
 use crate::judge::{roll_up, Finding};
 use crate::session::get;
+use crate::session::Session;
 use crate::units::{pretty_bytes, pretty_duration};
 use crate::words::plural;
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct ReplicationSlots;
 

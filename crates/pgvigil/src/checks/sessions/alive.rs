@@ -3,9 +3,11 @@
 //! reachable), with
 //! the server's version, role and uptime.
 
+use crate::check::{Check, Context};
 use crate::session::get;
+use crate::session::Session;
 use crate::units::{pretty_duration, round_to};
-use crate::{Check, CheckResult, Context, Error, PerfData, Session, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Thresholds, Unit, UnitSpec};
 
 pub struct Alive;
 

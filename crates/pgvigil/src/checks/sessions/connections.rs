@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use crate::check::{database_names, require_stats_visibility};
+use crate::check::{Check, Context};
 use crate::session::get;
+use crate::session::Session;
 use crate::units::round_to;
 use crate::words::{percent_text, plural};
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Connections;
 

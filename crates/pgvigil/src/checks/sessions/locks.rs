@@ -2,13 +2,13 @@
 //! longest has waited.
 
 use crate::check::require_stats_visibility;
+use crate::check::{Check, Context};
 use crate::output::one_line;
 use crate::session::get;
+use crate::session::Session;
 use crate::units::{pretty_duration, round_to};
 use crate::words::plural;
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Locks;
 

@@ -1,15 +1,15 @@
 //! check_pg_db_size: the size of every database (what a daily size
 //! report lists), and how fast each grows per day, from the previous run's sizes.
 
+use crate::check::{Check, Context};
 use crate::judge::worst;
 use crate::range::Range;
 use crate::rates::{self, Interval, Rates};
 use crate::session::get;
+use crate::session::Session;
 use crate::state::{Snapshot, StateArgs};
 use crate::units::{pretty_bytes, pretty_duration, round_to};
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct DbSize;
 

@@ -3,14 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::check::{Check, Context};
 use crate::filesystem::{self, Usage};
 use crate::judge::worst;
 use crate::session::get;
+use crate::session::Session;
 use crate::units::{pretty_bytes, round_to};
 use crate::words::{count, percent_text};
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Disk;
 

@@ -9,13 +9,13 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::check::{Check, Context};
 use crate::logs::files::glob_match;
 use crate::session::get;
+use crate::session::Session;
 use crate::units::{pretty_bytes, pretty_duration};
 use crate::words::{count, percent_text};
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Backup;
 

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::check::{Check, Context};
 use crate::judge::{alerting_lines, Finding};
+use crate::session::Session;
 use crate::session::TextRow;
 use crate::units::pretty_duration;
 use crate::words::{percent_text, plural};
-use crate::{
-    Check, CheckResult, Context, Error, PerfData, Session, Status, Thresholds, Unit, UnitSpec,
-};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Pgbouncer;
 
