@@ -110,6 +110,28 @@ const FAILURE_HINTS: [&str; 4] = [
     "fix the command line",
 ];
 
+/// Checks whose hints other tests here cover, each for its reason: no
+/// thresholds of its own (settings, health), or a PgBouncer to talk to.
+const COVERED_ELSEWHERE: [&str; 3] = [
+    "check_pg_settings",  // settings_findings_end_with_its_next_step
+    "check_pg_health",    // a_combined_run_gives_the_hints_of_its_alerts
+    "check_pg_pgbouncer", // tests/pgbouncer.rs, against a real PgBouncer
+];
+
+#[test]
+fn every_check_of_the_registry_is_held_to_its_hint() {
+    let listed: std::collections::BTreeSet<String> = plugins()
+        .into_iter()
+        .map(|(p, _, _)| p.to_string())
+        .chain(COVERED_ELSEWHERE.iter().map(|p| p.to_string()))
+        .collect();
+    assert_eq!(
+        listed,
+        harness::plugin::names(),
+        "add the new check to plugins() here, with the arguments it needs and a range that alerts"
+    );
+}
+
 #[test]
 fn every_measured_alert_ends_with_the_checks_own_next_step() {
     for (plugin, args, range) in plugins() {
