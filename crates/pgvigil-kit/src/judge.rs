@@ -25,12 +25,19 @@ pub fn worst(states: impl IntoIterator<Item = Status>) -> Status {
     states.into_iter().fold(Status::Ok, Status::worst)
 }
 
+/// Orders `items` worst state first; items of the same state keep their
+/// order, so sorting by a second key (size, age) first gives worst, then
+/// largest.
+pub fn worst_first<T>(items: &mut [T], status: impl Fn(&T) -> Status) {
+    items.sort_by_key(|i| std::cmp::Reverse(status(i).rank()));
+}
+
 /// The findings' overall state and their lines, worst first; findings of the
 /// same state keep the order they were found in (usually the fetch's order,
 /// which puts the largest value first).
 pub fn roll_up(mut findings: Vec<Finding>) -> (Status, Vec<String>) {
     let status = worst(findings.iter().map(|f| f.status));
-    findings.sort_by_key(|f| std::cmp::Reverse(f.status.rank()));
+    worst_first(&mut findings, |f| f.status);
     (status, findings.into_iter().map(|f| f.line).collect())
 }
 

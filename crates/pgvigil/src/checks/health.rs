@@ -2,7 +2,7 @@
 //! session, reported as one result: a whole health check as one service.
 
 use crate::check::{Check, Context};
-use crate::judge::worst;
+use crate::judge::{worst, worst_first};
 use crate::output::Part;
 use crate::runner::Prepared;
 use crate::session::Session;
@@ -118,7 +118,7 @@ pub fn judge(c: Combined, verbose: u8) -> CheckResult {
         .iter()
         .filter(|p| p.result.status != Status::Ok)
         .collect();
-    alerts.sort_by_key(|p| std::cmp::Reverse(p.result.status.rank()));
+    worst_first(&mut alerts, |p| p.result.status);
     let ok = parts.len() - alerts.len();
     let mut summary: Vec<String> = alerts
         .iter()

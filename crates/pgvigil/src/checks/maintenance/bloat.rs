@@ -8,7 +8,7 @@
 use postgres::types::Type;
 
 use crate::check::{Check, Context};
-use crate::judge::worst;
+use crate::judge::{worst, worst_first};
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::relations::RelationArgs;
@@ -227,11 +227,8 @@ pub fn judge(visit: &Visit<Found>, t: &Thresholds, min_size: u64, verbose: u8) -
         .flat_map(|(_, found)| &found.unanalyzed)
         .collect();
     let status = visit.floor(worst(relations.iter().map(|(_, s)| *s)));
-    relations.sort_by(|(a, sa), (b, sb)| {
-        sb.rank()
-            .cmp(&sa.rank())
-            .then(b.wasted.total_cmp(&a.wasted))
-    });
+    relations.sort_by(|(a, _), (b, _)| b.wasted.total_cmp(&a.wasted));
+    worst_first(&mut relations, |(_, state)| *state);
     let many = visited > 1;
     let total = relations.iter().fold(0.0, |sum, (r, _)| sum + r.wasted);
     let mut summary = match relations.first() {

@@ -4,7 +4,7 @@
 //! tables on which autovacuum was switched off.
 
 use crate::check::{Check, Context};
-use crate::judge::worst;
+use crate::judge::{worst, worst_first};
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::relations::RelationArgs;
@@ -205,16 +205,11 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
     }
     status = m.visit.floor(status);
     tables.sort_by(|a, b| {
-        b.status
-            .rank()
-            .cmp(&a.status.rank())
-            .then(
-                b.dead_pct
-                    .unwrap_or(0.0)
-                    .total_cmp(&a.dead_pct.unwrap_or(0.0)),
-            )
+        (b.dead_pct.unwrap_or(0.0))
+            .total_cmp(&a.dead_pct.unwrap_or(0.0))
             .then(b.stale_for.total_cmp(&a.stale_for))
     });
+    worst_first(&mut tables, |t| t.status);
     let flagged: Vec<&Table> = tables
         .iter()
         .filter(|t| t.needs_vacuum || t.needs_analyze || t.autovacuum_off)

@@ -3,7 +3,7 @@
 //! removed (`max_slot_wal_keep_size`) is broken for good.
 
 use crate::check::{Check, Context};
-use crate::judge::{roll_up, Finding};
+use crate::judge::{worst, worst_first};
 use crate::session::get;
 use crate::session::Session;
 use crate::units::{pretty_bytes, pretty_duration};
@@ -116,21 +116,13 @@ fn slot_status(s: &Slot, t: &Thresholds) -> Status {
 /// The worst slot's state; every slot listed, worst and largest first,
 /// when not OK (or with -v).
 pub fn judge(slots: &[Slot], t: &Thresholds, verbose: u8) -> CheckResult {
-    let states: Vec<Status> = slots.iter().map(|s| slot_status(s, t)).collect();
-    let mut ordered: Vec<(&Slot, Status)> = slots.iter().zip(states.iter().copied()).collect();
+    // Worst first, then by WAL retained; the first names the summary.
+    let mut ordered: Vec<(&Slot, Status)> = slots.iter().map(|s| (s, slot_status(s, t))).collect();
     ordered.sort_by(|a, b| b.0.retained.total_cmp(&a.0.retained));
-    let (status, lines) = roll_up(
-        ordered
-            .iter()
-            .map(|(s, state)| Finding::new(*state, line(s, *state)))
-            .collect(),
-    );
-    // The summary names the worst slot, by state, then by WAL retained.
-    let worst = ordered.iter().max_by(|a, b| {
-        a.1.rank()
-            .cmp(&b.1.rank())
-            .then(a.0.retained.total_cmp(&b.0.retained))
-    });
+    worst_first(&mut ordered, |(_, state)| *state);
+    let status = worst(ordered.iter().map(|(_, state)| *state));
+    let lines: Vec<String> = ordered.iter().map(|(s, state)| line(s, *state)).collect();
+    let worst = ordered.first();
     let inactive = slots.iter().filter(|s| !s.active).count();
     let summary = match worst {
         None => "no replication slots".to_string(),

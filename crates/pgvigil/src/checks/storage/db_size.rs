@@ -2,7 +2,7 @@
 //! report lists), and how fast each grows per day, from the previous run's sizes.
 
 use crate::check::{Check, Context};
-use crate::judge::worst;
+use crate::judge::{worst, worst_first};
 use crate::range::Range;
 use crate::rates::{self, Interval, Rates};
 use crate::session::get;
@@ -157,12 +157,8 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
         })
         .collect();
     let status = worst(databases.iter().map(|d| d.status));
-    databases.sort_by(|a, b| {
-        b.status
-            .rank()
-            .cmp(&a.status.rank())
-            .then(b.size.total_cmp(&a.size))
-    });
+    databases.sort_by(|a, b| b.size.total_cmp(&a.size));
+    worst_first(&mut databases, |d| d.status);
     let total: f64 = databases.iter().map(|d| d.size).sum();
     let mut summary = match databases.first() {
         Some(first) => format!(
