@@ -57,7 +57,6 @@ impl Check for Checkpoints {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
         let version: i32 = get(&db.query_one(VERSION)?, "version")?;
         let row = db.query_one(if version >= 170000 { FROM_17 } else { UP_TO_16 })?;
         let mut snapshot = Snapshot {

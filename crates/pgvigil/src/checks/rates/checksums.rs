@@ -39,12 +39,13 @@ impl Check for Checksums {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
         let sample = stat_database::sample(db, ctx, &args.state, &["checksum_failures"])?;
         Ok(judge(&sample, &ctx.thresholds, args))
     }
 }
 
+/// New checksum failures against `-w`/`-c` (default `-c 0`); failures from
+/// before the first run warn once; checksums off warn with --require-checksums.
 pub fn judge(sample: &Sample, t: &Thresholds, args: &Args) -> CheckResult {
     let enabled = if sample.data_checksums {
         "data checksums on"

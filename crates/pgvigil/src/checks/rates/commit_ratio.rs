@@ -4,7 +4,6 @@
 
 use crate::check::{Check, Context};
 use crate::checks::rates::stat_database::{self, Sample};
-use crate::rates::Interval;
 use crate::session::Session;
 use crate::state::StateArgs;
 use crate::units::round_to;
@@ -57,19 +56,17 @@ impl Check for CommitRatio {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
         let sample = stat_database::sample(db, ctx, &args.state, COLUMNS)?;
         Ok(judge(&sample, &ctx.thresholds, args, ctx.verbose))
     }
 }
 
+/// Rollbacks over the interval: a count, and from --min-transactions on a
+/// share of the transactions that ended, against `-w`/`-c`.
 pub fn judge(sample: &Sample, t: &Thresholds, args: &Args, verbose: u8) -> CheckResult {
-    let counters = [
-        PerfData::counter("commits", sample.total("xact_commit")),
-        PerfData::counter("rollbacks", sample.total("xact_rollback")),
-    ];
-    if let Interval::Baseline { why } = &sample.rates.interval {
-        return CheckResult::new(Status::Ok, why.clone()).perf(counters);
+    let counters = sample.counters(&[("commits", "xact_commit"), ("rollbacks", "xact_rollback")]);
+    if let Some(first) = sample.baseline(&counters) {
+        return first;
     }
     let rolled_back = sample.total_delta("xact_rollback");
     let committed = sample.total_delta("xact_commit");

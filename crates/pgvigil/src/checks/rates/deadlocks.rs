@@ -4,7 +4,6 @@
 
 use crate::check::{Check, Context};
 use crate::checks::rates::stat_database::{self, Sample};
-use crate::rates::Interval;
 use crate::session::Session;
 use crate::state::StateArgs;
 use crate::words::plural;
@@ -35,16 +34,16 @@ impl Check for Deadlocks {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
         let sample = stat_database::sample(db, ctx, &args.state, &["deadlocks"])?;
         Ok(judge(&sample, &ctx.thresholds))
     }
 }
 
+/// Deadlocks over the interval against `-w`/`-c` (default `-w 0`).
 pub fn judge(sample: &Sample, t: &Thresholds) -> CheckResult {
-    let total = PerfData::counter("deadlocks_total", sample.total("deadlocks"));
-    if let Interval::Baseline { why } = &sample.rates.interval {
-        return CheckResult::new(crate::Status::Ok, why.clone()).perf([total]);
+    let counters = sample.counters(&[("deadlocks_total", "deadlocks")]);
+    if let Some(first) = sample.baseline(&counters) {
+        return first;
     }
     let count = sample.total_delta("deadlocks");
     let status = t.status(&[(Unit::Count, count)]);
@@ -57,12 +56,11 @@ pub fn judge(sample: &Sample, t: &Thresholds) -> CheckResult {
     if !by_database.is_empty() {
         summary.push_str(&format!(" ({})", by_database.join(", ")));
     }
-    let perf = [
-        PerfData::new("deadlocks", count, Unit::Count)
-            .thresholds(t)
-            .min(0.0),
-        total,
-    ];
+    let perf = [PerfData::new("deadlocks", count, Unit::Count)
+        .thresholds(t)
+        .min(0.0)]
+    .into_iter()
+    .chain(counters);
     CheckResult::new(status, summary).perf(perf)
 }
 

@@ -4,7 +4,6 @@
 
 use crate::check::{Check, Context};
 use crate::checks::rates::stat_database::{self, Sample};
-use crate::rates::Interval;
 use crate::session::Session;
 use crate::state::StateArgs;
 use crate::units::round_to;
@@ -62,19 +61,17 @@ impl Check for HitRatio {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
         let sample = stat_database::sample(db, ctx, &args.state, COLUMNS)?;
         Ok(judge(&sample, &ctx.thresholds, args, ctx.verbose))
     }
 }
 
+/// The hit ratio over the interval, in all and per database, against the
+/// lower bounds `-w`/`-c`; fewer than --min-reads block reads are not judged.
 pub fn judge(sample: &Sample, t: &Thresholds, args: &Args, verbose: u8) -> CheckResult {
-    let counters = [
-        PerfData::counter("blks_hit", sample.total("blks_hit")),
-        PerfData::counter("blks_read", sample.total("blks_read")),
-    ];
-    if let Interval::Baseline { why } = &sample.rates.interval {
-        return CheckResult::new(Status::Ok, why.clone()).perf(counters);
+    let counters = sample.counters(&[("blks_hit", "blks_hit"), ("blks_read", "blks_read")]);
+    if let Some(first) = sample.baseline(&counters) {
+        return first;
     }
     let (pct, accesses) = ratio(sample, None);
     let judged = |pct: f64, accesses: f64| {

@@ -3,11 +3,11 @@
 //! previous run worked out.
 
 use crate::check::Context;
-use crate::rates::{self, Rates};
+use crate::rates::{self, Interval, Rates};
 use crate::session::get;
 use crate::session::Session;
 use crate::state::{Snapshot, StateArgs};
-use crate::Error;
+use crate::{CheckResult, Error, PerfData, Status};
 
 // The row without a database name counts shared catalogs (checksum failures
 // among them).
@@ -63,6 +63,26 @@ impl Sample {
     /// The counter summed over every database, since each one's last reset.
     pub fn total(&self, column: &str) -> f64 {
         self.databases.iter().map(|d| d.value(column)).sum()
+    }
+
+    /// The raw counters as perfdata, by label and column, for graphs that
+    /// derive their own rates.
+    pub fn counters(&self, labels: &[(&str, &str)]) -> Vec<PerfData> {
+        labels
+            .iter()
+            .map(|(label, column)| PerfData::counter(*label, self.total(column)))
+            .collect()
+    }
+
+    /// On a run with nothing to compare with, what every rate check says:
+    /// OK, why, and the raw counters.
+    pub fn baseline(&self, counters: &[PerfData]) -> Option<CheckResult> {
+        match &self.rates.interval {
+            Interval::Baseline { why } => {
+                Some(CheckResult::new(Status::Ok, why.clone()).perf(counters.to_vec()))
+            }
+            _ => None,
+        }
     }
 }
 

@@ -3,12 +3,11 @@
 
 use crate::check::{Check, Context};
 use crate::checks::rates::stat_database::{self, Sample};
-use crate::rates::Interval;
 use crate::session::Session;
 use crate::state::StateArgs;
 use crate::units::pretty_bytes;
 use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Thresholds, Unit, UnitSpec};
 
 pub struct TempFiles;
 
@@ -36,19 +35,20 @@ impl Check for TempFiles {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        // Query
         let sample = stat_database::sample(db, ctx, &args.state, COLUMNS)?;
         Ok(judge(&sample, &ctx.thresholds))
     }
 }
 
+/// Temporary files (a count) and their bytes (a size) over the interval
+/// against `-w`/`-c`.
 pub fn judge(sample: &Sample, t: &Thresholds) -> CheckResult {
-    let counters = [
-        PerfData::counter("temp_files_total", sample.total("temp_files")),
-        PerfData::counter("temp_bytes_total", sample.total("temp_bytes")),
-    ];
-    if let Interval::Baseline { why } = &sample.rates.interval {
-        return CheckResult::new(Status::Ok, why.clone()).perf(counters);
+    let counters = sample.counters(&[
+        ("temp_files_total", "temp_files"),
+        ("temp_bytes_total", "temp_bytes"),
+    ]);
+    if let Some(first) = sample.baseline(&counters) {
+        return first;
     }
     let files = sample.total_delta("temp_files");
     let bytes = sample.total_delta("temp_bytes");
@@ -87,6 +87,7 @@ mod tests {
     use super::*;
     use crate::checks::rates::stat_database::samples::{baseline, measured};
     use crate::checks::testing::{perf, reported, thresholds};
+    use crate::Status;
 
     fn sample(files: f64, bytes: f64) -> Sample {
         measured(
