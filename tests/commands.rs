@@ -208,3 +208,28 @@ fn every_plugin_has_a_nagios_command_whose_options_it_accepts() {
         "plugins or handlers without a Nagios command"
     );
 }
+
+#[test]
+fn both_examples_use_every_command() {
+    let icinga = repo_file("packaging/icinga2/pgvigil-example.conf");
+    let nagios = repo_file("packaging/nagios/pgvigil-example.cfg");
+    let mut shipped = plugins();
+    shipped.extend(harness::plugin::handlers());
+    for binary in shipped {
+        let command = if binary.starts_with("handle_pg_") {
+            binary.replace("handle_pg_", "pgvigil_handle_")
+        } else {
+            binary.replace("check_pg_", "pgvigil_")
+        };
+        assert!(
+            icinga.contains(&format!("\"{command}\"")),
+            "packaging/icinga2/pgvigil-example.conf has no service using {command}"
+        );
+        // The Nagios example names disk through NRPE and leaves the event
+        // handler commented out: named at all is enough there.
+        assert!(
+            nagios.contains(&command),
+            "packaging/nagios/pgvigil-example.cfg never names {command}"
+        );
+    }
+}
