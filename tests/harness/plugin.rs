@@ -35,33 +35,39 @@ pub fn binary_dir() -> PathBuf {
     DIR.clone()
 }
 
-/// Every program the suite ships, as the registry names them (`pgvigil --links`).
-fn shipped() -> Vec<String> {
-    let out = Command::new(pgvigil())
-        .arg("--links")
-        .output()
-        .expect("pgvigil --links");
-    assert!(out.status.success(), "pgvigil --links: {out:?}");
-    String::from_utf8(out.stdout)
-        .expect("names")
-        .lines()
-        .map(str::to_string)
-        .collect()
+/// Every program the suite ships, as the registry names them (`pgvigil --links`),
+/// asked once per test process.
+fn shipped() -> &'static [String] {
+    static NAMES: once_cell::sync::Lazy<Vec<String>> = once_cell::sync::Lazy::new(|| {
+        let out = Command::new(pgvigil())
+            .arg("--links")
+            .output()
+            .expect("pgvigil --links");
+        assert!(out.status.success(), "pgvigil --links: {out:?}");
+        String::from_utf8(out.stdout)
+            .expect("names")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    });
+    &NAMES
 }
 
 /// The checks the suite ships, by their installed names.
 pub fn names() -> std::collections::BTreeSet<String> {
     shipped()
-        .into_iter()
+        .iter()
         .filter(|n| n.starts_with("check_pg_"))
+        .cloned()
         .collect()
 }
 
 /// The event handlers.
 pub fn handlers() -> std::collections::BTreeSet<String> {
     shipped()
-        .into_iter()
+        .iter()
         .filter(|n| n.starts_with("handle_pg_"))
+        .cloned()
         .collect()
 }
 

@@ -13,22 +13,12 @@ use crate::runner::{self, Prepared};
 /// Parses a check's options as a `--check` of a combined run.
 pub type PreparePart = fn(&[String]) -> Result<Prepared, Error>;
 
-/// What a registry row is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A monitoring plugin, `check_pg_<name>`.
-    Check,
-    /// An event handler, `handle_pg_<name>`: it may act on the server.
-    Handler,
-}
-
 /// One program of the suite.
 pub struct Entry {
     /// The short name: `locks`; `pgvigil locks` runs it.
     pub name: &'static str,
     /// The name it is installed and called by: `check_pg_locks`.
     pub binary: &'static str,
-    pub kind: Kind,
     /// One line for `pgvigil --list`.
     pub about: &'static str,
     /// What it measures, for the README table.
@@ -69,7 +59,6 @@ macro_rules! suite {
         pub static CHECKS: &[Entry] = &[$(Entry {
             name: stringify!($name),
             binary: concat!("check_pg_", stringify!($name)),
-            kind: Kind::Check,
             about: <$check as Check>::ABOUT,
             measures: $measures,
             thresholds: $thresholds,
@@ -226,7 +215,6 @@ suite! {
 pub static HANDLERS: &[Entry] = &[Entry {
     name: "connections",
     binary: crate::handlers::connections::NAME,
-    kind: Kind::Handler,
     about: crate::handlers::connections::ABOUT,
     measures: "",
     thresholds: "",
@@ -248,33 +236,23 @@ pub fn find(called: &str) -> Option<&'static Entry> {
         .or_else(|| CHECKS.iter().find(|e| e.name == called))
 }
 
-/// The registry as check_pg_health sees it: every check but itself.
+/// The registry as check_pg_health sees it: every check but itself, in
+/// registry order.
 pub struct Suite;
 
 impl health::Parts for Suite {
     fn names() -> Vec<&'static str> {
-        part_names()
+        CHECKS
+            .iter()
+            .filter(|e| e.part.is_some())
+            .map(|e| e.name)
+            .collect()
     }
 
     fn prepare(name: &str, argv: &[String]) -> Option<Result<Prepared, Error>> {
-        prepare_part(name, argv)
+        let entry = CHECKS.iter().find(|e| e.name == name)?;
+        entry.part.map(|prepare| prepare(argv))
     }
-}
-
-/// The checks a combined run may name, in registry order.
-pub fn part_names() -> Vec<&'static str> {
-    CHECKS
-        .iter()
-        .filter(|e| e.part.is_some())
-        .map(|e| e.name)
-        .collect()
-}
-
-/// Check `name` with its options parsed, for a combined run; None when
-/// there is no such check.
-pub fn prepare_part(name: &str, argv: &[String]) -> Option<Result<Prepared, Error>> {
-    let entry = CHECKS.iter().find(|e| e.name == name)?;
-    entry.part.map(|prepare| prepare(argv))
 }
 
 /// The README's table of plugins, as the README must hold it.
@@ -325,11 +303,12 @@ mod tests {
 
     #[test]
     fn a_combined_run_takes_every_check_but_itself() {
-        let names = part_names();
+        use health::Parts;
+        let names = Suite::names();
         assert!(!names.contains(&"health"));
         assert_eq!(names.len(), CHECKS.len() - 1);
-        assert!(prepare_part("locks", &["-w".into(), "5".into()]).is_some_and(|p| p.is_ok()));
-        assert!(prepare_part("nosuch", &[]).is_none());
+        assert!(Suite::prepare("locks", &["-w".into(), "5".into()]).is_some_and(|p| p.is_ok()));
+        assert!(Suite::prepare("nosuch", &[]).is_none());
     }
 
     /// Splits an example as a shell would: words, '…' and "…" quoting.

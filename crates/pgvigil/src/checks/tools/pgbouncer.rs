@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::check::{Check, Context};
-use crate::judge::{alerting_lines, Finding};
+use crate::judge::worst_first;
 use crate::session::Session;
 use crate::session::TextRow;
 use crate::units::pretty_duration;
@@ -149,14 +149,13 @@ pub fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
             p.servers
         )
     };
-    let (_, alerts) = alerting_lines(
-        measured
-            .iter()
-            .zip(&judged)
-            .map(|(p, s)| Finding::new(*s, describe(p)))
-            .collect(),
-        false,
-    );
+    let mut alerts: Vec<(Status, String)> = measured
+        .iter()
+        .zip(&judged)
+        .filter(|(_, s)| **s != Status::Ok)
+        .map(|(p, s)| (*s, describe(p)))
+        .collect();
+    worst_first(&mut alerts, |(s, _)| *s);
     let waiting = measured.iter().map(|p| p.waiting).fold(0.0, |a, b| a + b);
     let longest = measured.iter().map(|p| p.maxwait).fold(0.0, f64::max);
     let totals = format!(
@@ -171,7 +170,8 @@ pub fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
             pretty_duration(longest)
         )
     } else {
-        format!("{}; {totals}", alerts.join("; "))
+        let shown: Vec<&str> = alerts.iter().map(|(_, line)| line.as_str()).collect();
+        format!("{}; {totals}", shown.join("; "))
     };
     let details = measured
         .iter()
