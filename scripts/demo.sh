@@ -32,19 +32,19 @@ example() {
   local port_=$1 name=$2; shift 2
   eval "plugin \"\$port_\" $("$bin/pgvigil" --example "$name") \"\$@\""
 }
-example "$port" alive
-example "$port" connections
-example "$port" replication_lag
+example "$port" check_pg_alive
+example "$port" check_pg_connections
+example "$port" check_pg_replication_lag
 plugin "$standby_port" check_pg_replication_lag -w 16MB,30s -c 1GB,5min
-example "$port" disk
-example "$port" locks
-example "$port" long_running
-example "$port" archiver
-example "$port" wraparound
-example "$port" vacuum
-example "$port" bloat
-example "$port" indexes
-example "$port" replication_slots
+example "$port" check_pg_disk
+example "$port" check_pg_locks
+example "$port" check_pg_long_running
+example "$port" check_pg_archiver
+example "$port" check_pg_wraparound
+example "$port" check_pg_vacuum
+example "$port" check_pg_bloat
+example "$port" check_pg_indexes
+example "$port" check_pg_replication_slots
 plugin "$standby_port" check_pg_wraparound
 # The rate checks compare two runs: a baseline, some work, then the interval.
 export PGVIGIL_STATE_DIR=$base/state
@@ -53,21 +53,21 @@ for c in check_pg_hit_ratio check_pg_deadlocks check_pg_commit_ratio check_pg_te
 done
 psql_p -c "SET work_mem = '64kB'" -c "SELECT count(*) FROM (SELECT * FROM demo ORDER BY i DESC) s" -c "CHECKPOINT" >/dev/null
 sleep 1
-example "$port" hit_ratio --min-reads 10
-example "$port" deadlocks
-example "$port" commit_ratio
-example "$port" temp_files
-example "$port" checksums
-example "$port" checkpoints
-example "$port" db_size
+example "$port" check_pg_hit_ratio --min-reads 10
+example "$port" check_pg_deadlocks
+example "$port" check_pg_commit_ratio
+example "$port" check_pg_temp_files
+example "$port" check_pg_checksums
+example "$port" check_pg_checkpoints
+example "$port" check_pg_db_size
 # The log check reads the primary's log from the start (as root it may; an
 # unprivileged user would need log_file_mode = 0640 and the server's group).
-example "$port" log --log "$base/primary.log" --from-start
-example "$port" query
+example "$port" check_pg_log --log "$base/primary.log" --from-start
+example "$port" check_pg_query
 # Configuration and roles as security practice wants them (the
 # throwaway cluster runs with fsync off, and logs no lock waits).
-example "$port" settings
-example "$port" roles
+example "$port" check_pg_settings
+example "$port" check_pg_roles
 # A daily pg_dump, then the check of its freshness.
 mkdir -p "$base/dumps"
 "$pgbin/pg_dump" -h "$base" -p "$port" -U postgres -d postgres -f "$base/dumps/postgres-$(date +%F).sql"

@@ -7,7 +7,7 @@
 #   FUZZ_TARGETS=range,pgpass scripts/fuzz.sh 10   only those targets
 # Inputs that crash land in <crate>/fuzz/artifacts/<target>/; the corpus
 # grows in <crate>/fuzz/corpus/<target>/ (not committed) and starts from the
-# seeds in <crate>/fuzz/seeds/<target>/.
+# inputs in <crate>/fuzz/inputs/<target>/ (taken from the tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -40,7 +40,7 @@ for crate in crates/pgvigil-kit crates/pgvigil; do
     # Log lines come in blocks; every other parser sees short texts.
     max_len=256
     case $target in log_stderr | log_csv | log_json) max_len=4096 ;; esac
-    if ! cargo $toolchain fuzz run -O -a -s none "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+    if ! cargo $toolchain fuzz run -O -a -s none "$target" "fuzz/corpus/$target" "fuzz/inputs/$target" -- \
         "${limit[@]}" -max_len=$max_len -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 \
         >"$log" 2>&1; then
       tail -n 40 "$log"

@@ -15,7 +15,7 @@ fi
 cargo build --workspace --bins
 packaging/debian/build-deb.sh
 cargo test --workspace --no-fail-fast
-# Every fuzz target briefly, from its seeds (scripts/fuzz.sh runs them long).
+# Every fuzz target briefly, from its starting inputs (scripts/fuzz.sh runs them long).
 scripts/fuzz.sh 3
 # The integration tests again on every PostgreSQL major from 12 to 18.
 scripts/matrix.sh
