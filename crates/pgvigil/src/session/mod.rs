@@ -215,6 +215,12 @@ pub struct TextRow {
 }
 
 impl TextRow {
+    /// A row from column names and texts (None for NULL), as the console
+    /// sends it.
+    pub fn new(values: Vec<(String, Option<String>)>) -> TextRow {
+        TextRow { values }
+    }
+
     /// The column's text; a missing column is an UNKNOWN naming it.
     pub fn text(&self, column: &str) -> Result<Option<&str>, Error> {
         self.values
@@ -224,12 +230,15 @@ impl TextRow {
             .ok_or_else(|| Error::Query(format!("no column {column} in the answer")))
     }
 
-    /// The column as a number; NULL or text that is not a number is an UNKNOWN.
+    /// The column as a finite number; NULL, `inf`, `NaN` or text that is
+    /// not a number is an UNKNOWN.
     pub fn number(&self, column: &str) -> Result<f64, Error> {
         let text = self.text(column)?.unwrap_or_default();
         text.trim()
-            .parse()
-            .map_err(|_| Error::Query(format!("column {column} is not a number: '{text}'")))
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| Error::Query(format!("column {column} is not a number: '{text}'")))
     }
 }
 

@@ -344,7 +344,7 @@ fn shown_raw(kept: &str) -> String {
 /// Whether `wanted` is the setting's value once both are read the way
 /// PostgreSQL reads them: units converted to the setting's own, booleans
 /// by any of their spellings, enums without regard to case.
-fn same_value(wanted: &str, setting: &Setting) -> Result<bool, String> {
+pub fn same_value(wanted: &str, setting: &Setting) -> Result<bool, String> {
     match setting.vartype.as_str() {
         "bool" => {
             let want =
@@ -378,8 +378,9 @@ fn parse_bool(text: &str) -> Option<bool> {
 }
 
 /// A number with an optional unit, in the setting's unit: `1s` for a
-/// setting in ms is 1000, `128MB` for one in 8kB pages is 16384.
-fn parse_number(text: &str, setting_unit: &str) -> Result<f64, String> {
+/// setting in ms is 1000, `128MB` for one in 8kB pages is 16384. The
+/// answer is finite, or the text is refused.
+pub fn parse_number(text: &str, setting_unit: &str) -> Result<f64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| c.is_ascii_alphabetic())
@@ -388,7 +389,9 @@ fn parse_number(text: &str, setting_unit: &str) -> Result<f64, String> {
     let value: f64 = number
         .trim()
         .parse()
-        .map_err(|_| format!("'{text}' is not a number"))?;
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| format!("'{text}' is not a number"))?;
     let unit = unit.trim();
     if unit.is_empty() {
         return Ok(value);
@@ -403,7 +406,11 @@ fn parse_number(text: &str, setting_unit: &str) -> Result<f64, String> {
             "'{unit}' is a {kind} unit, the setting is in {setting_unit}"
         ));
     }
-    Ok(value * factor / base_factor)
+    let value = value * factor / base_factor;
+    if !value.is_finite() {
+        return Err(format!("'{text}' is out of range"));
+    }
+    Ok(value)
 }
 
 /// A unit as PostgreSQL spells it (case-sensitive, as in postgresql.conf),

@@ -38,6 +38,9 @@ pub struct Args {
     /// pgBackRest configuration file [default: pgBackRest's own]
     #[arg(long, value_name = "FILE")]
     pub pgbackrest_config: Option<PathBuf>,
+    /// WARNING when the stanza keeps fewer good full backups than this (retention set too low, or fulls failing)
+    #[arg(long, value_name = "N", requires = "pgbackrest")]
+    pub min_full: Option<usize>,
 }
 
 fn parse_share(text: &str) -> Result<f64, String> {
@@ -94,6 +97,7 @@ impl Check for Backup {
             stanza,
             &repository,
             &server,
+            args.min_full,
             &ctx.thresholds,
         ))
     }
@@ -278,6 +282,11 @@ pub struct Repository {
     pub backups: usize,
     /// The newest WAL file in the archive.
     pub archive_max: Option<String>,
+    /// Full backups without an error.
+    pub full_backups: usize,
+    /// The newest backup of any type, when pgBackRest marked it `error`
+    /// (page checksum failures, 2.36+): its label and type.
+    pub newest_failed: Option<(String, String)>,
 }
 
 /// A stanza's newest good backup of one type.
@@ -291,7 +300,7 @@ pub struct Newest {
 }
 
 /// The plain facts of `pgbackrest info`'s JSON, ages taken at `now`.
-fn read_stanza(info: &Value, now: SystemTime) -> Repository {
+pub fn read_stanza(info: &Value, now: SystemTime) -> Repository {
     let now = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -320,7 +329,24 @@ fn read_stanza(info: &Value, now: SystemTime) -> Repository {
             });
         }
     }
+    let failed = |b: &Value| b["error"].as_bool() == Some(true);
+    let newest_failed = backups
+        .iter()
+        .filter_map(|b| Some((b["timestamp"]["stop"].as_f64()?, b)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .filter(|(_, b)| failed(b))
+        .map(|(_, b)| {
+            (
+                b["label"].as_str().unwrap_or("?").to_string(),
+                b["type"].as_str().unwrap_or("?").to_string(),
+            )
+        });
     Repository {
+        full_backups: backups
+            .iter()
+            .filter(|b| b["type"].as_str() == Some("full") && !failed(b))
+            .count(),
+        newest_failed,
         code: info["status"]["code"].as_i64().unwrap_or(99),
         message: info["status"]["message"]
             .as_str()
@@ -342,6 +368,7 @@ pub fn judge_pgbackrest(
     stanza: &str,
     r: &Repository,
     server: &ServerWal,
+    min_full: Option<usize>,
     t: &Thresholds,
 ) -> CheckResult {
     let freshest = r
@@ -349,7 +376,7 @@ pub fn judge_pgbackrest(
         .iter()
         .map(|n| n.age)
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))));
-    let status = match (r.code, freshest) {
+    let mut status = match (r.code, freshest) {
         (0, Some(age)) => t.status(&[(Unit::Seconds, age)]),
         _ => Status::Critical,
     };
@@ -358,6 +385,20 @@ pub fn judge_pgbackrest(
         parts.push(format!(
             "stanza {stanza}: {} (status {})",
             r.message, r.code
+        ));
+    }
+    // Trouble the age alone does not show leads the line.
+    if let Some((label, kind)) = &r.newest_failed {
+        status = status.worst(Status::Warning);
+        parts.push(format!(
+            "newest backup {label} ({kind}) has errors (pgbackrest info --set={label} names the files)"
+        ));
+    }
+    if let Some(min) = min_full.filter(|&min| r.full_backups < min) {
+        status = status.worst(Status::Warning);
+        parts.push(format!(
+            "{} kept, fewer than --min-full {min} (repo1-retention-full?)",
+            count(r.full_backups, "good full backup")
         ));
     }
     for n in &r.newest {
@@ -397,6 +438,12 @@ pub fn judge_pgbackrest(
         perfdata.push(PerfData::new(format!("{}_size", n.kind), n.size, Unit::Bytes).min(0.0));
     }
     perfdata.push(PerfData::new("backups", r.backups as f64, Unit::Count).min(0.0));
+    let mut fulls = PerfData::new("full_backups", r.full_backups as f64, Unit::Count).min(0.0);
+    if let Some(min) = min_full {
+        // Fewer than min warns: the range min: in the guidelines' grammar.
+        fulls.warning = Some(format!("{min}:"));
+    }
+    perfdata.push(fulls);
     if let Some(behind) = behind {
         perfdata.push(PerfData::new("archive_behind", behind as f64, Unit::Count).min(0.0));
     }
@@ -465,6 +512,7 @@ mod tests {
             max_shrink,
             pgbackrest: None,
             pgbackrest_config: None,
+            min_full: None,
         }
     }
 
@@ -555,7 +603,7 @@ mod tests {
             {"type": "full", "label": "F1", "timestamp": {"stop": 1_000_000 - 7 * 86400}, "info": {"size": 1000}},
             {"type": "full", "label": "F0", "timestamp": {"stop": 1_000_000 - 14 * 86400}, "info": {"size": 900}},
             {"type": "incr", "label": "I1", "timestamp": {"stop": 1_000_000 - 3600}, "info": {"size": 10}},
-            {"type": "diff", "label": "D1", "error": true, "timestamp": {"stop": 1_000_000 - 60}, "info": {"size": 10}}
+            {"type": "diff", "label": "D1", "error": true, "timestamp": {"stop": 1_000_000 - 86400}, "info": {"size": 10}}
         ]);
         let repo = read_stanza(&info(0, backups), now);
         assert_eq!(repo.newest.len(), 2);
@@ -568,7 +616,7 @@ mod tests {
             segment_size: "16MB".into(),
         };
         let t = thresholds::<Backup>(None, None);
-        let r = judge_pgbackrest("main", &repo, &server, &t);
+        let r = judge_pgbackrest("main", &repo, &server, None, &t);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.summary,
@@ -577,9 +625,39 @@ mod tests {
         assert_eq!(perf(&r).last().unwrap(), "archive_behind=1;;;0");
         let t = thresholds::<Backup>(Some("30min"), None);
         assert_eq!(
-            judge_pgbackrest("main", &repo, &server, &t).status,
+            judge_pgbackrest("main", &repo, &server, None, &t).status,
             Status::Warning
         );
+    }
+
+    #[test]
+    fn a_failed_newest_backup_and_too_few_fulls_warn() {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let backups = serde_json::json!([
+            {"type": "full", "label": "F1", "timestamp": {"stop": 1_000_000 - 7200}, "info": {"size": 1000}},
+            {"type": "full", "label": "F2", "error": true, "timestamp": {"stop": 1_000_000 - 60}, "info": {"size": 1000}}
+        ]);
+        let repo = read_stanza(&info(0, backups), now);
+        assert_eq!(repo.full_backups, 1);
+        assert_eq!(repo.newest_failed, Some(("F2".into(), "full".into())));
+        let server = ServerWal::default();
+        let t = thresholds::<Backup>(None, None);
+        let r = judge_pgbackrest("main", &repo, &server, Some(2), &t);
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "newest backup F2 (full) has errors (pgbackrest info --set=F2 names the files); 1 good full backup kept, fewer than --min-full 2 (repo1-retention-full?); newest full F1 is 2 h 0 min old; archive up to 000000010000000000000003"
+        );
+        assert!(perf(&r).contains(&"full_backups=1;2:;;0".to_string()));
+        // An older failure is history once a good backup follows it.
+        let backups = serde_json::json!([
+            {"type": "full", "label": "F1", "error": true, "timestamp": {"stop": 1_000_000 - 7200}},
+            {"type": "full", "label": "F2", "timestamp": {"stop": 1_000_000 - 60}}
+        ]);
+        let repo = read_stanza(&info(0, backups), now);
+        assert_eq!(repo.newest_failed, None);
+        let r = judge_pgbackrest("main", &repo, &server, Some(1), &t);
+        assert_eq!(r.status, Status::Ok);
     }
 
     #[test]
@@ -591,6 +669,7 @@ mod tests {
             "main",
             &read_stanza(&info(0, serde_json::json!([])), now),
             &standby,
+            None,
             &t,
         );
         assert_eq!(r.status, Status::Critical);
@@ -602,6 +681,7 @@ mod tests {
             "main",
             &read_stanza(&info(103, serde_json::json!([])), now),
             &standby,
+            None,
             &t,
         );
         assert_eq!(r.status, Status::Critical);
@@ -612,6 +692,7 @@ mod tests {
             "main",
             &read_stanza(&serde_json::json!({}), now),
             &standby,
+            None,
             &t,
         );
         assert_eq!(

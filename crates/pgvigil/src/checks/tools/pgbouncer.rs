@@ -65,20 +65,41 @@ impl Check for Pgbouncer {
     }
 }
 
+/// The console's answers one run reads.
+#[derive(Debug, Clone, Default)]
+pub struct Console {
+    pub pools: Vec<TextRow>,
+    pub databases: Vec<TextRow>,
+    pub config: Vec<TextRow>,
+    pub lists: Vec<TextRow>,
+}
+
 fn fetch(db: &mut Session) -> Result<Measured, Error> {
     // The console answers one SHOW at a time.
-    let pools = db.simple_query("SHOW POOLS")?;
-    let databases = db.simple_query("SHOW DATABASES")?;
-    let config = db.simple_query("SHOW CONFIG")?;
-    let lists = db.simple_query("SHOW LISTS")?;
+    let console = Console {
+        pools: db.simple_query("SHOW POOLS")?,
+        databases: db.simple_query("SHOW DATABASES")?,
+        config: db.simple_query("SHOW CONFIG")?,
+        lists: db.simple_query("SHOW LISTS")?,
+    };
+    read_console(&console)
+}
 
-    // Measure
+/// The pools and client counts in the console's rows; a missing column or
+/// a value that is not a number is an UNKNOWN naming it.
+pub fn read_console(console: &Console) -> Result<Measured, Error> {
+    let Console {
+        pools,
+        databases,
+        config,
+        lists,
+    } = console;
     let pool_sizes: BTreeMap<String, f64> = databases
         .iter()
         .map(|row| Ok((text(row, "name")?, row.number("pool_size")?)))
         .collect::<Result<_, Error>>()?;
     let mut measured = Vec::new();
-    for row in &pools {
+    for row in pools {
         let database = text(row, "database")?;
         // The console itself is a pool; it is not the application's.
         if database == "pgbouncer" {
