@@ -77,6 +77,41 @@ fn counts_thresholds_and_states() {
 
     let out = cluster.plugin(PLUGIN).args(&["-w", "3", "-c", "6"]).run();
     out.expect("CRITICAL");
+
+    // Filters choose what is counted; what they leave out is said.
+    cluster.execute("CREATE DATABASE shop");
+    let _shop = cluster.client_to(PLAIN, "shop");
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-w", "3", "-c", "6", "--exclude-user", "^plain$"])
+        .run();
+    out.expect("OK");
+    assert_eq!(out.perf("connections").value, 1.0);
+    assert_eq!(
+        out.long_output(),
+        ["7 sessions excluded by filters (user !~ ^plain$)"]
+    );
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-w", "0", "--include-db", "^shop$", "-v"])
+        .run();
+    out.expect("WARNING");
+    assert_eq!(out.perf("connections").value, 1.0);
+    assert!(
+        out.long_output().contains(&"database shop: 1 connection"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.long_output()
+            .contains(&"7 sessions excluded by filters (database ~ ^shop$)"),
+        "{}",
+        out.stdout
+    );
+    // The server's own processes are counted only when asked for.
+    let out = cluster.plugin(PLUGIN).args(&["--backend-type", "all"]).run();
+    out.expect("OK");
+    assert!(out.perf("connections").value >= 12.0, "{}", out.stdout);
 }
 
 #[test]

@@ -58,7 +58,7 @@ fn blocked_session_names_its_blocker() {
     assert_eq!(out.perf("blocked").value, 1.0);
     assert_eq!(out.perf("waiting").value, 1.0);
     let detail = out.long_output()[0];
-    let expected = format!("pid {waiter_pid} (postgres@postgres) waiting ");
+    let expected = format!("pid {waiter_pid} (postgres@postgres, pgvigil-test) waiting ");
     assert!(detail.starts_with(&expected), "{detail}");
     let blocker = format!("on pid {holder_pid} (idle in transaction for ");
     assert!(detail.contains(&blocker), "{detail}");
@@ -90,6 +90,23 @@ fn blocked_session_names_its_blocker() {
         (wait.uom.as_str(), wait.warn.as_str(), wait.crit.as_str()),
         ("s", "1", "60")
     );
+
+    // The waiter left out by user: not judged, and counted.
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-w", "0", "--exclude-user", "^postgres$"])
+        .run();
+    out.expect("OK");
+    assert_eq!(out.perf("blocked").value, 0.0);
+    assert_eq!(
+        out.long_output(),
+        ["1 session excluded by filters (user !~ ^postgres$)"]
+    );
+    cluster
+        .plugin(PLUGIN)
+        .args(&["-w", "0", "--include-app", "^pgvigil-test$"])
+        .run()
+        .expect("WARNING");
 
     holder.batch_execute("ROLLBACK").unwrap();
     blocked.join().unwrap();

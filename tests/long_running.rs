@@ -1,9 +1,10 @@
 //! check_pg_long_running with real sessions: one idle in transaction, one
 //! running a long statement.
 
+use std::process::Stdio;
 use std::time::Duration;
 
-use harness::{Cluster, PLAIN};
+use harness::{as_server_user, bindir, Cluster, PLAIN};
 
 const PLUGIN: &str = "check_pg_long_running";
 
@@ -76,7 +77,7 @@ fn idle_in_transaction_and_a_long_statement() {
     assert_eq!(details.len(), 2, "{details:?}");
     assert!(
         details[0].starts_with(&format!(
-            "pid {idle_pid} (plain@postgres) transaction open "
+            "pid {idle_pid} (plain@postgres, pgvigil-test) transaction open "
         )),
         "{details:?}"
     );
@@ -102,4 +103,108 @@ fn idle_in_transaction_and_a_long_statement() {
         "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'",
     );
     let _ = sleeper.join();
+}
+
+#[test]
+fn a_nightly_dump_left_out_by_application_while_a_leak_still_alerts() {
+    let cluster = Cluster::start("long-dump");
+    cluster.execute(
+        "CREATE TABLE big AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 20000) g",
+    );
+    // A real pg_dump whose reader never reads: it blocks on a full pipe
+    // with its transaction open, as a long dump does.
+    let mut dump = as_server_user(bindir().join("pg_dump"))
+        .args(cluster.connection_args())
+        .args(["-d", "postgres", "-t", "big"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pg_dump");
+    cluster.wait_for(
+        "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'pg_dump' AND xact_start IS NOT NULL",
+        "pg_dump's transaction",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let mut leak = cluster.client_as(PLAIN);
+    let leak_pid: i32 = leak
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    leak.batch_execute("BEGIN; SELECT 1").unwrap();
+    std::thread::sleep(Duration::from_millis(2200));
+
+    // Without a filter, the dump is the oldest and pages.
+    let out = cluster.plugin(PLUGIN).args(&["-w", "1s", "-c", "2s"]).run();
+    out.expect("CRITICAL");
+    assert!(
+        out.long_output()[0].contains("(postgres@postgres, pg_dump) transaction open"),
+        "{:?}",
+        out.long_output()
+    );
+    assert_eq!(out.perf("open_transactions").value, 2.0);
+
+    // Left out by application name, the leak still pages and the dump is
+    // counted.
+    let filtered = ["-w", "1s", "-c", "2s", "--exclude-app", "^pg_dump$"];
+    let out = cluster.plugin(PLUGIN).args(&filtered).run();
+    out.expect("CRITICAL");
+    assert!(
+        out.summary()
+            .contains(&format!("(pid {leak_pid}, idle in transaction)")),
+        "{}",
+        out.summary()
+    );
+    assert_eq!(out.perf("open_transactions").value, 1.0);
+    assert_eq!(
+        out.long_output().last().unwrap(),
+        &"1 session excluded by filters (application !~ ^pg_dump$)"
+    );
+
+    // The leak ends: the dump alone is OK, and still said.
+    leak.batch_execute("ROLLBACK").unwrap();
+    let out = cluster.plugin(PLUGIN).args(&filtered).run();
+    out.expect("OK");
+    assert_eq!(out.summary(), "no transaction open");
+    assert_eq!(
+        out.long_output(),
+        ["1 session excluded by filters (application !~ ^pg_dump$)"]
+    );
+    // The same by user, and a user filter that keeps nobody.
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-w", "1s", "--include-user", "^plain$"])
+        .run();
+    out.expect("OK");
+    assert_eq!(
+        out.long_output(),
+        ["1 session excluded by filters (user ~ ^plain$)"]
+    );
+    // A bad regex is a usage error.
+    let out = cluster.plugin(PLUGIN).args(&["--exclude-app", "("]).run();
+    out.expect("UNKNOWN");
+
+    dump.kill().unwrap();
+    dump.wait().unwrap();
+}
+
+#[test]
+fn autovacuum_workers_and_other_types_only_when_asked() {
+    let cluster = Cluster::start("long-types");
+    let mut idle = cluster.client_as(PLAIN);
+    idle.batch_execute("BEGIN; SELECT 1").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    // A walsender or autovacuum worker is not a client: asked for alone,
+    // the client's transaction is not judged and not counted as excluded.
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-w", "1s", "--backend-type", "autovacuum-worker"])
+        .run();
+    out.expect("OK");
+    assert!(out.long_output().is_empty(), "{:?}", out.long_output());
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-w", "1s", "--backend-type", "all"])
+        .run();
+    out.expect("WARNING");
+    idle.batch_execute("ROLLBACK").unwrap();
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::filter::{SessionFilter, Who};
 use crate::check::{database_names, require_stats_visibility};
 use crate::check::{Check, Context};
 use crate::session::get;
@@ -14,23 +15,28 @@ use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 pub struct Connections;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The filters choose the sessions counted; -w/-c apply to those.
+    #[command(flatten)]
+    pub filter: SessionFilter,
+}
 
-// Grouped on the server by database, user, state and lock wait: a few rows
-// instead of one per session (our own guarantees at least one), the settings
-// on each, and the user name looked up once per group. The database names
-// are read only for the long output (see database_names).
+// Grouped on the server by database, user, application, backend type, state
+// and lock wait: a few rows instead of one per session (our own guarantees
+// at least one), the settings on each, and the user name looked up once per
+// group. The filters apply here to the groups. The database names are read
+// only for a database filter or the long output (see database_names).
 const SQL: &str = "
 SELECT current_setting('max_connections') AS max_connections,
        current_setting('superuser_reserved_connections') AS superuser_reserved,
        current_setting('reserved_connections', true) AS reserved,
        pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all,
-       g.datid, pg_get_userbyid(g.usesysid)::text AS usename, g.state, g.waiting, g.sessions
-FROM (SELECT s.datid, s.usesysid, s.state, s.wait_event_type = 'Lock' AS waiting,
-             count(*) AS sessions
+       g.datid, pg_get_userbyid(g.usesysid)::text AS usename, g.application_name,
+       g.backend_type, g.state, g.waiting, g.sessions
+FROM (SELECT s.datid, s.usesysid, s.application_name, s.backend_type, s.state,
+             s.wait_event_type = 'Lock' AS waiting, count(*) AS sessions
       FROM pg_stat_get_activity(NULL) s
-      WHERE s.backend_type = 'client backend'
-      GROUP BY 1, 2, 3, 4) g";
+      GROUP BY 1, 2, 3, 4, 5, 6) g";
 
 impl Check for Connections {
     const DISPLAY: &'static str = "CONNECTIONS";
@@ -48,14 +54,34 @@ impl Check for Connections {
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("80%", "90%"));
     type Args = Args;
 
-    fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let mut measured = fetch(db, &ctx.conn.user)?;
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        let (usable, groups) = fetch(db, &ctx.conn.user)?;
+        let mut names = BTreeMap::new();
+        if args.filter.reads_databases() {
+            names = database_names(db)?;
+        }
+        let mut measured = count(usable, &groups, names, &args.filter);
         // The databases are named only where the long output lists them.
-        if ctx.verbose > 0 || status(&measured, &ctx.thresholds) != Status::Ok {
+        if measured.database_names.is_empty()
+            && (ctx.verbose > 0 || status(&measured, &ctx.thresholds) != Status::Ok)
+        {
             measured.database_names = database_names(db)?;
         }
-        Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
+        Ok(judge(&measured, &args.filter, &ctx.thresholds, ctx.verbose))
     }
+}
+
+/// Alike sessions, counted together on the server.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Group {
+    pub datid: Option<u32>,
+    pub usename: String,
+    pub application_name: String,
+    pub backend_type: String,
+    /// `active`, `idle`, …; "" when unknown.
+    pub state: String,
+    pub waiting: bool,
+    pub sessions: i64,
 }
 
 /// What one run counts.
@@ -71,7 +97,10 @@ pub struct Measured {
     /// Sessions by database oid (None: not bound to a database).
     pub by_database: BTreeMap<Option<u32>, i64>,
     pub by_user: BTreeMap<String, i64>,
-    /// Database names by oid, read when the long output needs them.
+    /// Sessions of a counted type the name filters left out.
+    pub excluded: i64,
+    /// Database names by oid, read when a filter or the long output needs
+    /// them.
     pub database_names: BTreeMap<u32, String>,
 }
 
@@ -94,7 +123,8 @@ impl Measured {
     }
 }
 
-fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
+/// The slots usable by ordinary roles, and the sessions in groups.
+fn fetch(db: &mut Session, user: &str) -> Result<(i64, Vec<Group>), Error> {
     let rows = db.query(SQL)?;
     let first = rows
         .first()
@@ -110,22 +140,65 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
         text.parse()
             .map_err(|_| Error::Query(format!("setting {name} is not a number: {text}")))
     };
+    let usable =
+        setting("max_connections")? - setting("superuser_reserved")? - setting("reserved")?;
+    let mut groups = Vec::new();
+    for row in &rows {
+        let text = |column: &str| -> Result<String, Error> {
+            Ok(get::<Option<String>>(row, column)?.unwrap_or_default())
+        };
+        groups.push(Group {
+            datid: get(row, "datid")?,
+            usename: text("usename")?,
+            application_name: text("application_name")?,
+            backend_type: text("backend_type")?,
+            state: text("state")?,
+            waiting: get::<Option<bool>>(row, "waiting")? == Some(true),
+            sessions: get(row, "sessions")?,
+        });
+    }
+    Ok((usable, groups))
+}
+
+/// The sessions the filters count, by state, database and user; those of a
+/// counted type the name filters left out are counted apart.
+pub fn count(
+    usable: i64,
+    groups: &[Group],
+    names: BTreeMap<u32, String>,
+    filter: &SessionFilter,
+) -> Measured {
     let mut m = Measured {
-        usable: setting("max_connections")? - setting("superuser_reserved")? - setting("reserved")?,
+        usable,
+        database_names: names,
         ..Measured::default()
     };
-    for row in &rows {
-        let sessions: i64 = get(row, "sessions")?;
-        let state: Option<String> = get(row, "state")?;
-        *m.by_state.entry(state.unwrap_or_default()).or_default() += sessions;
-        if get::<Option<bool>>(row, "waiting")? == Some(true) {
-            m.waiting += sessions;
+    for g in groups {
+        if !filter.judges_type(&g.backend_type) {
+            continue;
         }
-        *m.by_database.entry(get(row, "datid")?).or_default() += sessions;
-        let usename: Option<String> = get(row, "usename")?;
-        *m.by_user.entry(usename.unwrap_or_default()).or_default() += sessions;
+        let database = g
+            .datid
+            .and_then(|d| m.database_names.get(&d))
+            .map_or("", String::as_str);
+        let who = Who {
+            user: &g.usename,
+            database,
+            app: &g.application_name,
+            backend_type: &g.backend_type,
+        };
+        if !filter.keeps_names(&who) {
+            m.excluded += g.sessions;
+            continue;
+        }
+        *m.by_state.entry(g.state.clone()).or_default() += g.sessions;
+        if g.waiting {
+            m.waiting += g.sessions;
+        }
+        *m.by_database.entry(g.datid).or_default() += g.sessions;
+        *m.by_user.entry(g.usename.clone()).or_default() += g.sessions;
     }
-    Ok(m)
+    m
 }
 
 /// The count (a plain number) and the share of usable slots (%) against `-w`/`-c`.
@@ -137,8 +210,8 @@ pub fn status(m: &Measured, t: &Thresholds) -> Status {
 }
 
 /// The verdict; when not OK (or with -v) the connections per database and
-/// per user, most first.
-pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
+/// per user, most first; always how many the filters left out.
+pub fn judge(m: &Measured, filter: &SessionFilter, t: &Thresholds, verbose: u8) -> CheckResult {
     let (total, usable, pct) = (m.total(), m.usable, m.percent());
     let status = status(m, t);
     let summary = format!(
@@ -200,6 +273,7 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
         details.extend(ranked("database", &by_name));
         details.extend(ranked("user", &m.by_user));
     }
+    details.extend(filter.excluded_line(m.excluded));
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
@@ -218,7 +292,12 @@ fn ranked(kind: &str, counts: &BTreeMap<String, i64>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::sessions::filter::tests::filter;
     use crate::checks::testing::{perf, reported, thresholds};
+
+    fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
+        super::judge(m, &SessionFilter::default(), t, verbose)
+    }
 
     fn measured(active: i64, idle: i64, usable: i64) -> Measured {
         Measured {
@@ -301,5 +380,45 @@ mod tests {
         let mut m = measured(1, 1, 100);
         m.database_names.clear();
         assert_eq!(judge(&m, &t, 1).details[0], "database : 2 connections");
+    }
+
+    #[test]
+    fn filters_choose_the_sessions_counted() {
+        let group = |user: &str, app: &str, backend_type: &str, sessions: i64| Group {
+            datid: Some(16384),
+            usename: user.into(),
+            application_name: app.into(),
+            backend_type: backend_type.into(),
+            state: "idle".into(),
+            waiting: false,
+            sessions,
+        };
+        let groups = [
+            group("app", "web", "client backend", 70),
+            group("report", "metabase", "client backend", 15),
+            group("", "", "autovacuum worker", 3),
+            group("repl", "walreceiver", "walsender", 2),
+        ];
+        let names: BTreeMap<u32, String> = [(16384, "shop".to_string())].into_iter().collect();
+        let t = thresholds::<Connections>(None, None);
+        let all = count(100, &groups, names.clone(), &SessionFilter::default());
+        assert_eq!(all.excluded, 0);
+        let r = super::judge(&all, &SessionFilter::default(), &t, 0);
+        assert_eq!(r.status, Status::Warning);
+        assert!(r.summary.starts_with("85 of 100 connections used (85%)"));
+
+        let f = filter(&[("exclude-user", "^report$")]);
+        let m = count(100, &groups, names.clone(), &f);
+        let r = super::judge(&m, &f, &t, 0);
+        assert_eq!(r.status, Status::Ok);
+        assert!(r.summary.starts_with("70 of 100"), "{}", r.summary);
+        assert_eq!(
+            r.details,
+            ["15 sessions excluded by filters (user !~ ^report$)"]
+        );
+
+        let f = filter(&[("include-db", "^shop$"), ("backend-type", "walsender")]);
+        let m = count(100, &groups, names, &f);
+        assert_eq!((m.total(), m.excluded), (2, 0));
     }
 }

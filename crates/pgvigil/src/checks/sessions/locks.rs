@@ -1,6 +1,7 @@
 //! check_pg_locks: sessions blocked by other sessions, and how long the
 //! longest has waited.
 
+use super::filter::{SessionFilter, Who};
 use crate::check::require_stats_visibility;
 use crate::check::{Check, Context};
 use crate::output::one_line;
@@ -13,7 +14,11 @@ use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 pub struct Locks;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The filters choose the blocked sessions judged (not their blockers).
+    #[command(flatten)]
+    pub filter: SessionFilter,
+}
 
 // Most runs find no lock waiting: they cost one cheap aggregate. The blocked
 // sessions are looked up only when some lock waits (a new backend pays for
@@ -26,12 +31,14 @@ FROM pg_locks";
 // pg_locks.waitstart exists from PostgreSQL 14; reading it through to_jsonb
 // keeps one statement for every version (older ones fall back to state_change).
 const BLOCKED_SQL: &str = "
-SELECT b.pid, b.blockers, b.usename, b.datname, b.query, b.wait_seconds,
+SELECT b.pid, b.blockers, b.usename, b.datname, b.application_name, b.backend_type,
+       b.query, b.wait_seconds,
        h.state AS blocker_state, left(h.query, 60) AS blocker_query,
        greatest(extract(epoch FROM now() - h.state_change), 0)::float8 AS blocker_state_seconds
 FROM (
   SELECT a.pid, pg_blocking_pids(a.pid) AS blockers, a.usename::text AS usename,
-         a.datname::text AS datname, left(a.query, 100) AS query,
+         a.datname::text AS datname, a.application_name, a.backend_type,
+         left(a.query, 100) AS query,
          greatest(extract(epoch FROM now() - coalesce(
            (SELECT min((to_jsonb(l) ->> 'waitstart')::timestamptz)
               FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted),
@@ -58,9 +65,9 @@ impl Check for Locks {
   longest wait.";
     type Args = Args;
 
-    fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(db, &ctx.conn.user)?;
-        Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        let measured = keep(fetch(db, &ctx.conn.user)?, &args.filter);
+        Ok(judge(&measured, &args.filter, &ctx.thresholds, ctx.verbose))
     }
 }
 
@@ -71,6 +78,8 @@ pub struct Measured {
     pub waiting_locks: i64,
     /// The sessions some other session blocks, longest waiting first.
     pub blocked: Vec<Blocked>,
+    /// Blocked sessions of a judged type the name filters left out.
+    pub excluded: i64,
 }
 
 /// A blocked session and the first session that blocks it.
@@ -80,6 +89,8 @@ pub struct Blocked {
     pub blockers: Vec<i32>,
     pub usename: Option<String>,
     pub datname: Option<String>,
+    pub application_name: Option<String>,
+    pub backend_type: Option<String>,
     pub query: Option<String>,
     pub wait_seconds: f64,
     /// The first blocker's state (None when it has just gone), for how
@@ -95,7 +106,7 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
     let mut measured = Measured {
         total_locks: get(&totals, "total_locks")?,
         waiting_locks: get(&totals, "waiting_locks")?,
-        blocked: Vec::new(),
+        ..Measured::default()
     };
     if measured.waiting_locks == 0 {
         return Ok(measured);
@@ -106,6 +117,8 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
             blockers: get(&row, "blockers")?,
             usename: get(&row, "usename")?,
             datname: get(&row, "datname")?,
+            application_name: get(&row, "application_name")?,
+            backend_type: get(&row, "backend_type")?,
             query: get(&row, "query")?,
             wait_seconds: get(&row, "wait_seconds")?,
             blocker_state: get(&row, "blocker_state")?,
@@ -116,9 +129,34 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
     Ok(measured)
 }
 
+/// The blocked sessions the filters judge; those of a judged type they left
+/// out by name are counted.
+pub fn keep(mut m: Measured, filter: &SessionFilter) -> Measured {
+    let all = std::mem::take(&mut m.blocked);
+    for b in all {
+        let backend_type = b.backend_type.as_deref().unwrap_or_default();
+        if !filter.judges_type(backend_type) {
+            continue;
+        }
+        let who = Who {
+            user: b.usename.as_deref().unwrap_or_default(),
+            database: b.datname.as_deref().unwrap_or_default(),
+            app: b.application_name.as_deref().unwrap_or_default(),
+            backend_type,
+        };
+        if filter.keeps_names(&who) {
+            m.blocked.push(b);
+        } else {
+            m.excluded += 1;
+        }
+    }
+    m
+}
+
 /// The blocked sessions against `-w`/`-c` (a count to how many, a duration to
-/// the longest wait); each blocked session named when not OK, or with -v.
-pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
+/// the longest wait); each blocked session named when not OK, or with -v;
+/// always how many the filters left out.
+pub fn judge(m: &Measured, filter: &SessionFilter, t: &Thresholds, verbose: u8) -> CheckResult {
     let blocked = m.blocked.len() as i64;
     let longest = m.blocked.iter().map(|b| b.wait_seconds).fold(0.0, f64::max);
     let status = t.status(&[(Unit::Count, blocked as f64), (Unit::Seconds, longest)]);
@@ -146,11 +184,12 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
             .thresholds(t)
             .min(0.0),
     ];
-    let details = if status == Status::Ok && verbose == 0 {
+    let mut details = if status == Status::Ok && verbose == 0 {
         Vec::new()
     } else {
         m.blocked.iter().map(describe_blocked).collect()
     };
+    details.extend(filter.excluded_line(m.excluded));
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
@@ -172,11 +211,21 @@ fn describe_blocked(b: &Blocked) -> String {
         ),
         None => String::new(),
     };
-    format!(
-        "pid {} ({}@{}) waiting {} on pid {blocker_list}{blocker}: {}",
-        b.pid,
+    let mut who = format!(
+        "{}@{}",
         b.usename.as_deref().unwrap_or_default(),
-        b.datname.as_deref().unwrap_or_default(),
+        b.datname.as_deref().unwrap_or_default()
+    );
+    match b.backend_type.as_deref() {
+        None | Some("") | Some(super::filter::CLIENT_BACKEND) => {}
+        Some(other) => who = format!("{other}, {who}"),
+    }
+    if let Some(app) = b.application_name.as_deref().filter(|a| !a.is_empty()) {
+        who = format!("{who}, {}", one_line(app));
+    }
+    format!(
+        "pid {} ({who}) waiting {} on pid {blocker_list}{blocker}: {}",
+        b.pid,
         pretty_duration(b.wait_seconds),
         one_line(b.query.as_deref().unwrap_or_default())
     )
@@ -185,7 +234,12 @@ fn describe_blocked(b: &Blocked) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::sessions::filter::tests::filter;
     use crate::checks::testing::{perf, reported};
+
+    fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
+        super::judge(m, &SessionFilter::default(), t, verbose)
+    }
 
     fn thresholds(w: Option<&str>, c: Option<&str>) -> Thresholds {
         crate::checks::testing::thresholds::<Locks>(w, c)
@@ -197,6 +251,8 @@ mod tests {
             blockers: vec![100, 101],
             usename: Some("app".into()),
             datname: Some("shop".into()),
+            application_name: None,
+            backend_type: Some("client backend".into()),
             query: Some("DELETE FROM t\n WHERE id = 1".into()),
             wait_seconds: wait,
             blocker_state: Some("idle in transaction".into()),
@@ -210,7 +266,7 @@ mod tests {
         let m = Measured {
             total_locks: 7,
             waiting_locks: 0,
-            blocked: vec![],
+            ..Measured::default()
         };
         let r = judge(&m, &thresholds(Some("0"), Some("5")), 0);
         assert_eq!(r.status, Status::Ok);
@@ -234,6 +290,7 @@ mod tests {
             total_locks: 9,
             waiting_locks: 2,
             blocked: vec![blocked(1, 30.0), blocked(2, 5.0)],
+            ..Measured::default()
         };
         // -w 2 is 0..2: two blocked sessions are within it.
         assert_eq!(
@@ -264,6 +321,7 @@ mod tests {
             total_locks: 9,
             waiting_locks: 1,
             blocked: vec![blocked(4242, 42.0)],
+            ..Measured::default()
         };
         let r = judge(&m, &thresholds(Some("0"), None), 0);
         assert_eq!(r.status, Status::Warning);
@@ -290,5 +348,34 @@ mod tests {
         };
         let r = judge(&m, &thresholds(None, None), 1);
         assert_eq!(r.details, ["pid 7 (@) waiting 1 s on pid 8: "]);
+    }
+
+    #[test]
+    fn filters_choose_the_blocked_sessions_and_count_the_rest() {
+        let mut report = blocked(1, 600.0);
+        report.usename = Some("report".into());
+        let mut vacuum = blocked(2, 900.0);
+        vacuum.backend_type = Some("autovacuum worker".into());
+        let app = blocked(3, 20.0);
+        let m = Measured {
+            total_locks: 9,
+            waiting_locks: 3,
+            blocked: vec![vacuum, report, app],
+            ..Measured::default()
+        };
+        let f = filter(&[("exclude-user", "^report$")]);
+        let kept = keep(m.clone(), &f);
+        assert_eq!(kept.blocked.len(), 1);
+        assert_eq!(kept.excluded, 1);
+        let r = super::judge(&kept, &f, &thresholds(Some("1,1min"), None), 0);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.details,
+            ["1 session excluded by filters (user !~ ^report$)"]
+        );
+        let f = filter(&[("backend-type", "all")]);
+        let r = super::judge(&keep(m, &f), &f, &thresholds(Some("1,1min"), None), 0);
+        assert_eq!(r.status, Status::Warning);
+        assert!(r.details[0].starts_with("pid 2 (autovacuum worker, app@shop) waiting 15 min"));
     }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use super::filter::{SessionFilter, Who};
 use crate::check::{database_names, require_stats_visibility};
 use crate::check::{Check, Context};
 use crate::output::one_line;
@@ -18,14 +19,18 @@ use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 pub struct LongRunning;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub filter: SessionFilter,
+}
 
-// Every client session with a transaction open, oldest first, less our own;
-// the left join keeps one row, with the privilege flag, when there is none.
+// Every session with a transaction open, oldest first, less our own; the
+// filters apply here, to the rows. The left join keeps one row, with the
+// privilege flag, when there is none.
 const SQL: &str = "
 SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all,
        s.pid, pg_get_userbyid(s.usesysid)::text AS usename, s.datid, s.state,
-       left(s.query, 100) AS query,
+       s.application_name, s.backend_type, left(s.query, 100) AS query,
        extract(epoch FROM now() - s.xact_start)::float8 AS transaction_seconds,
        CASE WHEN s.state = 'active'
             THEN extract(epoch FROM now() - s.query_start)::float8 END AS statement_seconds,
@@ -33,15 +38,17 @@ SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all,
             THEN extract(epoch FROM now() - s.state_change)::float8 END AS idle_seconds
 FROM (SELECT 1) one
 LEFT JOIN pg_stat_get_activity(NULL) s
-  ON s.backend_type = 'client backend' AND s.xact_start IS NOT NULL
-     AND s.pid <> pg_backend_pid()
+  ON s.xact_start IS NOT NULL AND s.pid <> pg_backend_pid()
 ORDER BY s.xact_start";
 
 /// What one run sees: the sessions with a transaction open, oldest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Measured {
     pub open: Vec<Open>,
-    /// Database names by oid, read when the long output needs them.
+    /// Sessions of a judged type the name filters left out.
+    pub excluded: i64,
+    /// Database names by oid, read when a filter or the long output needs
+    /// them.
     pub database_names: BTreeMap<u32, String>,
 }
 
@@ -53,6 +60,8 @@ pub struct Open {
     pub usename: String,
     pub datid: Option<u32>,
     pub state: String,
+    pub application_name: String,
+    pub backend_type: String,
     pub query: String,
     pub transaction: f64,
     pub statement: f64,
@@ -80,23 +89,30 @@ impl Check for LongRunning {
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("5min", "30min"));
     type Args = Args;
 
-    fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let mut measured = fetch(db, &ctx.conn.user)?;
-        // The databases are named only where the long output lists sessions.
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        let open = fetch(db, &ctx.conn.user)?;
+        // The databases are named where a filter or the long output needs
+        // them.
+        let mut names = BTreeMap::new();
+        if args.filter.reads_databases() && !open.is_empty() {
+            names = database_names(db)?;
+        }
+        let mut measured = keep(open, names, &args.filter);
         if !measured.open.is_empty()
+            && measured.database_names.is_empty()
             && (ctx.verbose > 0 || status(&measured, &ctx.thresholds) != Status::Ok)
         {
             measured.database_names = database_names(db)?;
         }
-        Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
+        Ok(judge(&measured, &args.filter, &ctx.thresholds, ctx.verbose))
     }
 }
 
-fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
+fn fetch(db: &mut Session, user: &str) -> Result<Vec<Open>, Error> {
     let rows = db.query(SQL)?;
     let first = rows.first().ok_or_else(|| Error::Query("no row".into()))?;
     require_stats_visibility(get(first, "sees_all")?, user)?;
-    let mut measured = Measured::default();
+    let mut open = Vec::new();
     for row in &rows {
         let Some(pid) = get::<Option<i32>>(row, "pid")? else {
             continue;
@@ -105,18 +121,53 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
         let age = |column: &str| -> Result<f64, Error> {
             Ok(get::<Option<f64>>(row, column)?.unwrap_or(0.0).max(0.0))
         };
-        measured.open.push(Open {
+        let text = |column: &str| -> Result<String, Error> {
+            Ok(get::<Option<String>>(row, column)?.unwrap_or_default())
+        };
+        open.push(Open {
             pid,
-            usename: get::<Option<String>>(row, "usename")?.unwrap_or_default(),
+            usename: text("usename")?,
             datid: get(row, "datid")?,
-            state: get::<Option<String>>(row, "state")?.unwrap_or_default(),
+            state: text("state")?,
+            application_name: text("application_name")?,
+            backend_type: text("backend_type")?,
             query: get::<Option<String>>(row, "query")?.unwrap_or_default(),
             transaction: age("transaction_seconds")?,
             statement: age("statement_seconds")?,
             idle: age("idle_seconds")?,
         });
     }
-    Ok(measured)
+    Ok(open)
+}
+
+/// The sessions the filters judge, and how many of a judged type they
+/// left out by name.
+pub fn keep(open: Vec<Open>, names: BTreeMap<u32, String>, filter: &SessionFilter) -> Measured {
+    let mut measured = Measured {
+        database_names: names,
+        ..Measured::default()
+    };
+    for o in open {
+        if !filter.judges_type(&o.backend_type) {
+            continue;
+        }
+        let database = o
+            .datid
+            .and_then(|d| measured.database_names.get(&d))
+            .map_or("", String::as_str);
+        let who = Who {
+            user: &o.usename,
+            database,
+            app: &o.application_name,
+            backend_type: &o.backend_type,
+        };
+        if filter.keeps_names(&who) {
+            measured.open.push(o);
+        } else {
+            measured.excluded += 1;
+        }
+    }
+    measured
 }
 
 /// The oldest transaction's age against `-w`/`-c`.
@@ -124,8 +175,9 @@ pub fn status(m: &Measured, t: &Thresholds) -> Status {
     t.status(&[(Unit::Seconds, m.longest(|o| o.transaction))])
 }
 
-/// The verdict; when not OK (or with -v) every open transaction, oldest first.
-pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
+/// The verdict; when not OK (or with -v) every open transaction, oldest
+/// first; always how many sessions the filters left out.
+pub fn judge(m: &Measured, filter: &SessionFilter, t: &Thresholds, verbose: u8) -> CheckResult {
     let oldest = m.longest(|o| o.transaction);
     let statement = m.longest(|o| o.statement);
     let idle = m.longest(|o| o.idle);
@@ -156,7 +208,7 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
         .min(0.0),
         PerfData::new("open_transactions", m.open.len() as f64, Unit::Count).min(0.0),
     ];
-    let details = if status != Status::Ok || verbose > 0 {
+    let mut details: Vec<String> = if status != Status::Ok || verbose > 0 {
         m.open
             .iter()
             .map(|o| describe(o, &m.database_names))
@@ -164,17 +216,27 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
     } else {
         Vec::new()
     };
+    details.extend(filter.excluded_line(m.excluded));
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
 }
 
-/// `pid 42 (app@shop) transaction open 6 min, idle in transaction for 6 min: UPDATE …`
+/// `pid 42 (app@shop, psql) transaction open 6 min, idle in transaction for
+/// 6 min: UPDATE …`; the application and a backend type other than a
+/// client's named, so a filter can be written from what is shown.
 fn describe(o: &Open, names: &BTreeMap<u32, String>) -> String {
     let datname = o
         .datid
         .and_then(|d| names.get(&d))
         .map_or("", String::as_str);
+    let mut who = format!("{}@{datname}", o.usename);
+    if o.backend_type != super::filter::CLIENT_BACKEND && !o.backend_type.is_empty() {
+        who = format!("{}, {who}", o.backend_type);
+    }
+    if !o.application_name.is_empty() {
+        who = format!("{who}, {}", one_line(&o.application_name));
+    }
     let since = match o.state.as_str() {
         "active" => format!(", statement running {}", pretty_duration(o.statement)),
         s if s.starts_with("idle in transaction") => {
@@ -183,9 +245,8 @@ fn describe(o: &Open, names: &BTreeMap<u32, String>) -> String {
         _ => String::new(),
     };
     format!(
-        "pid {} ({}@{datname}) transaction open {}, {}{since}: {}",
+        "pid {} ({who}) transaction open {}, {}{since}: {}",
         o.pid,
-        o.usename,
         pretty_duration(o.transaction),
         o.state,
         one_line(&o.query)
@@ -195,7 +256,12 @@ fn describe(o: &Open, names: &BTreeMap<u32, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::sessions::filter::tests::filter;
     use crate::checks::testing::{perf, reported, thresholds};
+
+    fn none() -> SessionFilter {
+        SessionFilter::default()
+    }
 
     fn open(pid: i32, state: &str, transaction: f64) -> Open {
         Open {
@@ -203,6 +269,8 @@ mod tests {
             usename: "app".into(),
             datid: Some(16384),
             state: state.into(),
+            application_name: String::new(),
+            backend_type: "client backend".into(),
             query: "UPDATE t\n SET v = 1".into(),
             transaction,
             statement: if state == "active" {
@@ -221,6 +289,7 @@ mod tests {
     fn measured(open: Vec<Open>) -> Measured {
         Measured {
             open,
+            excluded: 0,
             database_names: [(16384, "shop".to_string())].into_iter().collect(),
         }
     }
@@ -228,14 +297,14 @@ mod tests {
     #[test]
     fn default_thresholds_are_5min_and_30min_inclusive() {
         let t = thresholds::<LongRunning>(None, None);
-        let at = |s: f64| judge(&measured(vec![open(1, "active", s)]), &t, 0).status;
+        let at = |s: f64| judge(&measured(vec![open(1, "active", s)]), &none(), &t, 0).status;
         assert_eq!(at(300.0), Status::Ok);
         assert_eq!(at(300.5), Status::Warning);
         assert_eq!(at(1800.0), Status::Warning);
         assert_eq!(at(1800.5), Status::Critical);
         let t = thresholds::<LongRunning>(Some("60"), Some("2h"));
         assert_eq!(
-            judge(&measured(vec![open(1, "active", 61.0)]), &t, 0).status,
+            judge(&measured(vec![open(1, "active", 61.0)]), &none(), &t, 0).status,
             Status::Warning
         );
     }
@@ -244,6 +313,7 @@ mod tests {
     fn nothing_open_is_ok_with_zeros() {
         let r = judge(
             &Measured::default(),
+            &none(),
             &thresholds::<LongRunning>(None, None),
             0,
         );
@@ -266,7 +336,12 @@ mod tests {
             open(10, "idle in transaction", 600.0),
             open(11, "active", 120.0),
         ]);
-        let r = reported::<LongRunning>(judge(&m, &thresholds::<LongRunning>(None, None), 0));
+        let r = reported::<LongRunning>(judge(
+            &m,
+            &none(),
+            &thresholds::<LongRunning>(None, None),
+            0,
+        ));
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
@@ -280,5 +355,60 @@ mod tests {
             ]
         );
         assert!(r.hint.unwrap().contains("pg_cancel_backend"));
+    }
+
+    #[test]
+    fn a_dump_left_out_by_application_is_counted_and_a_leak_still_alerts() {
+        let mut dump = open(20, "active", 2400.0);
+        dump.application_name = "pg_dump".into();
+        let mut vacuum = open(21, "active", 3600.0);
+        vacuum.backend_type = "autovacuum worker".into();
+        let leak = open(22, "idle in transaction", 1900.0);
+        let all = vec![dump, vacuum, leak];
+        let t = thresholds::<LongRunning>(None, None);
+        let names: BTreeMap<u32, String> = [(16384, "shop".to_string())].into_iter().collect();
+
+        // Without a filter the dump leads, and autovacuum is not a client.
+        let m = keep(all.clone(), names.clone(), &none());
+        assert_eq!((m.open.len(), m.excluded), (2, 0));
+        let r = judge(&m, &none(), &t, 0);
+        assert_eq!(r.status, Status::Critical);
+        assert!(r.summary.contains("(pid 20, active)"), "{}", r.summary);
+        assert!(r.details[0].starts_with("pid 20 (app@shop, pg_dump) transaction open 40 min"));
+
+        let f = filter(&[("exclude-app", "^pg_dump$")]);
+        let m = keep(all.clone(), names.clone(), &f);
+        let r = judge(&m, &f, &t, 0);
+        assert_eq!(r.status, Status::Critical);
+        assert!(
+            r.summary.contains("(pid 22, idle in transaction)"),
+            "{}",
+            r.summary
+        );
+        assert_eq!(
+            r.details.last().unwrap(),
+            "1 session excluded by filters (application !~ ^pg_dump$)"
+        );
+
+        // Once the leak is gone the dump alone is OK, and still counted.
+        let m = keep(all[..2].to_vec(), names.clone(), &f);
+        let r = judge(&m, &f, &t, 0);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.details,
+            ["1 session excluded by filters (application !~ ^pg_dump$)"]
+        );
+
+        // Autovacuum is judged when asked for, and named as such.
+        let f = filter(&[
+            ("backend-type", "autovacuum-worker"),
+            ("exclude-db", "^postgres$"),
+        ]);
+        let m = keep(all, names, &f);
+        let r = judge(&m, &f, &t, 0);
+        assert_eq!(r.status, Status::Critical);
+        assert!(
+            r.details[0].starts_with("pid 21 (autovacuum worker, app@shop) transaction open 1 h")
+        );
     }
 }
