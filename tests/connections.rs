@@ -109,7 +109,10 @@ fn counts_thresholds_and_states() {
         out.stdout
     );
     // The server's own processes are counted only when asked for.
-    let out = cluster.plugin(PLUGIN).args(&["--backend-type", "all"]).run();
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["--backend-type", "all"])
+        .run();
     out.expect("OK");
     assert!(out.perf("connections").value >= 12.0, "{}", out.stdout);
 }

@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
-use harness::{server_major, temp_dir, Cluster, PluginOutput};
+use harness::{
+    as_server_user, client_program, run_ok, server_major, temp_dir, Cluster, ClusterOptions,
+    PluginOutput,
+};
 
 fn run(cluster: &Cluster, plugin: &str, state: &Path, args: &[&str]) -> PluginOutput {
     let out = cluster
@@ -202,7 +205,13 @@ fn a_forced_checkpoint_and_a_growing_database() {
         &format!("SELECT ({requested}) > {before}"),
         "the checkpoint counted",
     );
-    let out = run(&cluster, "check_pg_checkpoints", &state, &["-w", "50%"]);
+    // Judged over any number of checkpoints when told so.
+    let out = run(
+        &cluster,
+        "check_pg_checkpoints",
+        &state,
+        &["-w", "50%", "--min-checkpoints", "0"],
+    );
     out.expect("WARNING");
     let summary = out.summary();
     assert!(summary.contains(" checkpoint"), "{summary}");
@@ -246,5 +255,123 @@ fn a_forced_checkpoint_and_a_growing_database() {
         out.summary().contains("is not a size per day"),
         "{}",
         out.summary()
+    );
+}
+
+/// Checkpoints requested so far (PostgreSQL 17 moved the counter).
+fn requested_checkpoints(cluster: &Cluster) -> i64 {
+    let sql = if server_major() >= 17 {
+        "SELECT num_requested FROM pg_stat_checkpointer"
+    } else {
+        "SELECT checkpoints_req FROM pg_stat_bgwriter"
+    };
+    cluster.client().query_one(sql, &[]).unwrap().get(0)
+}
+
+fn wait_for_requested(cluster: &Cluster, at_least: i64) {
+    let sql = if server_major() >= 17 {
+        "SELECT num_requested FROM pg_stat_checkpointer"
+    } else {
+        "SELECT checkpoints_req FROM pg_stat_bgwriter"
+    };
+    cluster.wait_for_stats(
+        "postgres",
+        &format!("SELECT ({sql}) >= {at_least}"),
+        "the requested checkpoints counted",
+    );
+}
+
+#[test]
+fn a_checkpoint_and_a_base_backup_do_not_page_sustained_wal_does() {
+    let cluster = Cluster::start_with(
+        "checkpoint-load",
+        ClusterOptions {
+            extra_conf: vec!["max_wal_size = 32MB".into(), "min_wal_size = 32MB".into()],
+            ..ClusterOptions::default()
+        },
+    );
+    let state = temp_dir("checkpoint-load-state");
+    let args = ["-w", "30%", "-c", "60%"];
+    let checkpoints = |expected: &str| {
+        let out = run(&cluster, "check_pg_checkpoints", &state, &args);
+        out.expect(expected);
+        out
+    };
+    checkpoints("OK");
+
+    // One CHECKPOINT: 100% requested, and not an alert.
+    let before = requested_checkpoints(&cluster);
+    cluster.execute("CHECKPOINT");
+    wait_for_requested(&cluster, before + 1);
+    let out = checkpoints("OK");
+    assert!(
+        out.summary()
+            .ends_with("1 requested: not judged, fewer than --min-checkpoints 10 (the span carries over to the next run)"),
+        "{}",
+        out.summary()
+    );
+    assert!(!out.stdout.contains("requested_pct"), "{}", out.stdout);
+
+    // A base backup asks for its own checkpoint; the span carries over.
+    let backup = temp_dir("checkpoint-load-backup");
+    match client_program("pg_basebackup", false) {
+        Some(pg_basebackup) => {
+            run_ok(
+                as_server_user(pg_basebackup)
+                    .args(cluster.connection_args())
+                    .args(["-c", "fast", "-X", "none", "-D"])
+                    .arg(backup.join("base")),
+                "pg_basebackup",
+            );
+        }
+        // The server-only builds of 16+ here have no pg_basebackup: the
+        // backup API it calls asks for the same checkpoint.
+        None => {
+            cluster.execute("SELECT pg_backup_start('pgvigil', true); SELECT pg_backup_stop(false)")
+        }
+    }
+    wait_for_requested(&cluster, before + 2);
+    let out = checkpoints("OK");
+    assert!(
+        out.summary()
+            .contains(" requested: not judged, fewer than --min-checkpoints 10"),
+        "{}",
+        out.summary()
+    );
+    assert!(out.perf("checkpoints").value >= 2.0, "{}", out.stdout);
+
+    // Sustained WAL volume against a 32 MB max_wal_size: checkpoints come
+    // one after another, requested, and that pages.
+    let target = requested_checkpoints(&cluster) + 12;
+    let pgbench = client_program("pgbench", true);
+    for _ in 0..60 {
+        if requested_checkpoints(&cluster) >= target {
+            break;
+        }
+        match &pgbench {
+            Some(pgbench) => {
+                run_ok(
+                    as_server_user(pgbench)
+                        .args(cluster.connection_args())
+                        .args(["-i", "-q", "-s", "3", "postgres"]),
+                    "pgbench -i",
+                );
+            }
+            None => cluster.execute(
+                "DROP TABLE IF EXISTS churn; CREATE TABLE churn AS SELECT g, repeat('x', 500) AS pad FROM generate_series(1, 60000) g",
+            ),
+        }
+    }
+    wait_for_requested(&cluster, target);
+    let out = checkpoints("CRITICAL");
+    let pct = out.perf("requested_pct");
+    assert!(pct.value > 60.0, "{}", out.stdout);
+    assert_eq!((pct.warn.as_str(), pct.crit.as_str()), ("30", "60"));
+    assert!(out.perf("checkpoints").value >= 12.0, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("hint: requested checkpoints come from WAL volume"),
+        "{}",
+        out.stdout
     );
 }

@@ -70,7 +70,11 @@ fn plugins() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
         ("check_pg_commit_ratio", vec![], "@0:"),
         ("check_pg_temp_files", vec![], "@0:"),
         ("check_pg_checksums", vec![], "@0:"),
-        ("check_pg_checkpoints", vec![], "@0:"),
+        (
+            "check_pg_checkpoints",
+            vec!["--min-checkpoints", "0"],
+            "@0:",
+        ),
         ("check_pg_db_size", vec![], "@0:"),
         ("check_pg_log", vec!["--log", "/dev/null"], "@0:"),
         ("check_pg_roles", vec![], "@0s:"),

@@ -40,6 +40,28 @@ pub fn bindir() -> PathBuf {
     Path::new(&path).parent().unwrap().to_path_buf()
 }
 
+/// A client program for the server under test: from `bindir()`, else from
+/// another installed major no older than the server's (pg_dump and
+/// pg_basebackup refuse newer servers), or with `any_major` from any (pgbench
+/// only speaks SQL). None when there is none: the server-only builds of
+/// other majors carry no client programs.
+pub fn client_program(name: &str, any_major: bool) -> Option<PathBuf> {
+    let own = bindir().join(name);
+    if own.exists() {
+        return Some(own);
+    }
+    let server = server_major();
+    std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let major: u32 = e.file_name().to_str()?.parse().ok()?;
+            let program = e.path().join("bin").join(name);
+            (program.exists() && (any_major || major >= server)).then_some(program)
+        })
+        .next()
+}
+
 /// The major version of the server binaries in `bindir()`, from `postgres -V`
 /// ("postgres (PostgreSQL) 17.6 (Debian …)" gives 17).
 pub fn server_major() -> u32 {

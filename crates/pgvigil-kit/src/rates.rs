@@ -66,6 +66,18 @@ pub fn advance(store: &Store, current: Snapshot) -> Result<Rates, Error> {
 /// more recent than that stays the baseline (a rate extrapolated from a few
 /// seconds says little).
 pub fn advance_after(store: &Store, current: Snapshot, min_seconds: f64) -> Result<Rates, Error> {
+    advance_when(store, current, min_seconds, |_| true)
+}
+
+/// Like `advance_after`, and a measured interval that `enough` finds too
+/// thin to judge (one checkpoint among a handful) keeps its start as the
+/// baseline too, so that the next runs judge over a longer span.
+pub fn advance_when(
+    store: &Store,
+    current: Snapshot,
+    min_seconds: f64,
+    enough: impl Fn(&Rates) -> bool,
+) -> Result<Rates, Error> {
     let interval = match store.load() {
         Loaded::Missing => Interval::Baseline {
             why: "first run, baseline saved".into(),
@@ -90,10 +102,16 @@ pub fn advance_after(store: &Store, current: Snapshot, min_seconds: f64) -> Resu
             },
         },
     };
-    if !matches!(interval, Interval::TooSoon { .. }) {
-        store.save(&current)?;
+    let rates = Rates { current, interval };
+    let keep_previous = match rates.interval {
+        Interval::TooSoon { .. } => true,
+        Interval::Measured { .. } => !enough(&rates),
+        Interval::Baseline { .. } => false,
+    };
+    if !keep_previous {
+        store.save(&rates.current)?;
     }
-    Ok(Rates { current, interval })
+    Ok(rates)
 }
 
 /// Why the previous counters cannot be subtracted from these, if they cannot.

@@ -18,6 +18,9 @@ pub struct Checkpoints;
 pub struct Args {
     #[command(flatten)]
     pub state: StateArgs,
+    /// Judge the requested share only over at least N checkpoints; until then the span since the last judged run carries over to the next run (0: judge every interval)
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub min_checkpoints: u32,
 }
 
 const VERSION: &str = "SELECT current_setting('server_version_num')::int AS version";
@@ -51,9 +54,12 @@ impl Check for Checkpoints {
     const HINT: &'static str = "requested checkpoints come from WAL volume: raise max_wal_size until checkpoints are timed, spread them with checkpoint_completion_target, and look at what writes so much WAL (pg_stat_statements)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the share (%) of requested checkpoints among those since the
-  previous run. Requested checkpoints come from WAL reaching max_wal_size (too
-  small for the write load), from CHECKPOINT and from base backups, so judge
-  them over a long check interval. No default.";
+  last judged run. Requested checkpoints come from WAL reaching max_wal_size
+  (too small for the write load), but also from a CHECKPOINT command and from
+  every base backup: so the share is judged only over at least
+  --min-checkpoints (default 10, about 50 minutes at the default
+  checkpoint_timeout of 5 min). Over fewer, the run is OK, says so, and the
+  next run judges over the longer span. No default thresholds.";
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
@@ -73,13 +79,20 @@ impl Check for Checkpoints {
             snapshot.counters.insert(name.into(), get(&row, name)?);
         }
         let store = ctx.state_store(&args.state)?;
-        let rates = rates::advance(&store, snapshot)?;
-        Ok(judge(&rates, &ctx.thresholds))
+        let min = f64::from(args.min_checkpoints);
+        let rates = rates::advance_when(&store, snapshot, 0.0, |r| checkpoints(r) >= min)?;
+        Ok(judge(&rates, args.min_checkpoints, &ctx.thresholds))
     }
 }
 
-/// The share of requested checkpoints over the interval against `-w`/`-c`.
-pub fn judge(rates: &Rates, t: &Thresholds) -> CheckResult {
+/// Checkpoints, timed and requested, over the interval.
+fn checkpoints(rates: &Rates) -> f64 {
+    rates.delta("timed").unwrap_or(0.0) + rates.delta("requested").unwrap_or(0.0)
+}
+
+/// The share of requested checkpoints over the interval against `-w`/`-c`,
+/// once the interval holds at least `min` checkpoints.
+pub fn judge(rates: &Rates, min: u32, t: &Thresholds) -> CheckResult {
     let counters = [
         PerfData::counter("checkpoints_timed", rates.current.counters["timed"]),
         PerfData::counter("checkpoints_requested", rates.current.counters["requested"]),
@@ -96,6 +109,18 @@ pub fn judge(rates: &Rates, t: &Thresholds) -> CheckResult {
         0.0
     };
     let (write, sync) = (delta("write_ms") / 1000.0, delta("sync_ms") / 1000.0);
+    if all < f64::from(min) {
+        // One CHECKPOINT or base backup among a handful is 100% requested
+        // and says nothing of max_wal_size: wait for more.
+        let summary = format!(
+            "{all} checkpoint{} {}, {requested} requested: not judged, fewer than --min-checkpoints {min} (the span carries over to the next run)",
+            plural(all as i64),
+            rates.over(),
+        );
+        let mut perf = vec![PerfData::new("checkpoints", all, Unit::Count).min(0.0)];
+        perf.extend(counters);
+        return CheckResult::new(Status::Ok, summary).perf(perf);
+    }
     let status = t.status(&[(Unit::Percent, pct)]);
     let summary = format!(
         "{all} checkpoint{} {}, {requested} requested ({}): writing {}, syncing {}, {} buffers written",
@@ -150,26 +175,50 @@ mod tests {
     #[test]
     fn percent_of_requested_checkpoints_no_default() {
         assert_eq!(
-            judge(&rates(0.0, 9.0), &thresholds::<Checkpoints>(None, None)).status,
+            judge(&rates(1.0, 9.0), 10, &thresholds::<Checkpoints>(None, None)).status,
             Status::Ok
         );
         let t = thresholds::<Checkpoints>(Some("30%"), Some("60%"));
-        assert_eq!(judge(&rates(7.0, 3.0), &t).status, Status::Ok);
-        assert_eq!(judge(&rates(6.0, 4.0), &t).status, Status::Warning);
-        assert_eq!(judge(&rates(3.0, 7.0), &t).status, Status::Critical);
-        // No checkpoint at all in the interval: 0%, not a division by zero.
-        let r = judge(&rates(0.0, 0.0), &t);
+        assert_eq!(judge(&rates(7.0, 3.0), 10, &t).status, Status::Ok);
+        assert_eq!(judge(&rates(6.0, 4.0), 10, &t).status, Status::Warning);
+        assert_eq!(judge(&rates(3.0, 7.0), 10, &t).status, Status::Critical);
+        // No checkpoint at all in the interval: not judged, not a division
+        // by zero, even with a minimum of one.
+        let r = judge(&rates(0.0, 0.0), 1, &t);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.summary,
-            "0 checkpoints in the last 1 h 0 min, 0 requested (0%): writing 0 ms, syncing 0 ms, 0 buffers written"
+            "0 checkpoints in the last 1 h 0 min, 0 requested: not judged, fewer than --min-checkpoints 1 (the span carries over to the next run)"
         );
+    }
+
+    #[test]
+    fn a_single_requested_checkpoint_is_not_judged() {
+        let t = thresholds::<Checkpoints>(Some("30%"), Some("60%"));
+        let r = judge(&rates(0.0, 1.0), 10, &t);
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.summary,
+            "1 checkpoint in the last 1 h 0 min, 1 requested: not judged, fewer than --min-checkpoints 10 (the span carries over to the next run)"
+        );
+        assert_eq!(
+            perf(&r),
+            [
+                "checkpoints=1;;;0",
+                "checkpoints_timed=10c",
+                "checkpoints_requested=6c"
+            ]
+        );
+        // A CHECKPOINT and a base backup in fifty minutes of timed ones.
+        assert_eq!(judge(&rates(8.0, 2.0), 10, &t).status, Status::Ok);
+        // Sustained WAL volume.
+        assert_eq!(judge(&rates(1.0, 11.0), 10, &t).status, Status::Critical);
     }
 
     #[test]
     fn the_line_and_perfdata() {
         let t = thresholds::<Checkpoints>(Some("30%"), None);
-        let r = reported::<Checkpoints>(judge(&rates(2.0, 2.0), &t));
+        let r = reported::<Checkpoints>(judge(&rates(2.0, 2.0), 4, &t));
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
