@@ -2,6 +2,7 @@
 //! driver's errors onto what an operator needs to read.
 
 pub mod databases;
+pub mod locked;
 pub mod relations;
 
 use std::error::Error as _;
@@ -18,6 +19,8 @@ use crate::timeout::{set_phase, Phase};
 pub struct Session {
     client: Client,
     user: String,
+    /// How long a statement waits for a lock another session holds.
+    lock_timeout: Duration,
     started: Instant,
     connected_in: Duration,
     /// The server ended the session (FATAL, terminate, network error).
@@ -25,8 +28,10 @@ pub struct Session {
 }
 
 impl Session {
-    /// Connects with the session pinned read-only and every statement bounded
-    /// by `statement_timeout`, both set in the startup packet: no extra round trip.
+    /// Connects with the session pinned read-only, every statement bounded
+    /// by `statement_timeout`, and every lock wait by a short `lock_timeout`
+    /// (see `lock_timeout`), all set in the startup packet: no extra round
+    /// trip.
     pub fn connect(settings: &ConnSettings, statement_timeout: Duration) -> Result<Session, Error> {
         Session::open(settings, Some(statement_timeout))
     }
@@ -57,10 +62,12 @@ impl Session {
             .user(&settings.user)
             .dbname(&settings.dbname)
             .application_name(&settings.application_name);
+        let lock_wait = lock_timeout(statement_timeout.unwrap_or_default());
         if let Some(timeout) = statement_timeout {
             config.options(&format!(
-                "-c default_transaction_read_only=on -c statement_timeout={}",
-                timeout.as_millis()
+                "-c default_transaction_read_only=on -c statement_timeout={} -c lock_timeout={}",
+                timeout.as_millis(),
+                lock_wait.as_millis()
             ));
         }
         if let Some(password) = &settings.password {
@@ -102,6 +109,7 @@ impl Session {
         Ok(Session {
             client,
             user: settings.user.clone(),
+            lock_timeout: lock_wait,
             started,
             connected_in: started.elapsed(),
             lost: false,
@@ -153,11 +161,7 @@ impl Session {
     /// Runs one statement in a single round trip (unnamed statement, no
     /// parameters) and returns its typed rows.
     pub fn query(&mut self, sql: &str) -> Result<Vec<Row>, Error> {
-        set_phase(Phase::Querying);
-        match self.client.query_typed(sql, &[]) {
-            Ok(rows) => Ok(rows),
-            Err(e) => Err(self.failed(&e)),
-        }
+        self.query_with(sql, &[])
     }
 
     /// Like `query`, with typed parameters for values that come from options.
@@ -167,9 +171,25 @@ impl Session {
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Vec<Row>, Error> {
         set_phase(Phase::Querying);
-        match self.client.query_typed(sql, params) {
-            Ok(rows) => Ok(rows),
-            Err(e) => Err(self.failed(&e)),
+        let mut retried = false;
+        loop {
+            match self.client.query_typed(sql, params) {
+                Ok(rows) => return Ok(rows),
+                // A lock taken between the statement's look at pg_locks and
+                // its read: once more, the lock is then in pg_locks and the
+                // statements that guard their reads skip that relation.
+                Err(e) if is_lock_timeout(&e) && !retried => retried = true,
+                Err(e) if is_lock_timeout(&e) => {
+                    let reason = e
+                        .as_db_error()
+                        .map_or(String::new(), |d| d.message().to_string());
+                    return Err(Error::Query(format!(
+                        "another session holds a lock on what this check reads (waited lock_timeout, {} ms, twice): {reason}; see check_pg_locks",
+                        self.lock_timeout.as_millis()
+                    )));
+                }
+                Err(e) => return Err(self.failed(&e)),
+            }
         }
     }
 
@@ -381,6 +401,19 @@ fn connect_reason(error: &postgres::Error, settings: &ConnSettings) -> String {
         },
         _ => text,
     }
+}
+
+/// The lock wait a session allows: a tenth of its statement's time, between
+/// 100 ms and 1 s. A catalog read that queues behind ALTER TABLE or VACUUM
+/// FULL gives up well before `-t`, so the check can judge the rest.
+pub fn lock_timeout(statement_timeout: Duration) -> Duration {
+    (statement_timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(1))
+}
+
+fn is_lock_timeout(error: &postgres::Error) -> bool {
+    error
+        .as_db_error()
+        .is_some_and(|db| db.code() == &SqlState::LOCK_NOT_AVAILABLE)
 }
 
 fn query_error(error: &postgres::Error, user: &str) -> Error {

@@ -9,8 +9,10 @@ use postgres::types::Type;
 
 use crate::check::{Check, Context};
 use crate::judge::{worst, worst_first};
+use crate::locked_relations;
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
+use crate::session::locked::{holders, skipped_note, Locked};
 use crate::session::relations::RelationArgs;
 use crate::session::Session;
 use crate::units::{parse_size_option, pretty_bytes, round_to};
@@ -39,16 +41,22 @@ pub struct Args {
 // rules out the small ones first; a relation with no pages recorded (never
 // vacuumed nor analyzed) is opened only if rows were ever written to it. The
 // outer join keeps one row, with the pgstattuple schema, when no relation
-// qualifies.
-const CANDIDATES: &str = "
+// qualifies. A relation another session holds in ACCESS EXCLUSIVE mode is
+// not opened: its size comes back NULL, and it is named as skipped.
+const CANDIDATES: &str = concat!(
+    "
 SELECT current_setting('block_size')::float8 AS block_size,
        (SELECT quote_ident(e.extnamespace::regnamespace::text) FROM pg_extension e
          WHERE e.extname = 'pgstattuple') AS pgstattuple_schema,
        r.*
-FROM (SELECT 1) one LEFT JOIN (
+FROM (SELECT 1) one CROSS JOIN ",
+    locked_relations!(),
+    " AS locked(oids) LEFT JOIN LATERAL (
   SELECT * FROM (
     SELECT c.oid, c.relkind = 'i' AS is_index, n.nspname::text AS schema, c.relname::text AS name,
-           coalesce(t.relname::text, '') AS table_name, pg_relation_size(c.oid)::int8 AS size,
+           coalesce(t.relname::text, '') AS table_name,
+           CASE WHEN c.oid = ANY(locked.oids) THEN NULL
+                ELSE pg_relation_size(c.oid)::int8 END AS size,
            c.relpages::float8 AS relpages, c.reltuples::float8 AS reltuples,
            coalesce((SELECT o.option_value::int FROM pg_options_to_table(c.reloptions) o
                       WHERE o.option_name = 'fillfactor'),
@@ -65,8 +73,9 @@ FROM (SELECT 1) one LEFT JOIN (
        AND CASE WHEN c.relpages > 0
                 THEN c.relpages::float8 * current_setting('block_size')::float8 >= $1
                 ELSE pg_stat_get_tuples_inserted(c.oid) > 0 END
-  ) sized WHERE size >= $1
-) r ON true";
+  ) sized WHERE size >= $1 OR size IS NULL
+) r ON true"
+);
 
 // What the estimate needs of the candidates, run only when there are some:
 // the columns' null share and average width, from the table's statistics
@@ -166,6 +175,8 @@ pub struct Found {
     pub measured: Vec<Relation>,
     pub unanalyzed: Vec<String>,
     pub hidden: Vec<String>,
+    /// Relations another session held; not read.
+    pub locked: Vec<Locked>,
 }
 
 impl Check for Bloat {
@@ -226,7 +237,16 @@ pub fn judge(visit: &Visit<Found>, t: &Thresholds, min_size: u64, verbose: u8) -
         .results()
         .flat_map(|(_, found)| &found.unanalyzed)
         .collect();
-    let status = visit.floor(worst(relations.iter().map(|(_, s)| *s)));
+    let locked: Vec<&Locked> = visit
+        .results()
+        .flat_map(|(_, found)| &found.locked)
+        .collect();
+    let mut status = visit.floor(worst(relations.iter().map(|(_, s)| *s)));
+    // Skipped relations leave the rest judged; only with nothing read at
+    // all is there no verdict.
+    if relations.is_empty() && unanalyzed.is_empty() && !locked.is_empty() {
+        status = Status::Unknown;
+    }
     relations.sort_by(|(a, _), (b, _)| b.wasted.total_cmp(&a.wasted));
     worst_first(&mut relations, |(_, state)| *state);
     let many = visited > 1;
@@ -254,6 +274,7 @@ pub fn judge(visit: &Visit<Found>, t: &Thresholds, min_size: u64, verbose: u8) -
             unanalyzed.len()
         ));
     }
+    summary.push_str(&skipped_note(locked.len()));
     summary.push_str(&visit.unreachable_note());
     let max_pct = relations
         .iter()
@@ -271,6 +292,7 @@ pub fn judge(visit: &Visit<Found>, t: &Thresholds, min_size: u64, verbose: u8) -
         PerfData::new("total_wasted", total.round(), Unit::Bytes).min(0.0),
         PerfData::new("relations", relations.len() as f64, Unit::Count).min(0.0),
         PerfData::new("not_estimated", unanalyzed.len() as f64, Unit::Count).min(0.0),
+        PerfData::new("skipped", locked.len() as f64, Unit::Count).min(0.0),
     ];
     let mut details = visit.unreachable_details();
     for (r, state) in relations
@@ -296,6 +318,7 @@ pub fn judge(visit: &Visit<Found>, t: &Thresholds, min_size: u64, verbose: u8) -
             "{name}: not estimated, no statistics yet (ANALYZE it)"
         ));
     }
+    details.extend(locked.iter().map(|l| l.describe(many)));
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
@@ -320,6 +343,7 @@ fn measure_database(
     let mut found = Found::default();
     let mut pgstattuple_schema = None;
     let mut candidates: Vec<(Relation, Shape, bool)> = Vec::new();
+    let mut locked = Vec::new();
     for row in &rows {
         pgstattuple_schema = get::<Option<String>>(row, "pgstattuple_schema")?;
         let Some(oid) = get::<Option<u32>>(row, "oid")? else {
@@ -333,6 +357,10 @@ fn measure_database(
         if !args.relations.keeps(&schema, kept_by) && !args.relations.keeps(&schema, &rel_name) {
             continue;
         }
+        let Some(size) = get::<Option<i64>>(row, "size")? else {
+            locked.push(oid);
+            continue;
+        };
         let shape = Shape {
             block_size: get(row, "block_size")?,
             relpages: get(row, "relpages")?,
@@ -350,13 +378,14 @@ fn measure_database(
             schema,
             name: rel_name,
             table,
-            size: get::<i64>(row, "size")? as f64,
+            size: size as f64,
             fillfactor: shape.fillfactor,
             wasted: 0.0,
             method: Method::Statistics,
         };
         candidates.push((relation, shape, get(row, "readable")?));
     }
+    found.locked = holders(session, database, &locked)?;
     if candidates.is_empty() {
         return Ok(found);
     }
@@ -560,7 +589,7 @@ mod tests {
                 Found {
                     measured,
                     unanalyzed,
-                    hidden: vec![],
+                    ..Found::default()
                 },
             )],
             unreachable: vec![],
@@ -697,5 +726,38 @@ mod tests {
         assert_eq!(measured_index_waste(1000.0, 0.0, 90.0, 90.0), 0.0);
         assert_eq!(measured_index_waste(1000.0, 0.0, 45.0, 90.0), 500.0);
         assert_eq!(measured_index_waste(1000.0, 2000.0, 0.0, 90.0), 1000.0);
+    }
+
+    #[test]
+    fn a_locked_relation_is_skipped_and_the_rest_judged() {
+        use crate::session::locked::Holder;
+        let t = thresholds::<Bloat>(None, None);
+        let mut v = visit(vec![relation("orders", 100.0, 90.0)], vec![]);
+        v.checked[0].1.locked = vec![Locked {
+            database: "app".into(),
+            relation: "public.big".into(),
+            holder: Some(Holder {
+                pid: 7,
+                granted: true,
+                query: "VACUUM FULL big".into(),
+                seconds: 65.0,
+            }),
+        }];
+        let r = judge(&v, &t, 10 * 1024 * 1024, 0);
+        assert_eq!(r.status, Status::Critical);
+        assert!(
+            r.summary
+                .ends_with("; 1 relation skipped (locked by another session)"),
+            "{}",
+            r.summary
+        );
+        assert_eq!(
+            r.details.last().unwrap(),
+            "public.big skipped: pid 7 holds ACCESS EXCLUSIVE on it, its transaction open 1 min 5 s (VACUUM FULL big)"
+        );
+        assert!(perf(&r).contains(&"skipped=1;;;0".to_string()));
+        // Nothing else to read: no verdict.
+        v.checked[0].1.measured.clear();
+        assert_eq!(judge(&v, &t, 0, 0).status, Status::Unknown);
     }
 }

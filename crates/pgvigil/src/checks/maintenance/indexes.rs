@@ -4,8 +4,10 @@
 //! usual sign of a missing index).
 
 use crate::check::{Check, Context};
+use crate::locked_relations;
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
+use crate::session::locked::{holders, skipped_note, Locked};
 use crate::session::relations::RelationArgs;
 use crate::session::Session;
 use crate::units::{parse_size_option, pretty_bytes};
@@ -38,8 +40,13 @@ pub struct Args {
 // conindid: IN makes one hashed pass instead of a scan per index. The
 // statistics functions are called directly, and only for what can still
 // qualify, instead of through the views that call a dozen for every relation.
-const SQL: &str = "
-WITH ix AS (
+// A relation another session holds in ACCESS EXCLUSIVE mode is never opened
+// (its size is NULL); it comes back as `locked`, its oid in `reads`.
+const SQL: &str = concat!(
+    "
+WITH locked AS (SELECT ",
+    locked_relations!(),
+    " AS oids), ix AS (
   SELECT i.indexrelid, i.indrelid, n.nspname::text AS schema, c.relname::text AS name,
          i.indisvalid, a.amname, i.indkey, i.indclass,
          i.indcollation, i.indexprs, i.indpred,
@@ -60,22 +67,24 @@ WITH ix AS (
                    pg_get_expr(indexprs, indrelid), pg_get_expr(indpred, indrelid)) AS signature
     FROM alike
 )
-SELECT 'invalid' AS kind, schema, name, indrelid::regclass::text AS table_name, pg_relation_size(indexrelid)::int8 AS size,
+SELECT 'invalid' AS kind, schema, name, indrelid::regclass::text AS table_name, (CASE WHEN indexrelid = ANY((SELECT oids FROM locked)::oid[]) THEN NULL ELSE pg_relation_size(indexrelid) END)::int8 AS size,
        NULL::int8 AS reads, NULL::text AS grp, enforces
   FROM ix
  WHERE NOT indisvalid
    AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p WHERE p.index_relid = ix.indexrelid)
 UNION ALL
-SELECT 'unused', schema, name, indrelid::regclass::text, pg_relation_size(indexrelid)::int8, 0, NULL, false
+SELECT 'unused', schema, name, indrelid::regclass::text, (CASE WHEN indexrelid = ANY((SELECT oids FROM locked)::oid[]) THEN NULL ELSE pg_relation_size(indexrelid) END)::int8, 0, NULL, false
   FROM ix
  WHERE CASE WHEN enforces OR NOT indisvalid THEN false
-            ELSE pg_stat_get_numscans(indexrelid) = 0 AND pg_relation_size(indexrelid) >= $1 END
+            ELSE pg_stat_get_numscans(indexrelid) = 0
+                 AND CASE WHEN indexrelid = ANY((SELECT oids FROM locked)::oid[]) THEN NULL ELSE pg_relation_size(indexrelid) END >= $1 END
 UNION ALL
-SELECT 'duplicate', schema, name, indrelid::regclass::text, pg_relation_size(indexrelid)::int8, NULL, md5(signature), enforces
+SELECT 'duplicate', schema, name, indrelid::regclass::text, (CASE WHEN indexrelid = ANY((SELECT oids FROM locked)::oid[]) THEN NULL ELSE pg_relation_size(indexrelid) END)::int8, NULL, md5(signature), enforces
   FROM (SELECT signed.*, count(*) OVER (PARTITION BY signature) AS copies FROM signed) d
  WHERE copies > 1
 UNION ALL
-SELECT 'seqscan', n.nspname::text, c.relname::text, NULL, pg_relation_size(c.oid)::int8,
+SELECT 'seqscan', n.nspname::text, c.relname::text, NULL,
+       (CASE WHEN c.oid = ANY((SELECT oids FROM locked)::oid[]) THEN NULL ELSE pg_relation_size(c.oid) END)::int8,
        s.per_scan, NULL, false
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -88,8 +97,15 @@ SELECT 'seqscan', n.nspname::text, c.relname::text, NULL, pg_relation_size(c.oid
  WHERE c.relkind IN ('r', 'm')
    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
    AND CASE WHEN s.per_scan > $2 AND s.index_scans < q.scans
-            THEN pg_relation_size(c.oid) >= $1 ELSE false END
-ORDER BY 1, 7, 8 DESC, 5 DESC, 2, 3";
+            THEN CASE WHEN c.oid = ANY((SELECT oids FROM locked)::oid[]) THEN NULL ELSE pg_relation_size(c.oid) END >= $1 ELSE false END
+UNION ALL
+SELECT 'locked', n.nspname::text, c.relname::text, NULL, NULL, c.oid::int8, NULL, false
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid = ANY((SELECT oids FROM locked)::oid[]) AND c.relkind IN ('r', 'm', 'i')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+ORDER BY 1, 7, 8 DESC, 5 DESC, 2, 3"
+);
 
 /// One finding of the statement: an index that is `invalid`, `unused` or a
 /// `duplicate` (with its group of identical definitions, enforcing and
@@ -131,7 +147,15 @@ impl Check for Indexes {
     }
 }
 
-fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Visit<Vec<Found>>, Error> {
+/// What one database gave: the findings, and the relations skipped because
+/// another session held them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Seen {
+    pub found: Vec<Found>,
+    pub locked: Vec<Locked>,
+}
+
+fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Visit<Seen>, Error> {
     let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
     databases::visit(
         &args.databases,
@@ -144,6 +168,7 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Visit<Vec<Found
                 &[(&min_size, Type::INT8), (&args.min_seq_read, Type::INT8)],
             )?;
             let mut found = Vec::new();
+            let mut locked = Vec::new();
             for row in &rows {
                 let f = Found {
                     database: database.to_string(),
@@ -151,18 +176,24 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Visit<Vec<Found
                     schema: get(row, "schema")?,
                     name: get(row, "name")?,
                     table: get(row, "table_name")?,
-                    size: get(row, "size")?,
+                    size: get::<Option<i64>>(row, "size")?.unwrap_or(0),
                     reads: get(row, "reads")?,
                     group: get(row, "grp")?,
                 };
                 let table = f.table.as_deref().unwrap_or(&f.name);
-                if args.relations.keeps(&f.schema, &f.name)
-                    || args.relations.keeps(&f.schema, table)
+                if !args.relations.keeps(&f.schema, &f.name)
+                    && !args.relations.keeps(&f.schema, table)
                 {
+                    continue;
+                }
+                if f.kind == "locked" {
+                    locked.extend(f.reads.and_then(|oid| u32::try_from(oid).ok()));
+                } else {
                     found.push(f);
                 }
             }
-            Ok(found)
+            let locked = holders(session, database, &locked)?;
+            Ok(Seen { found, locked })
         },
     )
 }
@@ -170,12 +201,13 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Visit<Vec<Found
 /// An invalid index is CRITICAL; unused plus redundant duplicate indexes
 /// (a count) against `-w`/`-c`; sequentially scanned tables are listed, not
 /// judged; a database that could not be visited is at least WARNING.
-pub fn judge(visit: &Visit<Vec<Found>>, t: &Thresholds, verbose: u8) -> CheckResult {
+pub fn judge(visit: &Visit<Seen>, t: &Thresholds, verbose: u8) -> CheckResult {
     let visited = visit.checked.len();
     let found: Vec<Found> = visit
         .results()
-        .flat_map(|(_, f)| f.iter().cloned())
+        .flat_map(|(_, s)| s.found.iter().cloned())
         .collect();
+    let locked: Vec<&Locked> = visit.results().flat_map(|(_, s)| &s.locked).collect();
 
     let of = |kind: &str| {
         found
@@ -225,6 +257,7 @@ pub fn judge(visit: &Visit<Vec<Found>>, t: &Thresholds, verbose: u8) -> CheckRes
         seqscan.len(),
         plural(seqscan.len() as i64),
     ));
+    summary.push_str(&skipped_note(locked.len()));
     summary.push_str(&visit.unreachable_note());
     let unused_bytes: i64 = unused
         .iter()
@@ -245,6 +278,7 @@ pub fn judge(visit: &Visit<Vec<Found>>, t: &Thresholds, verbose: u8) -> CheckRes
         )
         .min(0.0),
         PerfData::new("seq_scanned_tables", seqscan.len() as f64, Unit::Count).min(0.0),
+        PerfData::new("skipped", locked.len() as f64, Unit::Count).min(0.0),
     ];
     let mut details = visit.unreachable_details();
     let index_line = |f: &Found, what: &str| {
@@ -283,6 +317,7 @@ pub fn judge(visit: &Visit<Vec<Found>>, t: &Thresholds, verbose: u8) -> CheckRes
             f.reads.unwrap_or(0)
         ));
     }
+    details.extend(locked.iter().map(|l| l.describe(many)));
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
@@ -331,9 +366,15 @@ mod tests {
         }
     }
 
-    fn visit(found: Vec<Found>) -> Visit<Vec<Found>> {
+    fn visit(found: Vec<Found>) -> Visit<Seen> {
         Visit {
-            checked: vec![("app".into(), found)],
+            checked: vec![(
+                "app".into(),
+                Seen {
+                    found,
+                    locked: vec![],
+                },
+            )],
             unreachable: vec![],
         }
     }

@@ -3,9 +3,11 @@
 
 use crate::check::{Check, Context};
 use crate::judge::{worst, worst_first};
+use crate::locked_relations;
 use crate::range::Range;
 use crate::rates::{self, Interval, Rates};
 use crate::session::get;
+use crate::session::locked::{holders, Locked};
 use crate::session::Session;
 use crate::state::{Snapshot, StateArgs};
 use crate::units::{pretty_bytes, pretty_duration, round_to};
@@ -44,11 +46,26 @@ SELECT extract(epoch FROM now())::float8 AS now, datname::text AS datname,
        pg_database_size(oid)::float8 AS size
 FROM pg_database ORDER BY size DESC, datname";
 
-const TABLES: &str = "
-SELECT n.nspname::text || '.' || c.relname::text AS name, pg_total_relation_size(c.oid)::float8 AS size
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-ORDER BY size DESC LIMIT 10";
+// The ten largest tables; one that another session holds in ACCESS
+// EXCLUSIVE mode (itself, its TOAST table or an index) is not opened but
+// listed apart, with its oid, to be named as skipped.
+const TABLES: &str = concat!(
+    "
+WITH locked AS (SELECT ",
+    locked_relations!(),
+    " AS oids), t AS (
+  SELECT n.nspname::text || '.' || c.relname::text AS name, c.oid,
+         CASE WHEN c.oid = ANY(l.oids) OR c.reltoastrelid = ANY(l.oids)
+                   OR EXISTS (SELECT 1 FROM pg_index i
+                               WHERE i.indrelid = c.oid AND i.indexrelid = ANY(l.oids))
+              THEN NULL ELSE pg_total_relation_size(c.oid)::float8 END AS size
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN locked l
+   WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+)
+(SELECT name, size, NULL::oid AS locked FROM t WHERE size IS NOT NULL ORDER BY size DESC LIMIT 10)
+UNION ALL
+SELECT name, NULL, oid FROM t WHERE size IS NULL"
+);
 
 /// What one run measures: every database's size, largest first, the
 /// interval since the sizes the previous run kept, and with -v the largest
@@ -58,6 +75,8 @@ pub struct Measured {
     pub databases: Vec<(String, f64)>,
     pub rates: Rates,
     pub largest_tables: Vec<(String, f64)>,
+    /// With -v, the tables another session held: not measured.
+    pub locked_tables: Vec<Locked>,
 }
 
 /// One database as judged.
@@ -109,15 +128,21 @@ fn fetch(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error
     let store = ctx.state_store(&args.state)?;
     let rates = rates::advance_after(&store, snapshot, args.growth_interval)?;
     let mut largest_tables = Vec::new();
+    let mut locked = Vec::new();
     if ctx.verbose > 0 {
         for row in db.query(TABLES)? {
-            largest_tables.push((get(&row, "name")?, get(&row, "size")?));
+            match get::<Option<f64>>(&row, "size")? {
+                Some(size) => largest_tables.push((get(&row, "name")?, size)),
+                None => locked.extend(get::<Option<u32>>(&row, "locked")?),
+            }
         }
     }
+    let locked_tables = holders(db, &ctx.conn.dbname, &locked)?;
     Ok(Measured {
         databases,
         rates,
         largest_tables,
+        locked_tables,
     })
 }
 
@@ -217,6 +242,11 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
     for (name, size) in &m.largest_tables {
         details.push(format!("table {name}: {}", pretty_bytes(*size)));
     }
+    details.extend(
+        m.locked_tables
+            .iter()
+            .map(|l| format!("table {}", l.describe(false))),
+    );
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
@@ -262,6 +292,7 @@ mod tests {
                 },
             },
             largest_tables: vec![],
+            locked_tables: vec![],
         }
     }
 
