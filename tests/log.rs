@@ -8,7 +8,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use harness::{generated_password, server_major, temp_dir, Cluster, ClusterOptions, PluginOutput};
+use harness::{
+    generated_password, server_major, temp_dir, Cluster, ClusterOptions, PluginOutput, PluginRun,
+};
 
 const PLUGIN: &str = "check_pg_log";
 
@@ -432,4 +434,115 @@ fn without_log_it_reads_where_the_server_logs() {
         .run();
     out.expect("UNKNOWN");
     assert!(out.summary().contains("pg_monitor"), "{}", out.summary());
+}
+
+#[test]
+fn the_log_is_read_while_the_server_is_down() {
+    let cluster = logging_cluster("log-down");
+    let state = temp_dir("log-down-state");
+    // A successful run finds where the server logs, and remembers it.
+    run(&cluster, &state, &[]).expect("OK");
+    let mut client = cluster.client();
+    for _ in 0..3 {
+        assert!(client
+            .batch_execute("SELECT 1/0 AS before_the_crash")
+            .is_err());
+    }
+    logged(&cluster, "before_the_crash");
+    drop(client);
+    // An immediate shutdown, as a crash or an OOM kill leaves it.
+    cluster.stop();
+
+    let out = run(&cluster, &state, &["-w", "0"]);
+    out.expect("WARNING");
+    assert_eq!(out.perf("errors").value, 3.0, "{}", out.stdout);
+    // The errors, and the shutdown's own lines.
+    assert!(out.perf("lines").value >= 5.0, "{}", out.stdout);
+    assert!(
+        out.summary()
+            .ends_with("; server unreachable, log read all the same"),
+        "{}",
+        out.summary()
+    );
+    let first = out.long_output()[0];
+    assert!(
+        first.starts_with("server unreachable (cannot connect to "),
+        "{first}"
+    );
+    assert!(
+        first.ends_with("; log location from the last successful run"),
+        "{first}"
+    );
+    // Nothing new since: the log is still followed, not read again.
+    let out = run(&cluster, &state, &["-w", "0"]);
+    out.expect("OK");
+    assert_eq!(out.perf("lines").value, 0.0, "{}", out.stdout);
+}
+
+#[test]
+fn a_server_that_cannot_start_is_read_from_its_startup_log() {
+    let cluster = Cluster::start("log-no-start");
+    let state = temp_dir("log-no-start-state");
+    cluster.stop();
+    let mut conf = fs::OpenOptions::new()
+        .append(true)
+        .open(cluster.data.join("postgresql.conf"))
+        .unwrap();
+    writeln!(conf, "shared_buffers = 'plenty'").unwrap();
+    drop(conf);
+    let refused = cluster.try_start();
+    assert!(refused.is_err(), "the server started with a bad setting");
+
+    // Where pg_ctl sent the server's stderr, as Debian's pg_ctlcluster does:
+    // the FATAL is there, written before any logging collector.
+    let startup = cluster.base.join("server.log");
+    let out = run(
+        &cluster,
+        &state,
+        &[
+            "--log",
+            startup.to_str().unwrap(),
+            "--from-start",
+            "-c",
+            "fatals=0",
+        ],
+    );
+    out.expect("CRITICAL");
+    assert!(out.perf("fatals").value >= 1.0, "{}", out.stdout);
+    assert!(
+        out.long_output()[0].ends_with("; log location from --log"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("configuration file") && out.stdout.contains("contains errors"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_log_host_needs_no_server_at_all() {
+    // A real server's log, carried to a host where no server runs.
+    let cluster = Cluster::start("log-host");
+    assert!(cluster
+        .client()
+        .batch_execute("SELECT 1/0 AS shipped")
+        .is_err());
+    cluster.stop();
+    let shipped = temp_dir("log-host-files").join("postgresql.log");
+    fs::copy(cluster.base.join("server.log"), &shipped).unwrap();
+    drop(cluster);
+
+    let state = temp_dir("log-host-state");
+    let port = harness::free_port().to_string();
+    let out = PluginRun::new(PLUGIN)
+        .env("PGVIGIL_STATE_DIR", state.to_str().unwrap())
+        .args(&["-H", "/nonexistent", "-p", &port])
+        .args(&["--log", shipped.to_str().unwrap(), "--prefix", "%m [%p] "])
+        .args(&["--from-start", "-w", "0"])
+        .run();
+    out.expect("WARNING");
+    assert_eq!(out.perf("errors").value, 1.0, "{}", out.stdout);
+    assert!(!out.stdout.contains("unreachable"), "{}", out.stdout);
 }

@@ -179,7 +179,7 @@ impl Cluster {
         // A port that was free when picked can be taken before the server
         // binds it (as another connection's ephemeral port): take another.
         let mut attempts = 0;
-        while let Err(e) = cluster.try_start_server() {
+        while let Err(e) = cluster.try_start() {
             attempts += 1;
             assert!(
                 attempts < 3 && cluster.log().contains("could not bind"),
@@ -197,11 +197,14 @@ impl Cluster {
     }
 
     fn start_server(&self) {
-        self.try_start_server()
+        self.try_start()
             .unwrap_or_else(|e| panic!("{e}\n{}", self.log()));
     }
 
-    fn try_start_server(&self) -> Result<(), String> {
+    /// Starts the server (stopped before), or says why pg_ctl could not;
+    /// what the server wrote before its logging collector took over is in
+    /// `server.log` under `base`.
+    pub fn try_start(&self) -> Result<(), String> {
         let out = as_server_user(system::bindir().join("pg_ctl"))
             .args(["start", "-w", "-t", "60", "-D"])
             .arg(&self.data)

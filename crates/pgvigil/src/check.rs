@@ -63,6 +63,17 @@ pub trait Check {
         None
     }
 
+    /// A check that can still measure when the server cannot be reached
+    /// (its log says why it is down) answers here; None: the connection
+    /// error stands.
+    fn when_unreachable(
+        _args: &Self::Args,
+        _ctx: &Context,
+        _error: &Error,
+    ) -> Option<Result<CheckResult, Error>> {
+        None
+    }
+
     /// Fetch the measured values, then judge them.
     fn run(args: &Self::Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error>;
 }

@@ -319,10 +319,17 @@ fn execute<C: Check>(
     if let Some(result) = C::without_server(&cli.check, &ctx) {
         return result;
     }
-    let mut session = if C::CONSOLE.is_some() {
-        Session::connect_console(&ctx.conn)?
+    let connected = if C::CONSOLE.is_some() {
+        Session::connect_console(&ctx.conn)
     } else {
-        Session::connect(&ctx.conn, timeout.duration())?
+        Session::connect(&ctx.conn, timeout.duration())
+    };
+    let mut session = match connected {
+        Ok(session) => session,
+        Err(e @ Error::Connect { .. }) => {
+            return C::when_unreachable(&cli.check, &ctx, &e).unwrap_or(Err(e))
+        }
+        Err(e) => return Err(e),
     };
     // A server that goes away mid-check is as down as one that refuses us.
     let result = C::run(&cli.check, &mut session, &ctx).map_err(|e| match e {

@@ -147,68 +147,196 @@ impl Check for Log {
   at the end of the existing logs (--from-start reads them whole).";
     type Args = Args;
 
+    /// `--log` with `--prefix`, or a csvlog or jsonlog, needs nothing of
+    /// the server: the run reads the files and never connects (a log host).
+    fn without_server(args: &Args, ctx: &Context) -> Option<Result<CheckResult, Error>> {
+        let self_contained = args.prefix.is_some()
+            || matches!(args.log_format, Some(Format::Csvlog | Format::Jsonlog));
+        if args.logs.is_empty() || !self_contained {
+            return None;
+        }
+        let location = Location {
+            inputs: args.logs.clone(),
+            format: args.log_format,
+            prefix: args.prefix.clone(),
+        };
+        Some(read(args, ctx, &location, None))
+    }
+
+    /// The server down or crash-looping is when its log matters most: the
+    /// logs given, else those the last successful run found, are read all
+    /// the same, and the run says the server was unreachable.
+    fn when_unreachable(
+        args: &Args,
+        ctx: &Context,
+        error: &Error,
+    ) -> Option<Result<CheckResult, Error>> {
+        let remembered = location_store(args, ctx)
+            .ok()
+            .and_then(|store| recall(&store));
+        let (location, source) = if args.logs.is_empty() {
+            (remembered?, "the last successful run")
+        } else {
+            let location = Location {
+                inputs: args.logs.clone(),
+                format: args.log_format,
+                prefix: args
+                    .prefix
+                    .clone()
+                    .or_else(|| remembered.and_then(|r| r.prefix)),
+            };
+            (location, "--log")
+        };
+        let why = format!("server unreachable ({error}); log location from {source}");
+        Some(read(args, ctx, &location, Some(why)))
+    }
+
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
         // Where: the given logs, or the server's
-        let (inputs, format, server_prefix) = if args.logs.is_empty() {
+        let location = if args.logs.is_empty() {
             let server = server_log(db, args.log_format)?;
-            (vec![server.dir], Some(server.format), Some(server.prefix))
-        } else if args.prefix.is_none()
-            && args.log_format != Some(Format::Csvlog)
-            && args.log_format != Some(Format::Jsonlog)
-        {
-            let prefix: Option<String> = db
-                .query_one("SELECT current_setting('log_line_prefix') AS prefix")
-                .ok()
-                .and_then(|row| get(&row, "prefix").ok());
-            (args.logs.clone(), args.log_format, prefix)
+            Location {
+                inputs: vec![server.dir],
+                format: Some(server.format),
+                prefix: Some(args.prefix.clone().unwrap_or(server.prefix)),
+            }
         } else {
-            (args.logs.clone(), args.log_format, None)
+            let prefix = args.prefix.clone().or_else(|| {
+                db.query_one("SELECT current_setting('log_line_prefix') AS prefix")
+                    .ok()
+                    .and_then(|row| get(&row, "prefix").ok())
+            });
+            Location {
+                inputs: args.logs.clone(),
+                format: args.log_format,
+                prefix,
+            }
         };
-        let prefix = Prefix::new(
-            args.prefix
-                .as_deref()
-                .or(server_prefix.as_deref())
-                .unwrap_or(DEFAULT_PREFIX),
-        );
-        let files = files::discover(&inputs, format)?;
-        let key_inputs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-        let key = format!(
-            "{} {} {} {:?}",
-            ctx.plugin,
-            ctx.conn.target(),
-            key_inputs.join(" "),
-            format
-        );
-        let store = Store::open(&args.state, &key, &|k| std::env::var(k).ok())?;
-        let (previous, note) = match store.load() {
-            Loaded::Found(s) => (Some(marks_from(&s)), None),
-            Loaded::Missing if args.from_start => (None, Some("first run, read from the start".to_string())),
-            Loaded::Missing => (
-                None,
-                Some("first run: reading starts at the end of the logs (--from-start reads them whole)".to_string()),
-            ),
-            Loaded::Unusable(why) => (
-                None,
-                Some(format!(
-                    "state file {} was unusable ({why}): reading starts at the end of the logs",
-                    store.file.display()
-                )),
-            ),
-        };
-
-        let mut tally = Tally::new(args.slow * 1000.0);
-        let progress = files::read_new(&files, previous.as_ref(), args.from_start, &mut |e| {
-            tally.add(&e, &prefix)
-        })?;
-        store.save(&snapshot_of(&progress.marks))?;
-        let read = Read {
-            files: files.len(),
-            files_read: progress.files,
-            bytes: progress.bytes,
-            note,
-        };
-        Ok(judge(&tally, &read, &ctx.thresholds, ctx.verbose))
+        // Kept for the runs that find the server down.
+        location_store(args, ctx)?.save(&remember(&location))?;
+        read(args, ctx, &location, None)
     }
+}
+
+/// Where a run reads: the paths, their format (None: by extension), and
+/// the `log_line_prefix` of stderr logs (None: Debian's default).
+#[derive(Debug, Clone, PartialEq)]
+struct Location {
+    inputs: Vec<PathBuf>,
+    format: Option<Format>,
+    prefix: Option<String>,
+}
+
+/// The state that remembers the last location found, per server.
+fn location_store(args: &Args, ctx: &Context) -> Result<Store, Error> {
+    let key = format!("{} {} log location", ctx.plugin, ctx.conn.target());
+    Store::open(&args.state, &key, &|k| std::env::var(k).ok())
+}
+
+fn remember(location: &Location) -> Snapshot {
+    let mut s = Snapshot::default();
+    for (i, input) in location.inputs.iter().enumerate() {
+        s.markers
+            .insert(format!("input {i}"), input.display().to_string());
+    }
+    if let Some(format) = location.format {
+        s.markers
+            .insert("format".into(), format_name(format).into());
+    }
+    if let Some(prefix) = &location.prefix {
+        s.markers.insert("prefix".into(), prefix.clone());
+    }
+    s
+}
+
+fn recall(store: &Store) -> Option<Location> {
+    let Loaded::Found(s) = store.load() else {
+        return None;
+    };
+    let mut inputs: Vec<(usize, PathBuf)> = s
+        .markers
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("input ")?.parse().ok()?, PathBuf::from(v))))
+        .collect();
+    inputs.sort();
+    let format = s.markers.get("format").and_then(|f| {
+        [Format::Stderr, Format::Csvlog, Format::Jsonlog]
+            .into_iter()
+            .find(|x| format_name(*x) == f)
+    });
+    (!inputs.is_empty()).then(|| Location {
+        inputs: inputs.into_iter().map(|(_, p)| p).collect(),
+        format,
+        prefix: s.markers.get("prefix").cloned(),
+    })
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Stderr => "stderr",
+        Format::Csvlog => "csvlog",
+        Format::Jsonlog => "jsonlog",
+    }
+}
+
+/// Reads what was logged at `location` since the previous run and judges
+/// it; `unreachable` says why the server could not tell where it logs.
+fn read(
+    args: &Args,
+    ctx: &Context,
+    location: &Location,
+    unreachable: Option<String>,
+) -> Result<CheckResult, Error> {
+    let Location {
+        inputs,
+        format,
+        prefix,
+    } = location;
+    let prefix = Prefix::new(prefix.as_deref().unwrap_or(DEFAULT_PREFIX));
+    let files = files::discover(inputs, *format)?;
+    let key_inputs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    let key = format!(
+        "{} {} {} {:?}",
+        ctx.plugin,
+        ctx.conn.target(),
+        key_inputs.join(" "),
+        format
+    );
+    let store = Store::open(&args.state, &key, &|k| std::env::var(k).ok())?;
+    let (previous, note) = match store.load() {
+        Loaded::Found(s) => (Some(marks_from(&s)), None),
+        Loaded::Missing if args.from_start => {
+            (None, Some("first run, read from the start".to_string()))
+        }
+        Loaded::Missing => (
+            None,
+            Some(
+                "first run: reading starts at the end of the logs (--from-start reads them whole)"
+                    .to_string(),
+            ),
+        ),
+        Loaded::Unusable(why) => (
+            None,
+            Some(format!(
+                "state file {} was unusable ({why}): reading starts at the end of the logs",
+                store.file.display()
+            )),
+        ),
+    };
+
+    let mut tally = Tally::new(args.slow * 1000.0);
+    let progress = files::read_new(&files, previous.as_ref(), args.from_start, &mut |e| {
+        tally.add(&e, &prefix)
+    })?;
+    store.save(&snapshot_of(&progress.marks))?;
+    let read = Read {
+        files: files.len(),
+        files_read: progress.files,
+        bytes: progress.bytes,
+        note,
+        unreachable,
+    };
+    Ok(judge(&tally, &read, &ctx.thresholds, ctx.verbose))
 }
 
 /// How much of the logs this run read, and a note on where it started.
@@ -218,6 +346,8 @@ pub struct Read {
     pub files_read: usize,
     pub bytes: u64,
     pub note: Option<String>,
+    /// Why the server could not be asked, and where the logs were found.
+    pub unreachable: Option<String>,
 }
 
 /// Each count against the ranges that name it (a bare range applies to
@@ -262,6 +392,9 @@ pub fn judge(tally: &Tally, read: &Read, t: &Thresholds, verbose: u8) -> CheckRe
     if let Some(note) = &read.note {
         summary.push_str(&format!("; {note}"));
     }
+    if read.unreachable.is_some() {
+        summary.push_str("; server unreachable, log read all the same");
+    }
     let perf = LABELS.iter().map(|label| {
         let mut p = PerfData::new(*label, tally.count(label) as f64, Unit::Count).min(0.0);
         let bare = |r: Option<&crate::range::Range>| r.map(|r| r.to_perfdata());
@@ -277,9 +410,9 @@ pub fn judge(tally: &Tally, read: &Read, t: &Thresholds, verbose: u8) -> CheckRe
         });
         p
     });
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details(tally, verbose))
+    let mut lines: Vec<String> = read.unreachable.iter().cloned().collect();
+    lines.extend(details(tally, verbose));
+    CheckResult::new(status, summary).perf(perf).details(lines)
 }
 
 /// Failed logins, the most frequent errors, the slowest statements; with -v
@@ -335,7 +468,29 @@ mod tests {
             files_read: 1,
             bytes: 2048,
             note: None,
+            unreachable: None,
         }
+    }
+
+    #[test]
+    fn an_unreachable_server_is_said_and_the_entries_judged_as_ever() {
+        let counted = tally(ERRORS);
+        let down = Read {
+            unreachable: Some(
+                "server unreachable (cannot connect to /tmp:5432: no such file); log location from the last successful run".into(),
+            ),
+            ..read()
+        };
+        let t = thresholds::<Log>(Some("fatals=0"), None);
+        let r = judge(&counted, &down, &t, 0);
+        assert_eq!(r.status, Status::Warning);
+        assert!(
+            r.summary
+                .ends_with("; server unreachable, log read all the same"),
+            "{}",
+            r.summary
+        );
+        assert!(r.details[0].starts_with("server unreachable (cannot connect to /tmp:5432"));
     }
 
     #[test]
