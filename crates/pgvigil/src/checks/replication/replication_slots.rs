@@ -6,6 +6,7 @@ use crate::check::{Check, Context};
 use crate::judge::{worst, worst_first};
 use crate::session::get;
 use crate::session::Session;
+use crate::state::{Loaded, Snapshot, StateArgs};
 use crate::units::{pretty_bytes, pretty_duration};
 use crate::words::plural;
 use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
@@ -13,20 +14,26 @@ use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 pub struct ReplicationSlots;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Before PostgreSQL 17, how long a slot has been inactive is counted
+    /// from the first run that saw it inactive, kept in a state file.
+    #[command(flatten)]
+    pub state: StateArgs,
+}
 
 // to_jsonb reads wal_status and safe_wal_size (13+) and inactive_since (17+)
 // by name, so one statement serves every major. On a standby the WAL kept is
 // measured from what it has received.
 const SQL: &str = "
-SELECT s.slot_name::text AS slot_name, s.slot_type, s.active,
+SELECT extract(epoch FROM now())::float8 AS now,
+       s.slot_name::text AS slot_name, s.slot_type, s.active,
        coalesce(s.database::text, '') AS database,
        pg_wal_lsn_diff(
          CASE WHEN pg_is_in_recovery()
               THEN coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
               ELSE pg_current_wal_lsn() END,
          s.restart_lsn)::float8 AS retained_bytes,
-       j->>'wal_status' AS wal_status,
+       j->>'wal_status' AS wal_status, j ? 'inactive_since' AS tracks_inactive,
        (j->>'safe_wal_size')::float8 AS safe_wal_size,
        extract(epoch FROM now() - (j->>'inactive_since')::timestamptz)::float8 AS inactive_seconds
 FROM pg_replication_slots s, to_jsonb(s) j
@@ -46,8 +53,12 @@ pub struct Slot {
     /// 13+: reserved, extended, unreserved or lost.
     pub wal_status: Option<String>,
     pub safe_wal_size: Option<f64>,
-    /// 17+: how long an inactive slot has been inactive, in seconds.
+    /// How long an inactive slot has been inactive, in seconds: from
+    /// inactive_since on 17+, else since the first run that saw it so.
     pub inactive_for: Option<f64>,
+    /// The inactive time is counted from earlier runs (before 17): at least
+    /// that long.
+    pub counted_by_runs: bool,
 }
 
 impl Check for ReplicationSlots {
@@ -61,21 +72,62 @@ impl Check for ReplicationSlots {
     const HINT: &'static str = "an inactive slot keeps WAL forever: find its consumer (pg_replication_slots.active_pid, the standby or subscriber) and bring it back, or drop the slot with pg_drop_replication_slot() once it is no longer needed; set max_slot_wal_keep_size";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A size applies to the WAL each slot retains (from its restart_lsn), a
-  duration to how long an inactive slot has been inactive (PostgreSQL 17+,
-  which records inactive_since). wal_status lost (WAL the slot needs was
+  duration to how long an inactive slot has been inactive: inactive_since on
+  PostgreSQL 17+, before that the time since the first run that saw it
+  inactive (kept in a state file, so at least that long). wal_status lost (WAL the slot needs was
   removed) is CRITICAL and unreserved (past max_slot_wal_keep_size) at least
   WARNING, whatever the thresholds.";
     type Args = Args;
 
-    fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let slots = fetch(db)?;
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        let (now, tracked, mut slots) = fetch(db)?;
+        // Before 17 the server does not say since when; the runs count it,
+        // and forget a slot once a run sees it active.
+        if !tracked && !slots.is_empty() {
+            let store = ctx.state_store(&args.state)?;
+            let previous = match store.load() {
+                Loaded::Found(snapshot) => Some(snapshot),
+                _ => None,
+            };
+            let seen = inactive_by_runs(&mut slots, previous.as_ref(), now);
+            store.save(&seen)?;
+        }
         Ok(judge(&slots, &ctx.thresholds, ctx.verbose))
     }
 }
 
-fn fetch(db: &mut Session) -> Result<Vec<Slot>, Error> {
+/// For inactive slots the server gives no inactive_since for, how long
+/// since the first run that saw each inactive (this run for a new one); the
+/// snapshot to keep holds those first sightings, by the server's clock.
+pub fn inactive_by_runs(slots: &mut [Slot], previous: Option<&Snapshot>, now: f64) -> Snapshot {
+    let mut seen = Snapshot {
+        taken_at: now,
+        ..Snapshot::default()
+    };
+    for s in slots
+        .iter_mut()
+        .filter(|s| !s.active && s.inactive_for.is_none())
+    {
+        let key = format!("inactive since {}", s.name);
+        let since = previous
+            .and_then(|p| p.markers.get(&key))
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|since| *since <= now)
+            .unwrap_or(now);
+        s.inactive_for = Some(now - since);
+        s.counted_by_runs = true;
+        seen.markers.insert(key, since.to_string());
+    }
+    seen
+}
+
+/// The server's clock, whether it records inactive_since (17+), the slots.
+fn fetch(db: &mut Session) -> Result<(f64, bool, Vec<Slot>), Error> {
     let mut slots = Vec::new();
+    let (mut now, mut tracked) = (0.0, false);
     for row in db.query(SQL)? {
+        now = get(&row, "now")?;
+        tracked = get(&row, "tracks_inactive")?;
         let active: bool = get(&row, "active")?;
         slots.push(Slot {
             name: get(&row, "slot_name")?,
@@ -92,9 +144,10 @@ fn fetch(db: &mut Session) -> Result<Vec<Slot>, Error> {
             } else {
                 get::<Option<f64>>(&row, "inactive_seconds")?.map(|s| s.max(0.0))
             },
+            counted_by_runs: false,
         });
     }
-    Ok(slots)
+    Ok((now, tracked, slots))
 }
 
 /// One slot's state: the WAL it retains (a size) and how long it has been
@@ -183,6 +236,9 @@ fn line(s: &Slot, state: Status) -> String {
 fn describe(s: &Slot) -> String {
     let activity = match (s.active, s.inactive_for) {
         (true, _) => "active".to_string(),
+        (false, Some(secs)) if s.counted_by_runs => {
+            format!("inactive for at least {}", pretty_duration(secs))
+        }
         (false, Some(secs)) => format!("inactive for {}", pretty_duration(secs)),
         (false, None) => "inactive".to_string(),
     };
@@ -289,5 +345,36 @@ mod tests {
             judge(&[logical], &t, 1).details,
             ["OK sub (logical, inactive) retains 0 bytes, wal_status reserved on app"]
         );
+    }
+
+    #[test]
+    fn before_17_runs_count_how_long_a_slot_has_been_inactive() {
+        let mut slots = vec![slot("gone", false, 1e6), slot("live", true, 1e3)];
+        slots[0].inactive_for = None;
+        // The first run to see it inactive starts the count.
+        let first = inactive_by_runs(&mut slots, None, 1000.0);
+        assert_eq!(slots[0].inactive_for, Some(0.0));
+        assert_eq!(first.markers["inactive since gone"], "1000");
+        assert_eq!(first.markers.len(), 1);
+        // An hour later it is judged as on 17+, "at least".
+        slots[0].inactive_for = None;
+        let later = inactive_by_runs(&mut slots, Some(&first), 4600.0);
+        assert_eq!(slots[0].inactive_for, Some(3600.0));
+        assert_eq!(later.markers["inactive since gone"], "1000");
+        let t = thresholds::<ReplicationSlots>(Some("30min"), Some("2h"));
+        let r = judge(&slots, &t, 0);
+        assert_eq!(r.status, Status::Warning);
+        assert!(
+            r.summary
+                .starts_with("slot gone (physical, inactive for at least 1 h 0 min)"),
+            "{}",
+            r.summary
+        );
+        // Back in use, then inactive again: counted afresh.
+        let mut again = vec![slot("gone", false, 1e6)];
+        again[0].inactive_for = None;
+        let none = Snapshot::default();
+        inactive_by_runs(&mut again, Some(&none), 9000.0);
+        assert_eq!(again[0].inactive_for, Some(0.0));
     }
 }
