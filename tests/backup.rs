@@ -172,6 +172,8 @@ fn a_pgbackrest_repository_with_a_real_full_backup() {
         "backup-pgbackrest",
         ClusterOptions {
             archive_command: Some("/bin/true".into()),
+            // pgBackRest verifies page checksums where the cluster has them.
+            data_checksums: true,
             ..ClusterOptions::default()
         },
     );
@@ -242,6 +244,52 @@ fn a_pgbackrest_repository_with_a_real_full_backup() {
     let out = run(&["-w", "1s", "-c", "2s"]);
     out.expect("CRITICAL");
     assert!(out.perf("age").value >= 2.0);
+
+    // Retention kept in view: one good full backup, three wanted.
+    let out = run(&["--min-full", "3"]);
+    out.expect("WARNING");
+    assert!(
+        out.summary()
+            .starts_with("1 good full backup kept, fewer than --min-full 3"),
+        "{}",
+        out.summary()
+    );
+    assert_eq!(out.perf("full_backups").warn, "3:");
+
+    // A page whose checksum fails: pgBackRest still completes the backup
+    // and marks it error, which the age alone would never show.
+    cluster.execute(
+        "CREATE TABLE damaged AS SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 1000) g; CHECKPOINT",
+    );
+    let file: String = cluster
+        .client()
+        .query_one("SELECT pg_relation_filepath('damaged')", &[])
+        .unwrap()
+        .get(0);
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(cluster.data.join(&file))
+            .unwrap();
+        f.seek(SeekFrom::Start(8192 + 4000)).unwrap();
+        f.write_all(&[0x5a; 64]).unwrap();
+    }
+    let _ = as_server_user("pgbackrest")
+        .arg(&conf_arg)
+        .args(["--stanza=test", "--type=full", "backup"])
+        .output()
+        .unwrap();
+    let out = run(&[]);
+    eprintln!("{}", out.stdout);
+    out.expect("WARNING");
+    assert!(
+        out.summary().starts_with("newest backup ") && out.summary().contains("F (full) has errors"),
+        "{}",
+        out.summary()
+    );
+    // Only the good full counts.
+    assert_eq!(out.perf("full_backups").value, 1.0);
 
     let out = cluster
         .plugin(PLUGIN)
