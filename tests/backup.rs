@@ -284,7 +284,8 @@ fn a_pgbackrest_repository_with_a_real_full_backup() {
     eprintln!("{}", out.stdout);
     out.expect("WARNING");
     assert!(
-        out.summary().starts_with("newest backup ") && out.summary().contains("F (full) has errors"),
+        out.summary().starts_with("newest backup ")
+            && out.summary().contains("F (full) has errors"),
         "{}",
         out.summary()
     );

@@ -85,7 +85,7 @@ suite! {
         example: "-w 500ms -c 2s",
     },
     connections => sessions::connections::Connections {
-        measures: "client connections against `max_connections` less reserved slots; per state (active, idle, idle in transaction, aborted, waiting on a lock)",
+        measures: "client connections against `max_connections` less reserved slots; per state (active, idle, idle in transaction, aborted, waiting on a lock); the session filters choose what is counted",
         thresholds: "a count, or `%` of usable slots (default `-w 80% -c 90%`)",
         example: "-w 80% -c 90%",
     },
@@ -100,12 +100,12 @@ suite! {
         example: "-w 85% -c 95%",
     },
     locks => sessions::locks::Locks {
-        measures: "sessions blocked by others (`pg_blocking_pids`), waiting locks, longest wait; names each blocked pid, its blocker and their queries",
+        measures: "sessions blocked by others (`pg_blocking_pids`), waiting locks, longest wait; names each blocked pid, its blocker and their queries; the session filters choose the blocked sessions judged",
         thresholds: "a count to blocked sessions, a duration to the longest wait",
         example: "-w 5,30s -c 20,5min",
     },
     long_running => sessions::long_running::LongRunning {
-        measures: "the oldest open transaction: a long statement or a session idle in transaction (either holds locks and keeps vacuum from cleaning up); longest statement, longest idle in transaction, open transactions; names each session, oldest first",
+        measures: "the oldest open transaction: a long statement or a session idle in transaction (either holds locks and keeps vacuum from cleaning up); longest statement, longest idle in transaction, open transactions; names each session, oldest first; the session filters leave out a nightly `pg_dump` (`--exclude-app '^pg_dump$'`), a reporting role or autovacuum, and count what they left out",
         thresholds: "the oldest transaction's age (default `-w 5min -c 30min`)",
         example: "-w 5min -c 30min",
     },
@@ -135,7 +135,7 @@ suite! {
         example: "--all-databases -w 1 -c 10",
     },
     replication_slots => replication::replication_slots::ReplicationSlots {
-        measures: "every slot: type, active or not, WAL it retains from `restart_lsn`, `wal_status` (13+: `lost` is CRITICAL, `unreserved` at least WARNING), `safe_wal_size`, how long it has been inactive (17+)",
+        measures: "every slot: type, active or not, WAL it retains from `restart_lsn`, `wal_status` (13+: `lost` is CRITICAL, `unreserved` at least WARNING), `safe_wal_size`, how long it has been inactive (`inactive_since` on 17+, before that counted from the first run that saw it inactive)",
         thresholds: "a size to WAL retained per slot, a duration to inactive time",
         example: "-w 1GB,1h -c 10GB,1d",
     },
@@ -165,7 +165,7 @@ suite! {
         example: "--require-checksums",
     },
     checkpoints => rates::checkpoints::Checkpoints {
-        measures: "share of requested checkpoints since the previous run (`max_wal_size` too small), write and sync time; `pg_stat_bgwriter` up to 16, `pg_stat_checkpointer` from 17",
+        measures: "share of requested checkpoints since the previous run (`max_wal_size` too small), write and sync time; `pg_stat_bgwriter` up to 16, `pg_stat_checkpointer` from 17; judged only over `--min-checkpoints` (default 10), so one `CHECKPOINT` or base backup is no alert",
         thresholds: "`%` requested",
         example: "-w 30% -c 60%",
     },
@@ -175,7 +175,7 @@ suite! {
         example: "-w 100GB -c 200GB --growth 5GB",
     },
     log => logs::log::Log {
-        measures: "the server log entries written since the previous run, read incrementally on the database host (stderr with any `log_line_prefix`, csvlog, jsonlog; found from the server's settings or `--log` file/dir/pattern; rotation by rename, truncation and copytruncate followed): `lines`, `errors`, `fatals`, `panics`, `warnings`, `auth_failures`, `slow_statements`, `deadlocks`, `lock_waits`, `temp_files`, `checkpoint_warnings`; long output: failed logins by user and client, the most frequent errors and the slowest statements, normalized",
+        measures: "the server log entries written since the previous run, read incrementally on the database host (stderr with any `log_line_prefix`, csvlog, jsonlog; found from the server's settings or `--log` file/dir/pattern; rotation by rename, truncation and copytruncate followed): `lines`, `errors`, `fatals`, `panics`, `warnings`, `auth_failures`, `slow_statements`, `deadlocks`, `lock_waits`, `temp_files`, `checkpoint_warnings`; long output: failed logins by user and client, the most frequent errors and the slowest statements, normalized; with the server down it still reads `--log` or the location the last successful run found, and with `--log` plus `--prefix` it never connects (a log host)",
         thresholds: "ranges that name a count (`-w errors=50,auth_failures=3`), a bare range applies to `errors`; any PANIC is CRITICAL",
         example: "-w errors=50,auth_failures=3 -c errors=500,auth_failures=20 --slow 1s",
     },
@@ -195,7 +195,7 @@ suite! {
         example: "--allow-superuser postgres -w 14d: -c 2d:",
     },
     backup => tools::backup::Backup {
-        measures: "backups are fresh: with `--dump-dir DIR [--pattern GLOB]` the newest dump's age and its size against the one before (`--max-shrink`, default 50%; an empty dump is CRITICAL; needs no server); with `--pgbackrest STANZA` the newest full, diff and incr backups from `pgbackrest info` and the archive's last WAL against the server's",
+        measures: "backups are fresh: with `--dump-dir DIR [--pattern GLOB]` the newest dump's age and its size against the one before (`--max-shrink`, default 50%; an empty dump is CRITICAL; needs no server); with `--pgbackrest STANZA` the newest full, diff and incr backups from `pgbackrest info` and the archive's last WAL against the server's; a newest backup pgBackRest marked `error` (page checksum failures) and fewer good fulls than `--min-full` are WARNING",
         thresholds: "the age of the newest backup (default `-w 25h -c 49h`)",
         example: "--pgbackrest main -w 8d -c 15d",
     },
