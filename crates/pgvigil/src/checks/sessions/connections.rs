@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::filter::{SessionFilter, Who};
+use super::filter::{database_name, SessionFilter, Verdict, Who};
 use crate::check::{database_names, require_stats_visibility};
 use crate::check::{Check, Context};
 use crate::session::get;
@@ -174,22 +174,19 @@ pub fn count(
         ..Measured::default()
     };
     for g in groups {
-        if !filter.judges_type(&g.backend_type) {
-            continue;
-        }
-        let database = g
-            .datid
-            .and_then(|d| m.database_names.get(&d))
-            .map_or("", String::as_str);
         let who = Who {
             user: &g.usename,
-            database,
+            database: database_name(&m.database_names, g.datid),
             app: &g.application_name,
             backend_type: &g.backend_type,
         };
-        if !filter.keeps_names(&who) {
-            m.excluded += g.sessions;
-            continue;
+        match filter.verdict(&who) {
+            Verdict::Judged => {}
+            Verdict::Excluded => {
+                m.excluded += g.sessions;
+                continue;
+            }
+            Verdict::OtherType => continue,
         }
         *m.by_state.entry(g.state.clone()).or_default() += g.sessions;
         if g.waiting {

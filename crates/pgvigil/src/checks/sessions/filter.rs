@@ -60,7 +60,33 @@ pub struct Who<'a> {
     pub backend_type: &'a str,
 }
 
+/// What the filters make of one session.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    Judged,
+    /// Of a judged type, left out by a name filter: counted as excluded.
+    Excluded,
+    /// Of a type not judged: neither judged nor counted.
+    OtherType,
+}
+
+/// A database's name from its oid, "" when not bound to one or unknown.
+pub fn database_name(names: &std::collections::BTreeMap<u32, String>, datid: Option<u32>) -> &str {
+    datid.and_then(|d| names.get(&d)).map_or("", String::as_str)
+}
+
 impl SessionFilter {
+    /// Whether the session is judged, left out by name, or of another type.
+    pub fn verdict(&self, who: &Who) -> Verdict {
+        if !self.judges_type(who.backend_type) {
+            Verdict::OtherType
+        } else if self.keeps_names(who) {
+            Verdict::Judged
+        } else {
+            Verdict::Excluded
+        }
+    }
+
     /// Whether the session's backend type is one judged.
     pub fn judges_type(&self, backend_type: &str) -> bool {
         if self.backend_type.is_empty() {

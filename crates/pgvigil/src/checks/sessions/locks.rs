@@ -1,7 +1,7 @@
 //! check_pg_locks: sessions blocked by other sessions, and how long the
 //! longest has waited.
 
-use super::filter::{SessionFilter, Who};
+use super::filter::{SessionFilter, Verdict, Who};
 use crate::check::require_stats_visibility;
 use crate::check::{Check, Context};
 use crate::output::one_line;
@@ -134,20 +134,16 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
 pub fn keep(mut m: Measured, filter: &SessionFilter) -> Measured {
     let all = std::mem::take(&mut m.blocked);
     for b in all {
-        let backend_type = b.backend_type.as_deref().unwrap_or_default();
-        if !filter.judges_type(backend_type) {
-            continue;
-        }
         let who = Who {
             user: b.usename.as_deref().unwrap_or_default(),
             database: b.datname.as_deref().unwrap_or_default(),
             app: b.application_name.as_deref().unwrap_or_default(),
-            backend_type,
+            backend_type: b.backend_type.as_deref().unwrap_or_default(),
         };
-        if filter.keeps_names(&who) {
-            m.blocked.push(b);
-        } else {
-            m.excluded += 1;
+        match filter.verdict(&who) {
+            Verdict::Judged => m.blocked.push(b),
+            Verdict::Excluded => m.excluded += 1,
+            Verdict::OtherType => {}
         }
     }
     m

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::filter::{SessionFilter, Who};
+use super::filter::{database_name, SessionFilter, Verdict, Who};
 use crate::check::{database_names, require_stats_visibility};
 use crate::check::{Check, Context};
 use crate::output::one_line;
@@ -148,23 +148,16 @@ pub fn keep(open: Vec<Open>, names: BTreeMap<u32, String>, filter: &SessionFilte
         ..Measured::default()
     };
     for o in open {
-        if !filter.judges_type(&o.backend_type) {
-            continue;
-        }
-        let database = o
-            .datid
-            .and_then(|d| measured.database_names.get(&d))
-            .map_or("", String::as_str);
         let who = Who {
             user: &o.usename,
-            database,
+            database: database_name(&measured.database_names, o.datid),
             app: &o.application_name,
             backend_type: &o.backend_type,
         };
-        if filter.keeps_names(&who) {
-            measured.open.push(o);
-        } else {
-            measured.excluded += 1;
+        match filter.verdict(&who) {
+            Verdict::Judged => measured.open.push(o),
+            Verdict::Excluded => measured.excluded += 1,
+            Verdict::OtherType => {}
         }
     }
     measured
