@@ -76,6 +76,12 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "oldest_idlexact", "-w", "5m", "-c", "30m"], {}),
             "check_pgsql": (floor, {}),
         },
+        "prepared_txns": {
+            "pgvigil": ([f"{b}/check_pg_prepared_txns", *ours, "-w", "5min", "-c", "1h"], {}),
+            "check_postgres": ([*cp, "--action=prepared_txns", "-w", "300", "-c", "3600"], {}),
+            "check_pgactivity": ([*pa, "-s", "oldest_2pc", "-w", "5m", "-c", "1h"], {}),
+            "check_pgsql": (floor, {}),
+        },
         "archiver": {
             "pgvigil": ([f"{b}/check_pg_archiver", *ours, "-w", "10", "-c", "50"], {}),
             "check_postgres": ([*cp, "--action=archive_ready", "-w", "10", "-c", "50"], su),

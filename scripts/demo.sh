@@ -39,6 +39,7 @@ plugin "$standby_port" check_pg_replication_lag -w 16MB,30s -c 1GB,5min
 example "$port" check_pg_disk
 example "$port" check_pg_locks
 example "$port" check_pg_long_running
+example "$port" check_pg_prepared_txns
 example "$port" check_pg_archiver
 example "$port" check_pg_wraparound
 example "$port" check_pg_vacuum

@@ -58,6 +58,7 @@ fn plugins() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
         ("check_pg_disk", vec![], "@0:"),
         ("check_pg_locks", vec![], "@0:"),
         ("check_pg_long_running", vec![], "@0:"),
+        ("check_pg_prepared_txns", vec![], "@0:"),
         ("check_pg_archiver", vec![], "@0:"),
         ("check_pg_query", vec!["--query", "SELECT 1"], "@0:"),
         ("check_pg_wraparound", vec![], "@0:"),

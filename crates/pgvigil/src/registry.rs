@@ -109,6 +109,11 @@ suite! {
         thresholds: "the oldest transaction's age (default `-w 5min -c 30min`)",
         example: "-w 5min -c 30min",
     },
+    prepared_txns => sessions::prepared_txns::PreparedTxns {
+        measures: "transactions left prepared (`PREPARE TRANSACTION`, two-phase commit): how many against `max_prepared_transactions`, the oldest one's age, each named by gid, owner, database and how many transactions it holds the xmin horizon back; no session shows them in `pg_stat_activity`, so long-running checks never see them",
+        thresholds: "a duration to the oldest one's age, a count to how many (default `-w 5min -c 1h`)",
+        example: "-w 5min -c 1h",
+    },
     archiver => replication::archiver::Archiver {
         measures: "failing `archive_command` (CRITICAL, naming the WAL file), `.ready` files waiting and the oldest one's age",
         thresholds: "a count to `.ready` files, a duration to the oldest's age",

@@ -5,3 +5,4 @@ pub mod connections;
 pub mod filter;
 pub mod locks;
 pub mod long_running;
+pub mod prepared_txns;
