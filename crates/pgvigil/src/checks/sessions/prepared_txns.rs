@@ -9,7 +9,7 @@ use crate::output::one_line;
 use crate::session::get;
 use crate::session::Session;
 use crate::units::{pretty_duration, round_to};
-use crate::words::plural;
+use crate::words::{count, plural};
 use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct PreparedTxns;
@@ -92,9 +92,12 @@ fn fetch(db: &mut Session) -> Result<Measured, Error> {
 /// The oldest one's age (a duration) and how many (a count) against
 /// `-w`/`-c`; each named, oldest first, when not OK or with -v.
 pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
-    let count = m.prepared.len();
+    let prepared_count = m.prepared.len();
     let oldest = m.prepared.iter().map(|p| p.age).fold(0.0, f64::max);
-    let status = t.status(&[(Unit::Seconds, oldest), (Unit::Count, count as f64)]);
+    let status = t.status(&[
+        (Unit::Seconds, oldest),
+        (Unit::Count, prepared_count as f64),
+    ]);
     let summary = match m.prepared.first() {
         None if m.max_prepared == 0 => {
             "no prepared transaction (max_prepared_transactions is 0: none can be)".to_string()
@@ -104,17 +107,17 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
             m.max_prepared
         ),
         Some(p) => format!(
-            "{count} prepared transaction{}, oldest {} ago: {} ({}@{}, {} transactions behind); max_prepared_transactions {}",
-            plural(count as i64),
+            "{prepared_count} prepared transaction{}, oldest {} ago: {} ({}@{}, {} behind); max_prepared_transactions {}",
+            plural(prepared_count as i64),
             pretty_duration(oldest),
             quoted(&p.gid),
             p.owner,
             p.database,
-            p.xid_age,
+            behind(p.xid_age),
             m.max_prepared
         ),
     };
-    let mut prepared = PerfData::new("prepared", count as f64, Unit::Count)
+    let mut prepared = PerfData::new("prepared", prepared_count as f64, Unit::Count)
         .thresholds(t)
         .min(0.0);
     if m.max_prepared > 0 {
@@ -131,12 +134,12 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
             .iter()
             .map(|p| {
                 format!(
-                    "{} prepared {} ago by {} in {}, {} transactions behind",
+                    "{} prepared {} ago by {} in {}, {} behind",
                     quoted(&p.gid),
                     pretty_duration(p.age),
                     p.owner,
                     p.database,
-                    p.xid_age
+                    behind(p.xid_age)
                 )
             })
             .collect()
@@ -146,6 +149,11 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
+}
+
+/// `1200 transactions`: how far it holds the xmin horizon back.
+fn behind(xid_age: i64) -> String {
+    count(usize::try_from(xid_age).unwrap_or(0), "transaction")
 }
 
 /// A gid as COMMIT PREPARED takes it: quoted, on one line.
