@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use clap::ValueEnum;
+
 use crate::check::{Check, Context};
 use crate::logs::files::{self, Mark, Marks};
 use crate::logs::stderr::Prefix;
@@ -212,8 +214,12 @@ impl Check for Log {
                 prefix,
             }
         };
-        // Kept for the runs that find the server down.
-        location_store(args, ctx)?.save(&remember(&location))?;
+        // Kept for the runs that find the server down; written only when it
+        // moved, not on every run.
+        let store = location_store(args, ctx)?;
+        if recall(&store).as_ref() != Some(&location) {
+            store.save(&remember(&location))?;
+        }
         read(args, ctx, &location, None)
     }
 }
@@ -239,9 +245,8 @@ fn remember(location: &Location) -> Snapshot {
         s.markers
             .insert(format!("input {i}"), input.display().to_string());
     }
-    if let Some(format) = location.format {
-        s.markers
-            .insert("format".into(), format_name(format).into());
+    if let Some(format) = location.format.and_then(|f| f.to_possible_value()) {
+        s.markers.insert("format".into(), format.get_name().into());
     }
     if let Some(prefix) = &location.prefix {
         s.markers.insert("prefix".into(), prefix.clone());
@@ -259,24 +264,15 @@ fn recall(store: &Store) -> Option<Location> {
         .filter_map(|(k, v)| Some((k.strip_prefix("input ")?.parse().ok()?, PathBuf::from(v))))
         .collect();
     inputs.sort();
-    let format = s.markers.get("format").and_then(|f| {
-        [Format::Stderr, Format::Csvlog, Format::Jsonlog]
-            .into_iter()
-            .find(|x| format_name(*x) == f)
-    });
+    let format = s
+        .markers
+        .get("format")
+        .and_then(|f| Format::from_str(f, false).ok());
     (!inputs.is_empty()).then(|| Location {
         inputs: inputs.into_iter().map(|(_, p)| p).collect(),
         format,
         prefix: s.markers.get("prefix").cloned(),
     })
-}
-
-fn format_name(format: Format) -> &'static str {
-    match format {
-        Format::Stderr => "stderr",
-        Format::Csvlog => "csvlog",
-        Format::Jsonlog => "jsonlog",
-    }
 }
 
 /// Reads what was logged at `location` since the previous run and judges

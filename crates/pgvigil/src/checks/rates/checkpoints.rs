@@ -101,8 +101,7 @@ pub fn judge(rates: &Rates, min: u32, t: &Thresholds) -> CheckResult {
         return CheckResult::new(Status::Ok, why.clone()).perf(counters);
     }
     let delta = |name: &str| rates.delta(name).unwrap_or(0.0);
-    let (timed, requested) = (delta("timed"), delta("requested"));
-    let all = timed + requested;
+    let (requested, all) = (delta("requested"), checkpoints(rates));
     let pct = if all > 0.0 {
         requested / all * 100.0
     } else {

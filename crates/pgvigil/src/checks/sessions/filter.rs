@@ -60,6 +60,21 @@ pub struct Who<'a> {
     pub backend_type: &'a str,
 }
 
+impl Who<'_> {
+    /// `app@shop, psql`; a backend type other than a client's leads
+    /// (`autovacuum worker, @shop`): what a filter would be written from.
+    pub fn label(&self) -> String {
+        let mut label = format!("{}@{}", self.user, self.database);
+        if !self.backend_type.is_empty() && self.backend_type != CLIENT_BACKEND {
+            label = format!("{}, {label}", self.backend_type);
+        }
+        if !self.app.is_empty() {
+            label = format!("{label}, {}", crate::output::one_line(self.app));
+        }
+        label
+    }
+}
+
 /// What the filters make of one session.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Verdict {

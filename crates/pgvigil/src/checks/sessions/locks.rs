@@ -100,6 +100,18 @@ pub struct Blocked {
     pub blocker_query: Option<String>,
 }
 
+impl Blocked {
+    /// The blocked session as the filters and the long output see it.
+    fn who(&self) -> Who<'_> {
+        Who {
+            user: self.usename.as_deref().unwrap_or_default(),
+            database: self.datname.as_deref().unwrap_or_default(),
+            app: self.application_name.as_deref().unwrap_or_default(),
+            backend_type: self.backend_type.as_deref().unwrap_or_default(),
+        }
+    }
+}
+
 fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
     let totals = db.query_one(TOTALS_SQL)?;
     require_stats_visibility(get(&totals, "sees_all")?, user)?;
@@ -134,13 +146,7 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
 pub fn keep(mut m: Measured, filter: &SessionFilter) -> Measured {
     let all = std::mem::take(&mut m.blocked);
     for b in all {
-        let who = Who {
-            user: b.usename.as_deref().unwrap_or_default(),
-            database: b.datname.as_deref().unwrap_or_default(),
-            app: b.application_name.as_deref().unwrap_or_default(),
-            backend_type: b.backend_type.as_deref().unwrap_or_default(),
-        };
-        match filter.verdict(&who) {
+        match filter.verdict(&b.who()) {
             Verdict::Judged => m.blocked.push(b),
             Verdict::Excluded => m.excluded += 1,
             Verdict::OtherType => {}
@@ -207,18 +213,7 @@ fn describe_blocked(b: &Blocked) -> String {
         ),
         None => String::new(),
     };
-    let mut who = format!(
-        "{}@{}",
-        b.usename.as_deref().unwrap_or_default(),
-        b.datname.as_deref().unwrap_or_default()
-    );
-    match b.backend_type.as_deref() {
-        None | Some("") | Some(super::filter::CLIENT_BACKEND) => {}
-        Some(other) => who = format!("{other}, {who}"),
-    }
-    if let Some(app) = b.application_name.as_deref().filter(|a| !a.is_empty()) {
-        who = format!("{who}, {}", one_line(app));
-    }
+    let who = b.who().label();
     format!(
         "pid {} ({who}) waiting {} on pid {blocker_list}{blocker}: {}",
         b.pid,

@@ -68,6 +68,18 @@ pub struct Open {
     pub idle: f64,
 }
 
+impl Open {
+    /// The session as the filters and the long output see it.
+    fn who<'a>(&'a self, names: &'a BTreeMap<u32, String>) -> Who<'a> {
+        Who {
+            user: &self.usename,
+            database: database_name(names, self.datid),
+            app: &self.application_name,
+            backend_type: &self.backend_type,
+        }
+    }
+}
+
 impl Measured {
     fn longest(&self, of: fn(&Open) -> f64) -> f64 {
         self.open.iter().map(of).fold(0.0, f64::max)
@@ -148,13 +160,7 @@ pub fn keep(open: Vec<Open>, names: BTreeMap<u32, String>, filter: &SessionFilte
         ..Measured::default()
     };
     for o in open {
-        let who = Who {
-            user: &o.usename,
-            database: database_name(&measured.database_names, o.datid),
-            app: &o.application_name,
-            backend_type: &o.backend_type,
-        };
-        match filter.verdict(&who) {
+        match filter.verdict(&o.who(&measured.database_names)) {
             Verdict::Judged => measured.open.push(o),
             Verdict::Excluded => measured.excluded += 1,
             Verdict::OtherType => {}
@@ -219,17 +225,7 @@ pub fn judge(m: &Measured, filter: &SessionFilter, t: &Thresholds, verbose: u8) 
 /// 6 min: UPDATE …`; the application and a backend type other than a
 /// client's named, so a filter can be written from what is shown.
 fn describe(o: &Open, names: &BTreeMap<u32, String>) -> String {
-    let datname = o
-        .datid
-        .and_then(|d| names.get(&d))
-        .map_or("", String::as_str);
-    let mut who = format!("{}@{datname}", o.usename);
-    if o.backend_type != super::filter::CLIENT_BACKEND && !o.backend_type.is_empty() {
-        who = format!("{}, {who}", o.backend_type);
-    }
-    if !o.application_name.is_empty() {
-        who = format!("{who}, {}", one_line(&o.application_name));
-    }
+    let who = o.who(names).label();
     let since = match o.state.as_str() {
         "active" => format!(", statement running {}", pretty_duration(o.statement)),
         s if s.starts_with("idle in transaction") => {
