@@ -82,6 +82,12 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "oldest_2pc", "-w", "5m", "-c", "1h"], {}),
             "check_pgsql": (floor, {}),
         },
+        "sequences": {
+            "pgvigil": ([f"{b}/check_pg_sequences", *ours, "-w", "75%", "-c", "90%"], {}),
+            "check_postgres": ([*cp, "--action=sequence", "-w", "75%", "-c", "90%"], {}),
+            "check_pgactivity": ([*pa, "-s", "sequences_exhausted", "-w", "75%", "-c", "90%"], {}),
+            "check_pgsql": (floor, {}),
+        },
         "archiver": {
             "pgvigil": ([f"{b}/check_pg_archiver", *ours, "-w", "10", "-c", "50"], {}),
             "check_postgres": ([*cp, "--action=archive_ready", "-w", "10", "-c", "50"], su),

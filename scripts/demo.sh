@@ -40,6 +40,7 @@ example "$port" check_pg_disk
 example "$port" check_pg_locks
 example "$port" check_pg_long_running
 example "$port" check_pg_prepared_txns
+example "$port" check_pg_sequences
 example "$port" check_pg_archiver
 example "$port" check_pg_wraparound
 example "$port" check_pg_vacuum

@@ -60,6 +60,7 @@ fn plugins() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
         ("check_pg_long_running", vec![], "@0:"),
         ("check_pg_prepared_txns", vec![], "@0:"),
         ("check_pg_archiver", vec![], "@0:"),
+        ("check_pg_sequences", vec![], "@0%:"),
         ("check_pg_query", vec!["--query", "SELECT 1"], "@0:"),
         ("check_pg_wraparound", vec![], "@0:"),
         ("check_pg_vacuum", vec![], "@0%:"),

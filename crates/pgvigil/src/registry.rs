@@ -179,6 +179,11 @@ suite! {
         thresholds: "sizes to each database's size; `--growth`/`--growth-critical` to growth per day",
         example: "-w 100GB -c 200GB --growth 5GB",
     },
+    sequences => storage::sequences::Sequences {
+        measures: "every sequence's share of its range used, toward the owning column type's bound (a `serial` stops at 2^31 - 1) or `maxvalue`, whichever comes first (`minvalue` when descending), naming `table.column` and the values left; cycling sequences apart; a sequence whose value the role may not read is UNKNOWN naming the grant, never a silent 0%",
+        thresholds: "`%` of the range used (default `-w 75% -c 90%`)",
+        example: "--all-databases -w 75% -c 90%",
+    },
     log => logs::log::Log {
         measures: "the server log entries written since the previous run, read incrementally on the database host (stderr with any `log_line_prefix`, csvlog, jsonlog; found from the server's settings or `--log` file/dir/pattern; rotation by rename, truncation and copytruncate followed): `lines`, `errors`, `fatals`, `panics`, `warnings`, `auth_failures`, `slow_statements`, `deadlocks`, `lock_waits`, `temp_files`, `checkpoint_warnings`; long output: failed logins by user and client, the most frequent errors and the slowest statements, normalized; with the server down it still reads `--log` or the location the last successful run found, and with `--log` plus `--prefix` it never connects (a log host)",
         thresholds: "ranges that name a count (`-w errors=50,auth_failures=3`), a bare range applies to `errors`; any PANIC is CRITICAL",

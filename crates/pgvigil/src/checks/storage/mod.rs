@@ -1,4 +1,5 @@
-//! Room on disk: the filesystems and the databases' sizes.
+//! Room on disk and in ranges: the filesystems, the databases' sizes, sequences.
 
 pub mod db_size;
 pub mod disk;
+pub mod sequences;
