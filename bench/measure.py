@@ -176,6 +176,12 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "database_size", "-w", "100GB", "-c", "200GB"], {}),
             "check_pgsql": (floor, {}),
         },
+        "wal_files": {
+            "pgvigil": ([f"{b}/check_pg_wal", *ours, "-w", "100%", "-c", "150%"], STATE),
+            "check_postgres": ([*cp, "--action=wal_files", "-w", "100", "-c", "200"], su),
+            "check_pgactivity": ([*pa, "-s", "wal_files", "-w", "100%", "-c", "150%"], su),
+            "check_pgsql": (floor, {}),
+        },
         # Reads the primary's log since the previous run: the cost of a
         # routine run, beside the floor (bench/log.sh measures throughput).
         "log": {

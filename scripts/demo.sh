@@ -62,6 +62,8 @@ example "$port" check_pg_temp_files
 example "$port" check_pg_checksums
 example "$port" check_pg_checkpoints
 example "$port" check_pg_db_size
+example "$port" check_pg_wal
+plugin "$standby_port" check_pg_wal
 # The log check reads the primary's log from the start (as root it may; an
 # unprivileged user would need log_file_mode = 0640 and the server's group).
 example "$port" check_pg_log --log "$base/primary.log" --from-start

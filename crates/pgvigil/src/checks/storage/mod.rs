@@ -3,3 +3,4 @@
 pub mod db_size;
 pub mod disk;
 pub mod sequences;
+pub mod wal;
