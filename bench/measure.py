@@ -203,6 +203,17 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "configuration"], {}),
             "check_pgsql": (floor, {}),
         },
+        "minor_version": {
+            "pgvigil": ([f"{b}/check_pg_version", *ours, "--min-version", "12.0", "--no-extensions"], STATE),
+            "check_postgres": ([*cp, "--action=version", "--warning=12"], {}),
+            "check_pgactivity": ([*pa, "-s", "minor_version", "-w", "12.0"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "extensions_versions": {
+            "pgvigil": ([f"{b}/check_pg_version", *ours, "--all-databases"], STATE),
+            "check_pgactivity": ([*pa, "-s", "extensions_versions"], {}),
+            "check_pgsql": (floor, {}),
+        },
         # No peer audits roles.
         "roles": {
             "pgvigil": ([f"{b}/check_pg_roles", *ours], {}),

@@ -71,6 +71,7 @@ example "$port" check_pg_query
 # Configuration and roles as security practice wants them (the
 # throwaway cluster runs with fsync off, and logs no lock waits).
 example "$port" check_pg_settings
+example "$port" check_pg_version
 example "$port" check_pg_roles
 # A daily pg_dump, then the check of its freshness.
 mkdir -p "$base/dumps"

@@ -204,6 +204,11 @@ suite! {
         thresholds: "nothing: WARNING for pending restart, a mismatch or a change; CRITICAL for unsafe settings",
         example: "--expect log_lock_waits=on --expect log_min_duration_statement=1s --changed",
     },
+    version => configuration::version::Version {
+        measures: "the server's release against `--min-version` (a minor release with a fix you need; one per major) and `--expect-major`, a release changed since the previous run (reported once), extensions whose installed version is not the default of the installed packages (`pg_available_extensions`), in every database with `--all-databases`; nothing is fetched from the network",
+        thresholds: "nothing: WARNING below `--min-version`, for a change or an extension behind; CRITICAL for another major than `--expect-major`",
+        example: "--min-version 16.4 --expect-major 16 --all-databases",
+    },
     roles => configuration::roles::Roles {
         measures: "an audit of roles: superusers other than the bootstrap one and `--allow-superuser` (CRITICAL), login passwords about to expire (`rolvaliduntil`), CREATEROLE or BYPASSRLS outside `--allow-privileged` (WARNING), roles at their `CONNECTION LIMIT` (CRITICAL); `-v` lists every role",
         thresholds: "the time left before a password expires, as lower bounds (default `-w 7d: -c 1d:`)",
