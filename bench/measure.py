@@ -176,6 +176,12 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "database_size", "-w", "100GB", "-c", "200GB"], {}),
             "check_pgsql": (floor, {}),
         },
+        # check_pgactivity has no relation size service.
+        "relation_size": {
+            "pgvigil": ([f"{b}/check_pg_relation_size", *ours, "-w", "50GB", "-c", "200GB"], STATE),
+            "check_postgres": ([*cp, "--action=relation_size", "-w", "50G", "-c", "200G"], {}),
+            "check_pgsql": (floor, {}),
+        },
         "wal_files": {
             "pgvigil": ([f"{b}/check_pg_wal", *ours, "-w", "100%", "-c", "150%"], STATE),
             "check_postgres": ([*cp, "--action=wal_files", "-w", "100", "-c", "200"], su),

@@ -62,6 +62,7 @@ example "$port" check_pg_temp_files
 example "$port" check_pg_checksums
 example "$port" check_pg_checkpoints
 example "$port" check_pg_db_size
+example "$port" check_pg_relation_size
 example "$port" check_pg_wal
 plugin "$standby_port" check_pg_wal
 # The log check reads the primary's log from the start (as root it may; an

@@ -79,6 +79,7 @@ fn plugins() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
         ),
         ("check_pg_db_size", vec![], "@0:"),
         ("check_pg_wal", vec![], "@0%:"),
+        ("check_pg_relation_size", vec![], "@0B:"),
         ("check_pg_log", vec!["--log", "/dev/null"], "@0:"),
         ("check_pg_roles", vec![], "@0s:"),
         ("check_pg_backup", vec!["--dump-dir", *DUMPS], "@0s:"),

@@ -184,6 +184,11 @@ suite! {
         thresholds: "`%` of the range used (default `-w 75% -c 90%`)",
         example: "--all-databases -w 75% -c 90%",
     },
+    relation_size => storage::relation_size::RelationSize {
+        measures: "the largest tables (total size: heap, TOAST and indexes), indexes and TOAST tables, each against size thresholds, and the growth per day of the `--top` largest since the previous run; `--kind`, `--include`/`--exclude` and `--all-databases` choose what is judged; a relation another session holds in ACCESS EXCLUSIVE mode is named as skipped",
+        thresholds: "sizes to each relation's size; `--growth`/`--growth-critical` to its growth per day",
+        example: "--all-databases -w 50GB -c 200GB --growth 5GB",
+    },
     wal => storage::wal::Wal {
         measures: "pg_wal's size and WAL files (`pg_ls_waldir()`) against what the settings let it hold while nothing is stuck (`max_wal_size` + `wal_keep_size`), WAL written (received, on a standby) per second since the previous run, and what holds the rest: the archiver's backlog, the slot retaining the most, the checkpoint distance",
         thresholds: "`%` of that budget (default `-w 100% -c 150%`), a size to pg_wal's size, a count to its files, `rate=SIZE` to WAL per second",

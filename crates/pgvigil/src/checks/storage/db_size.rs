@@ -1,44 +1,26 @@
 //! check_pg_db_size: the size of every database (what a daily size
 //! report lists), and how fast each grows per day, from the previous run's sizes.
 
+use super::growth::{growth_text, interval_note, per_day, GrowthArgs};
 use crate::check::{Check, Context};
 use crate::judge::{worst, worst_first};
 use crate::locked_relations;
-use crate::range::Range;
-use crate::rates::{self, Interval, Rates};
+use crate::rates::{self, Rates};
 use crate::session::get;
 use crate::session::locked::{holders, Locked};
 use crate::session::Session;
 use crate::state::{Snapshot, StateArgs};
-use crate::units::{pretty_bytes, pretty_duration, round_to};
+use crate::units::pretty_bytes;
 use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct DbSize;
 
 #[derive(Debug, clap::Args)]
-#[command(next_help_heading = "Growth")]
 pub struct Args {
-    /// WARNING when a database's growth per day (a size, e.g. 1GB) is outside this range
-    #[arg(long, value_name = "RANGE", value_parser = parse_growth, allow_hyphen_values = true)]
-    pub growth: Option<Range>,
-    /// CRITICAL when a database's growth per day is outside this range
-    #[arg(long, value_name = "RANGE", value_parser = parse_growth, allow_hyphen_values = true)]
-    pub growth_critical: Option<Range>,
-    /// Shortest interval growth is measured over: sizes from a more recent run are not compared
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::units::parse_duration_option)]
-    pub growth_interval: f64,
+    #[command(flatten)]
+    pub growth: GrowthArgs,
     #[command(flatten)]
     pub state: StateArgs,
-}
-
-fn parse_growth(text: &str) -> Result<Range, String> {
-    let range = Range::parse(text)?;
-    match range.unit {
-        None | Some(Unit::Bytes) => Ok(range),
-        Some(_) => Err(format!(
-            "'{text}' is not a size per day (B, kB, MB, GB, TB)"
-        )),
-    }
 }
 
 const SQL: &str = "
@@ -126,7 +108,7 @@ fn fetch(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error
         databases.push((name, size));
     }
     let store = ctx.state_store(&args.state)?;
-    let rates = rates::advance_after(&store, snapshot, args.growth_interval)?;
+    let rates = rates::advance_after(&store, snapshot, args.growth.growth_interval)?;
     let mut largest_tables = Vec::new();
     let mut locked = Vec::new();
     if ctx.verbose > 0 {
@@ -154,25 +136,10 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
         .databases
         .iter()
         .map(|(name, size)| {
-            let per_day = match &m.rates.interval {
-                Interval::Measured { seconds, previous } => previous
-                    .gauges
-                    .get(name)
-                    .map(|before| (size - before) / seconds * 86400.0),
-                _ => None,
-            };
-            let mut status = t.status(&[(Unit::Bytes, *size)]);
-            if let Some(growth) = per_day {
-                if args
-                    .growth_critical
-                    .as_ref()
-                    .is_some_and(|r| r.alerts(growth))
-                {
-                    status = Status::Critical;
-                } else if args.growth.as_ref().is_some_and(|r| r.alerts(growth)) {
-                    status = status.worst(Status::Warning);
-                }
-            }
+            let per_day = per_day(&m.rates, name, *size);
+            let status = args
+                .growth
+                .judge(per_day, t.status(&[(Unit::Bytes, *size)]));
             Database {
                 name,
                 size: *size,
@@ -196,18 +163,7 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
         ),
         None => "no database".to_string(),
     };
-    match &m.rates.interval {
-        Interval::Baseline { why } => summary.push_str(&format!("; growth: {why}")),
-        Interval::TooSoon { seconds, needed } => summary.push_str(&format!(
-            "; growth: baseline from {} ago, measured once {} have passed",
-            pretty_duration(*seconds),
-            pretty_duration(*needed)
-        )),
-        Interval::Measured { .. } => {
-            summary.push_str(&format!("; growth measured {}", m.rates.over()))
-        }
-    }
-    let growth_range = |r: &Option<Range>| r.as_ref().map(|r| r.to_perfdata());
+    summary.push_str(&interval_note(&m.rates));
     let mut perf = vec![PerfData::new("total_size", total, Unit::Bytes).min(0.0)];
     for d in &databases {
         perf.push(
@@ -216,14 +172,10 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
                 .min(0.0),
         );
         if let Some(growth) = d.per_day {
-            let mut p = PerfData::new(
-                format!("{} growth_per_day", d.name),
-                round_to(growth, 0),
-                Unit::Bytes,
+            perf.push(
+                args.growth
+                    .perf(format!("{} growth_per_day", d.name), growth),
             );
-            p.warning = growth_range(&args.growth);
-            p.critical = growth_range(&args.growth_critical);
-            perf.push(p);
         }
     }
     let mut details: Vec<String> = databases
@@ -252,27 +204,22 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
         .details(details)
 }
 
-/// ` (+120 MB per day)` when the growth is known.
-fn growth_text(per_day: Option<f64>) -> String {
-    match per_day {
-        Some(g) if g < 0.0 => format!(" (-{} per day)", pretty_bytes(-g)),
-        Some(g) => format!(" (+{} per day)", pretty_bytes(g)),
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::growth::parse_growth;
     use super::*;
     use crate::checks::testing::{perf, reported, thresholds};
+    use crate::rates::Interval;
 
     const GB: f64 = 1073741824.0;
 
     fn args(growth: Option<&str>, critical: Option<&str>) -> Args {
         Args {
-            growth: growth.map(|g| parse_growth(g).unwrap()),
-            growth_critical: critical.map(|g| parse_growth(g).unwrap()),
-            growth_interval: 3600.0,
+            growth: GrowthArgs {
+                growth: growth.map(|g| parse_growth(g).unwrap()),
+                growth_critical: critical.map(|g| parse_growth(g).unwrap()),
+                growth_interval: 3600.0,
+            },
             state: StateArgs::default(),
         }
     }

@@ -1,0 +1,452 @@
+//! check_pg_relation_size: the largest tables, indexes and TOAST tables, each
+//! against size thresholds and its growth per day. An audit or queue table
+//! nobody purges grows to hundreds of GB; a database-size threshold fires
+//! late and does not say which table it is.
+
+use crate::check::{Check, Context};
+use crate::judge::{worst, worst_first};
+use crate::locked_relations;
+use crate::rates::{self, Rates};
+use crate::session::databases::{self, DatabaseArgs, Visit};
+use crate::session::get;
+use crate::session::locked::{holders, skipped_note, Locked};
+use crate::session::relations::RelationArgs;
+use crate::session::Session;
+use crate::state::{Snapshot, StateArgs};
+use crate::units::pretty_bytes;
+use crate::words::count;
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+
+use super::growth::{growth_text, interval_note, per_day, GrowthArgs};
+
+pub struct RelationSize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Kind {
+    /// A table or materialized view, by its total size (heap, TOAST, indexes)
+    Table,
+    /// An index, by its own size
+    Index,
+    /// A table's TOAST table (out-of-line values) with its index
+    Toast,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Table => "table",
+            Kind::Index => "index",
+            Kind::Toast => "toast",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Relations")]
+pub struct Args {
+    /// Kinds of relation judged (repeatable) [default: table, index, toast]
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub kind: Vec<Kind>,
+    /// How many of the largest are listed with -v, and kept for growth
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub top: u32,
+    #[command(flatten)]
+    pub databases: DatabaseArgs,
+    #[command(flatten)]
+    pub relations: RelationArgs,
+    #[command(flatten)]
+    pub growth: GrowthArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+// One row per table, its TOAST table and each of its indexes. A table that
+// another session holds in ACCESS EXCLUSIVE mode (itself, its TOAST table
+// or an index) is not opened: its rows come back without a size, to be
+// named as skipped.
+const SQL: &str = concat!(
+    "
+WITH locked AS (SELECT ",
+    locked_relations!(),
+    " AS oids), t AS (
+  SELECT c.oid, n.nspname::text AS schema, c.relname::text AS name, c.reltoastrelid,
+         (c.oid = ANY(l.oids) OR c.reltoastrelid = ANY(l.oids)
+          OR EXISTS (SELECT 1 FROM pg_index i
+                      WHERE i.indrelid = c.oid AND i.indexrelid = ANY(l.oids))) AS locked
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN locked l
+   WHERE c.relkind IN ('r', 'm')
+     AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+)
+SELECT 'table' AS kind, schema, name, NULL::text AS on_table, oid,
+       CASE WHEN NOT locked THEN pg_total_relation_size(oid) END::float8 AS size
+  FROM t
+UNION ALL
+SELECT 'toast', schema, name, name, oid,
+       CASE WHEN NOT locked THEN pg_total_relation_size(reltoastrelid) END::float8
+  FROM t WHERE reltoastrelid <> 0
+UNION ALL
+SELECT 'index', t.schema, ic.relname::text, t.name, t.oid,
+       CASE WHEN NOT t.locked THEN pg_relation_size(ic.oid) END::float8
+  FROM t JOIN pg_index x ON x.indrelid = t.oid JOIN pg_class ic ON ic.oid = x.indexrelid"
+);
+
+const NOW: &str = "SELECT extract(epoch FROM now())::float8 AS now";
+
+/// What one run reads: the relations of each database visited, sized or
+/// skipped because another session held them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub visit: Visit<Vec<Relation>>,
+    pub locked: Vec<Locked>,
+    pub rates: Rates,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relation {
+    pub database: String,
+    pub kind: Kind,
+    pub schema: String,
+    pub name: String,
+    /// The table an index or TOAST table belongs to.
+    pub on_table: Option<String>,
+    pub size: f64,
+}
+
+impl Relation {
+    /// `db.schema.name kind`: the state key of its size.
+    fn key(&self) -> String {
+        format!(
+            "{}.{}.{} {}",
+            self.database,
+            self.schema,
+            self.name,
+            self.kind.name()
+        )
+    }
+
+    /// `table public.audit`, `index public.audit_pkey on public.audit`,
+    /// `TOAST of public.audit`; the database first when several were visited.
+    fn label(&self, many: bool) -> String {
+        let db = if many {
+            format!("{}.", self.database)
+        } else {
+            String::new()
+        };
+        let on = self.on_table.as_deref().unwrap_or_default();
+        match self.kind {
+            Kind::Table => format!("table {db}{}.{}", self.schema, self.name),
+            Kind::Index => format!(
+                "index {db}{}.{} on {}.{on}",
+                self.schema, self.name, self.schema
+            ),
+            Kind::Toast => format!("TOAST of {db}{}.{on}", self.schema),
+        }
+    }
+}
+
+impl Check for RelationSize {
+    const DISPLAY: &'static str = "RELATION_SIZE";
+    const ABOUT: &'static str = "The largest tables (total size), indexes and TOAST tables, each against size thresholds and its growth per day since the previous run.";
+    const UNITS: UnitSpec = UnitSpec {
+        accepted: &[Unit::Bytes],
+        bare: Some(Unit::Bytes),
+        labels: &[],
+    };
+    const HINT: &'static str = "see what fills it: rows nobody purges (an audit, log or queue table), bloat (check_pg_bloat), an unused index (check_pg_indexes); archive or delete old rows in batches, partition by time to drop old data, and check disk headroom (check_pg_disk)";
+    const THRESHOLD_HELP: &'static str = "THRESHOLDS
+  A size applies to each relation: a table's total size (heap, TOAST and
+  indexes), an index's own size, a TOAST table's with its index; --growth
+  and --growth-critical to its growth per day, measured over the real
+  interval since the previous run once --growth-interval has passed, for
+  the --top largest. No default.";
+    type Args = Args;
+
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        let measured = fetch(args, db, ctx)?;
+        Ok(judge(&measured, &ctx.thresholds, args, ctx.verbose))
+    }
+}
+
+fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
+    let kinds = kinds(args);
+    let mut locked = Vec::new();
+    let visit = databases::visit(
+        &args.databases,
+        db,
+        &ctx.conn,
+        ctx.timeout,
+        |database, session| {
+            let mut relations = Vec::new();
+            let mut skipped = Vec::new();
+            for row in &session.query(SQL)? {
+                let kind = match get::<String>(row, "kind")?.as_str() {
+                    "table" => Kind::Table,
+                    "index" => Kind::Index,
+                    _ => Kind::Toast,
+                };
+                let schema: String = get(row, "schema")?;
+                let on_table: Option<String> = get(row, "on_table")?;
+                // The filters see the table's name for its TOAST table.
+                let name: String = get(row, "name")?;
+                if !kinds.contains(&kind) || !args.relations.keeps(&schema, &name) {
+                    continue;
+                }
+                match get::<Option<f64>>(row, "size")? {
+                    Some(size) => relations.push(Relation {
+                        database: database.to_string(),
+                        kind,
+                        schema,
+                        name,
+                        on_table,
+                        size,
+                    }),
+                    None => {
+                        let oid: u32 = get(row, "oid")?;
+                        if !skipped.contains(&oid) {
+                            skipped.push(oid);
+                        }
+                    }
+                }
+            }
+            locked.extend(holders(session, database, &skipped)?);
+            Ok(relations)
+        },
+    )?;
+    let mut largest: Vec<&Relation> = visit.results().flat_map(|(_, r)| r.iter()).collect();
+    largest.sort_by(|a, b| b.size.total_cmp(&a.size));
+    let mut snapshot = Snapshot {
+        taken_at: get(&db.query_one(NOW)?, "now")?,
+        ..Snapshot::default()
+    };
+    for r in largest.iter().take(args.top as usize) {
+        snapshot.gauges.insert(r.key(), r.size);
+    }
+    let rates = rates::advance_after(
+        &ctx.state_store(&args.state)?,
+        snapshot,
+        args.growth.growth_interval,
+    )?;
+    Ok(Measured {
+        visit,
+        locked,
+        rates,
+    })
+}
+
+fn kinds(args: &Args) -> Vec<Kind> {
+    if args.kind.is_empty() {
+        vec![Kind::Table, Kind::Index, Kind::Toast]
+    } else {
+        args.kind.clone()
+    }
+}
+
+/// One relation as judged.
+struct Judged<'a> {
+    relation: &'a Relation,
+    per_day: Option<f64>,
+    status: Status,
+}
+
+impl Judged<'_> {
+    fn describe(&self, many: bool) -> String {
+        format!(
+            "{} {}{}",
+            self.relation.label(many),
+            pretty_bytes(self.relation.size),
+            growth_text(self.per_day)
+        )
+    }
+}
+
+/// Each relation's size against `-w`/`-c`, and the growth per day of those
+/// kept from the previous run against `--growth`/`--growth-critical`; the
+/// worst first, then the largest. A skipped (locked) relation is named,
+/// and a database that could not be visited makes it at least WARNING.
+pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckResult {
+    let many = m.visit.checked.len() > 1;
+    let mut judged: Vec<Judged> = m
+        .visit
+        .results()
+        .flat_map(|(_, relations)| relations.iter())
+        .map(|relation| {
+            let per_day = per_day(&m.rates, &relation.key(), relation.size);
+            Judged {
+                relation,
+                per_day,
+                status: args
+                    .growth
+                    .judge(per_day, t.status(&[(Unit::Bytes, relation.size)])),
+            }
+        })
+        .collect();
+    judged.sort_by(|a, b| b.relation.size.total_cmp(&a.relation.size));
+    worst_first(&mut judged, |j| j.status);
+    let status = m.visit.floor(worst(judged.iter().map(|j| j.status)));
+    let alerting = judged.iter().filter(|j| j.status != Status::Ok).count();
+    let scope = if many {
+        format!(" in {} databases", m.visit.checked.len())
+    } else {
+        String::new()
+    };
+    let mut summary = match judged.first() {
+        Some(j) => format!(
+            "{}; {} checked{scope}",
+            j.describe(many),
+            count(judged.len(), "relation")
+        ),
+        None => format!("no relation to check{scope}"),
+    };
+    if alerting > 1 {
+        summary.push_str(&format!(", {alerting} alerting"));
+    }
+    summary.push_str(&skipped_note(m.locked.len()));
+    summary.push_str(&interval_note(&m.rates));
+    summary.push_str(&m.visit.unreachable_note());
+
+    let largest = judged.iter().map(|j| j.relation.size).fold(0.0, f64::max);
+    let mut perf = vec![
+        PerfData::new("largest", largest, Unit::Bytes)
+            .thresholds(t)
+            .min(0.0),
+        PerfData::new("relations", judged.len() as f64, Unit::Count).min(0.0),
+        PerfData::new("alerting", alerting as f64, Unit::Count).min(0.0),
+        PerfData::new("skipped", m.locked.len() as f64, Unit::Count).min(0.0),
+    ];
+    let fastest = judged.iter().filter_map(|j| j.per_day).reduce(f64::max);
+    if let Some(growth) = fastest {
+        perf.push(args.growth.perf("max_growth_per_day".into(), growth));
+    }
+    let mut details = m.visit.unreachable_details();
+    details.extend(m.locked.iter().map(|l| l.describe(many)));
+    let shown = judged
+        .iter()
+        .enumerate()
+        .filter(|(i, j)| j.status != Status::Ok || (verbose > 0 && *i < args.top as usize));
+    details.extend(shown.map(|(_, j)| format!("{} {}", j.status, j.describe(many))));
+    CheckResult::new(status, summary)
+        .perf(perf)
+        .details(details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::rates::Interval;
+    use clap::Parser;
+
+    const GB: f64 = 1073741824.0;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(argv: &[&str]) -> Args {
+        Cli::try_parse_from(std::iter::once("test").chain(argv.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    fn relation(kind: Kind, name: &str, on: Option<&str>, gb: f64) -> Relation {
+        Relation {
+            database: "shop".into(),
+            kind,
+            schema: "public".into(),
+            name: name.into(),
+            on_table: on.map(str::to_string),
+            size: gb * GB,
+        }
+    }
+
+    fn measured(relations: Vec<Relation>, previous: Option<Snapshot>) -> Measured {
+        Measured {
+            visit: Visit {
+                checked: vec![("shop".into(), relations)],
+                unreachable: Vec::new(),
+            },
+            locked: Vec::new(),
+            rates: Rates {
+                current: Snapshot::default(),
+                interval: match previous {
+                    Some(previous) => Interval::Measured {
+                        seconds: 86400.0,
+                        previous,
+                    },
+                    None => Interval::Baseline {
+                        why: "first run, baseline saved".into(),
+                    },
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn the_largest_relation_over_a_size_is_named() {
+        let t = thresholds::<RelationSize>(Some("10GB"), Some("100GB"));
+        let m = measured(
+            vec![
+                relation(Kind::Table, "audit", None, 40.0),
+                relation(Kind::Index, "audit_pkey", Some("audit"), 12.0),
+                relation(Kind::Toast, "audit", Some("audit"), 2.0),
+                relation(Kind::Table, "orders", None, 1.0),
+            ],
+            None,
+        );
+        let r = reported::<RelationSize>(judge(&m, &t, &args(&[]), 0));
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "table public.audit 40 GB; 4 relations checked, 2 alerting; growth: first run, baseline saved"
+        );
+        assert_eq!(
+            r.details,
+            [
+                "WARNING table public.audit 40 GB",
+                "WARNING index public.audit_pkey on public.audit 12 GB"
+            ]
+        );
+        assert_eq!(
+            perf(&r),
+            [
+                "largest=42949672960B;10737418240;107374182400;0",
+                "relations=4;;;0",
+                "alerting=2;;;0",
+                "skipped=0;;;0"
+            ]
+        );
+        assert!(r.hint.as_deref().unwrap().contains("partition by time"));
+    }
+
+    #[test]
+    fn growth_per_day_has_its_own_ranges() {
+        let t = thresholds::<RelationSize>(None, None);
+        let mut previous = Snapshot::default();
+        previous
+            .gauges
+            .insert("shop.public.queue table".into(), 10.0 * GB);
+        let m = measured(
+            vec![relation(Kind::Table, "queue", None, 15.0)],
+            Some(previous),
+        );
+        let a = args(&["--growth", "1GB", "--growth-critical", "4GB"]);
+        let r = judge(&m, &t, &a, 0);
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(
+            r.summary,
+            "table public.queue 15 GB (+5120 MB per day); 1 relation checked; growth measured in the last 1 d 0 h"
+        );
+        assert_eq!(
+            perf(&r)[4],
+            "max_growth_per_day=5368709120B;1073741824;4294967296"
+        );
+    }
+
+    #[test]
+    fn kinds_default_to_all_three() {
+        assert_eq!(kinds(&args(&[])), [Kind::Table, Kind::Index, Kind::Toast]);
+        assert_eq!(kinds(&args(&["--kind", "index"])), [Kind::Index]);
+    }
+}
