@@ -118,8 +118,17 @@ const CASES: &[Case] = &[
         service: "locks",
         command: "pgvigil_locks",
         vars: &[
-            ("pgvigil_warning", "5,30s"),
-            ("pgvigil_critical", "20,5min"),
+            ("pgvigil_warning", "5,30s,50%"),
+            ("pgvigil_critical", "20,5min,80%"),
+        ],
+        state: "OK",
+    },
+    Case {
+        service: "wal",
+        command: "pgvigil_wal",
+        vars: &[
+            ("pgvigil_warning", "100%,rate=1TB"),
+            ("pgvigil_critical", "150%"),
         ],
         state: "OK",
     },

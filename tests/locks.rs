@@ -112,3 +112,70 @@ fn blocked_session_names_its_blocker() {
     blocked.join().unwrap();
     cluster.plugin(PLUGIN).args(&["-w", "0"]).run().expect("OK");
 }
+
+#[test]
+fn one_transaction_over_many_partitions_fills_the_lock_table() {
+    let cluster = Cluster::start("locks-table");
+    let capacity: i64 = cluster
+        .client()
+        .query_one(
+            "SELECT current_setting('max_locks_per_transaction')::int8
+                    * (current_setting('max_connections')::int8
+                       + current_setting('max_prepared_transactions')::int8)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    // Enough partitions (each with an index) to pass a third of the table.
+    let partitions = capacity / 3 / 2 + 10;
+    cluster.execute(&format!(
+        "CREATE TABLE events (id int, at int) PARTITION BY RANGE (at);
+         CREATE INDEX ON events (id);
+         DO $$ BEGIN FOR i IN 0..{partitions} LOOP
+           EXECUTE format('CREATE TABLE events_%s PARTITION OF events FOR VALUES FROM (%s) TO (%s)', i, i, i + 1);
+         END LOOP; END $$;"
+    ));
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-w", "30%", "-c", "90%"])
+        .run();
+    out.expect("OK");
+    assert!(out.perf("lock_table_used").value < 30.0, "{}", out.stdout);
+
+    // A query over every partition holds a lock on each, and each index.
+    let mut holder = cluster.client();
+    holder
+        .batch_execute("BEGIN; SELECT count(*) FROM events WHERE id = 1")
+        .unwrap();
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-w", "30%", "-c", "90%"])
+        .run();
+    out.expect("WARNING");
+    assert!(
+        out.summary().contains(" used (") && out.summary().ends_with(&format!(" of {capacity})")),
+        "{}",
+        out.summary()
+    );
+    let used = out.perf("lock_table_used");
+    assert!(used.value > 30.0, "{}", out.stdout);
+    assert_eq!((used.warn.as_str(), used.crit.as_str()), ("30", "90"));
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    assert!(
+        out.long_output().iter().any(|l| l.starts_with(&format!(
+            "pid {holder_pid} holds the most locks in the shared lock table: "
+        ))),
+        "{}",
+        out.stdout
+    );
+    assert!(out.hint().unwrap().contains("max_locks_per_transaction"));
+    holder.batch_execute("ROLLBACK").unwrap();
+    cluster
+        .plugin(PLUGIN)
+        .args(&["-w", "30%", "-c", "90%"])
+        .run()
+        .expect("OK");
+}

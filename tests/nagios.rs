@@ -174,7 +174,13 @@ const CASES: &[Case] = &[
     Case {
         service: "locks",
         command: "pgvigil_locks",
-        args: "!5,30s!20,5min",
+        args: "!5,30s,50%!20,5min,80%",
+        state: "OK",
+    },
+    Case {
+        service: "version",
+        command: "pgvigil_version",
+        args: "!!!--min-version 10.0 --min-version 99.1",
         state: "OK",
     },
     Case {

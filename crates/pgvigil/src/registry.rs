@@ -100,9 +100,9 @@ suite! {
         example: "-w 85% -c 95%",
     },
     locks => sessions::locks::Locks {
-        measures: "sessions blocked by others (`pg_blocking_pids`), waiting locks, longest wait; names each blocked pid, its blocker and their queries; the session filters choose the blocked sessions judged",
-        thresholds: "a count to blocked sessions, a duration to the longest wait",
-        example: "-w 5,30s -c 20,5min",
+        measures: "sessions blocked by others (`pg_blocking_pids`), waiting locks, longest wait; names each blocked pid, its blocker and their queries; the session filters choose the blocked sessions judged; the shared lock table's use against `max_locks_per_transaction` × (`max_connections` + `max_prepared_transactions`), naming the pid that holds the most",
+        thresholds: "a count to blocked sessions, a duration to the longest wait, `%` to the lock table's use",
+        example: "-w 5,30s,50% -c 20,5min,80%",
     },
     long_running => sessions::long_running::LongRunning {
         measures: "the oldest open transaction: a long statement or a session idle in transaction (either holds locks and keeps vacuum from cleaning up); longest statement, longest idle in transaction, open transactions; names each session, oldest first; the session filters leave out a nightly `pg_dump` (`--exclude-app '^pg_dump$'`), a reporting role or autovacuum, and count what they left out",

@@ -1,5 +1,7 @@
-//! check_pg_locks: sessions blocked by other sessions, and how long the
-//! longest has waited.
+//! check_pg_locks: sessions blocked by other sessions, how long the longest
+//! has waited, and how full the shared lock table is: a query over many
+//! partitions or a pg_dump of many tables fails with "out of shared memory"
+//! once it is full.
 
 use super::filter::{SessionFilter, Verdict, Who};
 use crate::check::require_stats_visibility;
@@ -8,7 +10,7 @@ use crate::output::one_line;
 use crate::session::get;
 use crate::session::Session;
 use crate::units::{pretty_duration, round_to};
-use crate::words::plural;
+use crate::words::{percent_text, plural};
 use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Locks;
@@ -25,7 +27,13 @@ pub struct Args {
 // every catalog entry a statement touches, so the full query costs ~4 ms).
 const TOTALS_SQL: &str = "
 SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all,
-       count(*) AS total_locks, count(*) FILTER (WHERE NOT granted) AS waiting_locks
+       count(*) AS total_locks, count(*) FILTER (WHERE NOT granted) AS waiting_locks,
+       count(*) FILTER (WHERE NOT fastpath) AS shared_locks,
+       current_setting('max_locks_per_transaction')::int8
+         * (current_setting('max_connections')::int8
+            + current_setting('max_prepared_transactions')::int8) AS lock_capacity,
+       (SELECT array[pid, count(*)] FROM pg_locks WHERE NOT fastpath AND pid IS NOT NULL
+         GROUP BY pid ORDER BY count(*) DESC LIMIT 1) AS top_holder
 FROM pg_locks";
 
 // pg_locks.waitstart exists from PostgreSQL 14; reading it through to_jsonb
@@ -55,14 +63,16 @@ impl Check for Locks {
     const ABOUT: &'static str =
         "Sessions blocked by other sessions' locks (pg_blocking_pids), and the longest wait.";
     const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count, Unit::Seconds],
+        accepted: &[Unit::Count, Unit::Seconds, Unit::Percent],
         bare: Some(Unit::Count),
         labels: &[],
     };
-    const HINT: &'static str = "find the blocker: SELECT pid, pg_blocking_pids(pid), state, query FROM pg_stat_activity WHERE wait_event_type = 'Lock'; end it with pg_cancel_backend(pid) (or pg_terminate_backend) after review";
+    const HINT: &'static str = "find the blocker: SELECT pid, pg_blocking_pids(pid), state, query FROM pg_stat_activity WHERE wait_event_type = 'Lock'; end it with pg_cancel_backend(pid) (or pg_terminate_backend) after review; a lock table filling up comes from one transaction touching many relations (partitions, a pg_dump of many tables): see the pid holding the most, and raise max_locks_per_transaction (a restart) if that is its normal load";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the number of blocked sessions, a duration to the
-  longest wait.";
+  longest wait, a percentage to the shared lock table's use: locks outside
+  the fast path against max_locks_per_transaction x (max_connections +
+  max_prepared_transactions), the documented capacity (-w 5,30s,50%).";
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
@@ -76,6 +86,12 @@ impl Check for Locks {
 pub struct Measured {
     pub total_locks: i64,
     pub waiting_locks: i64,
+    /// Locks in the shared lock table (not the per-backend fast path), and
+    /// how many it is sized for.
+    pub shared_locks: i64,
+    pub lock_capacity: i64,
+    /// The session holding the most of them: pid and count.
+    pub top_holder: Option<(i64, i64)>,
     /// The sessions some other session blocks, longest waiting first.
     pub blocked: Vec<Blocked>,
     /// Blocked sessions of a judged type the name filters left out.
@@ -118,6 +134,12 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
     let mut measured = Measured {
         total_locks: get(&totals, "total_locks")?,
         waiting_locks: get(&totals, "waiting_locks")?,
+        shared_locks: get(&totals, "shared_locks")?,
+        lock_capacity: get(&totals, "lock_capacity")?,
+        top_holder: get::<Option<Vec<i64>>>(&totals, "top_holder")?.and_then(|v| match v[..] {
+            [pid, held] => Some((pid, held)),
+            _ => None,
+        }),
         ..Measured::default()
     };
     if measured.waiting_locks == 0 {
@@ -161,8 +183,17 @@ pub fn keep(mut m: Measured, filter: &SessionFilter) -> Measured {
 pub fn judge(m: &Measured, filter: &SessionFilter, t: &Thresholds, verbose: u8) -> CheckResult {
     let blocked = m.blocked.len() as i64;
     let longest = m.blocked.iter().map(|b| b.wait_seconds).fold(0.0, f64::max);
-    let status = t.status(&[(Unit::Count, blocked as f64), (Unit::Seconds, longest)]);
-    let summary = if blocked == 0 {
+    let table_pct = if m.lock_capacity > 0 {
+        m.shared_locks as f64 / m.lock_capacity as f64 * 100.0
+    } else {
+        0.0
+    };
+    let status = t.status(&[
+        (Unit::Count, blocked as f64),
+        (Unit::Seconds, longest),
+        (Unit::Percent, table_pct),
+    ]);
+    let mut summary = if blocked == 0 {
         format!(
             "no session blocked ({} locks held, {} waiting)",
             m.total_locks, m.waiting_locks
@@ -176,6 +207,12 @@ pub fn judge(m: &Measured, filter: &SessionFilter, t: &Thresholds, verbose: u8) 
             plural(m.waiting_locks)
         )
     };
+    summary.push_str(&format!(
+        "; lock table {} used ({} of {})",
+        percent_text(table_pct),
+        m.shared_locks,
+        m.lock_capacity
+    ));
     let perf = [
         PerfData::new("locks", m.total_locks as f64, Unit::Count).min(0.0),
         PerfData::new("waiting", m.waiting_locks as f64, Unit::Count).min(0.0),
@@ -185,12 +222,23 @@ pub fn judge(m: &Measured, filter: &SessionFilter, t: &Thresholds, verbose: u8) 
         PerfData::new("longest_wait", round_to(longest, 3), Unit::Seconds)
             .thresholds(t)
             .min(0.0),
+        PerfData::new("lock_table_used", round_to(table_pct, 2), Unit::Percent)
+            .thresholds(t)
+            .min(0.0)
+            .max(100.0),
     ];
     let mut details = if status == Status::Ok && verbose == 0 {
         Vec::new()
     } else {
         m.blocked.iter().map(describe_blocked).collect()
     };
+    if status != Status::Ok || verbose > 0 {
+        if let Some((pid, held)) = m.top_holder {
+            details.push(format!(
+                "pid {pid} holds the most locks in the shared lock table: {held}"
+            ));
+        }
+    }
     details.extend(filter.excluded_line(m.excluded));
     CheckResult::new(status, summary)
         .perf(perf)
@@ -257,11 +305,16 @@ mod tests {
         let m = Measured {
             total_locks: 7,
             waiting_locks: 0,
+            shared_locks: 3,
+            lock_capacity: 6400,
             ..Measured::default()
         };
         let r = judge(&m, &thresholds(Some("0"), Some("5")), 0);
         assert_eq!(r.status, Status::Ok);
-        assert_eq!(r.summary, "no session blocked (7 locks held, 0 waiting)");
+        assert_eq!(
+            r.summary,
+            "no session blocked (7 locks held, 0 waiting); lock table 0% used (3 of 6400)"
+        );
         assert!(r.details.is_empty());
         assert_eq!(
             perf(&r),
@@ -269,7 +322,8 @@ mod tests {
                 "locks=7;;;0",
                 "waiting=0;;;0",
                 "blocked=0;0;5;0",
-                "longest_wait=0s;;;0"
+                "longest_wait=0s;;;0",
+                "lock_table_used=0.05%;;;0;100"
             ]
         );
         assert_eq!(reported::<Locks>(r).hint, None);
@@ -307,6 +361,24 @@ mod tests {
     }
 
     #[test]
+    fn a_filling_lock_table_has_its_own_percentage() {
+        let m = Measured {
+            total_locks: 4000,
+            waiting_locks: 0,
+            shared_locks: 3900,
+            lock_capacity: 6400,
+            ..Measured::default()
+        };
+        let r = judge(&m, &thresholds(Some("5,50%"), Some("20,80%")), 0);
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "no session blocked (4000 locks held, 0 waiting); lock table 60.9% used (3900 of 6400)"
+        );
+        assert_eq!(perf(&r)[4], "lock_table_used=60.94%;50;80;0;100");
+    }
+
+    #[test]
     fn alerts_name_each_blocked_session_and_its_blocker() {
         let m = Measured {
             total_locks: 9,
@@ -318,7 +390,7 @@ mod tests {
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
-            "1 session blocked, longest waiting 42 s (1 lock waiting)"
+            "1 session blocked, longest waiting 42 s (1 lock waiting); lock table 0% used (0 of 0)"
         );
         assert_eq!(
             r.details,
