@@ -40,9 +40,15 @@ def commands(a):
     b = a.bin
     return {
         "alive": {
-            "pgvigil": ([f"{b}/check_pg_alive", *ours, "-w", "2s", "-c", "8s"], {}),
+            "pgvigil": ([f"{b}/check_pg_alive", *ours, "-w", "2s", "-c", "8s"], STATE),
             "check_postgres": ([*cp, "--action=connection"], {}),
             "check_pgactivity": ([*pa, "-s", "connection"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        # A restart within --min-uptime, a crash reset since the previous run.
+        "uptime": {
+            "pgvigil": ([f"{b}/check_pg_alive", *ours, "--min-uptime", "10min"], STATE),
+            "check_pgactivity": ([*pa, "-s", "uptime", "-w", "10m", "-c", "5m"], {}),
             "check_pgsql": (floor, {}),
         },
         "connections": {
@@ -197,10 +203,10 @@ def commands(a):
         # A whole health check: one run over one connection, beside
         # check_pg_alive alone and the same seven plugins run one by one.
         "health": {
-            "pgvigil": ([f"{b}/check_pg_health", *ours], {}),
-            "check_pg_alive": ([f"{b}/check_pg_alive", *ours], {}),
+            "pgvigil": ([f"{b}/check_pg_health", *ours], STATE),
+            "check_pg_alive": ([f"{b}/check_pg_alive", *ours], STATE),
             "separate plugins": (["/bin/sh", "-c", " ; ".join(
-                shlex.join([f"{b}/check_pg_{c}", *ours]) for c in HEALTH_DEFAULTS)], {}),
+                shlex.join([f"{b}/check_pg_{c}", *ours]) for c in HEALTH_DEFAULTS)], STATE),
             "check_pgsql": (floor, {}),
         },
         "settings": {

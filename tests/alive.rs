@@ -56,3 +56,71 @@ fn answers_with_version_role_uptime_and_times() {
         out.summary()
     );
 }
+
+#[test]
+fn a_recent_start_and_a_crash_reset_are_reported() {
+    let cluster = Cluster::start("alive-reset");
+    let state = harness::temp_dir("alive-reset-state");
+    let run = |args: &[&str]| {
+        cluster
+            .plugin(PLUGIN)
+            .env("PGVIGIL_STATE_DIR", state.to_str().unwrap())
+            .args(args)
+            .run()
+    };
+    // Just started: within --min-uptime, WARNING naming when.
+    let out = run(&["--min-uptime", "1h"]);
+    out.expect("WARNING");
+    assert!(
+        out.summary().contains("; started at ")
+            && out
+                .summary()
+                .ends_with(", less than --min-uptime 1 h 0 min ago"),
+        "{}",
+        out.summary()
+    );
+    run(&[]).expect("OK");
+
+    // One backend killed: the postmaster ends every session and replays
+    // WAL, and answers again within seconds, its start time unchanged.
+    let mut victim = cluster.client();
+    let pid: i32 = victim
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    harness::run_ok(
+        harness::as_server_user("kill").args(["-9", &pid.to_string()]),
+        "kill -9 a backend",
+    );
+    assert!(victim.simple_query("SELECT 1").is_err());
+    let out = harness::daemon::wait_until(
+        std::time::Duration::from_secs(30),
+        "the server back after its reset",
+        || {
+            let out = run(&[]);
+            (out.state() != "CRITICAL" || out.summary().contains("crash reset")).then_some(out)
+        },
+    );
+    out.expect("CRITICAL");
+    assert!(
+        out.summary().contains("; crash reset at ")
+            && out.summary().contains(" ago): a backend died, every session was ended and WAL replayed, the postmaster up since ")
+            && out.summary().ends_with(" (reported once)"),
+        "{}",
+        out.summary()
+    );
+    assert!(out.hint().unwrap().contains("OOM killer"));
+    // Once: the next run is OK again; with --min-uptime it stays CRITICAL
+    // until the reset is that old, so that a retry cannot clear it.
+    run(&[]).expect("OK");
+    let out = run(&["--min-uptime", "1h"]);
+    out.expect("CRITICAL");
+    assert!(
+        out.summary()
+            .ends_with(" (CRITICAL until it is --min-uptime old)"),
+        "{}",
+        out.summary()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    run(&["--min-uptime", "1s"]).expect("OK");
+}

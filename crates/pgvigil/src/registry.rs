@@ -80,9 +80,9 @@ macro_rules! suite {
 
 suite! {
     alive => sessions::alive::Alive {
-        measures: "the server accepts a session and answers a query: response time (connect included), connect time, version, primary or standby, uptime; cannot connect is CRITICAL",
+        measures: "the server accepts a session and answers a query: response time (connect included), connect time, version, primary or standby, uptime; cannot connect is CRITICAL; a start less than `--min-uptime` ago is WARNING, a crash reset since the previous run (a backend died, every session ended, the postmaster stayed up: the checkpointer's start moved) CRITICAL once",
         thresholds: "the response time (default `-w 2s -c 8s`, as check_pgsql)",
-        example: "-w 500ms -c 2s",
+        example: "-w 500ms -c 2s --min-uptime 10min",
     },
     connections => sessions::connections::Connections {
         measures: "client connections against `max_connections` less reserved slots; per state (active, idle, idle in transaction, aborted, waiting on a lock); the session filters choose what is counted",
