@@ -114,6 +114,11 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "last_vacuum", "-w", "1d", "-c", "7d"], {}),
             "check_pgsql": (floor, {}),
         },
+        "autovacuum": {
+            "pgvigil": ([f"{b}/check_pg_vacuum", *ours, "-w", "10%,1d,workers=99%,worker_age=6h", "-c", "50%,7d"], {}),
+            "check_pgactivity": ([*pa, "-s", "autovacuum"], {}),
+            "check_pgsql": (floor, {}),
+        },
         "last_analyze": {
             "pgvigil": ([f"{b}/check_pg_vacuum", *ours, "--all-databases", "-w", "10%,1d", "-c", "50%,7d"], {}),
             "check_postgres": ([*cp, "--action=last_analyze", "-w", "1d", "-c", "7d"], {}),

@@ -173,3 +173,73 @@ fn all_databases_with_one_refusing_connections() {
         assert!(out.hint().is_some(), "{}", out.stdout);
     }
 }
+
+#[test]
+fn autovacuum_workers_all_busy_on_slow_vacuums() {
+    let cluster = Cluster::start_with(
+        "vacuum-workers",
+        harness::ClusterOptions {
+            extra_conf: vec![
+                "autovacuum_max_workers = 2".into(),
+                "autovacuum_naptime = 1s".into(),
+            ],
+            ..harness::ClusterOptions::default()
+        },
+    );
+    let loose = "100%,30d";
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-w", &format!("{loose},workers=99%"), "-c", loose])
+        .run();
+    out.expect("OK");
+    assert_eq!(out.perf("autovacuum_busy").max, "100");
+    for t in ["big1", "big2", "big3"] {
+        cluster.execute(&format!(
+            // Vacuumed at once, and crawling: a 100 ms nap after every page or so.
+            "CREATE TABLE {t} WITH (autovacuum_vacuum_threshold = 0, autovacuum_vacuum_scale_factor = 0,
+                                    autovacuum_vacuum_cost_limit = 1, autovacuum_vacuum_cost_delay = 100)
+               AS SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, 50000) g;
+             DELETE FROM {t} WHERE id % 2 = 0"
+        ));
+    }
+    cluster.wait_for(
+        "SELECT count(*) = 2 FROM pg_stat_activity
+          WHERE backend_type = 'autovacuum worker' AND query LIKE 'autovacuum: VACUUM%public.big%'",
+        "both autovacuum workers to be busy",
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&[
+            "-w",
+            &format!("{loose},workers=99%,worker_age=1s"),
+            "-c",
+            &format!("{loose},worker_age=1h"),
+        ])
+        .run();
+    out.expect("WARNING");
+    assert!(
+        out.summary()
+            .contains("; autovacuum workers 2 of 2 busy, the longest for "),
+        "{}",
+        out.summary()
+    );
+    let line = out
+        .long_output()
+        .into_iter()
+        .find(|l| l.starts_with("WARNING autovacuum: 2 of 2 workers busy; the longest for "))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        line.contains("autovacuum: VACUUM") && line.contains(" public.big"),
+        "{line}"
+    );
+    let busy = out.perf("autovacuum_busy");
+    assert_eq!((busy.value, busy.warn.as_str()), (100.0, "99"));
+    assert!(out.perf("autovacuum_longest").value >= 1.0);
+    // Without the worker ranges, busy workers alone do not alert.
+    cluster
+        .plugin(PLUGIN)
+        .args(&["-w", loose, "-c", loose])
+        .run()
+        .expect("OK");
+}

@@ -125,8 +125,8 @@ suite! {
         example: "-w 50% -c 75%",
     },
     vacuum => maintenance::vacuum::Vacuum {
-        measures: "tables that need VACUUM (more than `--min-dead` dead tuples, default 1000, and a large dead share) or ANALYZE (more than `--min-changes` rows changed since statistics that have gone stale); tables with autovacuum disabled and `autovacuum = off` (WARNING); with `-v` the running vacuums",
-        thresholds: "`%` to the worst dead share, a duration to the oldest stale VACUUM/ANALYZE (default `-w 10%,1d -c 50%,7d`)",
+        measures: "tables that need VACUUM (more than `--min-dead` dead tuples, default 1000, and a large dead share) or ANALYZE (more than `--min-changes` rows changed since statistics that have gone stale); tables with autovacuum disabled and `autovacuum = off` (WARNING); autovacuum workers busy against `autovacuum_max_workers` and the longest-running one (all busy for hours leaves every other table waiting); with `-v` the running vacuums",
+        thresholds: "`%` to the worst dead share, a duration to the oldest stale VACUUM/ANALYZE (default `-w 10%,1d -c 50%,7d`); `workers=%` to the busy workers' share, `worker_age=` to the longest-running one",
         example: r#"--all-databases --exclude '^staging\.'"#,
     },
     bloat => maintenance::bloat::Bloat {

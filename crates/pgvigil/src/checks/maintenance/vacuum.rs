@@ -40,8 +40,15 @@ const SQL: &str = "
 SELECT current_setting('autovacuum') = 'on' AS autovacuum_on,
        (SELECT extract(epoch FROM now() - greatest(stats_reset, pg_postmaster_start_time()))
           FROM pg_stat_database WHERE datname = current_database())::float8 AS since_stats,
+       current_setting('autovacuum_max_workers')::int4 AS max_workers,
+       w.busy_workers, w.longest_worker, w.longest_worker_query,
        t.*
-FROM (SELECT 1) one LEFT JOIN (
+FROM (SELECT 1) one
+CROSS JOIN (SELECT count(*)::int4 AS busy_workers,
+                   max(extract(epoch FROM now() - xact_start))::float8 AS longest_worker,
+                   (array_agg(left(query, 100) ORDER BY xact_start))[1] AS longest_worker_query
+              FROM pg_stat_activity WHERE backend_type = 'autovacuum worker') w
+LEFT JOIN (
   SELECT n.nspname::text AS schema, c.relname::text AS name,
          pg_stat_get_live_tuples(c.oid) AS n_live_tup, f.dead AS n_dead_tup, f.changed AS n_mod_since_analyze,
          extract(epoch FROM now() - greatest(pg_stat_get_last_vacuum_time(c.oid),
@@ -71,7 +78,31 @@ FROM pg_stat_progress_vacuum p ORDER BY p.pid";
 pub struct Measured {
     pub visit: Visit<Vec<Table>>,
     pub autovacuum_on: bool,
+    pub workers: Workers,
     pub running: Vec<Running>,
+}
+
+/// The autovacuum workers busy now, against how many may run: all of them
+/// busy for hours on big tables leaves every other table waiting, those
+/// heading for wraparound too.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Workers {
+    pub max: i32,
+    pub busy: i32,
+    /// Seconds the longest-running worker has been at its table.
+    pub longest: f64,
+    /// Its query: `autovacuum: VACUUM public.big`.
+    pub longest_query: Option<String>,
+}
+
+impl Workers {
+    fn busy_pct(&self) -> f64 {
+        if self.max > 0 {
+            f64::from(self.busy) / f64::from(self.max) * 100.0
+        } else {
+            0.0
+        }
+    }
 }
 
 /// One table's vacuum and analyze state as read (the first fields), and as
@@ -114,7 +145,7 @@ impl Check for Vacuum {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent, Unit::Seconds],
         bare: None,
-        labels: &[],
+        labels: &["workers", "worker_age"],
     };
     const HINT: &'static str = "see whether autovacuum runs on those tables (pg_stat_progress_vacuum, the log with log_autovacuum_min_duration), whether a long transaction holds back cleanup, and run VACUUM (VERBOSE, ANALYZE) on the worst ones";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
@@ -122,7 +153,11 @@ impl Check for Vacuum {
   with more than --min-dead dead tuples; a duration to the oldest stale VACUUM
   (of such a table) or ANALYZE (of a table with more than --min-changes rows
   changed since). A table with autovacuum disabled is at least WARNING, and so
-  is autovacuum = off. Default: -w 10%,1d -c 50%,7d.";
+  is autovacuum = off. workers=PCT applies to the autovacuum workers busy, as
+  a share of autovacuum_max_workers, and worker_age=DURATION to how long the
+  longest-running one has been at its table: all of them busy for hours
+  leaves every other table waiting (-w 10%,1d,workers=99%,worker_age=6h).
+  Default: -w 10%,1d -c 50%,7d.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("10%,1d", "50%,7d"));
     type Args = Args;
 
@@ -134,6 +169,7 @@ impl Check for Vacuum {
 
 fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     let mut autovacuum_on = true;
+    let mut workers = Workers::default();
     let visit = databases::visit(
         &args.databases,
         db,
@@ -143,6 +179,12 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
             let mut tables = Vec::new();
             for row in &session.query(SQL)? {
                 autovacuum_on &= get::<bool>(row, "autovacuum_on")?;
+                workers = Workers {
+                    max: get(row, "max_workers")?,
+                    busy: get(row, "busy_workers")?,
+                    longest: get::<Option<f64>>(row, "longest_worker")?.unwrap_or(0.0),
+                    longest_query: get(row, "longest_worker_query")?,
+                };
                 let Some(name) = get::<Option<String>>(row, "name")? else {
                     continue;
                 };
@@ -183,6 +225,7 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
     Ok(Measured {
         visit,
         autovacuum_on,
+        workers,
         running,
     })
 }
@@ -203,7 +246,12 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
     if !m.autovacuum_on {
         status = status.worst(Status::Warning);
     }
-    status = m.visit.floor(status);
+    let busy_pct = m.workers.busy_pct();
+    let workers_status = t.status_labeled(
+        &[],
+        &[("workers", busy_pct), ("worker_age", m.workers.longest)],
+    );
+    status = m.visit.floor(status.worst(workers_status));
     tables.sort_by(|a, b| {
         (b.dead_pct.unwrap_or(0.0))
             .total_cmp(&a.dead_pct.unwrap_or(0.0))
@@ -238,6 +286,14 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
     if !m.autovacuum_on {
         summary.push_str("; autovacuum is off for the server");
     }
+    if workers_status != Status::Ok {
+        summary.push_str(&format!(
+            "; autovacuum workers {} of {} busy, the longest for {}",
+            m.workers.busy,
+            m.workers.max,
+            pretty_duration(m.workers.longest)
+        ));
+    }
     summary.push_str(&m.visit.unreachable_note());
 
     let perf = [
@@ -250,6 +306,23 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
         PerfData::new("need_vacuum", need_vacuum as f64, Unit::Count).min(0.0),
         PerfData::new("need_analyze", need_analyze as f64, Unit::Count).min(0.0),
         PerfData::new("autovacuum_disabled", autovacuum_off as f64, Unit::Count).min(0.0),
+        labeled(
+            PerfData::new("autovacuum_busy", round_to(busy_pct, 2), Unit::Percent)
+                .min(0.0)
+                .max(100.0),
+            t,
+            "workers",
+        ),
+        labeled(
+            PerfData::new(
+                "autovacuum_longest",
+                round_to(m.workers.longest, 0),
+                Unit::Seconds,
+            )
+            .min(0.0),
+            t,
+            "worker_age",
+        ),
     ];
     let mut details = m.visit.unreachable_details();
     if status != Status::Ok || verbose > 0 {
@@ -258,6 +331,17 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
                 .iter()
                 .map(|t| format!("{} {}: {}", t.status, qualified(t, many), describe(t))),
         );
+    }
+    if workers_status != Status::Ok || verbose > 0 {
+        if let Some(query) = &m.workers.longest_query {
+            details.push(format!(
+                "{workers_status} autovacuum: {} of {} workers busy; the longest for {}: {}",
+                m.workers.busy,
+                m.workers.max,
+                pretty_duration(m.workers.longest),
+                crate::output::one_line(query)
+            ));
+        }
     }
     for w in &m.running {
         details.push(format!(
@@ -268,6 +352,13 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
+}
+
+/// `p` with the ranges `-w`/`-c` give the measurement `label`.
+fn labeled(mut p: PerfData, t: &Thresholds, label: &str) -> PerfData {
+    p.warning = t.warning_for(label).map(|r| r.to_perfdata());
+    p.critical = t.critical_for(label).map(|r| r.to_perfdata());
+    p
 }
 
 /// Applies the rules to one table.
@@ -367,6 +458,10 @@ mod tests {
                 unreachable: vec![],
             },
             autovacuum_on: true,
+            workers: Workers {
+                max: 3,
+                ..Workers::default()
+            },
             running: vec![],
         }
     }
@@ -440,6 +535,38 @@ mod tests {
     }
 
     #[test]
+    fn busy_autovacuum_workers_have_their_own_ranges() {
+        let t = thresholds::<Vacuum>(Some("10%,1d,workers=99%,worker_age=1h"), None);
+        let mut m = measured(vec![]);
+        m.workers = Workers {
+            max: 3,
+            busy: 3,
+            longest: 7200.0,
+            longest_query: Some("autovacuum: VACUUM public.big".into()),
+        };
+        let r = judge(&m, &t, &args(), 0);
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "no table needs VACUUM or ANALYZE; autovacuum workers 3 of 3 busy, the longest for 2 h 0 min"
+        );
+        assert_eq!(
+            r.details,
+            ["WARNING autovacuum: 3 of 3 workers busy; the longest for 2 h 0 min: autovacuum: VACUUM public.big"]
+        );
+        assert_eq!(
+            perf(&r)[5..],
+            [
+                "autovacuum_busy=100%;99;;0;100",
+                "autovacuum_longest=7200s;3600;;0"
+            ]
+        );
+        m.workers.busy = 2;
+        m.workers.longest = 60.0;
+        assert_eq!(judge(&m, &t, &args(), 0).status, Status::Ok);
+    }
+
+    #[test]
     fn several_databases_are_named_and_unreachable_ones_warn() {
         let t = thresholds::<Vacuum>(None, None);
         let m = Measured {
@@ -451,6 +578,7 @@ mod tests {
                 unreachable: vec![("old".into(), "database is not accepting connections".into())],
             },
             autovacuum_on: true,
+            workers: Workers::default(),
             running: vec![Running {
                 pid: 7,
                 database: "app".into(),
