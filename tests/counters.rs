@@ -161,6 +161,59 @@ fn rollbacks_and_temporary_files_between_runs() {
 }
 
 #[test]
+fn an_application_that_stops_writing_is_too_few_commits_per_second() {
+    let cluster = Cluster::start("commit-rate");
+    let state = temp_dir("commit-rate-state");
+    cluster.execute("CREATE DATABASE app");
+    cluster.execute_in("app", "CREATE TABLE orders (id int)");
+    let ranges = [
+        "-w",
+        "commit_rate=1:",
+        "-c",
+        "commit_rate=0.1:",
+        "--rate-db",
+        "^app$",
+    ];
+    run(&cluster, "check_pg_commit_ratio", &state, &ranges).expect("OK");
+
+    // The application writes: a few hundred commits in a second or two.
+    let mut app = cluster.client_to("postgres", "app");
+    for i in 0..300 {
+        app.batch_execute(&format!("INSERT INTO orders VALUES ({i})"))
+            .unwrap();
+    }
+    drop(app);
+    cluster.wait_for_stats(
+        "app",
+        "SELECT xact_commit >= 300 FROM pg_stat_database WHERE datname = 'app'",
+        "the application's commits",
+    );
+    let out = run(&cluster, "check_pg_commit_ratio", &state, &ranges);
+    out.expect("OK");
+    assert!(
+        out.summary()
+            .ends_with(" commits per second in databases matching ^app$"),
+        "{}",
+        out.summary()
+    );
+    let rate = out.perf("commit_rate");
+    assert!(rate.value > 1.0, "{}", out.stdout);
+    assert_eq!((rate.warn.as_str(), rate.crit.as_str()), ("1:", "0.1:"));
+
+    // Then it stops: the server is up and quiet, and that pages.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let out = run(&cluster, "check_pg_commit_ratio", &state, &ranges);
+    out.expect("CRITICAL");
+    assert!(
+        out.summary()
+            .ends_with("; 0 commits per second in databases matching ^app$"),
+        "{}",
+        out.summary()
+    );
+    assert!(out.hint().unwrap().contains("consumer stuck"));
+}
+
+#[test]
 fn a_forced_checkpoint_and_a_growing_database() {
     let cluster = Cluster::start("checkpoint-size");
     let state = temp_dir("checkpoint-size-state");

@@ -155,9 +155,9 @@ suite! {
         example: "-w 0 -c 5",
     },
     commit_ratio => rates::commit_ratio::CommitRatio {
-        measures: "rolled-back transactions as a share of those that ended since the previous run (judged from `--min-transactions`, default 100)",
-        thresholds: "`%` to the share, a number to the count of rollbacks",
-        example: "-w 5% -c 20%",
+        measures: "rolled-back transactions as a share of those that ended since the previous run (judged from `--min-transactions`, default 100); commits per second, in the databases `--rate-db` matches, for an application that stopped writing",
+        thresholds: "`%` to the share, a number to the count of rollbacks, `commit_rate=` to commits per second (a lower bound: `commit_rate=1:`)",
+        example: "-w 5%,commit_rate=1: -c 20%,commit_rate=0.1: --rate-db '^app$'",
     },
     temp_files => rates::temp_files::TempFiles {
         measures: "temporary files and bytes written since the previous run (sorts and hashes that outgrew `work_mem`)",

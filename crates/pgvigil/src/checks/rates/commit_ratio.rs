@@ -1,12 +1,15 @@
 //! check_pg_commit_ratio: rollbacks as a share of the transactions that
 //! ended since the previous run: an application failing its transactions
-//! shows here before anywhere else.
+//! shows here before anywhere else. And commits per second, with lower
+//! bounds: an application that stopped writing (a stuck consumer, a pool
+//! pointed at the wrong host) leaves a server that is up and quiet.
 
 use crate::check::{Check, Context};
 use crate::checks::rates::stat_database::{self, Sample};
+use crate::rates::Interval;
 use crate::session::Session;
 use crate::state::StateArgs;
-use crate::units::round_to;
+use crate::units::{format_number, round_to};
 use crate::words::{percent_text, plural};
 use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
@@ -18,6 +21,9 @@ pub struct Args {
     /// Transactions an interval needs before its rollback share is judged
     #[arg(long, value_name = "N", default_value_t = 100.0)]
     pub min_transactions: f64,
+    /// Only the databases whose name matches REGEX count toward commit_rate [default: all]
+    #[arg(long, value_name = "REGEX", value_parser = crate::session::databases::parse_regex)]
+    pub rate_db: Option<regex::Regex>,
     #[command(flatten)]
     pub state: StateArgs,
 }
@@ -46,13 +52,16 @@ impl Check for CommitRatio {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent, Unit::Count],
         bare: Some(Unit::Count),
-        labels: &[],
+        labels: &["commit_rate"],
     };
-    const HINT: &'static str = "many rollbacks point to application errors: read the server log for the failing statements and ask the application owners; pg_stat_database shows which database";
+    const HINT: &'static str = "many rollbacks point to application errors: read the server log for the failing statements and ask the application owners; pg_stat_database shows which database; too few commits: is the application connected to this server at all (pg_stat_activity by application_name), or is a consumer stuck?";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A percentage applies to the share of rollbacks among the transactions that
   ended since the previous run (judged from --min-transactions on), a plain
-  number to the count of rollbacks. No default.";
+  number to the count of rollbacks. commit_rate=RANGE applies to commits per
+  second over the interval, in the databases --rate-db matches: a lower
+  bound (-w commit_rate=1: -c commit_rate=0.1:) catches an application that
+  stopped writing. No default.";
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
@@ -75,14 +84,37 @@ pub fn judge(sample: &Sample, t: &Thresholds, args: &Args, verbose: u8) -> Check
     if rolled_back + committed >= args.min_transactions {
         measured.push((Unit::Percent, pct));
     }
-    let status = t.status(&measured);
-    let summary = format!(
+    let seconds = match &sample.rates.interval {
+        Interval::Measured { seconds, .. } => *seconds,
+        _ => 0.0,
+    };
+    let rate_commits: f64 = sample
+        .databases
+        .iter()
+        .filter(|d| args.rate_db.as_ref().is_none_or(|r| r.is_match(&d.name)))
+        .map(|d| sample.delta(&d.name, "xact_commit").unwrap_or(0.0))
+        .sum();
+    let commit_rate = if seconds > 0.0 {
+        rate_commits / seconds
+    } else {
+        0.0
+    };
+    let status = t.status_labeled(&measured, &[("commit_rate", commit_rate)]);
+    let mut summary = format!(
         "{rolled_back} rollback{} of {} transactions ({}) {}",
         plural(rolled_back as i64),
         rolled_back + committed,
         percent_text(pct),
         sample.rates.over()
     );
+    summary.push_str(&format!(
+        "; {} commits per second{}",
+        format_number(round_to(commit_rate, 2)),
+        match &args.rate_db {
+            Some(r) => format!(" in databases matching {}", r.as_str()),
+            None => String::new(),
+        }
+    ));
     let mut perf = vec![
         PerfData::new("rollback_pct", round_to(pct, 2), Unit::Percent)
             .thresholds(t)
@@ -98,6 +130,10 @@ pub fn judge(sample: &Sample, t: &Thresholds, args: &Args, verbose: u8) -> Check
         )
         .min(0.0),
     ];
+    let mut rate = PerfData::new("commit_rate", round_to(commit_rate, 3), Unit::Count).min(0.0);
+    rate.warning = t.warning_for("commit_rate").map(|r| r.to_perfdata());
+    rate.critical = t.critical_for("commit_rate").map(|r| r.to_perfdata());
+    perf.push(rate);
     perf.extend(counters);
     let mut details = Vec::new();
     if status != Status::Ok || verbose > 0 {
@@ -128,6 +164,7 @@ mod tests {
     fn args(min: f64) -> Args {
         Args {
             min_transactions: min,
+            rate_db: None,
             state: StateArgs::default(),
         }
     }
@@ -190,7 +227,7 @@ mod tests {
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.summary,
-            "50 rollbacks of 99 transactions (50.5%) in the last 1 min 0 s"
+            "50 rollbacks of 99 transactions (50.5%) in the last 1 min 0 s; 0.82 commits per second"
         );
         assert_eq!(
             judge(&sample(50.0, 50.0), &t, &args(100.0), 0).status,
@@ -200,6 +237,35 @@ mod tests {
         let r = judge(&sample(0.0, 0.0), &t, &args(0.0), 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(perf(&r)[0], "rollback_pct=0%;5;20;0;100");
+    }
+
+    #[test]
+    fn too_few_commits_per_second_is_an_application_that_stopped() {
+        let t = thresholds::<CommitRatio>(Some("commit_rate=1:"), Some("commit_rate=0.1:"));
+        // 70 commits over a minute in app, 0 in idle.
+        let r = reported::<CommitRatio>(judge(&sample(0.0, 70.0), &t, &args(100.0), 0));
+        assert_eq!(r.status, Status::Ok);
+        assert!(
+            r.summary.ends_with("; 1.17 commits per second"),
+            "{}",
+            r.summary
+        );
+        let r = reported::<CommitRatio>(judge(&sample(0.0, 30.0), &t, &args(100.0), 0));
+        assert_eq!(r.status, Status::Warning);
+        assert!(r.hint.unwrap().contains("consumer stuck"));
+        assert_eq!(
+            judge(&sample(0.0, 5.0), &t, &args(100.0), 0).status,
+            Status::Critical
+        );
+        // Only the databases --rate-db names count.
+        let mut a = args(100.0);
+        a.rate_db = Some(regex::Regex::new("^idle$").unwrap());
+        let r = judge(&sample(0.0, 70.0), &t, &a, 0);
+        assert_eq!(r.status, Status::Critical);
+        assert!(r
+            .summary
+            .ends_with("; 0 commits per second in databases matching ^idle$"));
+        assert_eq!(perf(&r)[3], "commit_rate=0;1:;0.1:;0");
     }
 
     #[test]
