@@ -58,7 +58,7 @@ mkdir -p bench/results
 stamp=compare${BENCH_CHECKS:+-${BENCH_CHECKS//,/-}}
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), $runs runs per tool and check" |
   tee "bench/results/$stamp.md"
-python3 bench/measure.py --base "$base" --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \
+python3 bench/measure.py --server-version "$("$pgbin/postgres" --version | awk '{print $3}')" --base "$base" --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \
   --bin "$PWD/target/release" --status-file "$base/pgactivity.status" --runs "$runs" \
   --json "bench/results/$stamp.json" --make-tables "$make_tables" \
   --logging-on "$(logging on all)" --logging-off "$(logging off none)" ${BENCH_CHECKS:+--checks "$BENCH_CHECKS"} | tee -a "bench/results/$stamp.md"

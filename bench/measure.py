@@ -221,9 +221,9 @@ def commands(a):
             "check_pgsql": (floor, {}),
         },
         "minor_version": {
-            "pgvigil": ([f"{b}/check_pg_version", *ours, "--min-version", "12.0", "--no-extensions"], STATE),
-            "check_postgres": ([*cp, "--action=version", "--warning=12"], {}),
-            "check_pgactivity": ([*pa, "-s", "minor_version", "-w", "12.0"], {}),
+            "pgvigil": ([f"{b}/check_pg_version", *ours, "--min-version", a.server_version, "--no-extensions"], STATE),
+            "check_postgres": ([*cp, "--action=version", f"--warning={a.server_version}"], {}),
+            "check_pgactivity": ([*pa, "-s", "minor_version", "-w", a.server_version], {}),
             "check_pgsql": (floor, {}),
         },
         "extensions_versions": {
@@ -469,6 +469,7 @@ def main():
     p.add_argument("--idle", type=int, default=500)
     p.add_argument("--make-tables", required=True, help="command that creates the tables")
     p.add_argument("--checks", default="", help="comma-separated checks to run (default: all)")
+    p.add_argument("--server-version", required=True, help="the server's release, e.g. 15.18")
     a = p.parse_args()
     global RUNNER
     RUNNER = os.path.join(a.bin, "pgvigil-bench-run")
