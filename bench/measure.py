@@ -386,7 +386,8 @@ def table(results, costs):
 # Checks of maintenance state, held to their own targets: ten times faster
 # than each peer, and the server's statement time bounded.
 MAINTENANCE = {"wraparound", "last_vacuum", "last_analyze", "table_bloat", "btree_bloat",
-               "invalid_indexes", "replication_slots"}
+               "invalid_indexes", "replication_slots", "extensions_versions", "autovacuum",
+               "relation_size"}
 
 
 def mark(ok):

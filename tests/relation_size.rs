@@ -27,7 +27,10 @@ fn the_largest_relations_each_against_sizes_and_growth() {
             .get(0)
     };
     let audit = size("pg_total_relation_size('audit')");
-    let out = cluster.plugin(PLUGIN).arg("-v").run();
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-v", "--min-size", "0"])
+        .run();
     out.expect("OK");
     assert!(
         out.summary().starts_with("table public.audit "),
@@ -61,7 +64,19 @@ fn the_largest_relations_each_against_sizes_and_growth() {
     out.expect("WARNING");
     assert!(out.long_output()[0].starts_with("WARNING table public.audit "));
     assert!(out.hint().unwrap().contains("partition by time"));
+    // Under --min-size (1MB by default) a relation is left out.
     let out = cluster.plugin(PLUGIN).args(&["--kind", "index"]).run();
+    out.expect("OK");
+    assert!(
+        out.summary()
+            .starts_with("no relation of 1024 kB or more; growth: "),
+        "{}",
+        out.summary()
+    );
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["--kind", "index", "--min-size", "0"])
+        .run();
     assert!(
         out.summary()
             .starts_with("index public.audit_pkey on public.audit "),
@@ -76,7 +91,14 @@ fn the_largest_relations_each_against_sizes_and_growth() {
     );
     let out = cluster
         .plugin(PLUGIN)
-        .args(&["--exclude", "^public\\.audit", "--kind", "table"])
+        .args(&[
+            "--exclude",
+            "^public\\.audit",
+            "--kind",
+            "table",
+            "--min-size",
+            "0",
+        ])
         .run();
     assert!(
         out.summary().starts_with("table public.blobs "),

@@ -70,13 +70,19 @@ SELECT current_setting('server_version_num')::int4 AS version_num,
        split_part(current_setting('server_version'), ' ', 1) AS version,
        extract(epoch FROM now())::float8 AS now";
 
-// Only the extensions whose installed version is not the default of the
-// files installed with the server; pg_available_extensions reads them.
+// The release, and the extensions whose installed version is not the
+// default of the files installed with the server (pg_available_extensions
+// reads them): one row without an extension when none is behind.
 const EXTENSIONS: &str = "
-SELECT e.extname::text AS name, e.extversion AS installed, a.default_version AS available
-FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname
-WHERE a.default_version IS DISTINCT FROM e.extversion
-ORDER BY e.extname";
+SELECT current_setting('server_version_num')::int4 AS version_num,
+       split_part(current_setting('server_version'), ' ', 1) AS version,
+       extract(epoch FROM now())::float8 AS now, x.*
+FROM (SELECT 1) one LEFT JOIN (
+  SELECT e.extname::text AS name, e.extversion AS installed, a.default_version AS available
+    FROM pg_extension e JOIN pg_available_extensions a ON a.name = e.extname
+   WHERE a.default_version IS DISTINCT FROM e.extversion
+) x ON true
+ORDER BY x.name";
 
 /// What one run reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,27 +126,48 @@ impl Check for Version {
     }
 }
 
+/// The release as one row of `SQL` or `EXTENSIONS` gives it.
+struct Server {
+    release: Release,
+    version: String,
+    now: f64,
+}
+
+fn server(row: &postgres::Row) -> Result<Server, Error> {
+    Ok(Server {
+        release: Release(u32::try_from(get::<i32>(row, "version_num")?).unwrap_or(0)),
+        version: get(row, "version")?,
+        now: get(row, "now")?,
+    })
+}
+
 fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
-    let row = db.query_one(SQL)?;
-    let release = Release(u32::try_from(get::<i32>(&row, "version_num")?).unwrap_or(0));
-    let version: String = get(&row, "version")?;
-    let now: f64 = get(&row, "now")?;
+    let mut seen = None;
     let extensions = if args.no_extensions {
         Visit::default()
     } else {
         databases::visit(&args.databases, db, &ctx.conn, ctx.timeout, |_, session| {
-            session
-                .query(EXTENSIONS)?
-                .iter()
-                .map(|r| {
-                    Ok(Extension {
-                        name: get(r, "name")?,
+            let mut behind = Vec::new();
+            for r in &session.query(EXTENSIONS)? {
+                seen = Some(server(r)?);
+                if let Some(name) = get::<Option<String>>(r, "name")? {
+                    behind.push(Extension {
+                        name,
                         installed: get(r, "installed")?,
                         available: get::<Option<String>>(r, "available")?.unwrap_or_default(),
-                    })
-                })
-                .collect()
+                    });
+                }
+            }
+            Ok(behind)
         })?
+    };
+    let Server {
+        release,
+        version,
+        now,
+    } = match seen {
+        Some(server) => server,
+        None => server(&db.query_one(SQL)?)?,
     };
     // The release is kept only when it changes: a steady server writes nothing.
     let store = ctx.state_store(&args.state)?;

@@ -16,6 +16,7 @@ use crate::state::{Snapshot, StateArgs};
 use crate::units::pretty_bytes;
 use crate::words::count;
 use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use postgres::types::Type;
 
 use super::growth::{growth_text, interval_note, per_day, GrowthArgs};
 
@@ -50,6 +51,9 @@ pub struct Args {
     /// How many of the largest are listed with -v, and kept for growth
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub top: u32,
+    /// Relations smaller than SIZE are left out (neither judged nor counted)
+    #[arg(long, value_name = "SIZE", default_value = "1MB", value_parser = crate::units::parse_size_option)]
+    pub min_size: u64,
     #[command(flatten)]
     pub databases: DatabaseArgs,
     #[command(flatten)]
@@ -60,10 +64,13 @@ pub struct Args {
     pub state: StateArgs,
 }
 
-// One row per table, its TOAST table and each of its indexes. A table that
-// another session holds in ACCESS EXCLUSIVE mode (itself, its TOAST table
-// or an index) is not opened: its rows come back without a size, to be
-// named as skipped.
+// One row per table, its TOAST table and each of its indexes of at least
+// $1 bytes and of the kinds in $2, each with the server's clock (one row
+// without a relation when there is none). Each relation is sized once (a
+// table's total adds up its heap, TOAST and index sizes rather than sizing
+// them again: half the work on 10,000 tables). A table that another session
+// holds in ACCESS EXCLUSIVE mode (itself, its TOAST table or an index) is
+// not opened: its rows come back without a size, to be named as skipped.
 const SQL: &str = concat!(
     "
 WITH locked AS (SELECT ",
@@ -76,21 +83,32 @@ WITH locked AS (SELECT ",
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN locked l
    WHERE c.relkind IN ('r', 'm')
      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+), i AS (
+  SELECT t.oid AS table_oid, ic.relname::text AS name,
+         CASE WHEN NOT t.locked THEN pg_table_size(ic.oid) END::float8 AS size
+    FROM t JOIN pg_index x ON x.indrelid = t.oid JOIN pg_class ic ON ic.oid = x.indexrelid
+), per_table AS (
+  SELECT table_oid, sum(size) AS size FROM i GROUP BY table_oid
+), s AS (
+  SELECT t.*,
+         CASE WHEN NOT locked THEN pg_relation_size(oid, 'main') + pg_relation_size(oid, 'fsm')
+                                 + pg_relation_size(oid, 'vm') + pg_relation_size(oid, 'init') END::float8 AS heap,
+         CASE WHEN NOT locked AND reltoastrelid <> 0 THEN pg_total_relation_size(reltoastrelid) END::float8 AS toast
+    FROM t
+), r AS (
+  SELECT 'table' AS kind, s.schema, s.name, NULL::text AS on_table, s.oid, s.locked,
+         s.heap + coalesce(s.toast, 0) + coalesce(p.size, 0) AS size
+    FROM s LEFT JOIN per_table p ON p.table_oid = s.oid
+  UNION ALL
+  SELECT 'toast', schema, name, name, oid, locked, toast FROM s WHERE reltoastrelid <> 0
+  UNION ALL
+  SELECT 'index', s.schema, i.name, s.name, s.oid, s.locked, i.size
+    FROM i JOIN s ON s.oid = i.table_oid
 )
-SELECT 'table' AS kind, schema, name, NULL::text AS on_table, oid,
-       CASE WHEN NOT locked THEN pg_total_relation_size(oid) END::float8 AS size
-  FROM t
-UNION ALL
-SELECT 'toast', schema, name, name, oid,
-       CASE WHEN NOT locked THEN pg_total_relation_size(reltoastrelid) END::float8
-  FROM t WHERE reltoastrelid <> 0
-UNION ALL
-SELECT 'index', t.schema, ic.relname::text, t.name, t.oid,
-       CASE WHEN NOT t.locked THEN pg_relation_size(ic.oid) END::float8
-  FROM t JOIN pg_index x ON x.indrelid = t.oid JOIN pg_class ic ON ic.oid = x.indexrelid"
+SELECT extract(epoch FROM now())::float8 AS now, r.*
+FROM (SELECT 1) one
+LEFT JOIN r ON r.kind = ANY($2::text[]) AND (r.locked OR r.size >= $1)"
 );
-
-const NOW: &str = "SELECT extract(epoch FROM now())::float8 AS now";
 
 /// What one run reads: the relations of each database visited, sized or
 /// skipped because another session held them.
@@ -158,7 +176,8 @@ impl Check for RelationSize {
   indexes), an index's own size, a TOAST table's with its index; --growth
   and --growth-critical to its growth per day, measured over the real
   interval since the previous run once --growth-interval has passed, for
-  the --top largest. No default.";
+  the --top largest. Relations under --min-size (1MB) are left out. No
+  default.";
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
@@ -169,7 +188,10 @@ impl Check for RelationSize {
 
 fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     let kinds = kinds(args);
+    let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+    let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
     let mut locked = Vec::new();
+    let mut now = 0.0;
     let visit = databases::visit(
         &args.databases,
         db,
@@ -178,17 +200,21 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
         |database, session| {
             let mut relations = Vec::new();
             let mut skipped = Vec::new();
-            for row in &session.query(SQL)? {
-                let kind = match get::<String>(row, "kind")?.as_str() {
-                    "table" => Kind::Table,
-                    "index" => Kind::Index,
-                    _ => Kind::Toast,
+            let rows =
+                session.query_with(SQL, &[(&min_size, Type::INT8), (&names, Type::TEXT_ARRAY)])?;
+            for row in &rows {
+                now = get(row, "now")?;
+                let kind = match get::<Option<String>>(row, "kind")?.as_deref() {
+                    None => continue,
+                    Some("table") => Kind::Table,
+                    Some("index") => Kind::Index,
+                    Some(_) => Kind::Toast,
                 };
                 let schema: String = get(row, "schema")?;
                 let on_table: Option<String> = get(row, "on_table")?;
                 // The filters see the table's name for its TOAST table.
                 let name: String = get(row, "name")?;
-                if !kinds.contains(&kind) || !args.relations.keeps(&schema, &name) {
+                if !args.relations.keeps(&schema, &name) {
                     continue;
                 }
                 match get::<Option<f64>>(row, "size")? {
@@ -215,7 +241,7 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
     let mut largest: Vec<&Relation> = visit.results().flat_map(|(_, r)| r.iter()).collect();
     largest.sort_by(|a, b| b.size.total_cmp(&a.size));
     let mut snapshot = Snapshot {
-        taken_at: get(&db.query_one(NOW)?, "now")?,
+        taken_at: now,
         ..Snapshot::default()
     };
     for r in largest.iter().take(args.top as usize) {
@@ -295,7 +321,10 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
             j.describe(many),
             count(judged.len(), "relation")
         ),
-        None => format!("no relation to check{scope}"),
+        None => format!(
+            "no relation of {} or more{scope}",
+            pretty_bytes(args.min_size as f64)
+        ),
     };
     if alerting > 1 {
         summary.push_str(&format!(", {alerting} alerting"));
