@@ -86,10 +86,17 @@ fn primary_and_standby_both_sides() {
         out.stdout
     );
     assert!(
-        out.summary().contains("replay is paused"),
+        out.summary()
+            .contains("; replay is paused (last transaction replayed from "),
         "{}",
         out.summary()
     );
+    // Paused alone is WARNING, whatever the lag.
+    standby
+        .plugin(PLUGIN)
+        .args(&["-w", "1TB", "-c", "2TB"])
+        .run()
+        .expect("WARNING");
     let out = standby
         .plugin(PLUGIN)
         .args(&["-w", "100ms", "-c", "1s"])
@@ -140,6 +147,72 @@ fn primary_and_standby_both_sides() {
     out.expect("CRITICAL");
     assert_eq!(out.summary(), "no standby connected, 1 expected");
     assert_eq!(out.perf("standbys").value, 0.0);
+}
+
+#[test]
+fn a_stalled_wal_sender_is_seen_while_the_lag_reads_zero() {
+    let primary = Cluster::start("repl-stall");
+    let standby = Cluster::standby_of(&primary, "stall1");
+    let out = standby.plugin(PLUGIN).args(&["-w", "16MB"]).run();
+    out.expect("OK");
+    assert!(
+        out.summary().contains("; last message from the primary "),
+        "{}",
+        out.summary()
+    );
+    let age = out.perf("receipt_age");
+    assert_eq!((age.warn.as_str(), age.crit.as_str()), ("60", "300"));
+
+    // The path stalls: the walsender stops, its TCP connection stays open,
+    // and the standby still says streaming with nothing left to replay.
+    let sender: i32 = primary
+        .client()
+        .query_one("SELECT pid FROM pg_stat_replication", &[])
+        .unwrap()
+        .get(0);
+    harness::run_ok(
+        harness::as_server_user("kill").args(["-STOP", &sender.to_string()]),
+        "SIGSTOP the walsender",
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let out = standby
+        .plugin(PLUGIN)
+        .args(&["-w", "16MB,receipt_age=2s", "-c", "1GB"])
+        .run();
+    harness::run_ok(
+        harness::as_server_user("kill").args(["-CONT", &sender.to_string()]),
+        "SIGCONT the walsender",
+    );
+    out.expect("WARNING");
+    assert!(
+        out.summary().starts_with(
+            "standby 0 ms behind in replay (0 bytes not replayed); last message from the primary "
+        ),
+        "{}",
+        out.summary()
+    );
+    assert_eq!(out.perf("lag_bytes").value, 0.0);
+    assert!(out.perf("receipt_age").value >= 3.0, "{}", out.stdout);
+    assert_eq!(out.perf("receipt_age").warn, "2");
+
+    // No WAL receiver at all: this standby follows no primary.
+    drop(primary);
+    let out = harness::daemon::wait_until(
+        std::time::Duration::from_secs(30),
+        "the WAL receiver to stop",
+        || {
+            let out = standby.plugin(PLUGIN).run();
+            out.summary()
+                .contains("no WAL receiver running")
+                .then_some(out)
+        },
+    );
+    out.expect("CRITICAL");
+    standby
+        .plugin(PLUGIN)
+        .arg("--archive-only")
+        .run()
+        .expect("OK");
 }
 
 #[test]

@@ -90,8 +90,8 @@ suite! {
         example: "-w 80% -c 90%",
     },
     replication_lag => replication::replication_lag::ReplicationLag {
-        measures: "on a primary: each standby's lag in bytes and time (`pg_stat_replication`); on a standby: WAL received but not replayed, and replay delay (never alarms on an idle primary)",
-        thresholds: "the unit decides: sizes to bytes, durations to time",
+        measures: "on a primary: each standby's lag in bytes and time (`pg_stat_replication`); on a standby: WAL received but not replayed, and replay delay (never alarms on an idle primary), the time since the WAL receiver last heard from the primary (a stalled path leaves it `streaming` with a lag of 0), no WAL receiver (CRITICAL), replay paused (WARNING)",
+        thresholds: "the unit decides: sizes to bytes, durations to time; `receipt_age=` to the receiver's silence (default `-w receipt_age=1min -c receipt_age=5min`)",
         example: "--min-standbys 1 -w 16MB,30s -c 1GB,5min",
     },
     disk => storage::disk::Disk {

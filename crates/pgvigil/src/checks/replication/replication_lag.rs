@@ -1,9 +1,13 @@
 //! check_pg_replication_lag: on a primary, every standby's lag; on a standby,
-//! WAL received but not yet replayed and the age of what was replayed last.
+//! WAL received but not yet replayed and the age of what was replayed last,
+//! and the stalls that lag cannot show: a WAL receiver that hears nothing
+//! from the primary (receive equals replay, so the lag reads 0), no
+//! receiver at all, and replay left paused.
 
 use crate::check::require_stats_visibility;
 use crate::check::{Check, Context};
 use crate::judge::worst;
+use crate::range::Range;
 use crate::session::get;
 use crate::session::Session;
 use crate::units::{pretty_bytes, pretty_duration, round_to};
@@ -18,6 +22,9 @@ pub struct Args {
     /// On a primary: CRITICAL when fewer standbys than this are streaming
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub min_standbys: u32,
+    /// On a standby: it restores WAL from the archive only, so no WAL receiver is expected
+    #[arg(long)]
+    pub archive_only: bool,
 }
 
 // One statement for both roles. On a standby the time lag counts only while
@@ -42,6 +49,10 @@ SELECT node.*,
   END AS standby_lag_seconds,
   CASE WHEN in_recovery THEN pg_is_wal_replay_paused() END AS replay_paused,
   CASE WHEN in_recovery THEN (SELECT status FROM pg_stat_wal_receiver) END AS receiver_status,
+  CASE WHEN in_recovery THEN (SELECT greatest(extract(epoch FROM now() - last_msg_receipt_time), 0)
+                                FROM pg_stat_wal_receiver) END::float8 AS receipt_age,
+  CASE WHEN in_recovery THEN greatest(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
+  END::float8 AS replayed_ago,
   a.application_name AS name, host(a.client_addr) AS addr, w.state, w.sync_state,
   CASE WHEN NOT in_recovery THEN
     pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(w.replay_lsn, w.flush_lsn, w.write_lsn, w.sent_lsn))::float8
@@ -71,6 +82,11 @@ pub struct Replay {
     pub paused: bool,
     /// pg_stat_wal_receiver's status; None when no receiver runs.
     pub receiver: Option<String>,
+    /// Seconds since the receiver last heard from the primary (WAL or a
+    /// keepalive, at least every wal_receiver_timeout / 2 while it streams).
+    pub receipt_age: Option<f64>,
+    /// Seconds since the last replayed transaction's commit on the primary.
+    pub replayed_ago: Option<f64>,
 }
 
 /// One standby as its primary sees it.
@@ -90,14 +106,23 @@ impl Check for ReplicationLag {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: None,
-        labels: &[],
+        labels: &["receipt_age"],
     };
     const HINT: &'static str = "on the standby: is the WAL receiver streaming (pg_stat_wal_receiver) and is replay paused or slowed by conflicts (pg_last_xact_replay_timestamp, the standby's log)? on the primary: pg_stat_replication's write, flush and replay lag, and the network";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   The unit decides what a range applies to: a size to the lag in bytes, a
   duration to the lag in time; give both separated by a comma.
   Examples: -w 16MB -c 1GB   -w 30s -c 5min   -w 16MB,30s -c 1GB,5min
-  On a primary add --min-standbys 1 so that a lost standby is CRITICAL.";
+  On a primary add --min-standbys 1 so that a lost standby is CRITICAL.
+  On a standby, receipt_age=DURATION applies to the time since the WAL
+  receiver last heard from the primary: a stalled network path leaves it
+  streaming with a lag of 0. Default: -w receipt_age=1min
+  -c receipt_age=5min (a streaming receiver hears from its primary at least
+  every wal_receiver_timeout / 2, 30 s by default; with wal_receiver_timeout
+  = 0 it only hears WAL, so give ranges above the primary's quietest
+  interval). No WAL receiver at all is
+  CRITICAL (--archive-only when the standby restores from the archive only),
+  replay paused WARNING.";
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
@@ -119,6 +144,8 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
             ),
             paused: get::<Option<bool>>(first, "replay_paused")?.unwrap_or(false),
             receiver: get(first, "receiver_status")?,
+            receipt_age: get(first, "receipt_age")?,
+            replayed_ago: get(first, "replayed_ago")?,
         }));
     }
     let mut standbys = Vec::new();
@@ -149,31 +176,81 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
 /// stream is at least WARNING, since it cannot know it is behind.
 pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
     match m {
-        Measured::Standby(replay) => standby_side(replay, t),
+        Measured::Standby(replay) => standby_side(replay, t, args),
         Measured::Primary(standbys) => primary_side(standbys, t, args),
     }
 }
 
-fn standby_side(r: &Replay, t: &Thresholds) -> CheckResult {
+/// The receipt age's ranges: as `-w`/`-c` name them, else the defaults.
+fn receipt_ranges(t: &Thresholds) -> (Range, Range) {
+    let given = |r: Option<&Range>, default: &str| {
+        r.cloned()
+            .unwrap_or_else(|| Range::parse(default).expect("valid default"))
+    };
+    (
+        given(t.warning_for("receipt_age"), "60"),
+        given(t.critical_for("receipt_age"), "300"),
+    )
+}
+
+fn standby_side(r: &Replay, t: &Thresholds, args: &Args) -> CheckResult {
     let mut status = t.status(&[(Unit::Bytes, r.bytes), (Unit::Seconds, r.seconds)]);
-    let streaming = r.receiver.as_deref() == Some("streaming");
-    if !streaming {
-        status = status.worst(Status::Warning);
-    }
     let mut summary = format!(
         "standby {} behind in replay ({} not replayed)",
         pretty_duration(r.seconds),
         pretty_bytes(r.bytes)
     );
+    let (warn_age, crit_age) = receipt_ranges(t);
+    match (r.receiver.as_deref(), r.receipt_age) {
+        (None, _) if args.archive_only => {
+            summary.push_str(
+                "; restoring WAL from the archive (no WAL receiver, as --archive-only says)",
+            );
+        }
+        (None, _) => {
+            status = Status::Critical;
+            summary.push_str("; no WAL receiver running: this standby streams from no primary");
+        }
+        (Some("streaming"), age) => {
+            if let Some(age) = age {
+                status = status.worst(if crit_age.alerts(age) {
+                    Status::Critical
+                } else if warn_age.alerts(age) {
+                    Status::Warning
+                } else {
+                    Status::Ok
+                });
+                summary.push_str(&format!(
+                    "; last message from the primary {} ago",
+                    pretty_duration(age)
+                ));
+            }
+        }
+        (Some(other), _) => {
+            status = status.worst(Status::Warning);
+            summary.push_str(&format!(
+                "; not streaming from the primary (WAL receiver {other})"
+            ));
+        }
+    }
     if r.paused {
+        status = status.worst(Status::Warning);
         summary.push_str("; replay is paused");
+        if let Some(ago) = r.replayed_ago {
+            summary.push_str(&format!(
+                " (last transaction replayed from {} ago; pg_wal_replay_resume() resumes it)",
+                pretty_duration(ago)
+            ));
+        }
     }
-    if !streaming {
-        summary.push_str(&format!(
-            "; not streaming from the primary (WAL receiver {})",
-            r.receiver.as_deref().unwrap_or("not running")
-        ));
-    }
+    let mut receipt = PerfData::new(
+        "receipt_age",
+        round_to(r.receipt_age.unwrap_or(0.0), 3),
+        Unit::Seconds,
+    )
+    .min(0.0);
+    receipt.warning = Some(warn_age.to_perfdata());
+    receipt.critical = Some(crit_age.to_perfdata());
     let perf = [
         PerfData::new("lag_bytes", r.bytes, Unit::Bytes)
             .thresholds(t)
@@ -181,6 +258,7 @@ fn standby_side(r: &Replay, t: &Thresholds) -> CheckResult {
         PerfData::new("lag_seconds", r.seconds, Unit::Seconds)
             .thresholds(t)
             .min(0.0),
+        receipt,
     ];
     CheckResult::new(status, summary).perf(perf)
 }
@@ -311,6 +389,8 @@ mod tests {
             seconds,
             paused: false,
             receiver: receiver.map(str::to_string),
+            receipt_age: Some(2.0),
+            replayed_ago: None,
         })
     }
 
@@ -338,28 +418,74 @@ mod tests {
     }
 
     #[test]
-    fn a_standby_that_does_not_stream_warns_and_says_why() {
+    fn a_standby_that_does_not_stream_says_why() {
         let t = thresholds::<ReplicationLag>(None, None);
+        // No receiver at all: it follows no primary.
         let r = judge(&replay(0.0, 0.0, None), &t, &Args::default());
-        assert_eq!(r.status, Status::Warning);
+        assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,
-            "standby 0 ms behind in replay (0 bytes not replayed); not streaming from the primary (WAL receiver not running)"
+            "standby 0 ms behind in replay (0 bytes not replayed); no WAL receiver running: this standby streams from no primary"
         );
+        let archive = Args {
+            archive_only: true,
+            ..Args::default()
+        };
+        assert_eq!(
+            judge(&replay(0.0, 0.0, None), &t, &archive).status,
+            Status::Ok
+        );
+        // A receiver that is not streaming (yet, or any more).
+        let r = judge(&replay(0.0, 0.0, Some("waiting")), &t, &Args::default());
+        assert_eq!(r.status, Status::Warning);
+        assert!(r
+            .summary
+            .ends_with("; not streaming from the primary (WAL receiver waiting)"));
         let paused = Measured::Standby(Replay {
             paused: true,
             receiver: Some("streaming".into()),
+            receipt_age: Some(1.0),
+            replayed_ago: Some(7200.0),
             ..Replay::default()
         });
         let r = judge(&paused, &t, &Args::default());
-        assert_eq!(r.status, Status::Ok);
-        assert!(r.summary.ends_with("; replay is paused"));
+        assert_eq!(r.status, Status::Warning);
+        assert!(r.summary.ends_with(
+            "; last message from the primary 1 s ago; replay is paused (last transaction replayed from 2 h 0 min ago; pg_wal_replay_resume() resumes it)"
+        ), "{}", r.summary);
+    }
+
+    #[test]
+    fn a_receiver_that_hears_nothing_alerts_while_the_lag_reads_zero() {
+        let at = |age: f64, w: Option<&str>, c: Option<&str>| {
+            let t = thresholds::<ReplicationLag>(w, c);
+            let m = Measured::Standby(Replay {
+                receiver: Some("streaming".into()),
+                receipt_age: Some(age),
+                ..Replay::default()
+            });
+            judge(&m, &t, &Args::default())
+        };
+        // Defaults: 1 min and 5 min.
+        assert_eq!(at(30.0, None, None).status, Status::Ok);
+        assert_eq!(at(61.0, None, None).status, Status::Warning);
+        let r = at(301.0, None, None);
+        assert_eq!(r.status, Status::Critical);
+        assert_eq!(perf(&r)[2], "receipt_age=301s;60;300;0");
+        // Its own ranges, beside the lag's.
+        let r = at(3.0, Some("16MB,receipt_age=2s"), Some("1GB"));
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(perf(&r)[2], "receipt_age=3s;2;300;0");
+        assert_eq!(perf(&r)[0], "lag_bytes=0B;16777216;1073741824;0");
     }
 
     #[test]
     fn too_few_standbys_are_critical_and_each_standby_has_a_line() {
         let t = thresholds::<ReplicationLag>(Some("16MB"), None);
-        let need_one = Args { min_standbys: 1 };
+        let need_one = Args {
+            min_standbys: 1,
+            ..Args::default()
+        };
         let r = reported::<ReplicationLag>(judge(&Measured::Primary(vec![]), &t, &need_one));
         assert_eq!(r.status, Status::Critical);
         assert_eq!(r.summary, "no standby connected, 1 expected");
@@ -376,7 +502,14 @@ mod tests {
         let mut catching_up = standby("s2", 32.0 * 1048576.0, 2.0);
         catching_up.state = "catchup".into();
         let two = Measured::Primary(vec![standby("s1", 0.0, 0.0), catching_up]);
-        let r = judge(&two, &t, &Args { min_standbys: 2 });
+        let r = judge(
+            &two,
+            &t,
+            &Args {
+                min_standbys: 2,
+                ..Args::default()
+            },
+        );
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,
