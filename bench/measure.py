@@ -51,6 +51,11 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "uptime", "-w", "10m", "-c", "5m"], {}),
             "check_pgsql": (floor, {}),
         },
+        "is_master": {
+            "pgvigil": ([f"{b}/check_pg_role", *ours, "--expect", "primary"], STATE),
+            "check_pgactivity": ([*pa, "-s", "is_master"], {}),
+            "check_pgsql": (floor, {}),
+        },
         "connections": {
             "pgvigil": ([f"{b}/check_pg_connections", *ours, "-w", "80%", "-c", "90%"], {}),
             "check_postgres": ([*cp, "--action=backends", "-w", "80%", "-c", "90%"], {}),

@@ -47,6 +47,7 @@ example "$port" check_pg_vacuum
 example "$port" check_pg_bloat
 example "$port" check_pg_indexes
 example "$port" check_pg_replication_slots
+plugin "$port" check_pg_role --expect primary --node "$base:$standby_port"
 plugin "$standby_port" check_pg_wraparound
 # The rate checks compare two runs: a baseline, some work, then the interval.
 export PGVIGIL_STATE_DIR=$base/state

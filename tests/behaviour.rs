@@ -260,7 +260,14 @@ fn bad_arguments_are_unknown_with_a_clear_line() {
             (&["-t", "0"], format!("{name} UNKNOWN - invalid -t/--timeout '0': seconds must be a whole number above 0 (see {plugin} --help)")),
             (&["--no-such-option"], format!("{name} UNKNOWN - unexpected argument '--no-such-option' found (see --help)")),
         ];
-        if ["check_pg_health", "check_pg_settings", "check_pg_version"].contains(&plugin) {
+        if [
+            "check_pg_health",
+            "check_pg_settings",
+            "check_pg_version",
+            "check_pg_role",
+        ]
+        .contains(&plugin)
+        {
             // No thresholds of their own: checks or findings decide.
             cases.retain(|(args, _)| !["-w", "-c"].contains(&args[0]));
             cases.push((&["-w", "5"], format!("{name} UNKNOWN - invalid -w/--warning '5': this check takes no thresholds of its own (see {plugin} --help)")));

@@ -94,6 +94,11 @@ suite! {
         thresholds: "the unit decides: sizes to bytes, durations to time; `receipt_age=` to the receiver's silence (default `-w receipt_age=1min -c receipt_age=5min`)",
         example: "--min-standbys 1 -w 16MB,30s -c 1GB,5min",
     },
+    role => replication::role::Role {
+        measures: "whether the node is the primary or a standby (`--expect`), a role or timeline changed since the previous run (a promotion or failover, reported once); with `--node HOST[:PORT]` the whole set in one run: more than one primary (split brain) or none is CRITICAL, and so is a standby on another timeline than the primary's or of another cluster (system identifier); each node's role, timeline and replay lag; unreachable nodes named",
+        thresholds: "nothing: CRITICAL for another role than expected, split brain, no primary, a standby on another timeline or cluster; WARNING for a change since the previous run or an unreachable node",
+        example: "--expect primary --node db2 --node db3",
+    },
     disk => storage::disk::Disk {
         measures: "every filesystem holding the data directory, `pg_wal` and tablespaces (statvfs, on the database host)",
         thresholds: "`%` used (default `-w 80% -c 90%`), or a size for bytes used",

@@ -191,6 +191,18 @@ impl ConnSettings {
         settings
     }
 
+    /// The same settings for another node of the same cluster (a standby
+    /// of this primary): same role, database and TLS, another host and port.
+    pub fn for_node(&self, host: &str, port: u16) -> ConnSettings {
+        let mut settings = self.clone();
+        settings.hosts = vec![host.to_string()];
+        settings.port = port;
+        if let Some(file) = &self.passfile {
+            settings.password = pgpass_lookup(file, host, port, &self.dbname, &self.user);
+        }
+        settings
+    }
+
     /// True when every host is a Unix socket directory.
     pub fn is_unix_socket(&self) -> bool {
         self.hosts.iter().all(|h| h.starts_with('/'))

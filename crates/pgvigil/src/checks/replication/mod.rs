@@ -3,3 +3,4 @@
 pub mod archiver;
 pub mod replication_lag;
 pub mod replication_slots;
+pub mod role;
