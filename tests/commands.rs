@@ -39,9 +39,13 @@ fn help_options(plugin: &str) -> Vec<Vec<String>> {
         let spellings: Vec<String> = spec
             .split([',', ' '])
             .map(|w| w.trim_end_matches("..."))
-            .filter(|w| w.starts_with('-'))
+            .filter(|w| w.starts_with('-') && w.len() > 1)
             .map(str::to_string)
             .collect();
+        // "- table: …" lists an option's possible values, not an option.
+        if spellings.is_empty() {
+            continue;
+        }
         if !spellings.iter().any(|s| s == "--help" || s == "--version") {
             options.push(spellings);
         }
