@@ -56,6 +56,11 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "is_master"], {}),
             "check_pgsql": (floor, {}),
         },
+        # No peer counts recovery conflicts.
+        "conflicts": {
+            "pgvigil": ([f"{b}/check_pg_conflicts", *ours, "-w", "0", "-c", "10"], STATE),
+            "check_pgsql": (floor, {}),
+        },
         "connections": {
             "pgvigil": ([f"{b}/check_pg_connections", *ours, "-w", "80%", "-c", "90%"], {}),
             "check_postgres": ([*cp, "--action=backends", "-w", "80%", "-c", "90%"], {}),

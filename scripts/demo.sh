@@ -16,7 +16,8 @@ bin=$PWD/target/release
 echo "== starting a throwaway primary (port $port) and standby (port $standby_port) in $base"
 start_cluster
 
-export PGHOST=$base PGUSER=monitor PGDATABASE=postgres
+# State between runs (rates, restarts, roles) stays in the throwaway directory.
+export PGHOST=$base PGUSER=monitor PGDATABASE=postgres PGVIGIL_STATE_DIR=$base/state
 plugin() {
   local port_=$1; shift
   echo
@@ -49,8 +50,8 @@ example "$port" check_pg_indexes
 example "$port" check_pg_replication_slots
 plugin "$port" check_pg_role --expect primary --node "$base:$standby_port"
 plugin "$standby_port" check_pg_wraparound
+plugin "$standby_port" check_pg_conflicts
 # The rate checks compare two runs: a baseline, some work, then the interval.
-export PGVIGIL_STATE_DIR=$base/state
 for c in check_pg_hit_ratio check_pg_deadlocks check_pg_commit_ratio check_pg_temp_files check_pg_checksums check_pg_checkpoints; do
   PGPORT=$port "$bin/$c" >/dev/null || true
 done

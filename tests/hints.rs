@@ -70,6 +70,7 @@ fn plugins() -> Vec<(&'static str, Vec<&'static str>, &'static str)> {
         ("check_pg_hit_ratio", vec!["--min-reads", "0"], "@0:"),
         ("check_pg_deadlocks", vec![], "@0:"),
         ("check_pg_commit_ratio", vec![], "@0:"),
+        ("check_pg_conflicts", vec![], "@0:"),
         ("check_pg_temp_files", vec![], "@0:"),
         ("check_pg_checksums", vec![], "@0:"),
         (

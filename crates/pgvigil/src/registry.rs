@@ -159,6 +159,11 @@ suite! {
         thresholds: "a count (default `-w 0`: any deadlock warns)",
         example: "-w 0 -c 5",
     },
+    conflicts => rates::conflicts::Conflicts {
+        measures: "queries on a hot standby cancelled by recovery conflicts since the previous run (`pg_stat_database_conflicts`), per database and kind: snapshot, lock, buffer pin, deadlock, tablespace, logical slot (16+)",
+        thresholds: "a count to the conflicts of every kind together (default `-w 0`)",
+        example: "-w 0 -c 10",
+    },
     commit_ratio => rates::commit_ratio::CommitRatio {
         measures: "rolled-back transactions as a share of those that ended since the previous run (judged from `--min-transactions`, default 100); commits per second, in the databases `--rate-db` matches, for an application that stopped writing",
         thresholds: "`%` to the share, a number to the count of rollbacks, `commit_rate=` to commits per second (a lower bound: `commit_rate=1:`)",

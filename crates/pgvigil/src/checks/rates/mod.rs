@@ -3,6 +3,7 @@
 pub mod checkpoints;
 pub mod checksums;
 pub mod commit_ratio;
+pub mod conflicts;
 pub mod deadlocks;
 pub mod hit_ratio;
 pub mod stat_database;

@@ -14,6 +14,7 @@ use crate::{CheckResult, Error, PerfData, Status};
 const SQL: &str = "
 SELECT extract(epoch FROM now())::float8 AS now, pg_postmaster_start_time()::text AS started,
        current_setting('data_checksums') = 'on' AS data_checksums,
+       pg_is_in_recovery() AS in_recovery,
        coalesce(d.datname::text, '(shared catalogs)') AS datname,
        coalesce(d.stats_reset::text, '') AS stats_reset,
        d.blks_hit::float8 AS blks_hit, d.blks_read::float8 AS blks_read,
@@ -42,6 +43,7 @@ impl Database {
 
 pub struct Sample {
     pub data_checksums: bool,
+    pub in_recovery: bool,
     pub databases: Vec<Database>,
     pub rates: Rates,
 }
@@ -98,7 +100,20 @@ pub fn sample(
     state: &StateArgs,
     columns: &[&'static str],
 ) -> Result<Sample, Error> {
-    let rows = db.query(SQL)?;
+    sample_from(db, ctx, state, SQL, columns)
+}
+
+/// Like `sample`, from a statement of the check's own that gives the same
+/// columns as `SQL` and its counters (pg_stat_database joined to another
+/// per-database view).
+pub fn sample_from(
+    db: &mut Session,
+    ctx: &Context,
+    state: &StateArgs,
+    sql: &str,
+    columns: &[&'static str],
+) -> Result<Sample, Error> {
+    let rows = db.query(sql)?;
     let first = rows
         .first()
         .ok_or_else(|| Error::Query("pg_stat_database is empty".into()))?;
@@ -110,6 +125,7 @@ pub fn sample(
         .markers
         .insert("postmaster".into(), get(first, "started")?);
     let data_checksums: bool = get(first, "data_checksums")?;
+    let in_recovery: bool = get(first, "in_recovery")?;
     let mut databases = Vec::new();
     for row in &rows {
         let name: String = get(row, "datname")?;
@@ -132,6 +148,7 @@ pub fn sample(
     let rates = rates::advance(&store, snapshot)?;
     Ok(Sample {
         data_checksums,
+        in_recovery,
         databases,
         rates,
     })
@@ -154,6 +171,7 @@ pub(crate) mod samples {
         let (current, databases) = snapshot(&rows);
         Sample {
             data_checksums: true,
+            in_recovery: true,
             databases,
             rates: Rates {
                 current,
@@ -182,6 +200,7 @@ pub(crate) mod samples {
         let (previous, _) = snapshot(&pick(false));
         Sample {
             data_checksums: true,
+            in_recovery: true,
             databases,
             rates: Rates {
                 current,
