@@ -71,7 +71,8 @@ impl Check for Conflicts {
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let sample = stat_database::sample_from(db, ctx, &args.state, SQL, COLUMNS)?;
+        let rows = db.query(SQL)?;
+        let sample = stat_database::from_rows(&rows, ctx, &args.state, COLUMNS)?;
         Ok(judge(&sample, &ctx.thresholds))
     }
 }

@@ -100,20 +100,19 @@ pub fn sample(
     state: &StateArgs,
     columns: &[&'static str],
 ) -> Result<Sample, Error> {
-    sample_from(db, ctx, state, SQL, columns)
+    let rows = db.query(SQL)?;
+    from_rows(&rows, ctx, state, columns)
 }
 
-/// Like `sample`, from a statement of the check's own that gives the same
-/// columns as `SQL` and its counters (pg_stat_database joined to another
-/// per-database view).
-pub fn sample_from(
-    db: &mut Session,
+/// Like `sample`, from the rows of a statement of the check's own that
+/// gives the same columns as `SQL` and its counters (pg_stat_database
+/// joined to another per-database view).
+pub fn from_rows(
+    rows: &[postgres::Row],
     ctx: &Context,
     state: &StateArgs,
-    sql: &str,
     columns: &[&'static str],
 ) -> Result<Sample, Error> {
-    let rows = db.query(sql)?;
     let first = rows
         .first()
         .ok_or_else(|| Error::Query("pg_stat_database is empty".into()))?;
@@ -127,7 +126,7 @@ pub fn sample_from(
     let data_checksums: bool = get(first, "data_checksums")?;
     let in_recovery: bool = get(first, "in_recovery")?;
     let mut databases = Vec::new();
-    for row in &rows {
+    for row in rows {
         let name: String = get(row, "datname")?;
         let mut values = Vec::new();
         for column in columns {
