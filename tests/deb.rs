@@ -124,8 +124,14 @@ fn installed_package_works() {
     if is_root() {
         the_state_directory_is_the_monitoring_users(&cluster, &plugins);
         icinga2_finds_installed_commands(&scratch, &plugins);
-        let (ok, log) = text(Command::new("dpkg").args(["-r", "pgvigil"]));
-        assert!(ok, "dpkg -r:\n{log}");
+        // Purged, not only removed: postrm then takes /var/lib/pgvigil too,
+        // and the machine keeps nothing of the test.
+        let (ok, log) = text(Command::new("dpkg").args(["-P", "pgvigil"]));
+        assert!(ok, "dpkg -P:\n{log}");
+        assert!(
+            !Path::new("/var/lib/pgvigil").exists(),
+            "purge leaves /var/lib/pgvigil"
+        );
     }
     let _ = fs::remove_dir_all(&scratch);
 }
