@@ -50,6 +50,14 @@ impl PerfData {
         self.critical = thresholds.critical(self.unit).map(|r| r.to_perfdata());
         self
     }
+
+    /// The ranges `-w`/`-c` give the measurement named `label`
+    /// (`-w rate=64MB`), as this perfdata's warn and crit.
+    pub fn thresholds_of(mut self, thresholds: &Thresholds, label: &str) -> PerfData {
+        self.warning = thresholds.warning_for(label).map(|r| r.to_perfdata());
+        self.critical = thresholds.critical_for(label).map(|r| r.to_perfdata());
+        self
+    }
 }
 
 /// Quotes a label when it holds anything but letters, digits and `_ . - / :`.

@@ -26,3 +26,15 @@ pub fn reported<C: Check>(result: CheckResult) -> CheckResult {
 pub fn perf(result: &CheckResult) -> Vec<String> {
     result.perfdata.iter().map(|p| p.to_string()).collect()
 }
+
+/// A check's own options as its command line gives them.
+pub fn options<A: clap::Args>(argv: &[&str]) -> A {
+    #[derive(clap::Parser)]
+    struct Cli<A: clap::Args> {
+        #[command(flatten)]
+        args: A,
+    }
+    <Cli<A> as clap::Parser>::try_parse_from(std::iter::once("test").chain(argv.iter().copied()))
+        .expect("valid options")
+        .args
+}

@@ -291,18 +291,9 @@ pub fn judge(m: &Measured, args: &Args) -> CheckResult {
 mod tests {
     use super::*;
     use crate::checks::testing::perf;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
 
     fn args(argv: &[&str]) -> Args {
-        Cli::try_parse_from(std::iter::once("test").chain(argv.iter().copied()))
-            .unwrap()
-            .args
+        crate::checks::testing::options(argv)
     }
 
     fn measured(version: &str) -> Measured {

@@ -306,23 +306,17 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
         PerfData::new("need_vacuum", need_vacuum as f64, Unit::Count).min(0.0),
         PerfData::new("need_analyze", need_analyze as f64, Unit::Count).min(0.0),
         PerfData::new("autovacuum_disabled", autovacuum_off as f64, Unit::Count).min(0.0),
-        labeled(
-            PerfData::new("autovacuum_busy", round_to(busy_pct, 2), Unit::Percent)
-                .min(0.0)
-                .max(100.0),
-            t,
-            "workers",
-        ),
-        labeled(
-            PerfData::new(
-                "autovacuum_longest",
-                round_to(m.workers.longest, 0),
-                Unit::Seconds,
-            )
-            .min(0.0),
-            t,
-            "worker_age",
-        ),
+        PerfData::new("autovacuum_busy", round_to(busy_pct, 2), Unit::Percent)
+            .min(0.0)
+            .max(100.0)
+            .thresholds_of(t, "workers"),
+        PerfData::new(
+            "autovacuum_longest",
+            round_to(m.workers.longest, 0),
+            Unit::Seconds,
+        )
+        .min(0.0)
+        .thresholds_of(t, "worker_age"),
     ];
     let mut details = m.visit.unreachable_details();
     if status != Status::Ok || verbose > 0 {
@@ -352,13 +346,6 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
-}
-
-/// `p` with the ranges `-w`/`-c` give the measurement `label`.
-fn labeled(mut p: PerfData, t: &Thresholds, label: &str) -> PerfData {
-    p.warning = t.warning_for(label).map(|r| r.to_perfdata());
-    p.critical = t.critical_for(label).map(|r| r.to_perfdata());
-    p
 }
 
 /// Applies the rules to one table.

@@ -130,10 +130,11 @@ pub fn judge(sample: &Sample, t: &Thresholds, args: &Args, verbose: u8) -> Check
         )
         .min(0.0),
     ];
-    let mut rate = PerfData::new("commit_rate", round_to(commit_rate, 3), Unit::Count).min(0.0);
-    rate.warning = t.warning_for("commit_rate").map(|r| r.to_perfdata());
-    rate.critical = t.critical_for("commit_rate").map(|r| r.to_perfdata());
-    perf.push(rate);
+    perf.push(
+        PerfData::new("commit_rate", round_to(commit_rate, 3), Unit::Count)
+            .min(0.0)
+            .thresholds_of(t, "commit_rate"),
+    );
     perf.extend(counters);
     let mut details = Vec::new();
     if status != Status::Ok || verbose > 0 {

@@ -363,20 +363,11 @@ mod tests {
     use super::*;
     use crate::checks::testing::{perf, reported, thresholds};
     use crate::rates::Interval;
-    use clap::Parser;
 
     const GB: f64 = 1073741824.0;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
-
     fn args(argv: &[&str]) -> Args {
-        Cli::try_parse_from(std::iter::once("test").chain(argv.iter().copied()))
-            .unwrap()
-            .args
+        crate::checks::testing::options(argv)
     }
 
     fn relation(kind: Kind, name: &str, on: Option<&str>, gb: f64) -> Relation {

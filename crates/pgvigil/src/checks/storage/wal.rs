@@ -301,10 +301,11 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
         .min(0.0),
     ];
     if let Some(r) = rate {
-        let mut p = PerfData::new("wal_rate", round_to(r, 0), Unit::Bytes).min(0.0);
-        p.warning = t.warning_for("rate").map(|r| r.to_perfdata());
-        p.critical = t.critical_for("rate").map(|r| r.to_perfdata());
-        perf.push(p);
+        perf.push(
+            PerfData::new("wal_rate", round_to(r, 0), Unit::Bytes)
+                .min(0.0)
+                .thresholds_of(t, "rate"),
+        );
     }
     let details = if status != Status::Ok || verbose > 0 {
         held.into_iter().map(|(_, what)| what).collect()
