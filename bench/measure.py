@@ -61,6 +61,12 @@ def commands(a):
             "pgvigil": ([f"{b}/check_pg_conflicts", *ours, "-w", "0", "-c", "10"], STATE),
             "check_pgsql": (floor, {}),
         },
+        # No peer watches subscriptions; on a server without any this is the
+        # cost of the version query and the statement.
+        "subscriptions": {
+            "pgvigil": ([f"{b}/check_pg_subscriptions", *ours], STATE),
+            "check_pgsql": (floor, {}),
+        },
         "connections": {
             "pgvigil": ([f"{b}/check_pg_connections", *ours, "-w", "80%", "-c", "90%"], {}),
             "check_postgres": ([*cp, "--action=backends", "-w", "80%", "-c", "90%"], {}),

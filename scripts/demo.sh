@@ -13,6 +13,8 @@ target/release/pgvigil --install-links target/release >/dev/null
 bin=$PWD/target/release
 
 . scripts/cluster.sh
+# Logical decoding, for the subscription shown below.
+extra_conf="wal_level = logical"
 echo "== starting a throwaway primary (port $port) and standby (port $standby_port) in $base"
 start_cluster
 
@@ -47,6 +49,14 @@ example "$port" check_pg_wraparound
 example "$port" check_pg_vacuum
 example "$port" check_pg_bloat
 example "$port" check_pg_indexes
+# Logical replication: database shop subscribes to the primary's table demo
+# (the slot is made first: a subscription to its own cluster cannot make it).
+psql_p -c "CREATE DATABASE shop" -c "CREATE PUBLICATION demo_pub FOR TABLE demo WITH (publish = 'insert')" \
+  -c "SELECT pg_create_logical_replication_slot('demo_sub', 'pgoutput')" >/dev/null
+psql_p -d shop -c "CREATE TABLE demo (i int)" \
+  -c "CREATE SUBSCRIPTION demo_sub CONNECTION 'host=$base port=$port user=postgres dbname=postgres' PUBLICATION demo_pub WITH (create_slot = false, slot_name = 'demo_sub')" >/dev/null
+sleep 2
+example "$port" check_pg_subscriptions -d shop -v
 example "$port" check_pg_replication_slots
 plugin "$port" check_pg_role --expect primary --node "$base:$standby_port"
 plugin "$standby_port" check_pg_wraparound

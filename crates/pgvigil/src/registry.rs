@@ -159,6 +159,11 @@ suite! {
         thresholds: "a count (default `-w 0`: any deadlock warns)",
         example: "-w 0 -c 5",
     },
+    subscriptions => replication::subscriptions::Subscriptions {
+        measures: "logical replication on the subscriber, every subscription of the cluster: disabled (also by `disable_on_error`) or an apply worker not running is CRITICAL; the time since the publisher was last heard from, tables not yet synchronized (`pg_subscription_rel`, named with their state) and apply and sync errors since the previous run (`pg_stat_subscription_stats`, 15+)",
+        thresholds: "a duration to the time since the last message, a count to new errors, `not_ready=N` to tables not ready (default `-w 0,1min -c 5min`)",
+        example: "-w 0,1min -c 5min --exclude '^archive_'",
+    },
     conflicts => rates::conflicts::Conflicts {
         measures: "queries on a hot standby cancelled by recovery conflicts since the previous run (`pg_stat_database_conflicts`), per database and kind: snapshot, lock, buffer pin, deadlock, tablespace, logical slot (16+)",
         thresholds: "a count to the conflicts of every kind together (default `-w 0`)",

@@ -310,6 +310,13 @@ impl<'a> Column<'a> for Vec<String> {
     }
 }
 
+impl<'a> Column<'a> for Option<Vec<String>> {
+    fn read(row: &'a Row, column: &str) -> Result<Self, Error> {
+        try_get::<Option<Vec<Lossy>>>(row, column)
+            .map(|v| v.map(|v| v.into_iter().map(|t| t.0).collect()))
+    }
+}
+
 /// Every other type as the driver reads it.
 macro_rules! column_as_driver_reads_it {
     ($($t:ty),* $(,)?) => {$(

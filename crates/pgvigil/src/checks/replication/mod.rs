@@ -4,3 +4,4 @@ pub mod archiver;
 pub mod replication_lag;
 pub mod replication_slots;
 pub mod role;
+pub mod subscriptions;
