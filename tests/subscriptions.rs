@@ -171,3 +171,113 @@ fn subscriptions_are_judged_on_the_subscriber() {
         assert_eq!(out.perf("disabled").value, 1.0);
     }
 }
+
+/// On the publisher, check_pg_replication_slots counts what each logical
+/// slot spilled to disk and streamed since the previous run (14+): one
+/// transaction larger than logical_decoding_work_mem, decoded for a
+/// subscription that spills it and one that streams it.
+#[test]
+fn a_large_transaction_spills_or_streams_on_the_publisher() {
+    if server_major() < 14 {
+        eprintln!("pg_stat_replication_slots is PostgreSQL 14+: skipped");
+        return;
+    }
+    let publisher = Cluster::start_with(
+        "spill-publisher",
+        ClusterOptions {
+            extra_conf: vec![
+                "wal_level = logical".into(),
+                "logical_decoding_work_mem = '64kB'".into(),
+            ],
+            ..ClusterOptions::default()
+        },
+    );
+    let subscriber = Cluster::start("spill-subscriber");
+    subscriber.execute("CREATE DATABASE streamed");
+    let table = "CREATE TABLE big (id int PRIMARY KEY, pad text)";
+    publisher.execute(table);
+    subscriber.execute(table);
+    subscriber.execute_in("streamed", table);
+    publisher.execute("CREATE PUBLICATION bulk FOR TABLE big");
+    // 18 streams by default (streaming = parallel): this one must not.
+    subscriber.execute(&format!(
+        "CREATE SUBSCRIPTION spills CONNECTION '{}' PUBLICATION bulk WITH (streaming = off)",
+        conninfo(&publisher)
+    ));
+    subscriber.execute_in(
+        "streamed",
+        &format!(
+            "CREATE SUBSCRIPTION streams CONNECTION '{}' PUBLICATION bulk WITH (streaming = on)",
+            conninfo(&publisher)
+        ),
+    );
+    publisher.wait_for(
+        "SELECT count(*) = 2 FROM pg_replication_slots WHERE active",
+        "both subscriptions to stream",
+    );
+    let state = temp_dir("spill-state");
+    let run = |args: &[&str]| {
+        publisher
+            .plugin("check_pg_replication_slots")
+            .env("PGVIGIL_STATE_DIR", state.to_str().unwrap())
+            .args(args)
+            .run()
+    };
+    run(&["-w", "spill=1MB"]).expect("OK");
+
+    publisher
+        .execute("INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 50000) g");
+    publisher.wait_for_stats(
+        "postgres",
+        "SELECT sum(spill_bytes) FILTER (WHERE slot_name = 'spills') > 1048576 \
+         AND sum(stream_bytes) FILTER (WHERE slot_name = 'streams') > 0 FROM pg_stat_replication_slots",
+        "the transaction to be spilled and streamed",
+    );
+    // Decoding and its statistics go on a little after the first bytes:
+    // wait for both copies, then for the counters to settle.
+    subscriber.wait_for("SELECT count(*) = 50000 FROM big", "the first copy");
+    subscriber.wait_for_in(
+        "streamed",
+        "SELECT count(*) = 50000 FROM big",
+        "the streamed copy",
+    );
+    let totals = || -> (i64, i64) {
+        let row = publisher
+            .client()
+            .query_one(
+                "SELECT sum(spill_bytes)::int8, sum(stream_bytes)::int8 FROM pg_stat_replication_slots",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let mut last = totals();
+    wait_until(
+        Duration::from_secs(30),
+        "the decoding statistics to settle",
+        || {
+            std::thread::sleep(Duration::from_millis(1500));
+            let now = totals();
+            let settled = now == last;
+            last = now;
+            settled.then_some(())
+        },
+    );
+    let out = run(&["-w", "spill=1MB"]);
+    out.expect("WARNING");
+    assert!(
+        out.summary()
+            .starts_with("slot spills (logical, active) retains ")
+            && out.summary().contains(", spilled "),
+        "{}",
+        out.summary()
+    );
+    assert!(out.perf("spills spill").value > 1048576.0);
+    assert_eq!(out.perf("spills spill").warn, "1048576");
+    assert!(out.perf("streams stream").value > 0.0);
+    assert_eq!(out.perf("streams spill").value, 0.0);
+    // Nothing more since: OK again.
+    let out = run(&["-w", "spill=1MB"]);
+    out.expect("OK");
+    assert_eq!(out.perf("spills spill").value, 0.0);
+}

@@ -145,8 +145,8 @@ suite! {
         example: "--all-databases -w 1 -c 10",
     },
     replication_slots => replication::replication_slots::ReplicationSlots {
-        measures: "every slot: type, active or not, WAL it retains from `restart_lsn`, `wal_status` (13+: `lost` is CRITICAL, `unreserved` at least WARNING), `safe_wal_size`, how long it has been inactive (`inactive_since` on 17+, before that counted from the first run that saw it inactive)",
-        thresholds: "a size to WAL retained per slot, a duration to inactive time",
+        measures: "every slot: type, active or not, WAL it retains from `restart_lsn`, `wal_status` (13+: `lost` is CRITICAL, `unreserved` at least WARNING), `safe_wal_size`, how long it has been inactive (`inactive_since` on 17+, before that counted from the first run that saw it inactive); a logical slot's bytes spilled to `pg_replslot` and streamed since the previous run (`pg_stat_replication_slots`, 14+)",
+        thresholds: "a size to WAL retained per slot, a duration to inactive time, `spill=SIZE`/`stream=SIZE` to bytes spilled/streamed since the previous run",
         example: "-w 1GB,1h -c 10GB,1d",
     },
     hit_ratio => rates::hit_ratio::HitRatio {

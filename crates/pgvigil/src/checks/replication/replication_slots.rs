@@ -1,6 +1,9 @@
 //! check_pg_replication_slots: WAL each slot keeps from being removed. A
 //! forgotten slot fills pg_wal until the server stops; a slot whose WAL was
-//! removed (`max_slot_wal_keep_size`) is broken for good.
+//! removed (`max_slot_wal_keep_size`) is broken for good. A logical slot
+//! that decodes a transaction larger than logical_decoding_work_mem spills
+//! it into pg_replslot (or streams it, 14+): gigabytes of disk for one big
+//! UPDATE, so the bytes spilled and streamed since the previous run count too.
 
 use crate::check::{Check, Context};
 use crate::judge::{worst, worst_first};
@@ -16,7 +19,9 @@ pub struct ReplicationSlots;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Before PostgreSQL 17, how long a slot has been inactive is counted
-    /// from the first run that saw it inactive, kept in a state file.
+    /// from the first run that saw it inactive, kept in a state file; the
+    /// logical slots' spilled and streamed bytes (14+) are counted since
+    /// the previous run, kept there too.
     #[command(flatten)]
     pub state: StateArgs,
 }
@@ -26,6 +31,7 @@ pub struct Args {
 // measured from what it has received.
 const SQL: &str = "
 SELECT extract(epoch FROM now())::float8 AS now,
+       current_setting('server_version_num')::int4 AS version,
        s.slot_name::text AS slot_name, s.slot_type, s.active,
        coalesce(s.database::text, '') AS database,
        pg_wal_lsn_diff(
@@ -33,11 +39,17 @@ SELECT extract(epoch FROM now())::float8 AS now,
               THEN coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
               ELSE pg_current_wal_lsn() END,
          s.restart_lsn)::float8 AS retained_bytes,
-       j->>'wal_status' AS wal_status, j ? 'inactive_since' AS tracks_inactive,
+       j->>'wal_status' AS wal_status,
        (j->>'safe_wal_size')::float8 AS safe_wal_size,
        extract(epoch FROM now() - (j->>'inactive_since')::timestamptz)::float8 AS inactive_seconds
 FROM pg_replication_slots s, to_jsonb(s) j
 ORDER BY s.slot_name";
+
+// 14+, read only when the server has logical slots.
+const DECODING: &str = "
+SELECT slot_name::text AS slot_name, spill_bytes::float8 AS spill_bytes,
+       stream_bytes::float8 AS stream_bytes, coalesce(stats_reset::text, '') AS stats_reset
+FROM pg_stat_replication_slots";
 
 /// One replication slot as one run reads it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -59,6 +71,17 @@ pub struct Slot {
     /// The inactive time is counted from earlier runs (before 17): at least
     /// that long.
     pub counted_by_runs: bool,
+    /// A logical slot's bytes spilled to disk and streamed to the
+    /// subscriber since the previous run (14+); None on the first run.
+    pub decoded: Option<Decoded>,
+}
+
+/// Transactions larger than logical_decoding_work_mem, since the previous run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Decoded {
+    pub spill_bytes: f64,
+    pub stream_bytes: f64,
+    pub seconds: f64,
 }
 
 impl Check for ReplicationSlots {
@@ -67,29 +90,47 @@ impl Check for ReplicationSlots {
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: None,
-        labels: &[],
+        labels: &["spill", "stream"],
     };
-    const HINT: &'static str = "an inactive slot keeps WAL forever: find its consumer (pg_replication_slots.active_pid, the standby or subscriber) and bring it back, or drop the slot with pg_drop_replication_slot() once it is no longer needed; set max_slot_wal_keep_size";
+    const HINT: &'static str = "an inactive slot keeps WAL forever: find its consumer (pg_replication_slots.active_pid, the standby or subscriber) and bring it back, or drop the slot with pg_drop_replication_slot() once it is no longer needed; set max_slot_wal_keep_size. A logical slot that spills: raise logical_decoding_work_mem, or have the subscription stream large transactions (ALTER SUBSCRIPTION … SET (streaming = on))";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A size applies to the WAL each slot retains (from its restart_lsn), a
   duration to how long an inactive slot has been inactive: inactive_since on
   PostgreSQL 17+, before that the time since the first run that saw it
   inactive (kept in a state file, so at least that long). wal_status lost (WAL the slot needs was
   removed) is CRITICAL and unreserved (past max_slot_wal_keep_size) at least
-  WARNING, whatever the thresholds.";
+  WARNING, whatever the thresholds. spill=SIZE and stream=SIZE apply to what
+  each logical slot spilled to pg_replslot and streamed since the previous
+  run (PostgreSQL 14+): decoded transactions larger than
+  logical_decoding_work_mem.
+  Examples: -w 1GB,1h,spill=1GB -c 10GB,1d";
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let (now, tracked, mut slots) = fetch(db)?;
-        // Before 17 the server does not say since when; the runs count it,
-        // and forget a slot once a run sees it active.
-        if !tracked && !slots.is_empty() {
+        let (now, version, mut slots) = fetch(db)?;
+        let decoding = if version >= 140000 && slots.iter().any(|s| s.kind == "logical") {
+            decoding_counters(db)?
+        } else {
+            Vec::new()
+        };
+        // Before 17 the server does not say since when a slot is inactive;
+        // the runs count it, and forget a slot once a run sees it active.
+        let counts_inactive = version < 170000;
+        if (counts_inactive || !decoding.is_empty()) && !slots.is_empty() {
             let store = ctx.state_store(&args.state)?;
             let previous = match store.load() {
                 Loaded::Found(snapshot) => Some(snapshot),
                 _ => None,
             };
-            let seen = inactive_by_runs(&mut slots, previous.as_ref(), now);
+            let mut seen = if counts_inactive {
+                inactive_by_runs(&mut slots, previous.as_ref(), now)
+            } else {
+                Snapshot {
+                    taken_at: now,
+                    ..Snapshot::default()
+                }
+            };
+            decoded_since(&mut slots, &decoding, previous.as_ref(), &mut seen);
             store.save(&seen)?;
         }
         Ok(judge(&slots, &ctx.thresholds, ctx.verbose))
@@ -121,13 +162,69 @@ pub fn inactive_by_runs(slots: &mut [Slot], previous: Option<&Snapshot>, now: f6
     seen
 }
 
-/// The server's clock, whether it records inactive_since (17+), the slots.
-fn fetch(db: &mut Session) -> Result<(f64, bool, Vec<Slot>), Error> {
+/// Per slot: spill_bytes, stream_bytes and since when they count.
+type DecodingRow = (String, f64, f64, String);
+
+fn decoding_counters(db: &mut Session) -> Result<Vec<DecodingRow>, Error> {
+    db.query(DECODING)?
+        .iter()
+        .map(|r| {
+            Ok((
+                get(r, "slot_name")?,
+                get::<Option<f64>>(r, "spill_bytes")?.unwrap_or(0.0),
+                get::<Option<f64>>(r, "stream_bytes")?.unwrap_or(0.0),
+                get(r, "stats_reset")?,
+            ))
+        })
+        .collect()
+}
+
+/// Each logical slot's bytes spilled and streamed since the previous run,
+/// kept in `seen` for the next; a slot new since then, or whose statistics
+/// were reset, starts a new count.
+pub fn decoded_since(
+    slots: &mut [Slot],
+    counters: &[DecodingRow],
+    previous: Option<&Snapshot>,
+    seen: &mut Snapshot,
+) {
+    for (name, spill, stream, reset) in counters {
+        let spill_key = format!("{name} spill_bytes");
+        let stream_key = format!("{name} stream_bytes");
+        let reset_key = format!("{name} stats_reset");
+        seen.counters.insert(spill_key.clone(), *spill);
+        seen.counters.insert(stream_key.clone(), *stream);
+        seen.markers.insert(reset_key.clone(), reset.clone());
+        let Some(previous) = previous else { continue };
+        let (Some(spill_before), Some(stream_before)) = (
+            previous.counters.get(&spill_key),
+            previous.counters.get(&stream_key),
+        ) else {
+            continue;
+        };
+        if previous.markers.get(&reset_key) != Some(reset)
+            || spill < spill_before
+            || stream < stream_before
+        {
+            continue;
+        }
+        if let Some(slot) = slots.iter_mut().find(|s| &s.name == name) {
+            slot.decoded = Some(Decoded {
+                spill_bytes: spill - spill_before,
+                stream_bytes: stream - stream_before,
+                seconds: seen.taken_at - previous.taken_at,
+            });
+        }
+    }
+}
+
+/// The server's clock, its version, the slots.
+fn fetch(db: &mut Session) -> Result<(f64, i32, Vec<Slot>), Error> {
     let mut slots = Vec::new();
-    let (mut now, mut tracked) = (0.0, false);
+    let (mut now, mut version) = (0.0, 0);
     for row in db.query(SQL)? {
         now = get(&row, "now")?;
-        tracked = get(&row, "tracks_inactive")?;
+        version = get(&row, "version")?;
         let active: bool = get(&row, "active")?;
         slots.push(Slot {
             name: get(&row, "slot_name")?,
@@ -145,9 +242,10 @@ fn fetch(db: &mut Session) -> Result<(f64, bool, Vec<Slot>), Error> {
                 get::<Option<f64>>(&row, "inactive_seconds")?.map(|s| s.max(0.0))
             },
             counted_by_runs: false,
+            decoded: None,
         });
     }
-    Ok((now, tracked, slots))
+    Ok((now, version, slots))
 }
 
 /// One slot's state: the WAL it retains (a size) and how long it has been
@@ -158,7 +256,11 @@ fn slot_status(s: &Slot, t: &Thresholds) -> Status {
     if let Some(inactive) = s.inactive_for {
         measured.push((Unit::Seconds, inactive));
     }
-    let status = t.status(&measured);
+    let named: Vec<(&str, f64)> = s
+        .decoded
+        .map(|d| vec![("spill", d.spill_bytes), ("stream", d.stream_bytes)])
+        .unwrap_or_default();
+    let status = t.status_labeled(&measured, &named);
     match s.wal_status.as_deref() {
         Some("lost") => Status::Critical,
         Some("unreserved") => status.worst(Status::Warning),
@@ -197,6 +299,18 @@ pub fn judge(slots: &[Slot], t: &Thresholds, verbose: u8) -> CheckResult {
                 .thresholds(t)
                 .min(0.0),
         );
+        if let Some(d) = s.decoded {
+            perf.push(
+                PerfData::new(format!("{} spill", s.name), d.spill_bytes, Unit::Bytes)
+                    .thresholds_of(t, "spill")
+                    .min(0.0),
+            );
+            perf.push(
+                PerfData::new(format!("{} stream", s.name), d.stream_bytes, Unit::Bytes)
+                    .thresholds_of(t, "stream")
+                    .min(0.0),
+            );
+        }
         if let Some(inactive) = s.inactive_for {
             perf.push(
                 PerfData::new(
@@ -247,8 +361,20 @@ fn describe(s: &Slot) -> String {
         .as_deref()
         .map(|w| format!(", wal_status {w}"))
         .unwrap_or_default();
+    let decoded = s
+        .decoded
+        .filter(|d| d.spill_bytes > 0.0 || d.stream_bytes > 0.0)
+        .map(|d| {
+            format!(
+                ", spilled {} and streamed {} in the last {}",
+                pretty_bytes(d.spill_bytes),
+                pretty_bytes(d.stream_bytes),
+                pretty_duration(d.seconds)
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "({}, {activity}) retains {}{wal_status}",
+        "({}, {activity}) retains {}{wal_status}{decoded}",
         s.kind,
         pretty_bytes(s.retained)
     )
@@ -376,5 +502,60 @@ mod tests {
         let none = Snapshot::default();
         inactive_by_runs(&mut again, Some(&none), 9000.0);
         assert_eq!(again[0].inactive_for, Some(0.0));
+    }
+
+    #[test]
+    fn logical_slots_spill_and_stream_since_the_previous_run() {
+        let mut slots = vec![slot("cdc", true, 1e6)];
+        slots[0].kind = "logical".into();
+        let row = |spill: f64, stream: f64, reset: &str| {
+            vec![("cdc".to_string(), spill, stream, reset.to_string())]
+        };
+        // The first run keeps the counters and judges nothing.
+        let mut first = Snapshot {
+            taken_at: 1000.0,
+            ..Snapshot::default()
+        };
+        decoded_since(&mut slots, &row(5e6, 0.0, ""), None, &mut first);
+        assert_eq!(slots[0].decoded, None);
+        assert_eq!(first.counters["cdc spill_bytes"], 5e6);
+        // Five minutes later, 2 GB more spilled.
+        let mut later = Snapshot {
+            taken_at: 1300.0,
+            ..Snapshot::default()
+        };
+        decoded_since(
+            &mut slots,
+            &row(5e6 + 2147483648.0, 1024.0, ""),
+            Some(&first),
+            &mut later,
+        );
+        assert_eq!(
+            slots[0].decoded,
+            Some(Decoded {
+                spill_bytes: 2147483648.0,
+                stream_bytes: 1024.0,
+                seconds: 300.0
+            })
+        );
+        let t = thresholds::<ReplicationSlots>(Some("spill=1GB"), Some("spill=10GB"));
+        let r = judge(&slots, &t, 0);
+        assert_eq!(r.status, Status::Warning);
+        assert!(
+            r.summary.starts_with("slot cdc (logical, active) retains 977 kB, wal_status reserved, spilled 2048 MB and streamed 1024 bytes in the last 5 min 0 s;"),
+            "{}",
+            r.summary
+        );
+        assert!(perf(&r).contains(&"'cdc spill'=2147483648B;1073741824;10737418240;0".to_string()));
+        // Statistics reset since: a new count, nothing judged.
+        slots[0].decoded = None;
+        let mut reset = Snapshot::default();
+        decoded_since(
+            &mut slots,
+            &row(10.0, 0.0, "2026-11-29"),
+            Some(&later),
+            &mut reset,
+        );
+        assert_eq!(slots[0].decoded, None);
     }
 }
