@@ -9,6 +9,7 @@ pub mod conninfo;
 pub mod filesystem;
 pub mod handlers;
 pub mod registry;
+pub mod rest;
 pub mod runner;
 pub mod session;
 mod tls;

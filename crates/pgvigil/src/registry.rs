@@ -239,6 +239,11 @@ suite! {
         thresholds: "the age of the newest backup (default `-w 25h -c 49h`)",
         example: "--pgbackrest main -w 8d -c 15d",
     },
+    patroni => tools::patroni::Patroni {
+        measures: "a Patroni cluster through one node's REST API (`/patroni`, `/cluster`): no leader (read-only) or no answer is CRITICAL; replicas not running or streaming, on another timeline than the leader's or with unknown lag; maintenance mode (paused, since when), a scheduled switchover or restart, a new leader or timeline and a member gone since the previous run (once); the node's role (`--expect`)",
+        thresholds: "a count to healthy replicas, a size to each replica's lag (default `-w 16MB -c 1:,1GB`)",
+        example: "--api http://db1:8008 --expect leader",
+    },
     pgbouncer => tools::pgbouncer::Pgbouncer {
         measures: "PgBouncer's pools through its admin console (database `pgbouncer`, a `stats_users` role): clients waiting and the longest wait per pool, server connections against `pool_size`, clients against `max_client_conn`",
         thresholds: "a count to waiting clients, a duration to the longest wait, `%` to clients of `max_client_conn` (default `-w 5,10s,80% -c 20,1min,95%`)",

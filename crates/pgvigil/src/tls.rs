@@ -21,6 +21,12 @@ use crate::error::Error;
 
 /// The connector for `mode` (any mode but disable).
 pub fn connector(settings: &ConnSettings, mode: SslMode) -> Result<MakeRustlsConnect, Error> {
+    Ok(MakeRustlsConnect::new(client_config(settings, mode)?))
+}
+
+/// The rustls configuration for `mode`, for PostgreSQL sessions and for the
+/// HTTPS APIs the suite reads (Patroni's).
+pub fn client_config(settings: &ConnSettings, mode: SslMode) -> Result<ClientConfig, Error> {
     let provider = Arc::new(ring::default_provider());
     let check = match mode {
         SslMode::VerifyCa | SslMode::VerifyFull => {
@@ -53,7 +59,7 @@ pub fn connector(settings: &ConnSettings, mode: SslMode) -> Result<MakeRustlsCon
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
+    Ok(config)
 }
 
 /// The CAs in PGSSLROOTCERT; "system" asks for the operating system's trust
