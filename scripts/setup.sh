@@ -5,7 +5,8 @@
 # packaging tests run (Icinga2, Nagios 4) and the Debian packaging tools
 # (dpkg-shlibdeps, lintian); the validators of the JSON and OpenMetrics
 # output (python3-jsonschema, promtool from prometheus); pgBackRest and
-# PgBouncer, which the backup and pool checks are tested against. Safe to run again.
+# PgBouncer, which the backup and pool checks are tested against; Patroni and
+# etcd, for the HA check. Safe to run again.
 set -euo pipefail
 
 as_root() {
@@ -35,6 +36,9 @@ command -v promtool >/dev/null || missing+=(prometheus)
 # The components check_pg_backup and check_pg_pgbouncer are tested against.
 command -v pgbackrest >/dev/null || missing+=(pgbackrest)
 command -v pgbouncer >/dev/null || missing+=(pgbouncer)
+# check_pg_patroni is tested against a real Patroni cluster with etcd.
+command -v patroni >/dev/null || missing+=(patroni)
+command -v etcd >/dev/null || missing+=(etcd-server)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

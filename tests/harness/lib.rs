@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod daemon;
+pub mod patroni;
 pub mod plugin;
 mod system;
 

@@ -1,0 +1,336 @@
+//! A real Patroni cluster for the tests: one etcd on loopback (with the v2
+//! API Debian's Patroni 3.0 speaks) and N Patroni nodes, each running a
+//! throwaway PostgreSQL of Debian's, all as the unprivileged server user.
+//! The first node bootstraps and leads; the others join as streaming
+//! replicas (Patroni makes them with pg_basebackup). Dropped, every process
+//! is stopped and the directory removed.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::system::{as_server_user, chown, free_port, run_ok, temp_dir};
+
+/// Debian's PostgreSQL, whose pg_basebackup Patroni needs to make replicas.
+pub const PATRONI_BINDIR: &str = "/usr/lib/postgresql/15/bin";
+
+/// Timings short enough for a test: Patroni wants
+/// loop_wait + 2 × retry_timeout ≤ ttl.
+const TTL: u32 = 20;
+
+pub struct Node {
+    pub name: String,
+    pub api_port: u16,
+    pub pg_port: u16,
+    pub config: PathBuf,
+    pub data: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// `http://127.0.0.1:PORT`, the node's REST API.
+    pub fn api(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api_port)
+    }
+}
+
+pub struct PatroniCluster {
+    pub base: PathBuf,
+    pub scope: String,
+    pub nodes: Vec<Node>,
+    etcd: Option<Child>,
+    etcd_port: u16,
+    etcd_peer_port: u16,
+}
+
+/// Programs the Patroni tests need; scripts/setup.sh installs them.
+pub fn patroni_available() -> Result<(), String> {
+    for program in ["/usr/bin/patroni", "/usr/bin/patronictl", "/usr/bin/etcd"] {
+        if !Path::new(program).exists() {
+            return Err(format!("{program} is missing: run scripts/setup.sh"));
+        }
+    }
+    if !Path::new(PATRONI_BINDIR).join("pg_basebackup").exists() {
+        return Err(format!("{PATRONI_BINDIR}/pg_basebackup is missing"));
+    }
+    Ok(())
+}
+
+fn log_file(path: &Path) -> File {
+    let file = File::create(path).expect("create log file");
+    chown(path);
+    file
+}
+
+impl PatroniCluster {
+    /// etcd and `size` nodes, returned once there is a leader and every
+    /// other node streams from it.
+    pub fn start(scope: &str, size: usize) -> PatroniCluster {
+        let base = temp_dir(&format!("patroni-{scope}"));
+        let mut cluster = PatroniCluster {
+            base: base.clone(),
+            scope: scope.to_string(),
+            nodes: Vec::new(),
+            etcd: None,
+            etcd_port: free_port(),
+            etcd_peer_port: free_port(),
+        };
+        cluster.start_etcd();
+        for i in 1..=size {
+            let name = format!("node{i}");
+            let node = Node {
+                api_port: free_port(),
+                pg_port: free_port(),
+                config: base.join(format!("{name}.yml")),
+                data: base.join(format!("data-{name}")),
+                name,
+                child: None,
+            };
+            cluster.write_config(&node);
+            cluster.nodes.push(node);
+        }
+        // The first node bootstraps alone, so that it is the leader.
+        cluster.start_node(0);
+        cluster.wait_for("node1 to lead", |members| {
+            members
+                .iter()
+                .any(|m| m["name"] == "node1" && m["role"] == "leader" && m["state"] == "running")
+        });
+        for i in 1..size {
+            cluster.start_node(i);
+        }
+        cluster.wait_healthy();
+        cluster
+    }
+
+    fn start_etcd(&mut self) {
+        let dir = self.base.join("etcd");
+        let client = format!("http://127.0.0.1:{}", self.etcd_port);
+        let peer = format!("http://127.0.0.1:{}", self.etcd_peer_port);
+        let child = as_server_user("/usr/bin/etcd")
+            .env("HOME", &self.base)
+            .args(["--name", "e1", "--enable-v2"])
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("e1={peer}")])
+            .stdin(Stdio::null())
+            .stdout(log_file(&self.base.join("etcd.log")))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start etcd");
+        self.etcd = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.etcd_port)).is_err() {
+            assert!(Instant::now() < deadline, "etcd did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops etcd for good (SIGKILL): the DCS is down.
+    pub fn kill_etcd(&mut self) {
+        if let Some(mut child) = self.etcd.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn write_config(&self, node: &Node) {
+        let base = self.base.display();
+        let yaml = format!(
+            "scope: {scope}
+name: {name}
+restapi: {{listen: 127.0.0.1:{api}, connect_address: 127.0.0.1:{api}}}
+etcd: {{host: 127.0.0.1:{etcd}}}
+bootstrap:
+  dcs: {{ttl: {TTL}, loop_wait: 2, retry_timeout: 5, postgresql: {{use_pg_rewind: false}}}}
+  initdb: [{{encoding: UTF8}}]
+postgresql:
+  listen: 127.0.0.1:{pg}
+  connect_address: 127.0.0.1:{pg}
+  data_dir: {data}
+  bin_dir: {PATRONI_BINDIR}
+  pgpass: {base}/pgpass-{name}
+  authentication: {{replication: {{username: postgres}}, superuser: {{username: postgres}}}}
+  parameters: {{unix_socket_directories: '{base}', fsync: 'off'}}
+  pg_hba: [local all all trust, host all all 127.0.0.1/32 trust, host replication all 127.0.0.1/32 trust]
+",
+            scope = self.scope,
+            name = node.name,
+            api = node.api_port,
+            etcd = self.etcd_port,
+            pg = node.pg_port,
+            data = node.data.display(),
+        );
+        std::fs::write(&node.config, yaml).expect("write Patroni config");
+        chown(&node.config);
+    }
+
+    /// Starts node `i`'s Patroni (which starts its PostgreSQL).
+    pub fn start_node(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        let log = self.base.join(format!("{}.log", node.name));
+        let child = as_server_user("/usr/bin/patroni")
+            .env("HOME", &self.base)
+            .arg(&node.config)
+            .stdin(Stdio::null())
+            .stdout(log_file(&log))
+            .stderr(log_file(&self.base.join(format!("{}.err", node.name))))
+            .spawn()
+            .expect("start patroni");
+        self.nodes[i].child = Some(child);
+    }
+
+    /// Stops node `i` as an operator would (SIGTERM: Patroni stops its
+    /// PostgreSQL and says so in the DCS), waiting for it to exit.
+    pub fn stop_node(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills node `i` outright, Patroni and PostgreSQL (SIGKILL): a crash.
+    pub fn kill_node(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(pid) = postmaster_pid(&self.nodes[i].data) {
+            // SAFETY: a server of this test's own.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+
+    /// `patronictl -c node1.yml ARGS…`, which must succeed.
+    pub fn patronictl(&self, args: &[&str]) -> String {
+        let out = run_ok(
+            as_server_user("/usr/bin/patronictl")
+                .env("HOME", &self.base)
+                .arg("-c")
+                .arg(&self.nodes[0].config)
+                .args(args),
+            &format!("patronictl {}", args.join(" ")),
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `/cluster`'s members as any running node answers, or None.
+    pub fn members(&self) -> Option<Vec<serde_json::Value>> {
+        self.nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .find_map(|n| get_json(n.api_port, "/cluster"))
+            .and_then(|v| v["members"].as_array().cloned())
+    }
+
+    /// Waits (up to 90 s) until `/cluster` satisfies `done`.
+    pub fn wait_for(&self, what: &str, done: impl Fn(&[serde_json::Value]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(members) = self.members() {
+                if done(&members) {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?}",
+                self.members()
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Every running node a member, one leader, every replica streaming.
+    pub fn wait_healthy(&self) {
+        let running = self.nodes.iter().filter(|n| n.child.is_some()).count();
+        self.wait_for("every node to stream", |members| {
+            members.len() == running
+                && members.iter().filter(|m| m["role"] == "leader").count() == 1
+                && members.iter().all(|m| {
+                    (m["state"] == "running" || m["state"] == "streaming")
+                        && (m["role"] == "leader" || m["lag"].is_number())
+                })
+        });
+    }
+
+    /// A port with nothing listening, for a check pointed at no API.
+    pub fn closed_api() -> String {
+        format!("http://127.0.0.1:{}", free_port())
+    }
+}
+
+fn postmaster_pid(data: &Path) -> Option<i32> {
+    std::fs::read_to_string(data.join("postmaster.pid"))
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A plain HTTP/1.0 GET on loopback, for the harness's own waiting (the
+/// plugin under test has its own client).
+fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let body = text.split_once("\r\n\r\n")?.1;
+    serde_json::from_str(body).ok()
+}
+
+impl Drop for PatroniCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop_node(i);
+        }
+        // A node killed, or one Patroni did not stop: its server goes now.
+        for node in &self.nodes {
+            if postmaster_pid(&node.data).is_some() {
+                let _ = as_server_user(Path::new(PATRONI_BINDIR).join("pg_ctl"))
+                    .args(["stop", "-m", "immediate", "-w", "-D"])
+                    .arg(&node.data)
+                    .output();
+            }
+        }
+        self.kill_etcd();
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// For a look at what Patroni said when a test fails.
+pub fn logs(cluster: &PatroniCluster) -> String {
+    let mut all = String::new();
+    for node in &cluster.nodes {
+        for ext in ["log", "err"] {
+            let path = cluster.base.join(format!("{}.{ext}", node.name));
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                all.push_str(&format!("== {}\n", path.display()));
+                for line in tail.into_iter().rev() {
+                    all.push_str(line);
+                    all.push('\n');
+                }
+            }
+        }
+    }
+    all
+}
