@@ -40,6 +40,15 @@ mkdir -p "$base/dumps"
 "$pgbin/pg_dump" -h "$base" -p "$port" -U postgres -d app -f "$base/dumps/app-$(date +%F).sql"
 start_pgbouncer
 "$pgbin/psql" -X -q -h "$base/pgbouncer" -p "$bouncer_port" -U postgres -d postgres -c "SELECT 1" >/dev/null
+# A two-node Patroni cluster, and dalibo's check_patroni (PyPI) in a venv of
+# the throwaway directory, for the patroni row.
+patroni_args=()
+if [ -z "${BENCH_CHECKS:-}" ] || [[ ",$BENCH_CHECKS," == *,patroni,* ]]; then
+  . scripts/patroni.sh
+  start_patroni 2
+  python3 -m venv "$base/venv" && "$base/venv/bin/pip" install -q check_patroni
+  patroni_args=(--patroni-api "$patroni_api" --check-patroni "$base/venv/bin/check_patroni")
+fi
 
 psql_c() { echo "$pgbin/psql -X -q -h $base -U postgres -d postgres -p $1"; }
 logging() {
@@ -61,4 +70,5 @@ echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 python3 bench/measure.py --server-version "$("$pgbin/postgres" --version | awk '{print $3}')" --base "$base" --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \
   --bin "$PWD/target/release" --status-file "$base/pgactivity.status" --runs "$runs" \
   --json "bench/results/$stamp.json" --make-tables "$make_tables" \
-  --logging-on "$(logging on all)" --logging-off "$(logging off none)" ${BENCH_CHECKS:+--checks "$BENCH_CHECKS"} | tee -a "bench/results/$stamp.md"
+  --logging-on "$(logging on all)" --logging-off "$(logging off none)" ${BENCH_CHECKS:+--checks "$BENCH_CHECKS"} \
+  "${patroni_args[@]}" | tee -a "bench/results/$stamp.md"

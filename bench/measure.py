@@ -38,7 +38,7 @@ def commands(a):
     su = {"PGUSER": "postgres"}
     STATE = {"PGVIGIL_STATE_DIR": os.path.join(a.base, "pgvigil-state")}
     b = a.bin
-    return {
+    rows = {
         "alive": {
             "pgvigil": ([f"{b}/check_pg_alive", *ours, "-w", "2s", "-c", "8s"], STATE),
             "check_postgres": ([*cp, "--action=connection"], {}),
@@ -287,6 +287,17 @@ def commands(a):
             "check_pgsql": ([*floor, "-q", "SELECT 1", "-w", "10", "-c", "20"], {}),
         },
     }
+    # A Patroni cluster, when compare.sh started one: ours judges leader,
+    # replicas, lag, pause and schedules in one run; dalibo's check_patroni
+    # (from PyPI) needs a run per question, cluster_has_replica the closest.
+    if a.patroni_api:
+        rows["patroni"] = {
+            "pgvigil": ([f"{b}/check_pg_patroni", "--api", a.patroni_api, "-w", "16MB", "-c", "1:,1GB"], STATE),
+            "check_patroni": ([a.check_patroni, "-e", a.patroni_api, "cluster_has_replica",
+                               "-c", "1:", "--max-lag", "1GB"], {}),
+            "check_pgsql": (floor, {}),
+        }
+    return rows
 
 
 def run_once(argv, extra_env):
@@ -421,8 +432,9 @@ def targets(results, costs, cmds):
         floor = tools["check_pgsql"]["wall_ms"]["median"]
         cpu = tools["pgvigil"]["cpu_ms"]["median"]
         conns = costs[check]["pgvigil"]["connections"]
-        # The dump directory and PgBouncer's console cost PostgreSQL nothing.
-        wanted = 0 if check in ("pg_dump_backup", "pgbouncer") else 1
+        # The dump directory, PgBouncer's console and Patroni's API cost
+        # PostgreSQL nothing.
+        wanted = 0 if check in ("pg_dump_backup", "pgbouncer", "patroni") else 1
         if "check_postgres" in tools:
             cp = tools["check_postgres"]["wall_ms"]["median"] / ours
             vs_cp = f"{cp:.1f} {mark(cp >= 16)}"
@@ -487,6 +499,8 @@ def main():
     p.add_argument("--make-tables", required=True, help="command that creates the tables")
     p.add_argument("--checks", default="", help="comma-separated checks to run (default: all)")
     p.add_argument("--server-version", required=True, help="the server's release, e.g. 15.18")
+    p.add_argument("--patroni-api", default="", help="a Patroni node's REST API, for the patroni row")
+    p.add_argument("--check-patroni", default="", help="dalibo's check_patroni, for the patroni row")
     a = p.parse_args()
     global RUNNER
     RUNNER = os.path.join(a.bin, "pgvigil-bench-run")

@@ -15,6 +15,8 @@ port=$((20000 + RANDOM % 20000))
 standby_port=$((port + 1))
 bouncer_port=$((port + 2))
 cleanup_cluster() {
+  # scripts/patroni.sh, when sourced, has processes of its own to stop.
+  if declare -F cleanup_patroni >/dev/null; then cleanup_patroni; fi
   [ -f "$base/pgbouncer/pgbouncer.pid" ] && kill "$(cat "$base/pgbouncer/pgbouncer.pid")" 2>/dev/null || true
   for d in standby primary; do
     [ -d "$base/$d" ] && run_pg "$pgbin/pg_ctl" stop -m immediate -D "$base/$d" >/dev/null 2>&1 || true

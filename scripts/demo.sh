@@ -13,6 +13,7 @@ target/release/pgvigil --install-links target/release >/dev/null
 bin=$PWD/target/release
 
 . scripts/cluster.sh
+. scripts/patroni.sh
 # Logical decoding, for the subscription shown below.
 extra_conf="wal_level = logical"
 echo "== starting a throwaway primary (port $port) and standby (port $standby_port) in $base"
@@ -94,6 +95,12 @@ plugin "$port" check_pg_backup --dump-dir "$base/dumps" --pattern '*.sql' -w 25h
 start_pgbouncer
 "$pgbin/psql" -X -q -h "$base/pgbouncer" -p "$bouncer_port" -U postgres -d postgres -c "SELECT 1" >/dev/null
 plugin "$bouncer_port" check_pg_pgbouncer -H "$base/pgbouncer" -w 5,10s -c 20,1min
+# A Patroni cluster of two nodes beside it (etcd on loopback), read through
+# node1's REST API; then put in maintenance mode, as someone may forget it.
+start_patroni 2
+plugin "$port" check_pg_patroni --api "$patroni_api" --expect leader
+HOME=$patroni_dir run_pg patronictl -c "$patroni_dir/node1.yml" pause --wait >/dev/null
+plugin "$port" check_pg_patroni --api "$patroni_api" --expect leader
 # The event handler for the connections service, as run by hand: a dry run
 # that names the idle sessions it would terminate (none on this quiet cluster;
 # superusers' sessions, such as PgBouncer's here, it never touches).

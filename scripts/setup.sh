@@ -38,6 +38,7 @@ command -v pgbackrest >/dev/null || missing+=(pgbackrest)
 command -v pgbouncer >/dev/null || missing+=(pgbouncer)
 # check_pg_patroni is tested against a real Patroni cluster with etcd.
 command -v patroni >/dev/null || missing+=(patroni)
+command -v curl >/dev/null || missing+=(curl)
 command -v etcd >/dev/null || missing+=(etcd-server)
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -15,13 +15,14 @@ static PLUGINS: Lazy<Vec<&'static str>> = Lazy::new(|| {
         .collect()
 });
 
-/// check_pg_pgbouncer talks to PgBouncer's console, not to the server
-/// (tests/pgbouncer.rs runs it against a real PgBouncer).
+/// check_pg_pgbouncer talks to PgBouncer's console and check_pg_patroni to
+/// Patroni's REST API, not to the server (tests/pgbouncer.rs and
+/// tests/patroni.rs run them against the real ones).
 fn server_plugins() -> impl Iterator<Item = &'static str> {
     PLUGINS
         .iter()
         .copied()
-        .filter(|p| *p != "check_pg_pgbouncer")
+        .filter(|p| !["check_pg_pgbouncer", "check_pg_patroni"].contains(p))
 }
 
 /// A directory with a fresh dump, for check_pg_backup --dump-dir.
@@ -98,8 +99,13 @@ fn refused_connection_is_critical_with_the_reason() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    // check_pg_backup --dump-dir reads files only and never connects.
-    for plugin in PLUGINS.iter().copied().filter(|p| *p != "check_pg_backup") {
+    // check_pg_backup --dump-dir reads files only and never connects;
+    // check_pg_patroni asks Patroni, whose refusal tests/patroni.rs sees.
+    for plugin in PLUGINS
+        .iter()
+        .copied()
+        .filter(|p| !["check_pg_backup", "check_pg_patroni"].contains(p))
+    {
         // check_pg_log given --log reads it while the server is down
         // (tests/log.rs); knowing no log, it has only the connection error.
         let args = if plugin == "check_pg_log" {

@@ -121,13 +121,14 @@ const FAILURE_HINTS: [&str; 4] = [
 
 /// Checks whose hints other tests here cover, each for its reason: no
 /// thresholds of its own (settings, health), or a PgBouncer to talk to.
-const COVERED_ELSEWHERE: [&str; 6] = [
+const COVERED_ELSEWHERE: [&str; 7] = [
     "check_pg_settings",      // settings_findings_end_with_its_next_step
     "check_pg_version",       // tests/version.rs, against --min-version
     "check_pg_role",          // tests/role.rs, split brain and --expect
     "check_pg_health",        // a_combined_run_gives_the_hints_of_its_alerts
     "check_pg_pgbouncer",     // tests/pgbouncer.rs, against a real PgBouncer
     "check_pg_subscriptions", // tests/subscriptions.rs, a subscription that fails
+    "check_pg_patroni",       // tests/patroni.rs, against a real Patroni cluster
 ];
 
 #[test]

@@ -12,6 +12,7 @@ use crate::error::Error;
 /// A blocking client for one run: every request bounded by `timeout`.
 pub struct Client {
     agent: ureq::Agent,
+    timeout: Duration,
 }
 
 /// A request that got no usable answer: what an operator reads.
@@ -33,6 +34,7 @@ impl Client {
         }
         Ok(Client {
             agent: builder.build(),
+            timeout,
         })
     }
 
@@ -43,7 +45,7 @@ impl Client {
             Ok(response) => response,
             Err(ureq::Error::Status(_, response)) => response,
             Err(ureq::Error::Transport(t)) => {
-                return Err(Failure(crate::output::one_line(&t.to_string())))
+                return Err(Failure(transport_failure(&t, self.timeout)))
             }
         };
         let status = response.status();
@@ -57,5 +59,35 @@ impl Client {
                 crate::output::one_line(&start)
             ))
         })
+    }
+}
+
+/// `connection refused`, `timed out`: what went wrong, without ureq's
+/// repetition of the URL the summary already names.
+fn transport_failure(t: &ureq::Transport, timeout: Duration) -> String {
+    use std::error::Error as _;
+    if t.to_string().contains("timed out") {
+        return format!("timed out after {:.1} s", timeout.as_secs_f64());
+    }
+    let cause = t
+        .source()
+        .map(|e| e.to_string())
+        .or_else(|| t.message().map(str::to_string))
+        .unwrap_or_else(|| t.kind().to_string());
+    // "Connection refused (os error 111)" reads as "connection refused".
+    let cause = match cause.split_once(" (os error ") {
+        Some((text, _)) => text.to_string(),
+        None => cause,
+    };
+    let cause = crate::output::one_line(&cause);
+    let mut chars = cause.chars();
+    let cause = match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => cause,
+    };
+    match t.kind() {
+        ureq::ErrorKind::Dns => format!("cannot resolve the host: {cause}"),
+        ureq::ErrorKind::ConnectionFailed => format!("cannot connect: {cause}"),
+        _ => cause,
     }
 }

@@ -30,7 +30,7 @@ pub enum Expected {
 #[derive(Debug, clap::Args)]
 #[command(next_help_heading = "Patroni")]
 pub struct Args {
-    /// Patroni's REST API on one node, http(s)://HOST:PORT [default: http://HOST:8008, HOST from -H]
+    /// Patroni's REST API on one node, http(s)://HOST:PORT [default: port 8008 of the host -H names]
     #[arg(long, value_name = "URL", value_parser = parse_api)]
     pub api: Option<String>,
     /// CRITICAL when the node whose API is asked has not this role
@@ -128,8 +128,9 @@ impl Check for Patroni {
     };
     const HINT: &'static str = "patronictl list shows the cluster as Patroni sees it; patronictl resume ends maintenance mode, patronictl flush removes a scheduled switchover or restart; a replica that is not streaming: read its Patroni and PostgreSQL logs; no leader or no answer: check the DCS (etcdctl endpoint health) and Patroni's log";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
-  A bare number applies to the count of healthy replicas (running or
-  streaming, on the leader's timeline, lag known), a size to each replica's
+  A bare number applies to the count of healthy replicas (running, streaming
+  or in archive recovery, on the leader's timeline, lag known; sync and
+  quorum standbys count too), a size to each replica's
   lag behind the leader. No leader, or the API not answering, is CRITICAL; a
   replica not healthy, maintenance mode (pause), a scheduled switchover or
   restart, a new leader or timeline since the previous run (once) and a
@@ -170,7 +171,14 @@ fn api_url(args: &Args, ctx: &Context) -> String {
 
 fn measure(args: &Args, ctx: &Context) -> Result<Measured, Error> {
     let api = api_url(args, ctx);
-    let client = Client::new(&ctx.conn, api.starts_with("https://"), ctx.timeout)?;
+    // Two requests share the -t budget, each bounded well inside it, so
+    // that an API that hangs (Patroni waiting on a stuck DCS) is reported
+    // as not answering rather than cut short by the watchdog.
+    let client = Client::new(
+        &ctx.conn,
+        api.starts_with("https://"),
+        ctx.timeout.mul_f64(0.4),
+    )?;
     let node = client
         .json(&format!("{api}/patroni"))
         .map(|v| read_node(&v));
@@ -328,7 +336,7 @@ fn same_api(member_url: &str, api: &str) -> bool {
 fn judge_replica(m: &Member, leader: Option<&Member>, t: &Thresholds) -> (Status, Vec<String>) {
     let mut problems = Vec::new();
     let mut status = Status::Ok;
-    if !matches!(m.state.as_str(), "running" | "streaming") {
+    if !replicates(&m.state) {
         status = Status::Warning;
         problems.push(format!("state {}", or_unknown(&m.state)));
     }
@@ -349,6 +357,12 @@ fn judge_replica(m: &Member, leader: Option<&Member>, t: &Thresholds) -> (Status
     (status, problems)
 }
 
+/// A replica that applies WAL: running (Patroni < 3.0.4), streaming, or
+/// in archive recovery (restore_command; its lag tells whether it keeps up).
+fn replicates(state: &str) -> bool {
+    matches!(state, "running" | "streaming" | "in archive recovery")
+}
+
 fn or_unknown(s: &str) -> &str {
     if s.is_empty() {
         "unknown"
@@ -358,7 +372,7 @@ fn or_unknown(s: &str) -> &str {
 }
 
 fn is_healthy(m: &Member, leader: Option<&Member>) -> bool {
-    matches!(m.state.as_str(), "running" | "streaming")
+    replicates(&m.state)
         && m.lag.is_some()
         && match (m.timeline, leader.and_then(|l| l.timeline)) {
             (Some(own), Some(leaders)) => own == leaders,
