@@ -70,6 +70,30 @@ fn check_commands_and_example_validate() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn the_ha_example_validates_with_every_service_on_every_node() {
+    let dir = temp_dir("icinga2-ha");
+    let conf = format!(
+        "{}const PgvigilPassword = \"{}\"\ninclude \"{}\"\n",
+        preamble(&dir),
+        generated_password(),
+        sandbox_copy(&dir, "packaging/icinga2/pgvigil-ha-example.conf").display()
+    );
+    fs::write(dir.join("icinga2.conf"), conf).unwrap();
+    let out = icinga2(&dir).arg("-C").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "icinga2 -C failed:\n{log}");
+    let example =
+        fs::read_to_string(repo_path("packaging/icinga2/pgvigil-ha-example.conf")).unwrap();
+    let services = example.matches("apply Service ").count() * 3;
+    assert!(log.contains("Instantiated 3 Hosts."), "{log}");
+    assert!(
+        log.contains(&format!("Instantiated {services} Services.")),
+        "{services} services expected:\n{log}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
 /// One service of the end-to-end run: its CheckCommand, variables, and the
 /// same plugin run by hand.
 struct Case {

@@ -92,6 +92,7 @@ fn one_primary_then_a_failover_and_split_brain() {
         out.summary()
     );
     assert!(out.hint().unwrap().contains("fence"));
+    eprintln!("split brain: {}", out.status_line());
 
     // The old primary stops: s2 still follows it, on the old timeline.
     primary.stop();

@@ -104,6 +104,21 @@ fn subscriptions_are_judged_on_the_subscriber() {
     );
     subscriber.execute("DROP SUBSCRIPTION later");
 
+    // A standby of the subscriber has the subscription in its catalog but
+    // runs no worker: the primary's business, OK.
+    let standby = Cluster::standby_of(&subscriber, "subs-standby");
+    let out = standby.plugin(PLUGIN).run();
+    out.expect("OK");
+    assert_eq!(
+        out.summary(),
+        "a standby: its 1 subscription applies on the primary only"
+    );
+    standby.stop();
+    subscriber.wait_for(
+        "SELECT count(*) = 1 FROM pg_stat_subscription WHERE pid IS NOT NULL",
+        "the apply worker to be back after the copy",
+    );
+
     // A row the subscriber already has: apply fails on it, again and again.
     subscriber.execute("INSERT INTO orders VALUES (1, 'local')");
     publisher.execute("INSERT INTO orders VALUES (1, 'remote')");

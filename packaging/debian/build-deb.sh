@@ -33,7 +33,7 @@ install -m 0755 target/release/pgvigil "$root/usr/lib/nagios/plugins/pgvigil"
 "$root/usr/lib/nagios/plugins/pgvigil" --install-links "$root/usr/lib/nagios/plugins" >/dev/null
 install -m 0644 packaging/icinga2/pgvigil.conf "$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
 install -m 0644 packaging/nagios/pgvigil.cfg "$root/etc/nagios-plugins/config/pgvigil.cfg"
-install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/nagios/pgvigil-example.cfg \
+install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/icinga2/pgvigil-ha-example.conf packaging/nagios/pgvigil-example.cfg \
   "$root/usr/share/doc/pgvigil/examples/"
 install -m 0644 packaging/schema/pgvigil-result.schema.json "$root/usr/share/pgvigil/"
 install -m 0644 "$here/copyright" "$root/usr/share/doc/pgvigil/copyright"

@@ -33,7 +33,7 @@ pub struct Args {
     pub state: StateArgs,
 }
 
-const VERSION: &str = "SELECT current_setting('server_version_num')::int AS version";
+const VERSION: &str = "SELECT current_setting('server_version_num')::int AS version, pg_is_in_recovery() AS in_recovery";
 
 // pg_subscription is shared by the whole cluster, so every subscription is
 // seen from any database; pg_subscription_rel is per database, so its tables
@@ -137,6 +137,9 @@ pub struct Measured {
     pub counts_errors: bool,
     /// `in the last 5 min`, or why errors are not judged this run.
     pub interval: String,
+    /// A standby keeps the subscriptions in its catalog, but only the
+    /// primary runs them.
+    pub standby: bool,
 }
 
 impl Check for Subscriptions {
@@ -167,7 +170,9 @@ impl Check for Subscriptions {
 }
 
 fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
-    let version: i32 = get(&db.query_one(VERSION)?, "version")?;
+    let server = db.query_one(VERSION)?;
+    let version: i32 = get(&server, "version")?;
+    let standby: bool = get(&server, "in_recovery")?;
     let rows = db.query(if version >= 150000 { FROM_15 } else { UP_TO_14 })?;
     let mut snapshot = Snapshot::default();
     let mut subscriptions = Vec::new();
@@ -212,7 +217,7 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
     }
     let counts_errors = version >= 150000;
     let mut interval = String::new();
-    if counts_errors && !subscriptions.is_empty() {
+    if counts_errors && !standby && !subscriptions.is_empty() {
         let store = ctx.state_store(&args.state)?;
         let rates = crate::rates::advance(&store, snapshot)?;
         match &rates.interval {
@@ -233,6 +238,7 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
         subscriptions,
         counts_errors,
         interval,
+        standby,
     })
 }
 
@@ -312,6 +318,25 @@ fn table_state(entry: &str) -> String {
 /// The worst subscription names the summary; every one listed, worst first,
 /// when not OK (or with -v).
 pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
+    if m.standby {
+        // Under Patroni the service runs on every node; whichever is the
+        // primary is judged.
+        return CheckResult::new(
+            Status::Ok,
+            format!(
+                "a standby: its {} appl{} on the primary only",
+                count(m.subscriptions.len(), "subscription"),
+                if m.subscriptions.len() == 1 {
+                    "ies"
+                } else {
+                    "y"
+                }
+            ),
+        )
+        .perf([
+            PerfData::new("subscriptions", m.subscriptions.len() as f64, Unit::Count).min(0.0),
+        ]);
+    }
     let mut judged: Vec<(&Subscription, Status, Vec<String>)> = m
         .subscriptions
         .iter()
@@ -446,6 +471,7 @@ mod tests {
             subscriptions,
             counts_errors: true,
             interval: "in the last 5 min".into(),
+            standby: false,
         }
     }
 
@@ -581,6 +607,23 @@ mod tests {
                 .ends_with("; errors are counted from PostgreSQL 15"),
             "{}",
             r.summary
+        );
+    }
+
+    #[test]
+    fn a_standby_leaves_them_to_the_primary() {
+        let t = thresholds::<Subscriptions>(None, None);
+        let mut stopped = streaming("orders");
+        stopped.apply_running = false;
+        let mut m = measured(vec![stopped]);
+        m.standby = true;
+        let r = judge(&m, &t, 0);
+        assert_eq!(
+            (r.status, r.summary.as_str()),
+            (
+                Status::Ok,
+                "a standby: its 1 subscription applies on the primary only"
+            )
         );
     }
 }
