@@ -262,3 +262,84 @@ fn a_patroni_cluster_through_an_operators_day() {
         out.summary()
     );
 }
+
+/// An HTTPS REST API (Patroni's restapi certfile/keyfile): the check follows
+/// PGSSLMODE and PGSSLROOTCERT as a PostgreSQL connection does. One node of
+/// its own, bootstrapped alone.
+#[test]
+fn an_https_api_follows_the_suites_tls_settings() {
+    if server_major() != 15 {
+        eprintln!(
+            "check_pg_patroni is tested with Debian's Patroni 3.0 and PostgreSQL 15 only: skipped"
+        );
+        return;
+    }
+    if let Err(why) = patroni_available() {
+        panic!("{why}");
+    }
+    let certs = temp_dir("patroni-certs");
+    openssl(
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+         -addext subjectAltName=IP:127.0.0.1 -keyout api.key -out api.crt",
+        &certs,
+    );
+    openssl(
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=other -keyout other.key -out other.crt",
+        &certs,
+    );
+    let cluster = PatroniCluster::start_with(
+        "pgvigil-tls",
+        1,
+        Some((certs.join("api.crt"), certs.join("api.key"))),
+    );
+    let state = temp_dir("patroni-tls-state");
+    let api = cluster.nodes[0].api();
+    assert!(api.starts_with("https://"));
+    let tls = |mode: &str, root: &str| {
+        PluginRun::new(PLUGIN)
+            .env("PGVIGIL_STATE_DIR", state.to_str().unwrap())
+            .env("PGSSLMODE", mode)
+            .env("PGSSLROOTCERT", certs.join(root).to_str().unwrap())
+            .args(&["--api", &api, "-c", "0:"])
+            .run()
+    };
+    // Encrypted whatever the certificate, as libpq's require.
+    let out = tls("require", "other.crt");
+    out.expect("OK");
+    assert!(
+        out.summary()
+            .starts_with("leader node1 (timeline 1), 0 of 0 replicas"),
+        "{}",
+        out.summary()
+    );
+    // Checked against the right root: OK; against another: refused.
+    tls("verify-full", "api.crt").expect("OK");
+    let out = tls("verify-full", "other.crt");
+    out.expect("CRITICAL");
+    assert!(
+        out.summary()
+            .starts_with(&format!("Patroni's REST API at {api} does not answer: ")),
+        "{}",
+        out.summary()
+    );
+    assert!(out.summary().contains("certificate"), "{}", out.summary());
+    eprintln!("wrong root: {}", out.status_line());
+    // Plain HTTP to the HTTPS port gets no JSON.
+    let plain = api.replace("https://", "http://");
+    let out = run(&state, &plain, &["-c", "0:"]);
+    out.expect("CRITICAL");
+}
+
+/// `openssl` with `args` split at spaces, run in `dir`.
+fn openssl(args: &str, dir: &std::path::Path) {
+    let out = std::process::Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -25,13 +25,16 @@ pub struct Node {
     pub pg_port: u16,
     pub config: PathBuf,
     pub data: PathBuf,
+    https: bool,
     child: Option<Child>,
 }
 
 impl Node {
-    /// `http://127.0.0.1:PORT`, the node's REST API.
+    /// `http://127.0.0.1:PORT`, the node's REST API (https:// for a
+    /// cluster started with a certificate).
     pub fn api(&self) -> String {
-        format!("http://127.0.0.1:{}", self.api_port)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.api_port)
     }
 }
 
@@ -39,6 +42,8 @@ pub struct PatroniCluster {
     pub base: PathBuf,
     pub scope: String,
     pub nodes: Vec<Node>,
+    /// The REST API's certificate and key, when it speaks HTTPS.
+    tls: Option<(PathBuf, PathBuf)>,
     etcd: Option<Child>,
     etcd_port: u16,
     etcd_peer_port: u16,
@@ -67,11 +72,25 @@ impl PatroniCluster {
     /// etcd and `size` nodes, returned once there is a leader and every
     /// other node streams from it.
     pub fn start(scope: &str, size: usize) -> PatroniCluster {
+        PatroniCluster::start_with(scope, size, None)
+    }
+
+    /// The same, the REST API serving HTTPS with `tls` (certificate, key).
+    pub fn start_with(scope: &str, size: usize, tls: Option<(PathBuf, PathBuf)>) -> PatroniCluster {
         let base = temp_dir(&format!("patroni-{scope}"));
+        let tls = tls.map(|(cert, key)| {
+            let (to_cert, to_key) = (base.join("api.crt"), base.join("api.key"));
+            std::fs::copy(cert, &to_cert).expect("copy certificate");
+            std::fs::copy(key, &to_key).expect("copy key");
+            chown(&to_cert);
+            chown(&to_key);
+            (to_cert, to_key)
+        });
         let mut cluster = PatroniCluster {
             base: base.clone(),
             scope: scope.to_string(),
             nodes: Vec::new(),
+            tls,
             etcd: None,
             etcd_port: free_port(),
             etcd_peer_port: free_port(),
@@ -85,6 +104,7 @@ impl PatroniCluster {
                 config: base.join(format!("{name}.yml")),
                 data: base.join(format!("data-{name}")),
                 name,
+                https: cluster.tls.is_some(),
                 child: None,
             };
             cluster.write_config(&node);
@@ -141,10 +161,16 @@ impl PatroniCluster {
 
     fn write_config(&self, node: &Node) {
         let base = self.base.display();
+        let tls = match &self.tls {
+            Some((cert, key)) => {
+                format!(", certfile: {}, keyfile: {}", cert.display(), key.display())
+            }
+            None => String::new(),
+        };
         let yaml = format!(
             "scope: {scope}
 name: {name}
-restapi: {{listen: 127.0.0.1:{api}, connect_address: 127.0.0.1:{api}}}
+restapi: {{listen: 127.0.0.1:{api}, connect_address: 127.0.0.1:{api}{tls}}}
 etcd: {{host: 127.0.0.1:{etcd}}}
 bootstrap:
   dcs: {{ttl: {TTL}, loop_wait: 2, retry_timeout: 5, postgresql: {{use_pg_rewind: false}}}}
@@ -233,7 +259,7 @@ postgresql:
         self.nodes
             .iter()
             .filter(|n| n.child.is_some())
-            .find_map(|n| get_json(n.api_port, "/cluster"))
+            .find_map(|n| get_json(&format!("{}/cluster", n.api())))
             .and_then(|v| v["members"].as_array().cloned())
     }
 
@@ -284,17 +310,14 @@ fn postmaster_pid(data: &Path) -> Option<i32> {
         .ok()
 }
 
-/// A plain HTTP/1.0 GET on loopback, for the harness's own waiting (the
-/// plugin under test has its own client).
-fn get_json(port: u16, path: &str) -> Option<serde_json::Value> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    let body = text.split_once("\r\n\r\n")?.1;
-    serde_json::from_str(body).ok()
+/// GET a JSON document with curl (-k: the harness only waits; the plugin
+/// under test has its own client and its own TLS checks).
+fn get_json(url: &str) -> Option<serde_json::Value> {
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "--max-time", "5", url])
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
 }
 
 impl Drop for PatroniCluster {
