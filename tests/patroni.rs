@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use harness::daemon::wait_until;
 use harness::patroni::{logs, patroni_available, PatroniCluster};
-use harness::{server_major, temp_dir, PluginOutput, PluginRun};
+use harness::{openssl, server_major, temp_dir, PluginOutput, PluginRun};
 
 const PLUGIN: &str = "check_pg_patroni";
 
@@ -178,21 +178,17 @@ fn a_patroni_cluster_through_an_operators_day() {
     );
     eprintln!("failover: {}", out.status_line());
     seen.borrow_mut().push(out.summary().to_string());
-    let out = until(
-        &cluster,
-        60,
-        "timeline 2 to show",
-        || {
-            let out = run(&state, &api2, &[]);
-            seen.borrow_mut().push(out.summary().to_string());
-            out
-        },
-        |out| {
-            out.perfdata()
-                .get("timeline")
-                .is_some_and(|t| t.value == 2.0)
-        },
-    );
+    // Every run from here on is kept, to find what one of them said.
+    let recorded = || {
+        let out = run(&state, &api2, &[]);
+        seen.borrow_mut().push(out.summary().to_string());
+        out
+    };
+    let out = until(&cluster, 60, "timeline 2 to show", recorded, |out| {
+        out.perfdata()
+            .get("timeline")
+            .is_some_and(|t| t.value == 2.0)
+    });
     eprintln!("timeline: {}", out.status_line());
     assert!(
         seen.borrow().iter().any(|s| s.contains("timeline 1 → 2")
@@ -202,21 +198,11 @@ fn a_patroni_cluster_through_an_operators_day() {
     );
     // node1's member key expires: it is named as gone, once; then the
     // cluster of two is OK with its one replica.
-    until(
-        &cluster,
-        60,
-        "node1 to be named as gone",
-        || {
-            let out = run(&state, &api2, &[]);
-            seen.borrow_mut().push(out.summary().to_string());
-            out
-        },
-        |_| {
-            seen.borrow()
-                .iter()
-                .any(|s| s.contains("gone since the previous run: node1"))
-        },
-    );
+    until(&cluster, 60, "node1 to be named as gone", recorded, |_| {
+        seen.borrow()
+            .iter()
+            .any(|s| s.contains("gone since the previous run: node1"))
+    });
     let out = until(
         &cluster,
         60,
@@ -328,18 +314,4 @@ fn an_https_api_follows_the_suites_tls_settings() {
     let plain = api.replace("https://", "http://");
     let out = run(&state, &plain, &["-c", "0:"]);
     out.expect("CRITICAL");
-}
-
-/// `openssl` with `args` split at spaces, run in `dir`.
-fn openssl(args: &str, dir: &std::path::Path) {
-    let out = std::process::Command::new("openssl")
-        .args(args.split_whitespace())
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

@@ -2,25 +2,10 @@
 //! this run (openssl), as libpq would treat each mode.
 
 use std::path::Path;
-use std::process::Command;
 
-use harness::Cluster;
+use harness::{openssl, Cluster};
 
 const PLUGIN: &str = "check_pg_locks";
-
-/// `openssl` with `args` split at spaces, run in `dir`.
-fn openssl(args: &str, dir: &Path) {
-    let out = Command::new("openssl")
-        .args(args.split_whitespace())
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Serves `server.crt`/`server.key` from the cluster's base dir over TLS.
 fn install(cluster: &Cluster) {

@@ -257,3 +257,18 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// `openssl` with `args` split at spaces, run in `dir`: certificates made
+/// for one test run.
+pub fn openssl(args: &str, dir: &Path) {
+    let out = Command::new("openssl")
+        .args(args.split_whitespace())
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
