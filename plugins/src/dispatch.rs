@@ -12,6 +12,8 @@ usage: pgvigil CHECK [OPTIONS]     run a check (or check_pg_CHECK, a link to pgv
        pgvigil --list              every check and event handler, one line each
        pgvigil --links             the names to link to this binary, one a line
        pgvigil --install-links DIR link every check_pg_* and handle_pg_* in DIR to this binary
+       pgvigil setup-check [-H HOST -p PORT -U USER -d DB]
+                                   can this role do every check's full job? the SQL for each gap
        pgvigil --version";
 
 pub fn main(mut args: Vec<OsString>) -> ! {
@@ -45,6 +47,10 @@ pub fn main(mut args: Vec<OsString>) -> ! {
             },
             None => exit(3, "pgvigil: --install-links needs a directory"),
         },
+        Some("setup-check") => {
+            args.remove(0);
+            pgvigil::setup_check::main(args)
+        }
         // The README's table of plugins, which a test holds the README to.
         Some("--readme-table") => exit(0, registry::readme_table().trim_end()),
         // One program's example command line, which the demo runs.

@@ -12,6 +12,7 @@ pub mod registry;
 pub mod rest;
 pub mod runner;
 pub mod session;
+pub mod setup_check;
 mod tls;
 
 pub use pgvigil_kit::{

@@ -106,7 +106,7 @@ pub(crate) fn thresholds<C: Check>(
 }
 
 /// clap's message without its usage block, on one line.
-pub(crate) fn one_line_clap(error: &clap::Error) -> String {
+pub fn one_line_clap(error: &clap::Error) -> String {
     let text = error.render().to_string();
     let message: Vec<&str> = text
         .lines()
