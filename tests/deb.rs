@@ -51,6 +51,8 @@ fn package_holds_every_plugin_its_man_page_and_the_configuration() {
         .collect();
     for name in &names {
         wanted.push(format!("./usr/share/man/man1/{name}.1.gz"));
+        wanted.push(format!("./usr/share/bash-completion/completions/{name}"));
+        wanted.push(format!("./usr/share/zsh/vendor-completions/_{name}"));
     }
     for path in wanted {
         assert!(

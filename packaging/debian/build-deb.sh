@@ -31,6 +31,10 @@ install -d "$root/DEBIAN" "$root/usr/lib/nagios/plugins" "$root/usr/share/man/ma
 install -m 0755 target/release/pgvigil "$root/usr/lib/nagios/plugins/pgvigil"
 # Relative links beside the binary, made by the binary from its registry.
 "$root/usr/lib/nagios/plugins/pgvigil" --install-links "$root/usr/lib/nagios/plugins" >/dev/null
+# Shell completions, one file per program where bash-completion and zsh look.
+"$root/usr/lib/nagios/plugins/pgvigil" --completions bash "$root/usr/share/bash-completion/completions" >/dev/null
+"$root/usr/lib/nagios/plugins/pgvigil" --completions zsh "$root/usr/share/zsh/vendor-completions" >/dev/null
+chmod 0644 "$root"/usr/share/bash-completion/completions/* "$root"/usr/share/zsh/vendor-completions/*
 install -m 0644 packaging/icinga2/pgvigil.conf "$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
 install -m 0644 packaging/nagios/pgvigil.cfg "$root/etc/nagios-plugins/config/pgvigil.cfg"
 install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/icinga2/pgvigil-ha-example.conf packaging/nagios/pgvigil-example.cfg \

@@ -12,6 +12,8 @@ usage: pgvigil CHECK [OPTIONS]     run a check (or check_pg_CHECK, a link to pgv
        pgvigil --list              every check and event handler, one line each
        pgvigil --links             the names to link to this binary, one a line
        pgvigil --install-links DIR link every check_pg_* and handle_pg_* in DIR to this binary
+       pgvigil --completions bash|zsh DIR
+                                   write shell completions for every program into DIR
        pgvigil setup-check [-H HOST -p PORT -U USER -d DB]
                                    can this role do every check's full job? the SQL for each gap
        pgvigil --version";
@@ -46,6 +48,24 @@ pub fn main(mut args: Vec<OsString>) -> ! {
                 Err(e) => exit(3, &format!("pgvigil: {e}")),
             },
             None => exit(3, "pgvigil: --install-links needs a directory"),
+        },
+        Some("--completions") => match (args.get(2), args.get(3)) {
+            (Some(shell), Some(dir)) => {
+                match crate::completions::write(&shell.to_string_lossy(), Path::new(dir)) {
+                    Ok(n) => exit(
+                        0,
+                        &format!(
+                            "pgvigil: {n} completion files in {}",
+                            Path::new(dir).display()
+                        ),
+                    ),
+                    Err(e) => exit(3, &format!("pgvigil: {e}")),
+                }
+            }
+            _ => exit(
+                3,
+                "pgvigil: --completions needs a shell (bash, zsh) and a directory",
+            ),
         },
         Some("setup-check") => {
             args.remove(0);

@@ -2,6 +2,7 @@
 //! Called as `check_pg_locks` (a link to it) it runs that check; called as
 //! `pgvigil locks …` it runs it too.
 
+mod completions;
 mod dispatch;
 mod links;
 
