@@ -3,7 +3,7 @@
 # PostgreSQL server binaries (unless PGVIGIL_PG_BINDIR names some), the
 # openssl tool the TLS tests make certificates with; the monitoring daemons the
 # packaging tests run (Icinga2, Nagios 4) and the Debian packaging tools
-# (dpkg-shlibdeps, lintian); the validators of the JSON and OpenMetrics
+# (dpkg-shlibdeps, lintian) and RPM tools (rpmbuild, rpmlint); the validators of the JSON and OpenMetrics
 # output (python3-jsonschema, promtool from prometheus); pgBackRest and
 # PgBouncer, which the backup and pool checks are tested against; Patroni and
 # etcd, for the HA check. Safe to run again.
@@ -29,6 +29,9 @@ command -v icinga2 >/dev/null || missing+=(icinga2-bin icinga2-common)
 command -v nagios4 >/dev/null || missing+=(nagios4-core)
 command -v dpkg-shlibdeps >/dev/null || missing+=(dpkg-dev)
 command -v lintian >/dev/null || missing+=(lintian)
+# The RPM for RHEL-family hosts: rpmbuild and rpmlint.
+command -v rpmbuild >/dev/null || missing+=(rpm)
+command -v rpmlint >/dev/null || missing+=(rpmlint)
 command -v man >/dev/null || missing+=(man-db)
 # The validators of --format: promtool (OpenMetrics) and a JSON Schema validator.
 command -v promtool >/dev/null || missing+=(prometheus)
