@@ -17,9 +17,16 @@ version=$(cargo metadata --no-deps --format-version 1 |
 [ -n "$version" ] || { echo "build-deb: cannot read the version" >&2; exit 1; }
 arch=$(dpkg --print-architecture)
 
-cargo build --release --workspace --bins --quiet
+# The binaries: PGVIGIL_RELEASE_DIR (scripts/portable.sh's glibc 2.17 build,
+# which scripts/release.sh and the tests use), else a native release build.
+if [ -n "${PGVIGIL_RELEASE_DIR:-}" ]; then
+  bin=$PGVIGIL_RELEASE_DIR
+else
+  cargo build --release --workspace --bins --quiet
+  bin=target/release
+fi
 # Every check and handler, as the registry names them.
-plugins=$(target/release/pgvigil --links)
+plugins=$("$bin/pgvigil" --links)
 
 out=target/debian
 root=$out/pgvigil_${version}_$arch
@@ -28,7 +35,7 @@ install -d "$root/DEBIAN" "$root/usr/lib/nagios/plugins" "$root/usr/share/man/ma
   "$root/usr/share/icinga2/include/plugins-contrib.d" "$root/etc/nagios-plugins/config" \
   "$root/usr/share/doc/pgvigil/examples" "$root/usr/share/pgvigil"
 
-install -m 0755 target/release/pgvigil "$root/usr/lib/nagios/plugins/pgvigil"
+install -m 0755 "$bin/pgvigil" "$root/usr/lib/nagios/plugins/pgvigil"
 # Relative links beside the binary, made by the binary from its registry.
 "$root/usr/lib/nagios/plugins/pgvigil" --install-links "$root/usr/lib/nagios/plugins" >/dev/null
 # Shell completions, one file per program where bash-completion and zsh look.
@@ -43,7 +50,7 @@ install -m 0644 packaging/schema/pgvigil-result.schema.json "$root/usr/share/pgv
 install -m 0644 "$here/copyright" "$root/usr/share/doc/pgvigil/copyright"
 sed "s/@VERSION@/$version/" "$here/changelog" | gzip -9n >"$root/usr/share/doc/pgvigil/changelog.gz"
 
-target/release/pgvigil-man "$out/man"
+"$bin/pgvigil-man" "$out/man"
 for p in $plugins; do
   [ -f "$out/man/$p.1" ] || { echo "build-deb: no man page for $p" >&2; exit 1; }
   gzip -9n <"$out/man/$p.1" >"$root/usr/share/man/man1/$p.1.gz"

@@ -14,7 +14,14 @@ version=$(cargo metadata --no-deps --format-version 1 |
   sed -n 's/.*"name":"pgvigil","version":"\([^"]*\)".*/\1/p')
 [ -n "$version" ] || { echo "build-rpm: cannot read the version" >&2; exit 1; }
 
-cargo build --release --workspace --bins --quiet
+# The binaries: PGVIGIL_RELEASE_DIR (scripts/portable.sh's glibc 2.17 build,
+# which scripts/release.sh and the tests use), else a native release build.
+if [ -n "${PGVIGIL_RELEASE_DIR:-}" ]; then
+  bin=$PGVIGIL_RELEASE_DIR
+else
+  cargo build --release --workspace --bins --quiet
+  bin=target/release
+fi
 out=$PWD/target/rpm
 stage=$out/stage
 rm -rf "$out"
@@ -22,7 +29,7 @@ plugins=$stage/usr/lib64/nagios/plugins
 install -d "$plugins" "$stage/usr/share/man/man1" "$stage/usr/share/icinga2/include/plugins-contrib.d" \
   "$stage/etc/nagios/conf.d" "$stage/usr/share/doc/pgvigil/examples" "$stage/usr/share/pgvigil" \
   "$stage/var/lib/pgvigil"
-install -m 0755 target/release/pgvigil "$plugins/pgvigil"
+install -m 0755 "$bin/pgvigil" "$plugins/pgvigil"
 "$plugins/pgvigil" --install-links "$plugins" >/dev/null
 "$plugins/pgvigil" --completions bash "$stage/usr/share/bash-completion/completions" >/dev/null
 "$plugins/pgvigil" --completions zsh "$stage/usr/share/zsh/site-functions" >/dev/null
@@ -32,8 +39,8 @@ install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/icinga2/pgvigil
   packaging/nagios/pgvigil-example.cfg "$stage/usr/share/doc/pgvigil/examples/"
 install -m 0644 README.md packaging/debian/copyright "$stage/usr/share/doc/pgvigil/"
 install -m 0644 packaging/schema/pgvigil-result.schema.json "$stage/usr/share/pgvigil/"
-target/release/pgvigil-man "$out/man" >/dev/null
-for p in $(target/release/pgvigil --links); do
+"$bin/pgvigil-man" "$out/man" >/dev/null
+for p in $("$bin/pgvigil" --links); do
   [ -f "$out/man/$p.1" ] || { echo "build-rpm: no man page for $p" >&2; exit 1; }
   gzip -9n <"$out/man/$p.1" >"$stage/usr/share/man/man1/$p.1.gz"
 done

@@ -281,7 +281,8 @@ postgresql:
         }
     }
 
-    /// Every running node a member, one leader, every replica streaming.
+    /// Every running node a member, one leader, every replica streaming and
+    /// caught up by Patroni's count.
     pub fn wait_healthy(&self) {
         let running = self.nodes.iter().filter(|n| n.child.is_some()).count();
         self.wait_for("every node to stream", |members| {
@@ -291,6 +292,34 @@ postgresql:
                     (m["state"] == "running" || m["state"] == "streaming")
                         && (m["role"] == "leader" || m["lag"].is_number())
                 })
+        });
+        // After a WAL switch (each pg_basebackup makes one) an idle leader's
+        // position is the next segment's start while its replicas have
+        // replayed up to the switch: Patroni counts them up to 16 MB behind,
+        // and refuses to promote a replica more than maximum_lag_on_failover
+        // (1 MB) behind. A little WAL moves everyone into the new segment.
+        let leader_port = self
+            .members()
+            .and_then(|m| {
+                m.iter()
+                    .find(|m| m["role"] == "leader")
+                    .and_then(|l| l["port"].as_u64())
+            })
+            .expect("the leader's port");
+        let mut client = postgres::Client::configure()
+            .host("127.0.0.1")
+            .port(leader_port as u16)
+            .user("postgres")
+            .dbname("postgres")
+            .connect(postgres::NoTls)
+            .expect("connect to the leader");
+        client
+            .batch_execute("CREATE TABLE IF NOT EXISTS harness_tick (at timestamptz); INSERT INTO harness_tick VALUES (now())")
+            .expect("write WAL on the leader");
+        self.wait_for("every replica to catch up", |members| {
+            members
+                .iter()
+                .all(|m| m["role"] == "leader" || m["lag"].as_u64() == Some(0))
         });
     }
 
