@@ -9,20 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use harness::daemon::{icinga2, icinga2_constants, package, require};
-use harness::{is_root, temp_dir, Cluster, PluginRun};
-
-fn text(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().expect("run");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
+use harness::{is_root, output_text, temp_dir, Cluster, PluginRun};
 
 #[test]
 fn lintian_reports_no_error() {
     // lintian leaves a cache file (mldbm-elf-*) in TMPDIR on every run: one
     // of the test process's own directories takes it, removed at exit.
-    let (ok, report) = text(
+    let (ok, report) = output_text(
         Command::new(require("lintian"))
             .env("TMPDIR", harness::temp_dir("lintian"))
             .arg("--fail-on")
@@ -36,7 +29,7 @@ fn lintian_reports_no_error() {
 
 #[test]
 fn package_holds_every_plugin_its_man_page_and_the_configuration() {
-    let (ok, listing) = text(Command::new("dpkg-deb").arg("-c").arg(package()));
+    let (ok, listing) = output_text(Command::new("dpkg-deb").arg("-c").arg(package()));
     assert!(ok, "{listing}");
     let mut wanted = vec![
         "./usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf".to_string(),
@@ -75,7 +68,7 @@ fn package_holds_every_plugin_its_man_page_and_the_configuration() {
         .filter(|l| l.starts_with('-') && l.contains("/usr/lib/nagios/plugins/"))
         .count();
     assert_eq!(files, 1, "one binary in the plugin directory:\n{listing}");
-    let (_, conffiles) = text(
+    let (_, conffiles) = output_text(
         Command::new("dpkg-deb")
             .arg("-I")
             .arg(package())
@@ -90,12 +83,12 @@ fn installed_package_works() {
     let scratch = temp_dir("deb");
     // As root, a real install; otherwise the package's tree, unpacked.
     let root = if is_root() {
-        let (ok, log) = text(Command::new("dpkg").arg("-i").arg(package()));
+        let (ok, log) = output_text(Command::new("dpkg").arg("-i").arg(package()));
         assert!(ok, "dpkg -i:\n{log}");
         PathBuf::from("/")
     } else {
         let tree = scratch.join("tree");
-        let (ok, log) = text(Command::new("dpkg-deb").arg("-x").arg(package()).arg(&tree));
+        let (ok, log) = output_text(Command::new("dpkg-deb").arg("-x").arg(package()).arg(&tree));
         assert!(ok, "dpkg-deb -x:\n{log}");
         tree
     };
@@ -115,7 +108,7 @@ fn installed_package_works() {
         man.arg("-l")
             .arg(root.join("usr/share/man/man1/check_pg_connections.1.gz"));
     }
-    let (ok, page) = text(man.env("MANPAGER", "cat").env("MANWIDTH", "80"));
+    let (ok, page) = output_text(man.env("MANPAGER", "cat").env("MANWIDTH", "80"));
     assert!(ok, "man: {page}");
     for needle in [
         "check_pg_connections",
@@ -131,7 +124,7 @@ fn installed_package_works() {
         icinga2_finds_installed_commands(&scratch, &plugins);
         // Purged, not only removed: postrm then takes /var/lib/pgvigil too,
         // and the machine keeps nothing of the test.
-        let (ok, log) = text(Command::new("dpkg").args(["-P", "pgvigil"]));
+        let (ok, log) = output_text(Command::new("dpkg").args(["-P", "pgvigil"]));
         assert!(ok, "dpkg -P:\n{log}");
         assert!(
             !Path::new("/var/lib/pgvigil").exists(),
@@ -149,15 +142,15 @@ fn the_state_directory_is_the_monitoring_users(cluster: &Cluster, plugins: &Path
     let dir = Path::new("/var/lib/pgvigil");
     let meta = fs::metadata(dir).expect("postinst makes /var/lib/pgvigil");
     assert_eq!(meta.permissions().mode() & 0o7777, 0o750);
-    let (ok, nagios) = text(Command::new("id").args(["-u", "nagios"]));
+    let (ok, nagios) = output_text(Command::new("id").args(["-u", "nagios"]));
     if !ok {
         eprintln!("no nagios user here: the directory stays root's");
         return;
     }
     assert_eq!(meta.uid().to_string(), nagios.trim());
-    let (_, group) = text(Command::new("id").args(["-g", "nagios"]));
+    let (_, group) = output_text(Command::new("id").args(["-g", "nagios"]));
     use std::os::unix::process::CommandExt;
-    let (ok, out) = text(
+    let (ok, out) = output_text(
         Command::new(plugins.join("check_pg_deadlocks"))
             .uid(nagios.trim().parse().unwrap())
             .gid(group.trim().parse().unwrap())
@@ -197,6 +190,6 @@ fn icinga2_finds_installed_commands(scratch: &Path, plugins: &Path) {
         ),
     )
     .unwrap();
-    let (ok, log) = text(icinga2(scratch, &conf).arg("-C"));
+    let (ok, log) = output_text(icinga2(scratch, &conf).arg("-C"));
     assert!(ok, "icinga2 -C with the installed pgvigil.conf:\n{log}");
 }

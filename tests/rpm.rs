@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use harness::daemon::{repo_path, require};
-use harness::{temp_dir, Cluster, PluginRun};
+use harness::{output_text, temp_dir, Cluster, PluginRun};
 
 fn rpm_file() -> PathBuf {
     let dir = repo_path("target/rpm");
@@ -26,17 +26,10 @@ fn rpm_file() -> PathBuf {
     })
 }
 
-fn text(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().expect("run");
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
 #[test]
 fn rpmlint_reports_no_error() {
     // With the package's own filters, each explained in the file.
-    let (_, report) = text(
+    let (_, report) = output_text(
         Command::new(require("rpmlint"))
             .arg("-r")
             .arg(repo_path("packaging/rpm/pgvigil.rpmlintrc"))
@@ -49,7 +42,7 @@ fn rpmlint_reports_no_error() {
 
 /// `rpm -qp --qf … -l`-style listing: mode, owner, group and path of each file.
 fn listing(rpm: &Path) -> Vec<(String, String, String, String)> {
-    let (ok, out) = text(
+    let (ok, out) = output_text(
         Command::new("rpm")
             .args([
                 "-qp",
@@ -109,13 +102,13 @@ fn it_installs_in_the_rhel_layout_and_its_plugins_work() {
         find(&format!("/usr/lib64/nagios/plugins/{name}"));
         find(&format!("/usr/share/man/man1/{name}.1.gz"));
     }
-    let (_, config) = text(Command::new("rpm").args(["-qpc"]).arg(&rpm));
+    let (_, config) = output_text(Command::new("rpm").args(["-qpc"]).arg(&rpm));
     assert_eq!(config.trim(), "/etc/nagios/conf.d/pgvigil.cfg");
 
     // Into a scratch root: no rpmdb packages there to satisfy glibc, and no
     // shell for the scriptlets, which are run below.
     let root = temp_dir("rpm-root");
-    let (ok, out) = text(
+    let (ok, out) = output_text(
         Command::new("rpm")
             .arg("--root")
             .arg(&root)
@@ -133,7 +126,7 @@ fn it_installs_in_the_rhel_layout_and_its_plugins_work() {
     // %post, as the package declares it, with the scratch root's state
     // directory for the real one: it goes to nagios (or icinga) when the
     // host has that user.
-    let (ok, scripts) = text(Command::new("rpm").args(["-qp", "--scripts"]).arg(&rpm));
+    let (ok, scripts) = output_text(Command::new("rpm").args(["-qp", "--scripts"]).arg(&rpm));
     assert!(ok, "{scripts}");
     let post = scripts
         .split("postinstall scriptlet")
@@ -142,7 +135,7 @@ fn it_installs_in_the_rhel_layout_and_its_plugins_work() {
         .map(|(_, body)| body.to_string())
         .expect("a %post scriptlet");
     let body = post.replace("/var/lib/pgvigil", state.to_str().unwrap());
-    let (ok, out) = text(Command::new("sh").arg("-c").arg(&body));
+    let (ok, out) = output_text(Command::new("sh").arg("-c").arg(&body));
     assert!(ok, "%post: {out}");
     let owner = |user: &str| {
         Command::new("getent")
@@ -152,7 +145,7 @@ fn it_installs_in_the_rhel_layout_and_its_plugins_work() {
     };
     let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&state).unwrap());
     if owner("nagios") {
-        let (_, line) = text(Command::new("getent").args(["passwd", "nagios"]));
+        let (_, line) = output_text(Command::new("getent").args(["passwd", "nagios"]));
         let nagios_uid: u32 = line.split(':').nth(2).unwrap().parse().unwrap();
         assert_eq!(uid, nagios_uid, "the state directory belongs to nagios");
     }

@@ -12,19 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=packaging/debian
 
-version=$(cargo metadata --no-deps --format-version 1 |
-  sed -n 's/.*"name":"pgvigil","version":"\([^"]*\)".*/\1/p')
-[ -n "$version" ] || { echo "build-deb: cannot read the version" >&2; exit 1; }
 arch=$(dpkg --print-architecture)
 
-# The binaries: PGVIGIL_RELEASE_DIR (scripts/portable.sh's glibc 2.17 build,
-# which scripts/release.sh and the tests use), else a native release build.
-if [ -n "${PGVIGIL_RELEASE_DIR:-}" ]; then
-  bin=$PGVIGIL_RELEASE_DIR
-else
-  cargo build --release --workspace --bins --quiet
-  bin=target/release
-fi
+. packaging/release-binaries.sh
 # Every check and handler, as the registry names them.
 plugins=$("$bin/pgvigil" --links)
 

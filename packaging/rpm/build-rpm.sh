@@ -10,18 +10,8 @@
 # Needs rpmbuild (Debian's rpm package; scripts/setup.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-version=$(cargo metadata --no-deps --format-version 1 |
-  sed -n 's/.*"name":"pgvigil","version":"\([^"]*\)".*/\1/p')
-[ -n "$version" ] || { echo "build-rpm: cannot read the version" >&2; exit 1; }
 
-# The binaries: PGVIGIL_RELEASE_DIR (scripts/portable.sh's glibc 2.17 build,
-# which scripts/release.sh and the tests use), else a native release build.
-if [ -n "${PGVIGIL_RELEASE_DIR:-}" ]; then
-  bin=$PGVIGIL_RELEASE_DIR
-else
-  cargo build --release --workspace --bins --quiet
-  bin=target/release
-fi
+. packaging/release-binaries.sh
 out=$PWD/target/rpm
 stage=$out/stage
 rm -rf "$out"

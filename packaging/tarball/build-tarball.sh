@@ -7,15 +7,7 @@
 # release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-version=$(cargo metadata --no-deps --format-version 1 |
-  sed -n 's/.*"name":"pgvigil","version":"\([^"]*\)".*/\1/p')
-[ -n "$version" ] || { echo "build-tarball: cannot read the version" >&2; exit 1; }
-if [ -n "${PGVIGIL_RELEASE_DIR:-}" ]; then
-  bin=$PGVIGIL_RELEASE_DIR
-else
-  cargo build --release --workspace --bins --quiet
-  bin=target/release
-fi
+. packaging/release-binaries.sh
 out=$PWD/target/tarball
 name=pgvigil-$version-x86_64-linux
 dir=$out/$name

@@ -12,8 +12,8 @@ pub mod plugin;
 mod system;
 
 pub use system::{
-    as_server_user, bindir, chown, client_program, free_port, is_root, openssl, run_ok,
-    server_major, temp_dir,
+    as_server_user, bindir, chown, client_program, free_port, is_root, openssl, output_text,
+    run_ok, server_major, temp_dir,
 };
 
 pub use cluster::{generated_password, Cluster, ClusterOptions, MONITOR, PLAIN};

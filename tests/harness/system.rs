@@ -272,3 +272,11 @@ pub fn openssl(args: &str, dir: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs `cmd`: whether it succeeded, and its stdout then stderr as text.
+pub fn output_text(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().expect("run");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
