@@ -297,13 +297,22 @@ pub fn remember(
         taken_at: now,
         ..Snapshot::default()
     };
-    let leader = view.members.iter().find(|m| m.leads());
-    seen.markers.insert(
-        "leader".into(),
-        leader.map(|l| l.name.clone()).unwrap_or_default(),
-    );
-    if let Some(timeline) = leader.and_then(|l| l.timeline) {
-        seen.markers.insert("timeline".into(), timeline.to_string());
+    // Without a leader (an election under way) the last one seen is kept,
+    // so that the run which sees the next leader still reports the change.
+    match view.members.iter().find(|m| m.leads()) {
+        Some(leader) => {
+            seen.markers.insert("leader".into(), leader.name.clone());
+            if let Some(timeline) = leader.timeline {
+                seen.markers.insert("timeline".into(), timeline.to_string());
+            }
+        }
+        None => {
+            for key in ["leader", "timeline"] {
+                if let Some(value) = previous.and_then(|p| p.markers.get(key)) {
+                    seen.markers.insert(key.into(), value.clone());
+                }
+            }
+        }
     }
     let names: Vec<&str> = view.members.iter().map(|m| m.name.as_str()).collect();
     seen.markers.insert("members".into(), names.join(","));
@@ -842,6 +851,31 @@ mod tests {
         let (seen, _) = remember(&view, None, 1000.0);
         m.previous = Some(read_previous(&seen));
         assert_eq!(run(&m, Some(Expected::Replica)).status, Status::Ok);
+    }
+
+    #[test]
+    fn a_run_without_leader_keeps_the_last_one_for_the_next() {
+        let (first, _) = remember(&healthy(), None, 1000.0);
+        let mut election = healthy();
+        election.members.remove(0);
+        let (during, _) = remember(&election, Some(&first), 1010.0);
+        assert_eq!(during.markers["leader"], "node1");
+        assert_eq!(during.markers["timeline"], "1");
+        assert_eq!(during.markers["members"], "node2,node3");
+        // node2 wins on timeline 2: the change is reported.
+        let mut after = election.clone();
+        after.members[0].role = "leader".into();
+        after.members[0].timeline = Some(2);
+        after.members[1].timeline = Some(2);
+        let mut m = measured(after);
+        m.previous = Some(read_previous(&during));
+        let r = run(&m, None);
+        assert!(
+            r.summary
+                .starts_with("new leader since the previous run: node1 → node2, timeline 1 → 2"),
+            "{}",
+            r.summary
+        );
     }
 
     #[test]
