@@ -19,7 +19,7 @@ pub struct Cli {
 }
 
 const ROLE: &str = "
-SELECT current_user::text AS role, r.rolsuper AS superuser, r.rolinherit AS inherit,
+SELECT current_user::text AS role, r.rolsuper AS superuser,
        current_setting('server_version_num')::int4 AS version,
        current_setting('server_version') AS release
 FROM pg_roles r WHERE r.rolname = current_user";
@@ -59,7 +59,6 @@ SELECT current_database()::text AS database,
 pub struct Facts {
     pub role: String,
     pub superuser: bool,
-    pub inherit: bool,
     pub version: i32,
     pub release: String,
     pub database: String,
@@ -360,7 +359,6 @@ pub fn fetch(db: &mut Session) -> Result<Facts, Error> {
     let mut f = Facts {
         role: get(&row, "role")?,
         superuser: get(&row, "superuser")?,
-        inherit: get(&row, "inherit")?,
         version: get(&row, "version")?,
         release: get(&row, "release")?,
         ..Facts::default()
@@ -427,7 +425,6 @@ mod tests {
     fn bare() -> Facts {
         Facts {
             role: "watch".into(),
-            inherit: true,
             version: 160004,
             release: "16.4".into(),
             database: "app".into(),
