@@ -41,6 +41,13 @@ fn a_query_cancelled_by_replay_is_counted_on_the_standby() {
         .unwrap();
     primary.execute("DELETE FROM reports");
     primary.execute("VACUUM reports");
+    // Wait on the primary until the standby has replayed the VACUUM: a
+    // session opened on the standby while replay still waits would hold a
+    // snapshot as old as the report's, and be cancelled with it.
+    primary.wait_for(
+        "SELECT replay_lsn >= pg_current_wal_lsn() FROM pg_stat_replication",
+        "the standby to replay the VACUUM",
+    );
     standby.wait_for_stats(
         "postgres",
         "SELECT confl_snapshot > 0 FROM pg_stat_database_conflicts WHERE datname = 'postgres'",
