@@ -6,7 +6,7 @@
 # (dpkg-shlibdeps, lintian) and RPM tools (rpmbuild, rpmlint); the validators of the JSON and OpenMetrics
 # output (python3-jsonschema, promtool from prometheus); pgBackRest and
 # PgBouncer, which the backup and pool checks are tested against; Patroni and
-# etcd, for the HA check. Safe to run again.
+# etcd, for the HA check; Icinga Director, for the basket. Safe to run again.
 set -euo pipefail
 
 as_root() {
@@ -43,6 +43,10 @@ command -v pgbouncer >/dev/null || missing+=(pgbouncer)
 command -v patroni >/dev/null || missing+=(patroni)
 command -v curl >/dev/null || missing+=(curl)
 command -v etcd >/dev/null || missing+=(etcd-server)
+# The Director basket is tested in a real Icinga Director (PHP, PostgreSQL).
+command -v icingacli >/dev/null || missing+=(icingacli)
+[ -d /usr/share/icingaweb2/modules/director ] || missing+=(icingaweb2-module-director)
+[ -n "$(ls /usr/lib/php/*/pdo_pgsql.so 2>/dev/null)" ] || missing+=(php-pgsql)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"

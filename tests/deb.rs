@@ -36,6 +36,7 @@ fn package_holds_every_plugin_its_man_page_and_the_configuration() {
         "./etc/nagios-plugins/config/pgvigil.cfg".to_string(),
         "./usr/share/doc/pgvigil/copyright".to_string(),
         "./usr/share/pgvigil/pgvigil-result.schema.json".to_string(),
+        "./usr/share/pgvigil/pgvigil-director-basket.json".to_string(),
     ];
     wanted.push("./usr/lib/nagios/plugins/pgvigil".to_string());
     let names: Vec<String> = harness::plugin::names()

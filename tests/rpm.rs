@@ -86,6 +86,7 @@ fn it_installs_in_the_rhel_layout_and_its_plugins_work() {
     find("/usr/share/bash-completion/completions/check_pg_locks");
     find("/usr/share/zsh/site-functions/_check_pg_locks");
     find("/usr/share/pgvigil/pgvigil-result.schema.json");
+    find("/usr/share/pgvigil/pgvigil-director-basket.json");
     assert_eq!(
         find("/var/lib/pgvigil"),
         (

@@ -134,6 +134,7 @@ fn install_sh_makes_a_working_plugin_directory() {
         "completions/bash/check_pg_locks",
         "completions/zsh/_check_pg_locks",
         "icinga2/pgvigil.conf",
+        "icinga2/pgvigil-director-basket.json",
         "nagios/pgvigil.cfg",
         "examples/pgvigil-ha-example.conf",
         "pgvigil-result.schema.json",

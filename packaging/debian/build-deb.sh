@@ -7,6 +7,7 @@
 #   /usr/share/man/man1/check_pg_*.1.gz                       man pages, from the clap definitions
 #   /usr/share/doc/pgvigil/examples/                          host and service examples
 #   /usr/share/pgvigil/pgvigil-result.schema.json             the schema of --format json
+#   /usr/share/pgvigil/pgvigil-director-basket.json           the Icinga Director basket
 # Needs dpkg-dev (dpkg-shlibdeps); scripts/setup.sh installs it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,6 +38,8 @@ install -m 0644 packaging/nagios/pgvigil.cfg "$root/etc/nagios-plugins/config/pg
 install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/icinga2/pgvigil-ha-example.conf packaging/nagios/pgvigil-example.cfg \
   "$root/usr/share/doc/pgvigil/examples/"
 install -m 0644 packaging/schema/pgvigil-result.schema.json "$root/usr/share/pgvigil/"
+"$bin/pgvigil" --director-basket >"$root/usr/share/pgvigil/pgvigil-director-basket.json"
+chmod 0644 "$root/usr/share/pgvigil/pgvigil-director-basket.json"
 install -m 0644 "$here/copyright" "$root/usr/share/doc/pgvigil/copyright"
 sed "s/@VERSION@/$version/" "$here/changelog" | gzip -9n >"$root/usr/share/doc/pgvigil/changelog.gz"
 

@@ -5,7 +5,7 @@
 #   /usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf (where the
 #       icinga2 RPMs keep the Template Library's plugin commands)
 #   /etc/nagios/conf.d/pgvigil.cfg (EPEL's nagios reads that directory)
-#   /usr/share/man/man1, bash and zsh completions, /usr/share/pgvigil (schema)
+#   /usr/share/man/man1, bash and zsh completions, /usr/share/pgvigil (schema, Director basket)
 #   /var/lib/pgvigil, 0750, given to nagios (or icinga) by %post
 # Needs rpmbuild (Debian's rpm package; scripts/setup.sh installs it).
 set -euo pipefail
@@ -29,6 +29,8 @@ install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/icinga2/pgvigil
   packaging/nagios/pgvigil-example.cfg "$stage/usr/share/doc/pgvigil/examples/"
 install -m 0644 README.md packaging/debian/copyright "$stage/usr/share/doc/pgvigil/"
 install -m 0644 packaging/schema/pgvigil-result.schema.json "$stage/usr/share/pgvigil/"
+"$bin/pgvigil" --director-basket >"$stage/usr/share/pgvigil/pgvigil-director-basket.json"
+chmod 0644 "$stage/usr/share/pgvigil/pgvigil-director-basket.json"
 "$bin/pgvigil-man" "$out/man" >/dev/null
 for p in $("$bin/pgvigil" --links); do
   [ -f "$out/man/$p.1" ] || { echo "build-rpm: no man page for $p" >&2; exit 1; }

@@ -26,6 +26,7 @@ install -m 0644 packaging/nagios/pgvigil.cfg "$dir/nagios/"
 install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/icinga2/pgvigil-ha-example.conf \
   packaging/nagios/pgvigil-example.cfg "$dir/examples/"
 install -m 0644 packaging/schema/pgvigil-result.schema.json README.md "$dir/"
+"$bin/pgvigil" --director-basket >"$dir/icinga2/pgvigil-director-basket.json"
 install -m 0644 packaging/debian/copyright "$dir/COPYRIGHT"
 chmod -R u+rwX,go+rX,go-w "$dir"
 tar -C "$out" --owner=0 --group=0 --numeric-owner --sort=name -czf "$out/$name.tar.gz" "$name"

@@ -14,6 +14,8 @@ usage: pgvigil CHECK [OPTIONS]     run a check (or check_pg_CHECK, a link to pgv
        pgvigil --install-links DIR link every check_pg_* and handle_pg_* in DIR to this binary
        pgvigil --completions bash|zsh DIR
                                    write shell completions for every program into DIR
+       pgvigil --director-basket   print the Icinga Director basket: every check's command,
+                                   data fields and service template (JSON)
        pgvigil setup-check [-H HOST -p PORT -U USER -d DB]
                                    can this role do every check's full job? the SQL for each gap
        pgvigil --version";
@@ -67,6 +69,10 @@ pub fn main(mut args: Vec<OsString>) -> ! {
                 "pgvigil: --completions needs a shell (bash, zsh) and a directory",
             ),
         },
+        Some("--director-basket") => exit(
+            0,
+            &serde_json::to_string_pretty(&crate::director::basket()).unwrap_or_default(),
+        ),
         Some("setup-check") => {
             args.remove(0);
             pgvigil::setup_check::main(args)

@@ -3,6 +3,7 @@
 //! `pgvigil locks …` it runs it too.
 
 mod completions;
+mod director;
 mod dispatch;
 mod links;
 

@@ -46,6 +46,10 @@ pub trait Check {
     /// database) rather than to PostgreSQL: no startup options, the simple
     /// protocol only, and the console's database name.
     const CONSOLE: Option<&'static str> = None;
+    /// Seconds between scheduled runs that suit the measure, as the
+    /// Director's service templates set it: a minute for what can break at
+    /// any time, longer for what moves slowly (sizes, settings, backups).
+    const INTERVAL: u32 = 60;
     /// Defaults for `-w` and `-c` when left out.
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = None;
     /// The check's own options.

@@ -28,6 +28,9 @@ pub struct Entry {
     /// The options of one typical run, after the binary's name: help, the
     /// README and the man page show `binary example`.
     pub example: &'static str,
+    /// Seconds between scheduled runs (`Check::INTERVAL`); 0 for a handler,
+    /// which runs on a state change.
+    pub interval: u32,
     /// Its command line, for help, man pages and the packaging tests.
     pub command: fn() -> clap::Command,
     /// Runs it with these arguments (the first being the name it was called
@@ -63,6 +66,7 @@ macro_rules! suite {
             measures: $measures,
             thresholds: $thresholds,
             example: $example,
+            interval: <$check as Check>::INTERVAL,
             command: || runner::command::<$check>(
                 concat!("check_pg_", stringify!($name)),
                 $example,
@@ -264,6 +268,7 @@ pub static HANDLERS: &[Entry] = &[Entry {
     measures: "",
     thresholds: "",
     example: "--idle-for 10min --max 20",
+    interval: 0,
     command: crate::handlers::connections::command,
     run: crate::handlers::connections::main,
     part: None,

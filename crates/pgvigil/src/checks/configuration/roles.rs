@@ -69,6 +69,7 @@ pub struct Role {
 }
 
 impl Check for Roles {
+    const INTERVAL: u32 = 3600;
     const DISPLAY: &'static str = "ROLES";
     const ABOUT: &'static str = "Audit of roles: superusers not allowed, login passwords about to expire, CREATEROLE or BYPASSRLS outside an allow list, roles at their connection limit.";
     const UNITS: UnitSpec = UnitSpec {

@@ -110,6 +110,7 @@ impl Setting {
 }
 
 impl Check for Settings {
+    const INTERVAL: u32 = 3600;
     const DISPLAY: &'static str = "SETTINGS";
     const ABOUT: &'static str = "The server's configuration: settings waiting for a restart, settings that differ from --expect, fsync or full_page_writes off, and with --changed what changed since the previous run.";
     const UNITS: UnitSpec = UnitSpec {

@@ -104,6 +104,7 @@ pub struct Extension {
 }
 
 impl Check for Version {
+    const INTERVAL: u32 = 3600;
     const DISPLAY: &'static str = "VERSION";
     const ABOUT: &'static str = "The server's release against --min-version and --expect-major, a release changed since the previous run (reported once), and extensions not at the version the installed packages provide.";
     const UNITS: UnitSpec = UnitSpec {

@@ -180,6 +180,7 @@ pub struct Found {
 }
 
 impl Check for Bloat {
+    const INTERVAL: u32 = 3600;
     const DISPLAY: &'static str = "BLOAT";
     const ABOUT: &'static str = "Estimated wasted space in tables and B-tree indexes, from pg_stats where the role may read them, else from pgstattuple.";
     const UNITS: UnitSpec = UnitSpec {

@@ -124,6 +124,7 @@ pub struct Found {
 }
 
 impl Check for Indexes {
+    const INTERVAL: u32 = 3600;
     const DISPLAY: &'static str = "INDEXES";
     const ABOUT: &'static str = "Invalid indexes (CRITICAL), unused and duplicate indexes, and tables read mostly by sequential scans.";
     const UNITS: UnitSpec = UnitSpec {

@@ -140,6 +140,7 @@ pub struct Running {
 }
 
 impl Check for Vacuum {
+    const INTERVAL: u32 = 900;
     const DISPLAY: &'static str = "VACUUM";
     const ABOUT: &'static str = "Tables that need VACUUM or ANALYZE: dead tuple share, statistics gone stale while the table changed, autovacuum disabled.";
     const UNITS: UnitSpec = UnitSpec {

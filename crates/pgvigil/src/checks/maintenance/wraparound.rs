@@ -81,6 +81,7 @@ pub struct Holder {
 }
 
 impl Check for Wraparound {
+    const INTERVAL: u32 = 900;
     const DISPLAY: &'static str = "WRAPAROUND";
     const ABOUT: &'static str = "Transaction ID and multixact ID age of the oldest database, against the 2^31 wraparound limit, naming what holds the xmin horizon back.";
     const UNITS: UnitSpec = UnitSpec {

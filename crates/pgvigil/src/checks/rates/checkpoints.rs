@@ -44,6 +44,7 @@ FROM pg_stat_checkpointer";
 const COUNTERS: [&str; 5] = ["timed", "requested", "write_ms", "sync_ms", "buffers"];
 
 impl Check for Checkpoints {
+    const INTERVAL: u32 = 3600;
     const DISPLAY: &'static str = "CHECKPOINTS";
     const ABOUT: &'static str = "Share of requested (forced) checkpoints since the previous run, with their write and sync time (counters kept in a state file).";
     const UNITS: UnitSpec = UnitSpec {

@@ -70,6 +70,7 @@ struct Database<'a> {
 }
 
 impl Check for DbSize {
+    const INTERVAL: u32 = 3600;
     const DISPLAY: &'static str = "DB_SIZE";
     const ABOUT: &'static str = "Size of every database, and its growth per day since the previous run (sizes kept in a state file).";
     const UNITS: UnitSpec = UnitSpec {

@@ -163,6 +163,7 @@ impl Relation {
 }
 
 impl Check for RelationSize {
+    const INTERVAL: u32 = 3600;
     const DISPLAY: &'static str = "RELATION_SIZE";
     const ABOUT: &'static str = "The largest tables (total size), indexes and TOAST tables, each against size thresholds and its growth per day since the previous run.";
     const UNITS: UnitSpec = UnitSpec {

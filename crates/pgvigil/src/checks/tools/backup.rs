@@ -59,6 +59,7 @@ SELECT CASE WHEN pg_is_in_recovery() THEN NULL
        current_setting('wal_segment_size') AS segment_size";
 
 impl Check for Backup {
+    const INTERVAL: u32 = 3600;
     const DISPLAY: &'static str = "BACKUP";
     const ABOUT: &'static str = "Freshness of backups: the newest pg_dump file in a directory (age, and size against the previous one), or a pgBackRest stanza's newest backups (age per type, the archive's last WAL).";
     const UNITS: UnitSpec = UnitSpec {
