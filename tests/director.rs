@@ -127,6 +127,36 @@ fn the_director_imports_the_basket_and_runs_its_checks() {
             "{shown}"
         );
     }
+    // Each variable once as a data field, described by its option's help,
+    // and every command offers a field for each of its arguments.
+    let parsed: serde_json::Value = serde_json::from_str(&basket).unwrap();
+    let mut db = cluster.client_to("postgres", "director");
+    let described: i64 = db
+        .query_one(
+            "SELECT count(DISTINCT varname) FROM director_datafield \
+             WHERE varname LIKE 'pgvigil\\_%' AND description <> ''",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        described as usize,
+        parsed["Datafield"].as_object().unwrap().len()
+    );
+    let unfielded: Vec<String> = db
+        .query(
+            "SELECT c.object_name FROM icinga_command c \
+             LEFT JOIN icinga_command_field f ON f.command_id = c.id \
+             JOIN icinga_command_argument a ON a.command_id = c.id \
+             GROUP BY c.object_name \
+             HAVING count(DISTINCT f.datafield_id) < count(DISTINCT a.id)",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(unfielded.is_empty(), "{unfielded:?}");
     let shown = icingacli(&etc, &["director", "service", "show", "pgvigil-bloat"], "");
     assert!(shown.contains("check_interval = 1h"), "{shown}");
 
