@@ -1,6 +1,9 @@
 //! `--all-databases`: table and index statistics live per database, so a
-//! check that reads them visits each database that accepts connections, one
-//! session at a time, all inside the one `-t` budget.
+//! check that reads them visits each database that accepts connections, a
+//! few at a time (`--jobs`), all inside the one `-t` budget.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use regex::Regex;
 
@@ -12,9 +15,12 @@ use crate::status::Status;
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Databases")]
 pub struct DatabaseArgs {
-    /// Check every database that accepts connections (templates excluded), one connection at a time [default: only the -d database]
+    /// Check every database that accepts connections (templates excluded) [default: only the -d database]
     #[arg(long)]
     pub all_databases: bool,
+    /// With --all-databases: how many databases to look into at once, each over a session of its own that closes when done; the check's first session stays open besides, so at most N+1 sessions at once
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32), requires = "all_databases")]
+    pub jobs: u16,
     /// With --all-databases: only databases whose name matches REGEX
     #[arg(long, value_name = "REGEX", value_parser = parse_regex, requires = "all_databases")]
     pub include_db: Option<Regex>,
@@ -78,6 +84,15 @@ impl<T> Visit<T> {
             .collect()
     }
 
+    /// The same visit with each database's result turned into another.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Visit<U> {
+        let mut f = f;
+        Visit {
+            checked: self.checked.into_iter().map(|(n, t)| (n, f(t))).collect(),
+            unreachable: self.unreachable,
+        }
+    }
+
     /// The checked databases' results, for a check that pools them.
     pub fn results(&self) -> impl Iterator<Item = (&str, &T)> {
         self.checked.iter().map(|(n, t)| (n.as_str(), t))
@@ -98,16 +113,25 @@ const DATABASES: &str = "
 SELECT datname::text AS datname FROM pg_database
 WHERE datallowconn AND NOT datistemplate ORDER BY datname";
 
+/// What became of one database of a visit.
+enum Outcome<T> {
+    Checked(Result<T, Error>),
+    Unreachable(String),
+    Failed(Error),
+}
+
 /// Runs `each` in the database of the session, or with `--all-databases` in
 /// every database that accepts connections and passes the filters: the
-/// session's own database over the session, each other over a new one that
-/// is closed before the next opens.
-pub fn visit<T>(
+/// session's own database over the session, the others over up to `--jobs`
+/// sessions at once, each closed before its worker opens the next. The
+/// result is in database-name order and the same as one at a time: the
+/// first failure in that order is the error.
+pub fn visit<T: Send>(
     args: &DatabaseArgs,
     db: &mut Session,
     conn: &ConnSettings,
     timeout: std::time::Duration,
-    mut each: impl FnMut(&str, &mut Session) -> Result<T, Error>,
+    each: impl Fn(&str, &mut Session) -> Result<T, Error> + Sync,
 ) -> Result<Visit<T>, Error> {
     let mut visit = Visit {
         checked: Vec::new(),
@@ -132,20 +156,59 @@ pub fn visit<T>(
             "no database that accepts connections matches --include-db/--exclude-db".into(),
         ));
     }
-    for name in names {
-        if name == conn.dbname {
-            let result = each(&name, db)?;
-            visit.checked.push((name, result));
-            continue;
-        }
-        match Session::connect(&conn.for_database(&name), timeout) {
-            Ok(mut other) => {
-                let result = each(&name, &mut other);
-                other.close_in_background();
-                visit.checked.push((name, result?));
-            }
-            Err(Error::Connect { reason, .. }) => visit.unreachable.push((name, reason)),
+    let outcomes: Vec<Mutex<Option<Outcome<T>>>> = names.iter().map(|_| Mutex::new(None)).collect();
+    if let Some(own) = names.iter().position(|n| *n == conn.dbname) {
+        let outcome = match each(&names[own], db) {
+            Ok(found) => Outcome::Checked(Ok(found)),
             Err(e) => return Err(e),
+        };
+        *outcomes[own].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+    }
+    let others: Vec<usize> = (0..names.len())
+        .filter(|&i| names[i] != conn.dbname)
+        .collect();
+    let next = AtomicUsize::new(0);
+    // A failure ends the visit as it would one at a time: no new database
+    // is started once one has failed.
+    let failed = AtomicBool::new(false);
+    let worker = || loop {
+        if failed.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(&i) = others.get(next.fetch_add(1, Ordering::SeqCst)) else {
+            return;
+        };
+        let outcome = match Session::connect(&conn.for_database(&names[i]), timeout) {
+            Ok(mut session) => {
+                let result = each(&names[i], &mut session);
+                drop(session);
+                Outcome::Checked(result)
+            }
+            Err(Error::Connect { reason, .. }) => Outcome::Unreachable(reason),
+            Err(e) => Outcome::Failed(e),
+        };
+        if matches!(outcome, Outcome::Checked(Err(_)) | Outcome::Failed(_)) {
+            failed.store(true, Ordering::SeqCst);
+        }
+        *outcomes[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+    };
+    let jobs = usize::from(args.jobs.max(1)).min(others.len());
+    if jobs <= 1 {
+        worker();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(worker);
+            }
+        });
+    }
+    for (name, outcome) in names.into_iter().zip(outcomes) {
+        match outcome.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(Outcome::Checked(result)) => visit.checked.push((name, result?)),
+            Some(Outcome::Unreachable(reason)) => visit.unreachable.push((name, reason)),
+            Some(Outcome::Failed(e)) => return Err(e),
+            // Not started: an earlier database failed, and that is the error.
+            None => {}
         }
     }
     Ok(visit)

@@ -147,10 +147,11 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
     let extensions = if args.no_extensions {
         Visit::default()
     } else {
-        databases::visit(&args.databases, db, &ctx.conn, ctx.timeout, |_, session| {
+        let visit = databases::visit(&args.databases, db, &ctx.conn, ctx.timeout, |_, session| {
+            let mut server_seen = None;
             let mut behind = Vec::new();
             for r in &session.query(EXTENSIONS)? {
-                seen = Some(server(r)?);
+                server_seen = Some(server(r)?);
                 if let Some(name) = get::<Option<String>>(r, "name")? {
                     behind.push(Extension {
                         name,
@@ -159,8 +160,12 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
                     });
                 }
             }
-            Ok(behind)
-        })?
+            Ok((server_seen, behind))
+        })?;
+        visit.map(|(server_seen, behind)| {
+            seen = seen.take().or(server_seen);
+            behind
+        })
     };
     let Server {
         release,

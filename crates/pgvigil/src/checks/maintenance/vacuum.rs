@@ -169,23 +169,23 @@ impl Check for Vacuum {
 }
 
 fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
-    let mut autovacuum_on = true;
-    let mut workers = Workers::default();
     let visit = databases::visit(
         &args.databases,
         db,
         &ctx.conn,
         ctx.timeout,
         |database, session| {
+            let mut autovacuum_on = true;
+            let mut workers = None;
             let mut tables = Vec::new();
             for row in &session.query(SQL)? {
                 autovacuum_on &= get::<bool>(row, "autovacuum_on")?;
-                workers = Workers {
+                workers = Some(Workers {
                     max: get(row, "max_workers")?,
                     busy: get(row, "busy_workers")?,
                     longest: get::<Option<f64>>(row, "longest_worker")?.unwrap_or(0.0),
                     longest_query: get(row, "longest_worker_query")?,
-                };
+                });
                 let Some(name) = get::<Option<String>>(row, "name")? else {
                     continue;
                 };
@@ -207,9 +207,20 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
                     ..Table::default()
                 });
             }
-            Ok(tables)
+            Ok((tables, autovacuum_on, workers))
         },
     )?;
+    // autovacuum and its workers are the server's: the same from any
+    // database; the last one visited answers, as one at a time.
+    let mut autovacuum_on = true;
+    let mut workers = Workers::default();
+    let visit = visit.map(|(tables, on, seen)| {
+        autovacuum_on &= on;
+        if let Some(seen) = seen {
+            workers = seen;
+        }
+        tables
+    });
     let mut running = Vec::new();
     if ctx.verbose > 0 {
         for w in db.query(WORKERS)? {

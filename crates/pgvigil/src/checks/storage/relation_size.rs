@@ -191,14 +191,13 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
     let kinds = kinds(args);
     let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
-    let mut locked = Vec::new();
-    let mut now = 0.0;
     let visit = databases::visit(
         &args.databases,
         db,
         &ctx.conn,
         ctx.timeout,
         |database, session| {
+            let mut now = 0.0;
             let mut relations = Vec::new();
             let mut skipped = Vec::new();
             let rows =
@@ -235,10 +234,17 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
                     }
                 }
             }
-            locked.extend(holders(session, database, &skipped)?);
-            Ok(relations)
+            let locked = holders(session, database, &skipped)?;
+            Ok((relations, locked, now))
         },
     )?;
+    let mut locked = Vec::new();
+    let mut now: f64 = 0.0;
+    let visit = visit.map(|(relations, held, at)| {
+        locked.extend(held);
+        now = now.max(at);
+        relations
+    });
     let mut largest: Vec<&Relation> = visit.results().flat_map(|(_, r)| r.iter()).collect();
     largest.sort_by(|a, b| b.size.total_cmp(&a.size));
     let mut snapshot = Snapshot {

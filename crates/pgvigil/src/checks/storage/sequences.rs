@@ -179,11 +179,11 @@ impl Check for Sequences {
 }
 
 fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
-    let mut role = String::new();
     let visit = databases::visit(&args.databases, db, &ctx.conn, ctx.timeout, |_, session| {
+        let mut role = None;
         let mut sequences = Vec::new();
         for row in &session.query(SQL)? {
-            role = get(row, "role")?;
+            role = Some(get::<String>(row, "role")?);
             let schema: String = get(row, "schema")?;
             let name: String = get(row, "name")?;
             if !args.relations.keeps(&schema, &name) {
@@ -211,8 +211,16 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
                 owner,
             });
         }
-        Ok(sequences)
+        Ok((role, sequences))
     })?;
+    // The role is the session's: the same in every database with a sequence.
+    let mut role = String::new();
+    let visit = visit.map(|(seen, sequences)| {
+        if let Some(seen) = seen {
+            role = seen;
+        }
+        sequences
+    });
     Ok(Measured { role, visit })
 }
 

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# --all-databases at scale: a cluster of COUNT databases (each with a table,
+# two indexes on it and a sequence), visited one at a time (--jobs 1) and a
+# few at once (--jobs 3, the default: at most 4 sessions with the check's
+# own), beside check_pgactivity's services that visit every database. The monitoring role runs with CONNECTION
+# LIMIT 4, so a run that held more sessions at once would find databases
+# unreachable (exit 1): the exit codes column shows it.
+#
+# Creating the databases takes minutes and about 8 MB of disk each, so the
+# stopped cluster is kept in $PGVIGIL_BENCH_CACHE (default /var/tmp/pgvigil-bench)
+# and reused; delete it to rebuild. Checks never write, so runs leave it as found.
+#   bench/databases.sh [COUNT] [RUNS]      (default 1000 databases, 5 runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-1000}
+runs=${2:-5}
+scripts/setup.sh
+need=()
+command -v check_postgres >/dev/null || need+=(check-postgres)
+[ -x /usr/lib/nagios/plugins/check_pgactivity ] || need+=(check-pgactivity)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release --workspace --bins -q
+target/release/pgvigil --install-links target/release >/dev/null
+bin=$PWD/target/release
+
+pgbin=${PGVIGIL_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
+major=$("$pgbin/postgres" --version | awk '{print $3}' | cut -d. -f1)
+cache=${PGVIGIL_BENCH_CACHE:-/var/tmp/pgvigil-bench}
+data=$cache/databases-$count-pg$major
+run_pg() { "$@"; }
+if [ "$(id -u)" -eq 0 ]; then
+  pg_user=$(id -u postgres >/dev/null 2>&1 && echo postgres || echo nobody)
+  run_pg() { runuser -u "$pg_user" -- "$@"; }
+fi
+sock=$(mktemp -d /tmp/pgvigil-bench-dbs.XXXXXX)
+chmod 777 "$sock"
+port=$((20000 + RANDOM % 20000))
+start() {
+  run_pg "$pgbin/pg_ctl" start -w -D "$data" -l "$cache/databases-$count-pg$major.log" \
+    -o "-p $port -k $sock -c listen_addresses='' -c max_connections=100" >/dev/null
+}
+stop() { run_pg "$pgbin/pg_ctl" stop -m fast -D "$data" >/dev/null 2>&1 || true; }
+trap 'stop; rm -rf "$sock"' EXIT
+psql_p() { run_pg "$pgbin/psql" -X -q -h "$sock" -p "$port" -U postgres -d postgres "$@"; }
+
+if [ ! -f "$data/pgvigil-bench-complete" ]; then
+  echo "Building $count databases in $data (once; it is kept for the next run)" >&2
+  mkdir -p "$cache"
+  rm -rf "$data"
+  [ "$(id -u)" -eq 0 ] && chown "$pg_user" "$cache"
+  run_pg "$pgbin/initdb" -N -A trust -U postgres -D "$data" >/dev/null
+  echo "fsync = off" | run_pg tee -a "$data/postgresql.conf" >/dev/null
+  start
+  psql_p -c "CREATE ROLE monitor LOGIN CONNECTION LIMIT 4 IN ROLE pg_monitor"
+  # The objects every database gets, in template1 so each copy has them.
+  run_pg "$pgbin/psql" -X -q -h "$sock" -p "$port" -U postgres -d template1 -c \
+    "CREATE SEQUENCE ids; CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g;
+     CREATE INDEX t_a ON t (id); CREATE INDEX t_b ON t (id); VACUUM ANALYZE t"
+  seq -f "CREATE DATABASE tenant%04g;" 1 "$count" | psql_p
+  run_pg touch "$data/pgvigil-bench-complete"
+else
+  start
+fi
+
+export PGHOST=$sock PGPORT=$port PGUSER=monitor PGDATABASE=postgres
+measure() { "$bin/pgvigil-bench-run" "$@"; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+databases=$(psql_p -At -c "SELECT count(*) FROM pg_database WHERE datallowconn AND NOT datistemplate")
+
+mkdir -p bench/results
+report=bench/results/databases.md
+{
+  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), $databases databases, $runs runs; the role's CONNECTION LIMIT is 4"
+  echo
+  echo "| what | tool | wall s (median) | CPU s | peak RSS MB | exit codes |"
+  echo "|---|---|---|---|---|---|"
+} | tee "$report"
+row() {
+  local what=$1 tool=$2
+  shift 2
+  local walls=() cpus=() rss=() codes=()
+  for _ in $(seq "$runs"); do
+    read -r wall cpu kb code < <(measure "$@")
+    walls+=("$wall") cpus+=("$cpu") rss+=("$kb") codes+=("$code")
+  done
+  awk -v what="$what" -v tool="$tool" -v wall="$(printf '%s\n' "${walls[@]}" | median)" \
+    -v cpu="$(printf '%s\n' "${cpus[@]}" | median)" -v kb="$(printf '%s\n' "${rss[@]}" | sort -n | tail -1)" \
+    -v codes="$(printf '%s\n' "${codes[@]}" | sort -u | paste -sd, -)" 'BEGIN {
+    printf "| %s | %s | %.2f | %.2f | %.1f | %s |\n", what, tool, wall / 1e6, cpu / 1e6, kb / 1024, codes
+  }' | tee -a "$report"
+}
+for check in vacuum bloat indexes sequences relation_size version; do
+  extra=()
+  [ "$check" = bloat ] && extra=(--min-size 0)
+  for jobs in 1 3; do
+    row "$check" "pgvigil --jobs $jobs" "$bin/check_pg_$check" --all-databases --jobs "$jobs" "${extra[@]}"
+  done
+done
+# wraparound reads pg_database once: no visit.
+row wraparound pgvigil "$bin/check_pg_wraparound"
+# check_pgactivity's services that visit every database (check_postgres
+# looks into the databases named with --dbname only).
+pga=/usr/lib/nagios/plugins/check_pgactivity
+touch "$sock/pga.status" && chmod 666 "$sock/pga.status"
+pga_row() {
+  local what=$1 service=$2
+  shift 2
+  row "$what" "check_pgactivity $service" "$pga" -s "$service" -h "$sock" -p "$port" -U monitor \
+    --status-file "$sock/pga.status" "$@"
+}
+pga_row vacuum last_vacuum -w 1d -c 7d
+pga_row bloat table_bloat -w 50% -c 80%
+pga_row bloat btree_bloat -w 50% -c 80%
+pga_row indexes invalid_indexes
+pga_row sequences sequences_exhausted -w 75% -c 90%
+echo
+echo "Target: 1,000 databases in ≤ 2 s wall with at most 4 sessions at once."
+echo "Report: $report"
