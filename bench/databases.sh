@@ -9,7 +9,8 @@
 # Creating the databases takes minutes and about 8 MB of disk each, so the
 # stopped cluster is kept in $PGVIGIL_BENCH_CACHE (default /var/tmp/pgvigil-bench)
 # and reused; delete it to rebuild. Checks never write, so runs leave it as found.
-#   bench/databases.sh [COUNT] [RUNS]      (default 1000 databases, 5 runs)
+#   bench/databases.sh [COUNT] [RUNS]      (default 1000 databases, 5 runs;
+#                                           PEER_RUNS=1 for check_pgactivity)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000}
@@ -57,7 +58,7 @@ if [ ! -f "$data/pgvigil-bench-complete" ]; then
   # The objects every database gets, in template1 so each copy has them.
   run_pg "$pgbin/psql" -X -q -h "$sock" -p "$port" -U postgres -d template1 -c \
     "CREATE SEQUENCE ids; CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g;
-     CREATE INDEX t_a ON t (id); CREATE INDEX t_b ON t (id); VACUUM ANALYZE t"
+     CREATE INDEX t_a ON t (id); CREATE INDEX t_b ON t (id)" -c "VACUUM ANALYZE t"
   seq -f "CREATE DATABASE tenant%04g;" 1 "$count" | psql_p
   run_pg touch "$data/pgvigil-bench-complete"
 else
@@ -103,12 +104,13 @@ row wraparound pgvigil "$bin/check_pg_wraparound"
 # check_pgactivity's services that visit every database (check_postgres
 # looks into the databases named with --dbname only).
 pga=/usr/lib/nagios/plugins/check_pgactivity
-touch "$sock/pga.status" && chmod 666 "$sock/pga.status"
+mkdir -m 777 "$sock/pga"
+# A run of check_pgactivity takes over a minute here: PEER_RUNS of them.
 pga_row() {
   local what=$1 service=$2
   shift 2
-  row "$what" "check_pgactivity $service" "$pga" -s "$service" -h "$sock" -p "$port" -U monitor \
-    --status-file "$sock/pga.status" "$@"
+  runs=${PEER_RUNS:-1} row "$what" "check_pgactivity $service" "$pga" -s "$service" -h "$sock" -p "$port" \
+    -U monitor --status-file "$sock/pga/status" "$@"
 }
 pga_row vacuum last_vacuum -w 1d -c 7d
 pga_row bloat table_bloat -w 50% -c 80%

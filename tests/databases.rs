@@ -89,6 +89,25 @@ fn several_databases_at_once_find_what_one_at_a_time_finds() {
         );
     }
 
+    // A role held to --jobs + 1 sessions (its CONNECTION LIMIT) reaches
+    // every database: a worker that opens its next session while the
+    // server still ends its last waits for the slot.
+    cluster.execute(&format!("ALTER ROLE {MONITOR} CONNECTION LIMIT 3"));
+    for (plugin, args) in CHECKS {
+        let out = cluster
+            .plugin(plugin)
+            .args(&["--all-databases", "--jobs", "2"])
+            .args(args)
+            .run();
+        assert!(
+            out.summary().ends_with("; 1 database unreachable (locked)")
+                || out.summary().contains("; 1 database unreachable (locked) "),
+            "{plugin}: {}",
+            out.stdout
+        );
+    }
+    cluster.execute(&format!("ALTER ROLE {MONITOR} CONNECTION LIMIT -1"));
+
     // Every database's finding, in name order.
     let out = cluster
         .plugin("check_pg_sequences")

@@ -113,6 +113,11 @@ const DATABASES: &str = "
 SELECT datname::text AS datname FROM pg_database
 WHERE datallowconn AND NOT datistemplate ORDER BY datname";
 
+/// How long a visit waits for a connection slot the server says is taken:
+/// the backend of a session just closed here can outlive its close by a few
+/// milliseconds, and a role's CONNECTION LIMIT counts it until it is gone.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What became of one database of a visit.
 enum Outcome<T> {
     Checked(Result<T, Error>),
@@ -171,6 +176,7 @@ pub fn visit<T: Send>(
     // A failure ends the visit as it would one at a time: no new database
     // is started once one has failed.
     let failed = AtomicBool::new(false);
+    let crowded = AtomicBool::new(false);
     let worker = || loop {
         if failed.load(Ordering::SeqCst) {
             return;
@@ -178,7 +184,20 @@ pub fn visit<T: Send>(
         let Some(&i) = others.get(next.fetch_add(1, Ordering::SeqCst)) else {
             return;
         };
-        let outcome = match Session::connect(&conn.for_database(&names[i]), timeout) {
+        let target = conn.for_database(&names[i]);
+        // Once a wait has run its course the slots are taken for good (other
+        // sessions of the role): the rest are not waited for.
+        let patience = if crowded.load(Ordering::SeqCst) {
+            std::time::Duration::ZERO
+        } else {
+            PATIENCE
+        };
+        let started = std::time::Instant::now();
+        let connected = Session::connect_patiently(&target, timeout, patience);
+        if connected.is_err() && started.elapsed() >= PATIENCE {
+            crowded.store(true, Ordering::SeqCst);
+        }
+        let outcome = match connected {
             Ok(mut session) => {
                 let result = each(&names[i], &mut session);
                 drop(session);

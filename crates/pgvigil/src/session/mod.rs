@@ -33,19 +33,32 @@ impl Session {
     /// (see `lock_timeout`), all set in the startup packet: no extra round
     /// trip.
     pub fn connect(settings: &ConnSettings, statement_timeout: Duration) -> Result<Session, Error> {
-        Session::open(settings, Some(statement_timeout))
+        Session::open(settings, Some(statement_timeout), Duration::ZERO)
+    }
+
+    /// Like `connect`, but a server at its connection limit (for the role,
+    /// the database or the server: SQLSTATE 53300) is asked again for up to
+    /// `patience`: a session the check itself just closed may not have left
+    /// the server yet, and would otherwise make a database look unreachable.
+    pub fn connect_patiently(
+        settings: &ConnSettings,
+        statement_timeout: Duration,
+        patience: Duration,
+    ) -> Result<Session, Error> {
+        Session::open(settings, Some(statement_timeout), patience)
     }
 
     /// Connects to an admin console such as PgBouncer's, which refuses the
     /// `options` startup parameter and speaks only the simple protocol
     /// (`simple_query`). The `-t` watchdog still bounds the run.
     pub fn connect_console(settings: &ConnSettings) -> Result<Session, Error> {
-        Session::open(settings, None)
+        Session::open(settings, None, Duration::ZERO)
     }
 
     fn open(
         settings: &ConnSettings,
         statement_timeout: Option<Duration>,
+        patience: Duration,
     ) -> Result<Session, Error> {
         set_phase(Phase::Connecting);
         let started = Instant::now();
@@ -76,19 +89,34 @@ impl Session {
         if let Some(timeout) = settings.connect_timeout {
             config.connect_timeout(timeout);
         }
-        let connected = match tls_mode(settings) {
+        let mode = tls_mode(settings);
+        let connector = match mode {
             SslMode::Disable => {
                 config.ssl_mode(postgres::config::SslMode::Disable);
-                config.connect(NoTls)
+                None
             }
             mode => {
-                let connector = crate::tls::connector(settings, mode)?;
                 config.ssl_mode(if matches!(mode, SslMode::Allow | SslMode::Prefer) {
                     postgres::config::SslMode::Prefer
                 } else {
                     postgres::config::SslMode::Require
                 });
-                config.connect(connector)
+                Some(crate::tls::connector(settings, mode)?)
+            }
+        };
+        let connected = loop {
+            let attempt = match &connector {
+                None => config.connect(NoTls),
+                Some(connector) => config.connect(connector.clone()),
+            };
+            match attempt {
+                Err(e)
+                    if e.code() == Some(&postgres::error::SqlState::TOO_MANY_CONNECTIONS)
+                        && started.elapsed() < patience =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                attempt => break attempt,
             }
         };
         let client = connected.map_err(|e| {
