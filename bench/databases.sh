@@ -96,7 +96,8 @@ for check in vacuum bloat indexes sequences relation_size version; do
   extra=()
   [ "$check" = bloat ] && extra=(--min-size 0)
   for jobs in 1 3; do
-    row "$check" "pgvigil --jobs $jobs" "$bin/check_pg_$check" --all-databases --jobs "$jobs" "${extra[@]}"
+    # -t 60: the time it takes, where the default -t 10 would cut it short.
+    row "$check" "pgvigil --jobs $jobs" "$bin/check_pg_$check" -t 60 --all-databases --jobs "$jobs" "${extra[@]}"
   done
 done
 # wraparound reads pg_database once: no visit.
