@@ -85,8 +85,7 @@ impl<T> Visit<T> {
     }
 
     /// The same visit with each database's result turned into another.
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Visit<U> {
-        let mut f = f;
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Visit<U> {
         Visit {
             checked: self.checked.into_iter().map(|(n, t)| (n, f(t))).collect(),
             unreachable: self.unreachable,
@@ -118,11 +117,11 @@ WHERE datallowconn AND NOT datistemplate ORDER BY datname";
 /// milliseconds, and a role's CONNECTION LIMIT counts it until it is gone.
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// What became of one database of a visit.
+/// What became of one database of a visit: what the check (or a failed
+/// connection other than a refusal) gave, or why it could not be reached.
 enum Outcome<T> {
     Checked(Result<T, Error>),
     Unreachable(String),
-    Failed(Error),
 }
 
 /// Runs `each` in the database of the session, or with `--all-databases` in
@@ -163,11 +162,9 @@ pub fn visit<T: Send>(
     }
     let outcomes: Vec<Mutex<Option<Outcome<T>>>> = names.iter().map(|_| Mutex::new(None)).collect();
     if let Some(own) = names.iter().position(|n| *n == conn.dbname) {
-        let outcome = match each(&names[own], db) {
-            Ok(found) => Outcome::Checked(Ok(found)),
-            Err(e) => return Err(e),
-        };
-        *outcomes[own].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        let found = each(&names[own], db)?;
+        *outcomes[own].lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Outcome::Checked(Ok(found)));
     }
     let others: Vec<usize> = (0..names.len())
         .filter(|&i| names[i] != conn.dbname)
@@ -204,9 +201,9 @@ pub fn visit<T: Send>(
                 Outcome::Checked(result)
             }
             Err(Error::Connect { reason, .. }) => Outcome::Unreachable(reason),
-            Err(e) => Outcome::Failed(e),
+            Err(e) => Outcome::Checked(Err(e)),
         };
-        if matches!(outcome, Outcome::Checked(Err(_)) | Outcome::Failed(_)) {
+        if matches!(outcome, Outcome::Checked(Err(_))) {
             failed.store(true, Ordering::SeqCst);
         }
         *outcomes[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
@@ -225,7 +222,6 @@ pub fn visit<T: Send>(
         match outcome.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some(Outcome::Checked(result)) => visit.checked.push((name, result?)),
             Some(Outcome::Unreachable(reason)) => visit.unreachable.push((name, reason)),
-            Some(Outcome::Failed(e)) => return Err(e),
             // Not started: an earlier database failed, and that is the error.
             None => {}
         }

@@ -89,8 +89,7 @@ impl Session {
         if let Some(timeout) = settings.connect_timeout {
             config.connect_timeout(timeout);
         }
-        let mode = tls_mode(settings);
-        let connector = match mode {
+        let connector = match tls_mode(settings) {
             SslMode::Disable => {
                 config.ssl_mode(postgres::config::SslMode::Disable);
                 None
