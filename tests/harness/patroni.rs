@@ -316,11 +316,33 @@ postgresql:
         client
             .batch_execute("CREATE TABLE IF NOT EXISTS harness_tick (at timestamptz); INSERT INTO harness_tick VALUES (now())")
             .expect("write WAL on the leader");
+        let tick: i64 = client
+            .query_one(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint",
+                &[],
+            )
+            .expect("the leader's WAL position")
+            .get(0);
+        // Patroni counts lag from the leader's position in the DCS, which it
+        // writes once a loop: lag 0 against an older one would turn into a
+        // segment's worth when the leader writes the tick's.
         self.wait_for("every replica to catch up", |members| {
-            members
-                .iter()
-                .all(|m| m["role"] == "leader" || m["lag"].as_u64() == Some(0))
+            self.leader_optime().is_some_and(|at| at >= tick)
+                && members
+                    .iter()
+                    .all(|m| m["role"] == "leader" || m["lag"].as_u64() == Some(0))
         });
+    }
+
+    /// The leader's WAL position as last written to the DCS (`/status`).
+    fn leader_optime(&self) -> Option<i64> {
+        let key = get_json(&format!(
+            "http://127.0.0.1:{}/v2/keys/service/{}/status",
+            self.etcd_port, self.scope
+        ))?;
+        let status: serde_json::Value =
+            serde_json::from_str(key["node"]["value"].as_str()?).ok()?;
+        status["optime"].as_i64()
     }
 
     /// A port with nothing listening, for a check pointed at no API.
