@@ -39,6 +39,8 @@ pub enum Origin<'a> {
         user: Option<Cow<'a, [u8]>>,
         client: Option<Cow<'a, [u8]>>,
     },
+    /// A jsonlog record's line, its fields read when an entry needs them.
+    Json(&'a [u8]),
 }
 
 #[derive(Debug, Clone)]

@@ -266,26 +266,31 @@ fn read_from(c: &mut Candidate, start: u64, each: &mut dyn FnMut(Entry<'_>)) -> 
         .seek(SeekFrom::Start(start))
         .map_err(|e| cannot_read(&c.path, &e))?;
     let mut offset = start;
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
-    let mut chunk = vec![0u8; CHUNK];
+    // Read straight into the buffer after what is left of the previous read,
+    // so the bytes are copied once, by the kernel, and only a partial entry
+    // moves to the front.
+    let mut buf = vec![0u8; CHUNK];
+    let mut filled = 0;
     loop {
+        if buf.len() - filled < CHUNK / 2 {
+            buf.resize(filled + CHUNK, 0);
+        }
         let n = c
             .file
-            .read(&mut chunk)
+            .read(&mut buf[filled..])
             .map_err(|e| cannot_read(&c.path, &e))?;
         if n == 0 {
             break;
         }
-        buf.extend_from_slice(&chunk[..n]);
-        let used = c.format.parse(&buf, each);
-        offset += used as u64;
-        buf.drain(..used);
-        if buf.len() > MAX_ENTRY {
+        filled += n;
+        let mut used = c.format.parse(&buf[..filled], each);
+        if filled - used > MAX_ENTRY {
             // One entry larger than we hold: skip to the next line.
-            let skip = memchr::memchr(b'\n', &buf).map_or(buf.len(), |p| p + 1);
-            offset += skip as u64;
-            buf.drain(..skip);
+            used += memchr::memchr(b'\n', &buf[used..filled]).map_or(filled - used, |p| p + 1);
         }
+        offset += used as u64;
+        buf.copy_within(used..filled, 0);
+        filled -= used;
     }
     Ok(offset)
 }

@@ -24,7 +24,7 @@ const SEVERITIES: [(&str, Severity); 5] = [
 
 /// A message as the server writes it: any text, quotes and commas included.
 fn message() -> impl Strategy<Value = String> {
-    "[a-zA-Z0-9 ,\"'():._=-]{0,60}".prop_map(|s| s.trim().to_string())
+    "[a-zA-Z0-9 ,\"'():._=\\\\é-]{0,60}".prop_map(|s| s.trim().to_string())
 }
 
 proptest! {

@@ -9,6 +9,7 @@
 //! and client are wanted.
 
 use memchr::memmem;
+use once_cell::sync::Lazy;
 use regex::bytes::Regex;
 
 use super::entry::{Entry, Origin, Severity};
@@ -36,8 +37,9 @@ fn classify(line: &[u8]) -> Line<'_> {
     if line.first() == Some(&b'\t') {
         return Line::Continuation;
     }
-    let finder = memmem::Finder::new(b":  ");
-    for at in finder.find_iter(line).take(4) {
+    // Built once: a searcher per line cost more than the search.
+    static SEVERITY_END: Lazy<memmem::Finder<'static>> = Lazy::new(|| memmem::Finder::new(b":  "));
+    for at in SEVERITY_END.find_iter(line).take(4) {
         let word_start = line[..at]
             .iter()
             .rposition(|b| *b == b' ' || *b == b']' || *b == b'\t')

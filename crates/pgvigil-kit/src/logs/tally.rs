@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use memchr::memmem;
+use once_cell::sync::Lazy;
 
 use super::entry::{Entry, Origin, Severity};
 use super::stderr::Prefix;
@@ -41,6 +42,19 @@ pub struct Tally {
     slow_ms: f64,
 }
 
+// Their indices, so the per-entry counting compares no strings.
+const LINES: usize = 0;
+const ERRORS: usize = 1;
+const FATALS: usize = 2;
+const PANICS: usize = 3;
+const WARNINGS: usize = 4;
+const AUTH_FAILURES: usize = 5;
+const SLOW_STATEMENTS: usize = 6;
+const DEADLOCKS: usize = 7;
+const LOCK_WAITS: usize = 8;
+const TEMP_FILES: usize = 9;
+const CHECKPOINT_WARNINGS: usize = 10;
+
 fn index(label: &str) -> usize {
     LABELS
         .iter()
@@ -60,19 +74,19 @@ impl Tally {
         self.counts[index(label)]
     }
 
-    fn bump(&mut self, label: &str) {
-        self.counts[index(label)] += 1;
+    fn bump(&mut self, at: usize) {
+        self.counts[at] += 1;
     }
 
     pub fn add(&mut self, entry: &Entry<'_>, prefix: &Prefix) {
-        self.bump("lines");
+        self.bump(LINES);
         let message = &entry.message[..];
         let sqlstate = entry.sqlstate.as_deref();
         match entry.severity {
-            Severity::Error => self.bump("errors"),
-            Severity::Fatal => self.bump("fatals"),
-            Severity::Panic => self.bump("panics"),
-            Severity::Warning => self.bump("warnings"),
+            Severity::Error => self.bump(ERRORS),
+            Severity::Fatal => self.bump(FATALS),
+            Severity::Panic => self.bump(PANICS),
+            Severity::Warning => self.bump(WARNINGS),
             _ => {}
         }
         if matches!(
@@ -82,7 +96,7 @@ impl Tally {
             bounded_bump(&mut self.messages, normalize(message));
         }
         if is_auth_failure(entry.severity, sqlstate, message) {
-            self.bump("auth_failures");
+            self.bump(AUTH_FAILURES);
             let (user, client) = user_and_client(entry, prefix);
             let user = user
                 .or_else(|| quoted_after(message, b"for user \""))
@@ -91,29 +105,27 @@ impl Tally {
             bounded_bump(&mut self.logins, (user, client));
         }
         if sqlstate == Some(b"40P01") || starts(message, b"deadlock detected") {
-            self.bump("deadlocks");
+            self.bump(DEADLOCKS);
         }
         if let Some(ms) = duration_ms(message) {
             if ms >= self.slow_ms {
-                self.bump("slow_statements");
+                self.bump(SLOW_STATEMENTS);
                 self.keep_slow(ms, message);
             }
         }
         if entry.severity == Severity::Log {
-            if contains(message, b" still waiting for ") {
-                self.bump("lock_waits");
+            if LOCK_WAIT.find(message).is_some() {
+                self.bump(LOCK_WAITS);
             } else if starts(message, b"temporary file: ") {
-                self.bump("temp_files");
+                self.bump(TEMP_FILES);
             } else if starts(message, b"connection received: host=") {
                 let host = &message[b"connection received: host=".len()..];
                 let end = host.iter().position(|b| *b == b' ').unwrap_or(host.len());
                 bounded_bump(&mut self.clients, lossy(&host[..end]));
             }
         }
-        if entry.severity == Severity::Log
-            && contains(message, b"checkpoints are occurring too frequently")
-        {
-            self.bump("checkpoint_warnings");
+        if entry.severity == Severity::Log && CHECKPOINTS_TOO_FREQUENT.find(message).is_some() {
+            self.bump(CHECKPOINT_WARNINGS);
         }
     }
 
@@ -127,6 +139,13 @@ impl Tally {
         self.slowest.truncate(SLOWEST_KEPT);
     }
 }
+
+// The searches made on every LOG entry, built once: building a searcher per
+// entry cost more than the search itself.
+static LOCK_WAIT: Lazy<memmem::Finder<'static>> =
+    Lazy::new(|| memmem::Finder::new(b" still waiting for "));
+static CHECKPOINTS_TOO_FREQUENT: Lazy<memmem::Finder<'static>> =
+    Lazy::new(|| memmem::Finder::new(b"checkpoints are occurring too frequently"));
 
 fn bounded_bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u64>, key: K) {
     let len = map.len();
@@ -178,6 +197,11 @@ fn user_and_client(entry: &Entry<'_>, prefix: &Prefix) -> (Option<String>, Optio
             user.as_deref().map(lossy),
             client.as_deref().map(|c| lossy(without_port(c))),
         ),
+        Origin::Json(line) => {
+            // jsonlog keeps the port in a field of its own.
+            let (user, client) = super::json::user_and_client(line);
+            (user.as_deref().map(lossy), client.as_deref().map(lossy))
+        }
     }
 }
 
@@ -294,6 +318,25 @@ mod tests {
             normalize(b"relation t2 does not exist"),
             "relation t2 does not exist"
         );
+    }
+
+    #[test]
+    fn the_indices_name_their_labels() {
+        for (at, label) in [
+            (LINES, "lines"),
+            (ERRORS, "errors"),
+            (FATALS, "fatals"),
+            (PANICS, "panics"),
+            (WARNINGS, "warnings"),
+            (AUTH_FAILURES, "auth_failures"),
+            (SLOW_STATEMENTS, "slow_statements"),
+            (DEADLOCKS, "deadlocks"),
+            (LOCK_WAITS, "lock_waits"),
+            (TEMP_FILES, "temp_files"),
+            (CHECKPOINT_WARNINGS, "checkpoint_warnings"),
+        ] {
+            assert_eq!(LABELS[at], label);
+        }
     }
 
     #[test]
