@@ -114,7 +114,8 @@ impl Tally {
             }
         }
         if entry.severity == Severity::Log {
-            if LOCK_WAIT.find(message).is_some() {
+            // "process N still waiting for ShareLock on ... after 1000.123 ms"
+            if starts(message, b"process ") && LOCK_WAIT.find(message).is_some() {
                 self.bump(LOCK_WAITS);
             } else if starts(message, b"temporary file: ") {
                 self.bump(TEMP_FILES);
@@ -124,7 +125,9 @@ impl Tally {
                 bounded_bump(&mut self.clients, lossy(&host[..end]));
             }
         }
-        if entry.severity == Severity::Log && CHECKPOINTS_TOO_FREQUENT.find(message).is_some() {
+        if entry.severity == Severity::Log
+            && starts(message, b"checkpoints are occurring too frequently")
+        {
             self.bump(CHECKPOINT_WARNINGS);
         }
     }
@@ -140,12 +143,9 @@ impl Tally {
     }
 }
 
-// The searches made on every LOG entry, built once: building a searcher per
-// entry cost more than the search itself.
+// Built once: building a searcher per entry cost more than the search.
 static LOCK_WAIT: Lazy<memmem::Finder<'static>> =
     Lazy::new(|| memmem::Finder::new(b" still waiting for "));
-static CHECKPOINTS_TOO_FREQUENT: Lazy<memmem::Finder<'static>> =
-    Lazy::new(|| memmem::Finder::new(b"checkpoints are occurring too frequently"));
 
 fn bounded_bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u64>, key: K) {
     let len = map.len();
