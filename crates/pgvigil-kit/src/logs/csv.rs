@@ -41,10 +41,14 @@ fn field(raw: &[u8]) -> Cow<'_, [u8]> {
 fn special_flags(bytes: &[u8]) -> u64 {
     const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const ONES: u64 = 0x0101_0101_0101_0101;
-    let mut word = [0u8; 8];
-    let n = bytes.len().min(8);
-    word[..n].copy_from_slice(&bytes[..n]);
-    let v = u64::from_le_bytes(word);
+    let v = match bytes.first_chunk::<8>() {
+        Some(word) => u64::from_le_bytes(*word),
+        None => {
+            let mut word = [0u8; 8];
+            word[..bytes.len()].copy_from_slice(bytes);
+            u64::from_le_bytes(word)
+        }
+    };
     let zero = |x: u64| !(((x & LOWS) + LOWS) | x) & !LOWS;
     // Padding bytes are zero, never one of the three.
     zero(v ^ (ONES * u64::from(b',')))
