@@ -34,6 +34,24 @@ fn field(raw: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
+/// csvlog writes the client as `host:port`; the host is what counts.
+fn host_of(client: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    fn without_port(client: &[u8]) -> &[u8] {
+        match client.iter().rposition(|b| *b == b':') {
+            Some(at)
+                if at + 1 < client.len() && client[at + 1..].iter().all(u8::is_ascii_digit) =>
+            {
+                &client[..at]
+            }
+            _ => client,
+        }
+    }
+    match client {
+        Cow::Borrowed(c) => Cow::Borrowed(without_port(c)),
+        Cow::Owned(c) => Cow::Owned(without_port(&c).to_vec()),
+    }
+}
+
 /// A flag (the byte's high bit) for each comma, quote or newline among the
 /// eight bytes at the start of `bytes` (fewer at the end of the buffer).
 /// Exact per byte: `(x & 0x7f) + 0x7f` carries into the high bit unless the
@@ -148,7 +166,7 @@ pub fn parse(buf: &[u8], each: &mut dyn FnMut(Entry<'_>)) -> usize {
             message: field(fields[MESSAGE]),
             origin: Origin::Fields {
                 user: optional(fields[USER]),
-                client: optional(fields[CLIENT]),
+                client: optional(fields[CLIENT]).map(host_of),
             },
         });
     }
@@ -158,6 +176,19 @@ pub fn parse(buf: &[u8], each: &mut dyn FnMut(Entry<'_>)) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_is_its_host() {
+        for (client, host) in [
+            (&b"10.0.0.9:54321"[..], &b"10.0.0.9"[..]),
+            (b"::1:54321", b"::1"),
+            (b"[local]", b"[local]"),
+            (b"db.example:", b"db.example:"),
+        ] {
+            assert_eq!(&host_of(Cow::Borrowed(client))[..], host);
+            assert_eq!(&host_of(Cow::Owned(client.to_vec()))[..], host);
+        }
+    }
 
     #[test]
     fn special_bytes_are_flagged_exactly() {

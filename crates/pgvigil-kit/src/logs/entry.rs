@@ -37,6 +37,7 @@ pub enum Origin<'a> {
     Prefix(&'a [u8]),
     Fields {
         user: Option<Cow<'a, [u8]>>,
+        /// The host alone, as each format's reader finds it.
         client: Option<Cow<'a, [u8]>>,
     },
     /// A jsonlog record's line, its fields read when an entry needs them.

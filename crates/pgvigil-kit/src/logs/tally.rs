@@ -193,25 +193,13 @@ fn user_and_client(entry: &Entry<'_>, prefix: &Prefix) -> (Option<String>, Optio
             let (user, client) = prefix.user_and_client(p);
             (user.map(lossy), client.map(lossy))
         }
-        Origin::Fields { user, client } => (
-            user.as_deref().map(lossy),
-            client.as_deref().map(|c| lossy(without_port(c))),
-        ),
+        Origin::Fields { user, client } => {
+            (user.as_deref().map(lossy), client.as_deref().map(lossy))
+        }
         Origin::Json(line) => {
-            // jsonlog keeps the port in a field of its own.
             let (user, client) = super::json::user_and_client(line);
             (user.as_deref().map(lossy), client.as_deref().map(lossy))
         }
-    }
-}
-
-/// csvlog writes the client as `host:port`; the host is what counts.
-fn without_port(client: &[u8]) -> &[u8] {
-    match client.iter().rposition(|b| *b == b':') {
-        Some(at) if at + 1 < client.len() && client[at + 1..].iter().all(u8::is_ascii_digit) => {
-            &client[..at]
-        }
-        _ => client,
     }
 }
 
