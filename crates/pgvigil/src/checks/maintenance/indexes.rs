@@ -35,31 +35,42 @@ pub struct Args {
 // Two indexes are duplicates when they index the same table with the same
 // access method, columns, operator classes, collations, expressions and
 // predicate (deparsed, so that spacing in CREATE INDEX does not matter);
-// only indexes sharing table and columns are deparsed. An index still being
-// built concurrently is not yet invalid. pg_constraint has no index on
-// conindid: IN makes one hashed pass instead of a scan per index. The
-// statistics functions are called directly, and only for what can still
-// qualify, instead of through the views that call a dozen for every relation.
-// A relation another session holds in ACCESS EXCLUSIVE mode is never opened
-// (its size is NULL); it comes back as `locked`, its oid in `reads`.
+// only indexes of tables with more than one are compared, and only those
+// sharing table and columns are deparsed. An index still being built
+// concurrently is not yet invalid. An index enforces a constraint when it is
+// unique or backs an exclusion constraint: the only kinds pg_constraint's
+// conindid names, without reading pg_constraint. pg_class is read once (on
+// 10,000 tables each read costs about 10 ms), and the statistics functions
+// are called directly, and only for what can still qualify, instead of
+// through the views that call a dozen for every relation. A relation
+// another session holds in ACCESS EXCLUSIVE mode is never opened (its size
+// is NULL); it comes back as `locked`, its oid in `reads`.
 const SQL: &str = concat!(
     "
 WITH locked AS (SELECT ",
     locked_relations!(),
-    " AS oids), ix AS (
-  SELECT i.indexrelid, i.indrelid, n.nspname::text AS schema, c.relname::text AS name,
+    " AS oids), rel AS MATERIALIZED (
+  SELECT c.oid, c.relkind, c.relam, n.nspname::text AS schema, c.relname::text AS name,
+         CASE WHEN c.relkind IN ('r', 'm') THEN pg_stat_get_numscans(c.oid) END AS scans
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.relkind IN ('r', 'm', 'i', 'I')
+     AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_(catalog|toast)'
+), ix AS (
+  SELECT i.indexrelid, i.indrelid, r.schema, r.name,
          i.indisvalid, a.amname, i.indkey, i.indclass,
          i.indcollation, i.indexprs, i.indpred,
-         i.indisunique OR i.indexrelid IN (SELECT conindid FROM pg_constraint) AS enforces
-    FROM pg_index i
-    JOIN pg_class c ON c.oid = i.indexrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-    JOIN pg_am a ON a.oid = c.relam
-   WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_(catalog|toast)'
+         i.indisunique OR i.indisexclusion AS enforces
+    FROM rel r
+    JOIN pg_index i ON i.indexrelid = r.oid
+    JOIN pg_am a ON a.oid = r.relam
+   WHERE r.relkind IN ('i', 'I')
 ), alike AS (
   SELECT * FROM (
     SELECT ix.*, count(*) OVER (PARTITION BY indrelid, amname, indkey::text) AS same_columns
-      FROM ix WHERE indisvalid
+      FROM ix
+     WHERE indisvalid
+       AND indrelid IN (SELECT indrelid FROM ix WHERE indisvalid GROUP BY indrelid HAVING count(*) > 1)
   ) x WHERE same_columns > 1
 ), signed AS (
   SELECT alike.*,
@@ -83,27 +94,20 @@ SELECT 'duplicate', schema, name, indrelid::regclass::text, (CASE WHEN indexreli
   FROM (SELECT signed.*, count(*) OVER (PARTITION BY signature) AS copies FROM signed) d
  WHERE copies > 1
 UNION ALL
-SELECT 'seqscan', n.nspname::text, c.relname::text, NULL,
-       (CASE WHEN c.oid = ANY((SELECT oids FROM locked)::oid[]) THEN NULL ELSE pg_relation_size(c.oid) END)::int8,
-       s.per_scan, NULL, false
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  CROSS JOIN LATERAL (SELECT pg_stat_get_numscans(c.oid) AS scans OFFSET 0) q
-  CROSS JOIN LATERAL (
-    SELECT pg_stat_get_tuples_returned(c.oid) / q.scans AS per_scan,
-           (SELECT coalesce(sum(pg_stat_get_numscans(x.indexrelid)), 0)
-              FROM pg_index x WHERE x.indrelid = c.oid) AS index_scans
-     WHERE q.scans > 0 OFFSET 0) s
- WHERE c.relkind IN ('r', 'm')
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
-   AND CASE WHEN s.per_scan > $2 AND s.index_scans < q.scans
-            THEN CASE WHEN c.oid = ANY((SELECT oids FROM locked)::oid[]) THEN NULL ELSE pg_relation_size(c.oid) END >= $1 ELSE false END
+SELECT 'seqscan', schema, name, NULL,
+       (CASE WHEN oid = ANY((SELECT oids FROM locked)::oid[]) THEN NULL ELSE pg_relation_size(oid) END)::int8,
+       per_scan, NULL, false
+  FROM (SELECT t.oid, t.schema, t.name, t.scans,
+               pg_stat_get_tuples_returned(t.oid) / t.scans AS per_scan
+          FROM rel t WHERE t.scans > 0 OFFSET 0) s
+ WHERE CASE WHEN per_scan <= $2 THEN false
+            WHEN (SELECT coalesce(sum(pg_stat_get_numscans(x.indexrelid)), 0)
+                    FROM pg_index x WHERE x.indrelid = s.oid) >= scans THEN false
+            ELSE CASE WHEN oid = ANY((SELECT oids FROM locked)::oid[]) THEN NULL ELSE pg_relation_size(oid) END >= $1 END
 UNION ALL
-SELECT 'locked', n.nspname::text, c.relname::text, NULL, NULL, c.oid::int8, NULL, false
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.oid = ANY((SELECT oids FROM locked)::oid[]) AND c.relkind IN ('r', 'm', 'i')
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+SELECT 'locked', schema, name, NULL, NULL, oid::int8, NULL, false
+  FROM rel
+ WHERE oid = ANY((SELECT oids FROM locked)::oid[]) AND relkind <> 'I'
 ORDER BY 1, 7, 8 DESC, 5 DESC, 2, 3"
 );
 
