@@ -1,6 +1,6 @@
 //! check_pg_relation_size on real tables: the largest named with its kind,
-//! filters and kinds, growth between two runs, a locked table skipped, and
-//! every database with --all-databases.
+//! filters and kinds, sizes estimated from pg_class, growth between two
+//! runs, a locked table skipped, and every database with --all-databases.
 
 use std::time::Duration;
 
@@ -107,6 +107,45 @@ fn the_largest_relations_each_against_sizes_and_growth() {
     );
     assert_eq!(out.perf("relations").value, 2.0);
 
+    // --estimate: pg_class.relpages as of the last VACUUM, not the files.
+    cluster.execute("VACUUM ANALYZE audit, blobs");
+    let estimate = size(
+        "(SELECT (c.relpages + coalesce(t.relpages, 0)
+                  + (SELECT coalesce(sum(x.relpages), 0) FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
+                      WHERE i.indrelid IN (c.oid, c.reltoastrelid)))
+                 * current_setting('block_size')::int
+           FROM pg_class c LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+          WHERE c.oid = 'audit'::regclass)",
+    );
+    let audit = size("pg_total_relation_size('audit')");
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["-v", "--estimate", "--min-size", "0"])
+        .run();
+    out.expect("OK");
+    assert!(
+        out.summary().starts_with("table public.audit ")
+            && out
+                .summary()
+                .contains(" checked, sizes estimated from pg_class.relpages; growth: "),
+        "{}",
+        out.summary()
+    );
+    assert_eq!(out.perf("largest").value, estimate);
+    // Right after a VACUUM the estimate is the files' size but for the
+    // free space and visibility maps.
+    assert!(
+        (audit - estimate).abs() / audit < 0.05,
+        "estimate {estimate}, exact {audit}"
+    );
+    assert!(
+        out.long_output()
+            .iter()
+            .any(|l| l.starts_with("OK TOAST of public.blobs ")),
+        "{}",
+        out.stdout
+    );
+
     // Growth between two runs, judged by its own ranges.
     let state = temp_dir("relation-size-state");
     let run = |args: &[&str]| {
@@ -154,6 +193,21 @@ fn a_locked_table_is_skipped_and_named() {
         "{line}"
     );
     assert_eq!(out.perf("skipped").value, 1.0);
+    // An estimate opens nothing, so nothing is skipped.
+    let out = cluster
+        .plugin(PLUGIN)
+        .args(&["--estimate", "--min-size", "0", "-v"])
+        .run();
+    out.expect("OK");
+    assert!(!out.summary().contains("skipped"), "{}", out.summary());
+    assert_eq!(out.perf("skipped").value, 0.0);
+    assert!(
+        out.long_output()
+            .iter()
+            .any(|l| l.starts_with("OK table public.big ")),
+        "{}",
+        out.stdout
+    );
     holder.batch_execute("ROLLBACK").unwrap();
 }
 

@@ -204,7 +204,7 @@ suite! {
         example: "--all-databases -w 75% -c 90%",
     },
     relation_size => storage::relation_size::RelationSize {
-        measures: "the largest tables (total size: heap, TOAST and indexes), indexes and TOAST tables, each against size thresholds, and the growth per day of the `--top` largest since the previous run; `--kind`, `--include`/`--exclude` and `--all-databases` choose what is judged; a relation another session holds in ACCESS EXCLUSIVE mode is named as skipped",
+        measures: "the largest tables (total size: heap, TOAST and indexes), indexes and TOAST tables, each against size thresholds, and the growth per day of the `--top` largest since the previous run; `--kind`, `--include`/`--exclude` and `--all-databases` choose what is judged; a relation another session holds in ACCESS EXCLUSIVE mode is named as skipped; `--estimate` takes sizes from `pg_class.relpages` (as of the last VACUUM or ANALYZE) and opens nothing, for databases of 100,000 relations",
         thresholds: "sizes to each relation's size; `--growth`/`--growth-critical` to its growth per day",
         example: "--all-databases -w 50GB -c 200GB --growth 5GB",
     },
