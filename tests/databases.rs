@@ -123,3 +123,43 @@ fn several_databases_at_once_find_what_one_at_a_time_finds() {
         .collect();
     assert_eq!(named, names, "{:?}", out.long_output());
 }
+
+#[test]
+fn the_servers_autovacuum_is_read_when_the_own_database_is_left_out() {
+    let cluster = Cluster::start("databases-own");
+    cluster.execute("CREATE DATABASE shop");
+    cluster.execute_in(
+        "shop",
+        "CREATE TABLE t (id int) WITH (autovacuum_enabled = off)",
+    );
+    // autovacuum and its workers come with the own database's statement,
+    // or on their own when the filters leave that database out.
+    for exclude in ["^none$", "^postgres$"] {
+        let out = cluster
+            .plugin("check_pg_vacuum")
+            .args(&["--all-databases", "--exclude-db", exclude])
+            .run();
+        out.expect("WARNING");
+        // Named with its database when more than one was visited.
+        assert!(
+            out.summary().contains("public.t: ") && out.summary().contains("autovacuum disabled"),
+            "{exclude}: {}",
+            out.summary()
+        );
+        assert_eq!(out.perf("autovacuum_busy").value, 0.0, "{}", out.stdout);
+    }
+    cluster.execute("ALTER SYSTEM SET autovacuum = off");
+    cluster.execute("SELECT pg_reload_conf()");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = cluster
+        .plugin("check_pg_vacuum")
+        .args(&["--all-databases", "--exclude-db", "^postgres$", "-v"])
+        .run();
+    out.expect("WARNING");
+    assert!(
+        out.summary()
+            .ends_with("; autovacuum is off for the server"),
+        "{}",
+        out.stdout
+    );
+}
