@@ -7,7 +7,10 @@
 # statements each run costs the server. Twice: on an empty cluster, then with
 # 10,000 tables and 500 idle sessions. Prints Markdown; keeps the latest
 # Markdown and JSON in bench/results/compare.{md,json} (a BENCH_CHECKS run in
-# compare-<checks>.{md,json}); git keeps the history.
+# compare-<checks>.{md,json}); git keeps the history. Then, without
+# BENCH_CHECKS, the two scales one throwaway cluster cannot hold, each built
+# once and cached (bench/databases.sh: 1,000 databases; bench/relations.sh:
+# one database of 100,000 relations), BENCH_SCALE_RUNS runs each (default 3).
 #   bench/compare.sh [RUNS]      (default 30 runs per tool and check)
 #   BENCH_CHECKS=bloat,db_size bench/compare.sh 15   (only these checks)
 set -euo pipefail
@@ -75,3 +78,10 @@ python3 bench/measure.py --server-version "$("$pgbin/postgres" --version | awk '
   --json "bench/results/$stamp.json" --make-tables "$make_tables" \
   --logging-on "$(logging on all)" --logging-off "$(logging off none)" ${BENCH_CHECKS:+--checks "$BENCH_CHECKS"} \
   "${patroni_args[@]}" | tee -a "bench/results/$stamp.md"
+
+if [ -z "${BENCH_CHECKS:-}" ]; then
+  cleanup_cluster
+  trap - EXIT
+  bench/databases.sh 1000 "${BENCH_SCALE_RUNS:-3}"
+  bench/relations.sh 25000 "${BENCH_SCALE_RUNS:-3}"
+fi

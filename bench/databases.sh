@@ -10,7 +10,9 @@
 # stopped cluster is kept in $PGVIGIL_BENCH_CACHE (default /var/tmp/pgvigil-bench)
 # and reused; delete it to rebuild. Checks never write, so runs leave it as found.
 #   bench/databases.sh [COUNT] [RUNS]      (default 1000 databases, 5 runs;
-#                                           PEER_RUNS=1 for check_pgactivity)
+#                                           PEER_RUNS=1 for check_pgactivity,
+#                                           0 to leave the peers out;
+#                                           BENCH_CHECKS="vacuum indexes" for some checks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000}
@@ -71,7 +73,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 databases=$(psql_p -At -c "SELECT count(*) FROM pg_database WHERE datallowconn AND NOT datistemplate")
 
 mkdir -p bench/results
-report=bench/results/databases.md
+report=bench/results/databases${BENCH_CHECKS:+-${BENCH_CHECKS// /-}}.md
 {
   echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), $databases databases, $runs runs; the role's CONNECTION LIMIT is 4"
   echo
@@ -92,7 +94,20 @@ row() {
     printf "| %s | %s | %.2f | %.2f | %.1f | %s |\n", what, tool, wall / 1e6, cpu / 1e6, kb / 1024, codes
   }' | tee -a "$report"
 }
-for check in vacuum bloat indexes sequences relation_size version; do
+# The floor: a session to every database and SELECT 1 in each, nothing else.
+psql_p -At -c "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1" >"$sock/names"
+for jobs in 1 3; do
+  walls=() fails=()
+  for _ in $(seq "$runs"); do
+    read -r wall failed < <("$bin/pgvigil-bench-sessions" "$jobs" <"$sock/names")
+    walls+=("$wall") fails+=("$failed")
+  done
+  awk -v jobs="$jobs" -v wall="$(printf '%s\n' "${walls[@]}" | median)" \
+    -v fails="$(printf '%s\n' "${fails[@]}" | sort -u | paste -sd, -)" 'BEGIN {
+    printf "| sessions alone (SELECT 1) | %s at a time | %.2f | | | %s failed |\n", jobs, wall / 1e6, fails
+  }' | tee -a "$report"
+done
+for check in ${BENCH_CHECKS:-vacuum bloat indexes sequences relation_size version}; do
   extra=()
   [ "$check" = bloat ] && extra=(--min-size 0)
   for jobs in 1 3; do
@@ -108,6 +123,7 @@ pga=/usr/lib/nagios/plugins/check_pgactivity
 mkdir -m 777 "$sock/pga"
 # A run of check_pgactivity takes over a minute here: PEER_RUNS of them.
 pga_row() {
+  [ "${PEER_RUNS:-1}" -eq 0 ] && return 0
   local what=$1 service=$2
   shift 2
   runs=${PEER_RUNS:-1} row "$what" "check_pgactivity $service" "$pga" -s "$service" -h "$sock" -p "$port" \
