@@ -66,6 +66,9 @@ if [ ! -f "$data/pgvigil-bench-complete" ]; then
 else
   start
 fi
+# Statistics readable (pg_stats for pgvigil's estimate; pg_statistic, which
+# check_pgactivity's bloat services read directly, else "permission denied").
+psql_p -c "GRANT pg_read_all_data TO monitor" >/dev/null
 
 export PGHOST=$sock PGPORT=$port PGUSER=monitor PGDATABASE=postgres
 measure() { "$bin/pgvigil-bench-run" "$@"; }
