@@ -6,9 +6,8 @@
 # LIMIT 4, so a run that held more sessions at once would find databases
 # unreachable (exit 1): the exit codes column shows it.
 #
-# Creating the databases takes minutes and about 8 MB of disk each, so the
-# stopped cluster is kept in $PGVIGIL_BENCH_CACHE (default /var/tmp/pgvigil-bench)
-# and reused; delete it to rebuild. Checks never write, so runs leave it as found.
+# Creating the databases takes minutes and about 8 MB of disk each: the
+# cluster is kept (bench/cache.sh).
 #   bench/databases.sh [COUNT] [RUNS]      (default 1000 databases, 5 runs;
 #                                           PEER_RUNS=1 for check_pgactivity,
 #                                           0 to leave the peers out;
@@ -17,54 +16,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-1000}
 runs=${2:-5}
-scripts/setup.sh
-need=()
-command -v check_postgres >/dev/null || need+=(check-postgres)
-[ -x /usr/lib/nagios/plugins/check_pgactivity ] || need+=(check-pgactivity)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-cargo build --release --workspace --bins -q
-target/release/pgvigil --install-links target/release >/dev/null
-bin=$PWD/target/release
+cached=databases-$count
+. bench/cache.sh
+psql_p() { psql_d postgres "$@"; }
 
-pgbin=${PGVIGIL_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
-major=$("$pgbin/postgres" --version | awk '{print $3}' | cut -d. -f1)
-cache=${PGVIGIL_BENCH_CACHE:-/var/tmp/pgvigil-bench}
-data=$cache/databases-$count-pg$major
-run_pg() { "$@"; }
-if [ "$(id -u)" -eq 0 ]; then
-  pg_user=$(id -u postgres >/dev/null 2>&1 && echo postgres || echo nobody)
-  run_pg() { runuser -u "$pg_user" -- "$@"; }
-fi
-sock=$(mktemp -d /tmp/pgvigil-bench-dbs.XXXXXX)
-chmod 777 "$sock"
-port=$((20000 + RANDOM % 20000))
-start() {
-  run_pg "$pgbin/pg_ctl" start -w -D "$data" -l "$cache/databases-$count-pg$major.log" \
-    -o "-p $port -k $sock -c listen_addresses='' -c max_connections=100" >/dev/null
-}
-stop() { run_pg "$pgbin/pg_ctl" stop -m fast -D "$data" >/dev/null 2>&1 || true; }
-trap 'stop; rm -rf "$sock"' EXIT
-psql_p() { run_pg "$pgbin/psql" -X -q -h "$sock" -p "$port" -U postgres -d postgres "$@"; }
-
-if [ ! -f "$data/pgvigil-bench-complete" ]; then
-  echo "Building $count databases in $data (once; it is kept for the next run)" >&2
-  mkdir -p "$cache"
-  rm -rf "$data"
-  [ "$(id -u)" -eq 0 ] && chown "$pg_user" "$cache"
-  run_pg "$pgbin/initdb" -N -A trust -U postgres -D "$data" >/dev/null
-  echo "fsync = off" | run_pg tee -a "$data/postgresql.conf" >/dev/null
-  start
+if ! built; then
+  init_cached
+  start max_connections=100
   psql_p -c "CREATE ROLE monitor LOGIN CONNECTION LIMIT 4 IN ROLE pg_monitor"
   # The objects every database gets, in template1 so each copy has them.
-  run_pg "$pgbin/psql" -X -q -h "$sock" -p "$port" -U postgres -d template1 -c \
+  psql_d template1 -c \
     "CREATE SEQUENCE ids; CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g;
      CREATE INDEX t_a ON t (id); CREATE INDEX t_b ON t (id)" -c "VACUUM ANALYZE t"
   seq -f "CREATE DATABASE tenant%04g;" 1 "$count" | psql_p
-  run_pg touch "$data/pgvigil-bench-complete"
+  mark_built
 else
-  start
+  start max_connections=100
 fi
 # Statistics readable (pg_stats for pgvigil's estimate; pg_statistic, which
 # check_pgactivity's bloat services read directly, else "permission denied").
@@ -72,7 +39,6 @@ psql_p -c "GRANT pg_read_all_data TO monitor" >/dev/null
 
 export PGHOST=$sock PGPORT=$port PGUSER=monitor PGDATABASE=postgres
 measure() { "$bin/pgvigil-bench-run" "$@"; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 databases=$(psql_p -At -c "SELECT count(*) FROM pg_database WHERE datallowconn AND NOT datistemplate")
 
 mkdir -p bench/results

@@ -31,13 +31,17 @@ def commands(a):
     for a check (check_postgres disk_space, archive_ready; check_pgactivity
     archiver) run as postgres; everything else as the pg_monitor role. Every
     tool reaches the server through the same Unix socket."""
-    ours = ["-H", a.base, "-p", str(a.port), "-U", "monitor", "-d", "postgres"]
-    cp = ["check_postgres", f"--host={a.base}", f"--port={a.port}", "--dbname=postgres"]
+    def ours_in(db):
+        return ["-H", a.base, "-p", str(a.port), "-U", "monitor", "-d", db]
+
+    def cp_in(db):
+        return ["check_postgres", f"--host={a.base}", f"--port={a.port}", f"--dbname={db}"]
+
+    ours, cp = ours_in("postgres"), cp_in("postgres")
     # The scale scenario's 10,000 tables are in app, a database every tool
     # looks into: check_pgactivity skips postgres, and check_postgres reads
     # the one it is given.
-    oursa = ["-H", a.base, "-p", str(a.port), "-U", "monitor", "-d", "app"]
-    cpa = ["check_postgres", f"--host={a.base}", f"--port={a.port}", "--dbname=app"]
+    oursa, cpa = ours_in("app"), cp_in("app")
     pa = [PA, "-h", a.base, "-p", str(a.port), "-d", "postgres", "--status-file", a.status_file]
     floor = [PGSQL, "-H", a.base, "-P", str(a.port), "-d", "postgres", "-l", "monitor"]
     su = {"PGUSER": "postgres"}

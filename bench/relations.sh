@@ -7,54 +7,19 @@
 # statements (log_min_duration_statement = 0, summed over the run). The
 # targets: under 1 s of server time and 64 MB of client RSS.
 #
-# Creating the tables takes about a minute and 1.7 GB, so the stopped
-# cluster is kept in $PGVIGIL_BENCH_CACHE (default /var/tmp/pgvigil-bench)
-# and reused; delete it to rebuild. Checks never write, so runs leave it as found.
+# Creating the tables takes about a minute and 1.7 GB: the cluster is kept
+# (bench/cache.sh).
 #   bench/relations.sh [TABLES] [RUNS]      (default 25000 tables, 5 runs;
 #                                            PEER_RUNS=1 for the peers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tables=${1:-25000}
 runs=${2:-5}
-scripts/setup.sh
-need=()
-command -v check_postgres >/dev/null || need+=(check-postgres)
-[ -x /usr/lib/nagios/plugins/check_pgactivity ] || need+=(check-pgactivity)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-cargo build --release --workspace --bins -q
-target/release/pgvigil --install-links target/release >/dev/null
-bin=$PWD/target/release
+cached=relations-$tables
+. bench/cache.sh
 
-pgbin=${PGVIGIL_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
-major=$("$pgbin/postgres" --version | awk '{print $3}' | cut -d. -f1)
-cache=${PGVIGIL_BENCH_CACHE:-/var/tmp/pgvigil-bench}
-data=$cache/relations-$tables-pg$major
-log=$cache/relations-$tables-pg$major.log
-run_pg() { "$@"; }
-if [ "$(id -u)" -eq 0 ]; then
-  pg_user=$(id -u postgres >/dev/null 2>&1 && echo postgres || echo nobody)
-  run_pg() { runuser -u "$pg_user" -- "$@"; }
-fi
-sock=$(mktemp -d /tmp/pgvigil-bench-rels.XXXXXX)
-chmod 777 "$sock"
-port=$((20000 + RANDOM % 20000))
-start() {
-  run_pg "$pgbin/pg_ctl" start -w -D "$data" -l "$log" \
-    -o "-p $port -k $sock -c listen_addresses='' -c log_min_duration_statement=${1:--1}" >/dev/null
-}
-stop() { run_pg "$pgbin/pg_ctl" stop -m fast -D "$data" >/dev/null 2>&1 || true; }
-trap 'stop; rm -rf "$sock"' EXIT
-psql_d() { local db=$1; shift; run_pg "$pgbin/psql" -X -q -h "$sock" -p "$port" -U postgres -d "$db" "$@"; }
-
-if [ ! -f "$data/pgvigil-bench-complete" ]; then
-  echo "Building $tables tables in $data (once; it is kept for the next run)" >&2
-  mkdir -p "$cache"
-  rm -rf "$data"
-  [ "$(id -u)" -eq 0 ] && chown "$pg_user" "$cache"
-  run_pg "$pgbin/initdb" -N -A trust -U postgres -D "$data" >/dev/null
-  echo "fsync = off" | run_pg tee -a "$data/postgresql.conf" >/dev/null
+if ! built; then
+  init_cached
   start
   psql_d postgres -c "CREATE ROLE monitor LOGIN IN ROLE pg_monitor" -c "GRANT pg_read_all_data TO monitor" -c "CREATE DATABASE many"
   # \gexec must follow the query in the same psql input.
@@ -65,14 +30,13 @@ if [ ! -f "$data/pgvigil-bench-complete" ]; then
     -c "INSERT INTO t2 SELECT g, md5(g::text) FROM generate_series(1, 100000) g" \
     -c "INSERT INTO t3 SELECT g, repeat(md5(g::text), 100) FROM generate_series(1, 2000) g" \
     -c "VACUUM ANALYZE t1, t2, t3" -c "DELETE FROM t2 WHERE id % 3 = 0"
-  run_pg touch "$data/pgvigil-bench-complete"
+  mark_built
   stop
 fi
-start 0
+start log_min_duration_statement=0
 
 relations=$(psql_d many -At -c "SELECT count(*) FROM pg_class WHERE relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)")
 export PGHOST=$sock PGPORT=$port PGUSER=monitor PGDATABASE=many
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 # Server milliseconds of the statements logged since byte offset $1.
 server_ms() { tail -c +"$(($1 + 1))" "$log" | grep -o 'duration: [0-9.]* ms' | awk '{s += $2} END {printf "%.1f", s}'; }
 
