@@ -94,3 +94,13 @@ proptest! {
         prop_assert_eq!(found, expected);
     }
 }
+
+proptest! {
+    /// The fast reading of a duration agrees with parsing the decimal.
+    #[test]
+    fn durations_read_as_the_decimal(text in "[0-9]{0,18}(\\.[0-9]{0,8})?|[0-9.e+-]{1,12}") {
+        let message = format!("duration: {text} ms  statement: SELECT 1");
+        let parsed: Option<f64> = text.parse().ok();
+        prop_assert_eq!(super::tally::duration_ms(message.as_bytes()), parsed);
+    }
+}

@@ -211,10 +211,38 @@ fn quoted_after(message: &[u8], marker: &[u8]) -> Option<String> {
 }
 
 /// The milliseconds of a `duration: 12.345 ms` entry.
+/// Exact in an f64, each of them.
+const POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
 pub fn duration_ms(message: &[u8]) -> Option<f64> {
     let rest = message.strip_prefix(b"duration: ")?;
-    let end = memchr::memchr(b' ', rest)?;
-    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+    // The server writes `%.3f`: digits, a point, three digits, a space. As
+    // an integer over a power of ten, both exact below 2^53, one division
+    // rounds as parsing the decimal would; four times as fast on a log
+    // where most entries are durations.
+    let mut digits = 0u64;
+    let mut count = 0;
+    let mut fraction = None;
+    for (i, b) in rest.iter().enumerate() {
+        match b {
+            b'0'..=b'9' if count < 15 => {
+                digits = digits * 10 + u64::from(b - b'0');
+                count += 1;
+                fraction = fraction.map(|f: usize| f + 1);
+            }
+            b'.' if fraction.is_none() && count > 0 => fraction = Some(0),
+            b' ' if count > 0 && fraction != Some(0) => {
+                return Some(digits as f64 / POWERS_OF_TEN[fraction.unwrap_or(0)]);
+            }
+            _ => {
+                let end = i + memchr::memchr(b' ', &rest[i..])?;
+                return std::str::from_utf8(&rest[..end]).ok()?.parse().ok();
+            }
+        }
+    }
+    None
 }
 
 /// The statement of a duration entry: after `statement: ` or `execute NAME: `.
