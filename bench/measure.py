@@ -167,6 +167,37 @@ def commands(a):
             "check_pgactivity": ([*pa, "-s", "invalid_indexes"], {}),
             "check_pgsql": (floor, {}),
         },
+        # The same checks asked the narrower question check_postgres answers:
+        # the one database with the tables (check_pgactivity: --dbinclude).
+        "last_vacuum_app": {
+            "pgvigil": ([f"{b}/check_pg_vacuum", *oursa, "-w", "10%,1d", "-c", "50%,7d"], {}),
+            "check_postgres": ([*cpa, "--action=last_vacuum", "-w", "1d", "-c", "7d"], {}),
+            "check_pgactivity": ([*pa, "-s", "last_vacuum", "--dbinclude", "^app$", "-w", "1d", "-c", "7d"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "last_analyze_app": {
+            "pgvigil": ([f"{b}/check_pg_vacuum", *oursa, "-w", "10%,1d", "-c", "50%,7d"], {}),
+            "check_postgres": ([*cpa, "--action=last_analyze", "-w", "1d", "-c", "7d"], {}),
+            "check_pgactivity": ([*pa, "-s", "last_analyze", "--dbinclude", "^app$", "-w", "1d", "-c", "7d"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "table_bloat_app": {
+            "pgvigil": ([f"{b}/check_pg_bloat", *oursa, "-w", "1GB,50%", "-c", "10GB,80%"], {}),
+            "check_postgres": ([*cpa, "--action=bloat", "-w", "1G", "-c", "10G"], {}),
+            "check_pgactivity": ([*pa, "-s", "table_bloat", "--dbinclude", "^app$", "-w", "50%", "-c", "80%"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "btree_bloat_app": {
+            "pgvigil": ([f"{b}/check_pg_bloat", *oursa, "-w", "1GB,50%", "-c", "10GB,80%"], {}),
+            "check_postgres": ([*cpa, "--action=bloat", "-w", "1G", "-c", "10G"], {}),
+            "check_pgactivity": ([*pa, "-s", "btree_bloat", "--dbinclude", "^app$", "-w", "50%", "-c", "80%"], {}),
+            "check_pgsql": (floor, {}),
+        },
+        "invalid_indexes_app": {
+            "pgvigil": ([f"{b}/check_pg_indexes", *oursa], {}),
+            "check_pgactivity": ([*pa, "-s", "invalid_indexes", "--dbinclude", "^app$"], {}),
+            "check_pgsql": (floor, {}),
+        },
         "replication_slots": {
             "pgvigil": ([f"{b}/check_pg_replication_slots", *ours, "-w", "1GB", "-c", "10GB"], {}),
             "check_postgres": ([*cp, "--action=replication_slots", "-w", "1G", "-c", "10G"], {}),
@@ -428,7 +459,8 @@ def table(results, costs):
 # Checks of maintenance state, held to their own targets: ten times faster
 # than each peer, and the server's statement time bounded.
 MAINTENANCE = {"wraparound", "last_vacuum", "last_analyze", "table_bloat", "btree_bloat",
-               "invalid_indexes", "replication_slots", "extensions_versions", "autovacuum",
+               "invalid_indexes", "last_vacuum_app", "last_analyze_app", "table_bloat_app",
+               "btree_bloat_app", "invalid_indexes_app", "replication_slots", "extensions_versions", "autovacuum",
                "relation_size", "relation_size_estimate"}
 
 
