@@ -1,10 +1,11 @@
 //! The plugin kit: everything a Nagios/Icinga plugin needs that knows
 //! nothing of PostgreSQL. States, units, threshold ranges, perfdata, the
 //! result and its renderings, the run's timeout, state kept between runs,
-//! rates over that state, the wording of counts, and the readers of
+//! rates and forecasts over that state, the wording of counts, and the readers of
 //! PostgreSQL's log files (text, not a connection).
 
 pub mod error;
+pub mod forecast;
 pub mod formats;
 pub mod judge;
 pub mod logs;
