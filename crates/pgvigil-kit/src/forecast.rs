@@ -7,6 +7,11 @@
 //! bulk load then deleted) moves it little, where a least-squares line
 //! would bend towards it.
 
+use std::collections::BTreeMap;
+
+use crate::error::Error;
+use crate::state::{Loaded, Snapshot, Store};
+
 /// Samples kept at most, whatever the window and the check interval: about
 /// half of them span the window, and the newest one floats until it is a
 /// spacing away from the one before.
@@ -171,6 +176,82 @@ impl Series {
     }
 }
 
+/// The histories of one check's quantities (each filesystem, each sequence),
+/// in a state file of their own: written whole and renamed like every state
+/// file, so concurrent runs never tear it (the last writer wins, and the
+/// other run's sample is lost, not garbled), and a file that cannot be read
+/// is a fresh start with a note, never an error that repeats.
+#[derive(Debug)]
+pub struct Histories {
+    store: Store,
+    kept: BTreeMap<String, Series>,
+    /// The series added to in this run: only they are saved, so that what
+    /// is gone (a dropped sequence) leaves the file.
+    touched: BTreeMap<String, Series>,
+    /// Why the earlier histories could not be used, if they could not.
+    pub note: Option<String>,
+}
+
+const SERIES: &str = "series ";
+
+impl Histories {
+    pub fn load(store: Store) -> Histories {
+        let mut kept = BTreeMap::new();
+        let mut note = None;
+        match store.load() {
+            Loaded::Found(snapshot) => {
+                for (name, text) in &snapshot.markers {
+                    let Some(name) = name.strip_prefix(SERIES) else {
+                        continue;
+                    };
+                    match Series::parse(text) {
+                        Ok(series) => {
+                            kept.insert(name.to_string(), series);
+                        }
+                        Err(why) => note = Some(format!("history of {name} dropped: {why}")),
+                    }
+                }
+            }
+            Loaded::Missing => {}
+            Loaded::Unusable(why) => {
+                note = Some(format!(
+                    "forecast history {} restarted: {why}",
+                    store.file.display()
+                ))
+            }
+        }
+        Histories {
+            store,
+            kept,
+            touched: BTreeMap::new(),
+            note,
+        }
+    }
+
+    /// Adds this run's value of `name` to its history and returns the
+    /// history, and whether the value broke the trend.
+    pub fn add(&mut self, name: &str, at: f64, value: f64, policy: &Policy) -> (&Series, bool) {
+        let mut series = self.kept.remove(name).unwrap_or_default();
+        let broke = series.add(at, value, policy);
+        let series = self.touched.entry(name.to_string()).or_insert(series);
+        (series, broke)
+    }
+
+    /// Keeps the histories added to in this run for the next one.
+    pub fn save(&self, at: f64) -> Result<(), Error> {
+        let mut snapshot = Snapshot {
+            taken_at: at,
+            ..Snapshot::default()
+        };
+        for (name, series) in &self.touched {
+            snapshot
+                .markers
+                .insert(format!("{SERIES}{name}"), series.render());
+        }
+        self.store.save(&snapshot)
+    }
+}
+
 fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
@@ -297,6 +378,41 @@ mod tests {
             assert!(Series::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Series::parse("").unwrap(), Series::default());
+    }
+
+    #[test]
+    fn histories_carry_over_runs_and_drop_what_is_gone() {
+        let dir =
+            std::env::temp_dir().join(format!("pgvigil-forecast-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let args = crate::state::StateArgs {
+            state_dir: Some(dir.clone()),
+        };
+        let open = || Histories::load(Store::open(&args, "check forecast", &|_| None).unwrap());
+        for (run, at) in [0.0, 600.0, 1200.0].into_iter().enumerate() {
+            let mut h = open();
+            assert_eq!(h.note, None);
+            let (kept, broke) = h.add("/", at, 10.0 * at, &HOUR);
+            assert!(!broke);
+            assert_eq!(kept.samples.len(), run + 1);
+            // Seen in the first run only.
+            if run == 0 {
+                h.add("/gone", at, 1.0, &HOUR);
+            }
+            h.save(at).unwrap();
+        }
+        let mut h = open();
+        assert_eq!(h.add("/gone", 1800.0, 1.0, &HOUR).0.samples.len(), 1);
+        // A corrupt file: a fresh start, said once.
+        let store = Store::open(&args, "check forecast", &|_| None).unwrap();
+        std::fs::write(&store.file, "pgvigil-state 1\ngarbage").unwrap();
+        let h = open();
+        assert!(
+            h.note.as_deref().unwrap_or("").contains("restarted"),
+            "{:?}",
+            h.note
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     proptest! {
