@@ -52,7 +52,11 @@ fn data_directory_filesystem_matches_df() {
         ("100", "100", "100")
     );
     assert!(
-        out.long_output()[0].ends_with("holds data directory, pg_wal"),
+        out.long_output()[0]
+            .split("; ")
+            .next()
+            .unwrap()
+            .ends_with("holds data directory, pg_wal"),
         "{}",
         out.stdout
     );
@@ -116,10 +120,164 @@ fn tablespace_on_another_filesystem_is_measured_separately() {
         out.long_output()
             .iter()
             .any(|l| l.starts_with(&format!("OK: {ts_mount} "))
-                && l.ends_with("holds tablespace ts1")),
+                && l.split("; ")
+                    .next()
+                    .unwrap()
+                    .ends_with("holds tablespace ts1")),
         "{}",
         out.stdout
     );
     cluster.execute("DROP TABLESPACE ts1");
     let _ = std::fs::remove_dir_all(&location);
+}
+
+/// A small tmpfs of the test's own, unmounted however the test ends.
+struct SmallFs(std::path::PathBuf);
+
+impl SmallFs {
+    fn mount(megabytes: u32) -> SmallFs {
+        let dir = harness::temp_dir("small-fs");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={megabytes}m,mode=0777"))
+            .arg("pgvigil-small")
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mounting a tmpfs at {} needs root", dir.display());
+        SmallFs(dir)
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_filesystem_filled_at_a_steady_rate_is_forecast_full_in_time() {
+    let cluster = Cluster::start("disk-forecast");
+    let small = SmallFs::mount(64);
+    let location = small.0.join("ts");
+    std::fs::create_dir(&location).unwrap();
+    harness::cluster::chown_to_server_user(&location);
+    cluster.execute(&format!(
+        "CREATE TABLESPACE filling LOCATION '{}'",
+        location.display()
+    ));
+    let (mount, ..) = df(&location);
+    let state = harness::temp_dir("disk-forecast-state");
+    let run = || {
+        cluster
+            .plugin(PLUGIN)
+            .args(&["--forecast-window", "60s", "--state-dir"])
+            .arg(state.to_str().unwrap())
+            .args(&["-w", "100%,20s:", "-c", "100%,8s:"])
+            .run()
+    };
+
+    // Half a megabyte every quarter second (2 MB/s) into a file beside the
+    // tablespace, a run after each write, on a fixed schedule.
+    let mut fill = std::fs::File::create(small.0.join("fill")).unwrap();
+    let chunk = vec![7u8; 512 * 1024];
+    let start = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut errors = Vec::new();
+    for i in 0..240 {
+        let due = start + std::time::Duration::from_millis(250 * i);
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        use std::io::Write;
+        if fill.write_all(&chunk).is_err() {
+            break;
+        }
+        let (_, used, size) = df(&location);
+        let out = run();
+        let state_word = out.state().to_string();
+        let left = out
+            .perfdata()
+            .get(&format!("{mount} time_left"))
+            .map(|p| p.value);
+        // Gathering: never an alert, and no time_left.
+        if start.elapsed().as_secs_f64() < 7.0 {
+            assert_eq!(state_word, "OK", "{}", out.stdout);
+            assert!(left.is_none(), "{}", out.stdout);
+            assert!(out.stdout.contains("more of history"), "{}", out.stdout);
+        }
+        if let Some(left) = left {
+            let truth = (size - used) / (2.0 * 1048576.0);
+            // Shown when the test fails, and with --nocapture.
+            eprintln!("true {truth:.1} s: {}", out.status_line());
+            if truth > 4.0 && (left - truth).abs() > 0.25 * truth {
+                errors.push(format!("forecast {left} s, true {truth:.1} s"));
+            }
+            if truth > 4.0 {
+                assert!(
+                    out.summary().contains("full in") || state_word == "OK",
+                    "{}",
+                    out.stdout
+                );
+            }
+        }
+        if seen.last() != Some(&state_word) {
+            seen.push(state_word);
+        }
+        if used >= size - 4.0 * 1048576.0 {
+            break;
+        }
+    }
+    assert!(
+        errors.len() <= 2,
+        "forecasts off by more than 25%: {errors:?}"
+    );
+    // In order, each once: OK while gathering and far from full, then
+    // WARNING under 20 s left, then CRITICAL under 8 s.
+    assert_eq!(seen, ["OK", "WARNING", "CRITICAL"]);
+    let out = run();
+    assert!(
+        out.summary().contains(&format!("{mount} ")) && out.summary().contains("full in"),
+        "{}",
+        out.stdout
+    );
+
+    // The file goes: a fall far beyond a wobble restarts the history.
+    drop(fill);
+    std::fs::remove_file(small.0.join("fill")).unwrap();
+    let out = run();
+    out.expect("OK");
+    assert!(
+        !out.perfdata().contains_key(&format!("{mount} time_left")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.long_output()
+            .iter()
+            .any(|l| l.contains(&format!("{mount} ")) && l.contains("more of history")),
+        "{}",
+        out.stdout
+    );
+
+    // A corrupt history: a fresh start with a note, not an error.
+    let history = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("forecast"))
+        .expect("a forecast history file");
+    std::fs::write(&history, "pgvigil-state 1\nkey\tx\n").unwrap();
+    let out = run();
+    out.expect("OK");
+    assert!(
+        out.long_output().iter().any(|l| l.contains("restarted")),
+        "{}",
+        out.stdout
+    );
+    cluster.execute("DROP TABLESPACE filling");
+}
+
+#[test]
+fn a_time_left_must_be_a_lower_bound() {
+    let out = harness::PluginRun::new(PLUGIN).args(&["-w", "7d"]).run();
+    out.expect("UNKNOWN");
+    assert!(out.stdout.contains("write '7d:'"), "{}", out.stdout);
 }

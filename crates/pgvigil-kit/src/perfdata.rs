@@ -134,6 +134,7 @@ mod tests {
             accepted: &[Unit::Count],
             bare: Some(Unit::Count),
             labels: &[],
+            time_left: false,
         };
         let t = Thresholds::parse(Some("77"), Some("@80:90"), spec).unwrap();
         let p = PerfData::new("connections", 85.0, Unit::Count)
@@ -170,6 +171,7 @@ mod tests {
             accepted: &[Unit::Bytes, Unit::Seconds],
             bare: None,
             labels: &[],
+            time_left: false,
         };
         let t = Thresholds::parse(Some("16MB"), Some("5min"), spec).unwrap();
         assert_eq!(

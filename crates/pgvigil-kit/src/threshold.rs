@@ -14,6 +14,10 @@ pub struct UnitSpec {
     pub bare: Option<Unit>,
     /// Measurements a range may name, as in `-w errors=50,auth_failures=3`.
     pub labels: &'static [&'static str],
+    /// A duration is the time left before something runs out (a forecast),
+    /// so its ranges must be lower bounds: `7d:` alerts when less than
+    /// seven days are left, where a bare `7d` would alert beyond seven.
+    pub time_left: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -163,6 +167,20 @@ fn parse_list(
         if ranges.iter().any(|(k, _)| *k == Key::Unit(unit)) {
             return Err(bad(format!("gives two ranges in {}", unit.describe())));
         }
+        if spec.time_left
+            && unit == Unit::Seconds
+            && (range.inside || range.end.is_finite() || range.start <= 0.0)
+        {
+            let body = item.trim().trim_start_matches('@');
+            let t = match body.split_once(':') {
+                Some(("" | "~", end)) => end,
+                Some((start, _)) => start,
+                None => body,
+            };
+            return Err(bad(format!(
+                "a duration here is the time left, which alerts when it falls below a bound: write '{t}:' (less than {t} left)"
+            )));
+        }
         ranges.push((Key::Unit(unit), range));
     }
     Ok(ranges)
@@ -184,12 +202,36 @@ mod tests {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: None,
         labels: &[],
+        time_left: false,
     };
     const CONNECTIONS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Percent],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
+
+    const FILLING: UnitSpec = UnitSpec {
+        accepted: &[Unit::Percent, Unit::Seconds],
+        bare: Some(Unit::Percent),
+        labels: &[],
+        time_left: true,
+    };
+
+    #[test]
+    fn time_left_takes_lower_bounds_only() {
+        let t = Thresholds::parse(Some("80%,7d:"), Some("90%,1d:"), FILLING).unwrap();
+        let left = |s: f64| [(Unit::Percent, 10.0), (Unit::Seconds, s)];
+        assert_eq!(t.status(&left(8.0 * 86400.0)), Status::Ok);
+        assert_eq!(t.status(&left(2.0 * 86400.0)), Status::Warning);
+        assert_eq!(t.status(&left(3600.0)), Status::Critical);
+        // No forecast yet: nothing in seconds, nothing judged.
+        assert_eq!(t.status(&[(Unit::Percent, 10.0)]), Status::Ok);
+        for bad in ["7d", "1d:7d", "@7d:", "~:7d"] {
+            let e = Thresholds::parse(Some(bad), None, FILLING).unwrap_err();
+            assert!(e.to_string().contains("time left"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn the_unit_decides_what_a_range_applies_to() {
@@ -254,6 +296,7 @@ mod tests {
             accepted: &[Unit::Count],
             bare: Some(Unit::Count),
             labels: &["errors", "auth_failures"],
+            time_left: false,
         };
         let t = Thresholds::parse(Some("errors=50,auth_failures=3"), Some("500"), LOG).unwrap();
         let judge = |errors: f64, auth: f64| {

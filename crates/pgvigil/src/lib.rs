@@ -16,8 +16,8 @@ pub mod setup_check;
 mod tls;
 
 pub use pgvigil_kit::{
-    error, formats, judge, logs, output, perfdata, range, rates, state, status, threshold, timeout,
-    units, words,
+    error, forecast, formats, judge, logs, output, perfdata, range, rates, state, status,
+    threshold, timeout, units, words,
 };
 
 pub use error::Error;

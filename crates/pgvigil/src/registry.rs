@@ -104,9 +104,9 @@ suite! {
         example: "--expect primary --node db2 --node db3",
     },
     disk => storage::disk::Disk {
-        measures: "every filesystem holding the data directory, `pg_wal` and tablespaces (statvfs, on the database host)",
-        thresholds: "`%` used (default `-w 80% -c 90%`), or a size for bytes used",
-        example: "-w 85% -c 95%",
+        measures: "every filesystem holding the data directory, `pg_wal` and tablespaces (statvfs, on the database host), and the time left before each is full at the rate of its history (`time_left`, see Forecasts)",
+        thresholds: "`%` used (default `-w 80% -c 90%`), a size for bytes used, a duration as a lower bound on the time left (`7d:`)",
+        example: "-w 80%,7d: -c 90%,1d:",
     },
     locks => sessions::locks::Locks {
         measures: "sessions blocked by others (`pg_blocking_pids`), waiting locks, longest wait; names each blocked pid, its blocker and their queries; the session filters choose the blocked sessions judged; the shared lock table's use against `max_locks_per_transaction` × (`max_connections` + `max_prepared_transactions`), naming the pid that holds the most",

@@ -9,6 +9,7 @@ const SPEC: UnitSpec = UnitSpec {
     accepted: &[Unit::Count, Unit::Percent, Unit::Bytes, Unit::Seconds],
     bare: Some(Unit::Count),
     labels: &["errors", "auth_failures"],
+    time_left: false,
 };
 
 fuzz_target!(|text: &str| {

@@ -23,6 +23,7 @@ fuzz_target!(|bytes: &[u8]| {
         accepted: &[Unit::Seconds],
         bare: None,
         labels: &[],
+        time_left: false,
     };
     let t = Thresholds::parse(Some("25h"), Some("49h"), spec).unwrap();
     let server = ServerWal {

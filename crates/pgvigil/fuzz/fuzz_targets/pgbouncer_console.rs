@@ -49,6 +49,7 @@ fuzz_target!(|text: &str| {
         accepted: &[Unit::Count, Unit::Seconds, Unit::Percent],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     let t = Thresholds::parse(Some("5,10s,80%"), Some("20,1min,95%"), spec).unwrap();
     let r = judge(&measured, &t);

@@ -49,6 +49,7 @@ impl<P: Parts> Check for Health<P> {
         accepted: &[],
         bare: None,
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "look at the checks named above first, worst first";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

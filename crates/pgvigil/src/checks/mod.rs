@@ -3,6 +3,7 @@
 //! those values, the thresholds and the options), then report.
 
 pub mod configuration;
+pub mod forecast;
 pub mod health;
 pub mod logs;
 pub mod maintenance;

@@ -29,6 +29,7 @@ impl Check for Query {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "rerun the query by hand (psql) to see the rows behind the value, and compare with the thresholds the service sets";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -76,6 +76,7 @@ impl Check for Roles {
         accepted: &[Unit::Seconds],
         bare: None,
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "review the roles named above with \\du or SELECT * FROM pg_roles: ALTER ROLE ... NOSUPERUSER / NOCREATEROLE / NOBYPASSRLS where not needed, rotate the password and set a new VALID UNTIL, raise CONNECTION LIMIT or find the sessions piling up";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -117,6 +117,7 @@ impl Check for Settings {
         accepted: &[],
         bare: None,
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "compare with SELECT name, setting, unit, source, sourcefile, sourceline, pending_restart FROM pg_settings WHERE name IN (...); fix postgresql.conf or ALTER SYSTEM, then SELECT pg_reload_conf() (a pending restart needs a planned restart)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

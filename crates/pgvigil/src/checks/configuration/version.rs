@@ -111,6 +111,7 @@ impl Check for Version {
         accepted: &[],
         bare: None,
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "plan the minor upgrade (install the packages, restart: minor releases keep the data format) after reading the release notes for steps they require; for an extension run ALTER EXTENSION name UPDATE in each database listed";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -138,6 +138,7 @@ impl Check for Log {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
         labels: &LABELS,
+        time_left: false,
     };
     const HINT: &'static str = "read the matching log lines (rerun with -v for samples) and start from the most frequent message; FATAL and PANIC lines come first";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -187,6 +187,7 @@ impl Check for Bloat {
         accepted: &[Unit::Bytes, Unit::Percent],
         bare: None,
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "VACUUM (VERBOSE) the bloated tables and REINDEX CONCURRENTLY the bloated indexes; for heavy bloat plan pg_repack or VACUUM FULL in a maintenance window, and look at why autovacuum falls behind (check_pg_vacuum)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

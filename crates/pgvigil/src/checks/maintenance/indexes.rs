@@ -135,6 +135,7 @@ impl Check for Indexes {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "unused indexes cost writes and space: confirm on every standby too (usage is per server) before DROP INDEX CONCURRENTLY; invalid ones come from failed CREATE INDEX CONCURRENTLY: drop and rebuild them";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

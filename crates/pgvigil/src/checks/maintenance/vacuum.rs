@@ -170,6 +170,7 @@ impl Check for Vacuum {
         accepted: &[Unit::Percent, Unit::Seconds],
         bare: None,
         labels: &["workers", "worker_age"],
+        time_left: false,
     };
     const HINT: &'static str = "see whether autovacuum runs on those tables (pg_stat_progress_vacuum, the log with log_autovacuum_min_duration), whether a long transaction holds back cleanup, and run VACUUM (VERBOSE, ANALYZE) on the worst ones";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -88,6 +88,7 @@ impl Check for Wraparound {
         accepted: &[Unit::Count, Unit::Percent],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "VACUUM (FREEZE, VERBOSE) the oldest tables of the named database now; first end what holds the xmin horizon back: long transactions, prepared transactions (pg_prepared_xacts) and stale replication slots";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -51,6 +51,7 @@ impl Check for Checkpoints {
         accepted: &[Unit::Percent],
         bare: Some(Unit::Percent),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "requested checkpoints come from WAL volume: raise max_wal_size until checkpoints are timed, spread them with checkpoint_completion_target, and look at what writes so much WAL (pg_stat_statements)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

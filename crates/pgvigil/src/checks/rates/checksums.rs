@@ -29,6 +29,7 @@ impl Check for Checksums {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "checksum failures mean corrupted pages: find them in the server log and pg_stat_database, check the storage (dmesg, SMART), and restore the damaged relations from a backup; enabling checksums needs pg_checksums on a stopped cluster";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

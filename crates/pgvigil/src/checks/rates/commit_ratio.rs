@@ -53,6 +53,7 @@ impl Check for CommitRatio {
         accepted: &[Unit::Percent, Unit::Count],
         bare: Some(Unit::Count),
         labels: &["commit_rate"],
+        time_left: false,
     };
     const HINT: &'static str = "many rollbacks point to application errors: read the server log for the failing statements and ask the application owners; pg_stat_database shows which database; too few commits: is the application connected to this server at all (pg_stat_activity by application_name), or is a consumer stuck?";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -60,6 +60,7 @@ impl Check for Conflicts {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "queries on this standby were cancelled so that replay could go on: raise max_standby_streaming_delay (the standby then lags while a query runs), set hot_standby_feedback = on (the primary then keeps rows longer: bloat), or run long reports on a standby kept for them";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

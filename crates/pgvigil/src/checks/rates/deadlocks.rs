@@ -24,6 +24,7 @@ impl Check for Deadlocks {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "the server log names both statements of every deadlock: make the application take its locks in one order, and keep transactions short";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

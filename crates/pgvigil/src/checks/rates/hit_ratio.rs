@@ -52,6 +52,7 @@ impl Check for HitRatio {
         accepted: &[Unit::Percent],
         bare: Some(Unit::Percent),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "reads miss shared_buffers: check shared_buffers against the working set, look for sequential scans of large tables (pg_stat_user_tables.seq_tup_read) and missing indexes";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

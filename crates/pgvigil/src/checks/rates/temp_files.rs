@@ -27,6 +27,7 @@ impl Check for TempFiles {
         accepted: &[Unit::Count, Unit::Bytes],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "queries spill sorts and hashes to disk: find them with log_temp_files and pg_stat_statements (temp_blks_written), then raise work_mem for those roles or fix the queries";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

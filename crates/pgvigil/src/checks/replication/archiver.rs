@@ -39,6 +39,7 @@ impl Check for Archiver {
         accepted: &[Unit::Count, Unit::Seconds],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "read the server log for the failing archive_command (run it by hand as the postgres user with a WAL file name), check the archive target is reachable and has room, and watch disk under pg_wal: it fills while archiving fails";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

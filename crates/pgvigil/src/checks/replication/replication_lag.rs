@@ -107,6 +107,7 @@ impl Check for ReplicationLag {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: None,
         labels: &["receipt_age"],
+        time_left: false,
     };
     const HINT: &'static str = "on the standby: is the WAL receiver streaming (pg_stat_wal_receiver) and is replay paused or slowed by conflicts (pg_last_xact_replay_timestamp, the standby's log)? on the primary: pg_stat_replication's write, flush and replay lag, and the network";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -91,6 +91,7 @@ impl Check for ReplicationSlots {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: None,
         labels: &["spill", "stream"],
+        time_left: false,
     };
     const HINT: &'static str = "an inactive slot keeps WAL forever: find its consumer (pg_replication_slots.active_pid, the standby or subscriber) and bring it back, or drop the slot with pg_drop_replication_slot() once it is no longer needed; set max_slot_wal_keep_size. A logical slot that spills: raise logical_decoding_work_mem, or have the subscription stream large transactions (ALTER SUBSCRIPTION … SET (streaming = on))";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -100,6 +100,7 @@ impl Check for Role {
         accepted: &[],
         bare: None,
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "two primaries take writes apart (split brain): stop or fence the one that should not be primary now, before more writes diverge, then rebuild it as a standby (pg_rewind or a new base backup); a standby on another timeline or of another cluster does not follow this primary: rebuild or re-point it (primary_conninfo, recovery_target_timeline = 'latest')";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -149,6 +149,7 @@ impl Check for Subscriptions {
         accepted: &[Unit::Seconds, Unit::Count],
         bare: Some(Unit::Count),
         labels: &["not_ready"],
+        time_left: false,
     };
     const HINT: &'static str = "read the subscriber's log for the apply worker's error (a unique violation or a missing column is fixed on the subscriber, or skipped with ALTER SUBSCRIPTION … SKIP), then ALTER SUBSCRIPTION … ENABLE; meanwhile the publisher's slot keeps WAL (check_pg_replication_slots there)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -45,6 +45,7 @@ impl Check for Alive {
         accepted: &[Unit::Seconds],
         bare: Some(Unit::Seconds),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "the server answers slowly: look at its load (top, iostat), at pg_stat_activity for a pile of active sessions, and at the server log; after a restart or a crash reset, read the server log around that time (a backend \"terminated by signal 9\" is usually the kernel's OOM killer: dmesg)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

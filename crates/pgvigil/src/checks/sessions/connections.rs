@@ -46,6 +46,7 @@ impl Check for Connections {
         accepted: &[Unit::Count, Unit::Percent],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "look at pg_stat_activity grouped by state: idle-in-transaction sessions hold slots (set idle_in_transaction_session_timeout), idle ones call for a pooler such as PgBouncer; terminate with pg_terminate_backend(pid) only after review";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

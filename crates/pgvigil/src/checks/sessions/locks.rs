@@ -66,6 +66,7 @@ impl Check for Locks {
         accepted: &[Unit::Count, Unit::Seconds, Unit::Percent],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "find the blocker: SELECT pid, pg_blocking_pids(pid), state, query FROM pg_stat_activity WHERE wait_event_type = 'Lock'; end it with pg_cancel_backend(pid) (or pg_terminate_backend) after review; a lock table filling up comes from one transaction touching many relations (partitions, a pg_dump of many tables): see the pid holding the most, and raise max_locks_per_transaction (a restart) if that is its normal load";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -93,6 +93,7 @@ impl Check for LongRunning {
         accepted: &[Unit::Seconds],
         bare: Some(Unit::Seconds),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "look at the session in pg_stat_activity (query, state, client); cancel it with pg_cancel_backend(pid) or end it with pg_terminate_backend(pid) after review; set statement_timeout or idle_in_transaction_session_timeout for the role";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -54,6 +54,7 @@ impl Check for PreparedTxns {
         accepted: &[Unit::Seconds, Unit::Count],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "a prepared transaction holds its locks and the xmin horizon until it is resolved: ask the transaction manager (XA/JTA) that prepared it; after review run COMMIT PREPARED 'gid' or ROLLBACK PREPARED 'gid' in its database, as its owner or a superuser";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

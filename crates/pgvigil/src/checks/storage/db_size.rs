@@ -85,6 +85,7 @@ impl Check for DbSize {
         accepted: &[Unit::Bytes],
         bare: Some(Unit::Bytes),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "find what grew: the largest relations (pg_total_relation_size), bloat (check_pg_bloat), and whether old data can be archived or partitions dropped; check disk headroom (check_pg_disk)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -4,10 +4,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::check::{Check, Context};
+use crate::checks::forecast::{self, ForecastArgs};
 use crate::filesystem::{self, Usage};
+use crate::forecast::Forecast;
 use crate::judge::worst;
 use crate::session::get;
 use crate::session::Session;
+use crate::state::StateArgs;
 use crate::units::{pretty_bytes, round_to};
 use crate::words::{count, percent_text};
 use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
@@ -15,7 +18,20 @@ use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 pub struct Disk;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub forecast: ForecastArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// Six hours: one burst (a bulk load, a sort spilling to disk, a backup
+/// written then shipped) does not set the rate, and a new steady growth is
+/// seen within the first 45 minutes.
+const WINDOW: f64 = 6.0 * 3600.0;
+/// Used space falls when files go (old WAL recycled, temporary files): a
+/// fall of more than 5% is a clean-up that starts a new trend.
+const DROP_TOLERANCE: f64 = 0.05;
 
 // data_directory needs pg_read_all_settings, which pg_monitor includes.
 const SQL: &str = "
@@ -40,27 +56,64 @@ pub struct Filesystem {
     pub mount: PathBuf,
     pub holds: Vec<String>,
     pub usage: Usage,
+    /// When the space free to PostgreSQL runs out; None without a history.
+    pub forecast: Option<Forecast>,
 }
 
 impl Check for Disk {
     const DISPLAY: &'static str = "DISK";
     const ABOUT: &'static str = "Usage of every filesystem holding the data directory, pg_wal and the tablespaces. Runs on the database host.";
     const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Percent, Unit::Bytes],
+        accepted: &[Unit::Percent, Unit::Bytes, Unit::Seconds],
         bare: Some(Unit::Percent),
         labels: &[],
+        time_left: true,
     };
     const HINT: &'static str = "find what fills the disk: pg_wal (archiving or a replication slot holding WAL: check_pg_archiver, check_pg_replication_slots), server logs, old backups, or table growth; never delete files under pg_wal by hand";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to each filesystem: a percentage (or bare number) to the share
-  used, a size to the bytes used. Default: -w 80% -c 90%.";
+  used, a size to the bytes used, a duration to the time left before it is
+  full, as a lower bound: -w 80%,7d: -c 90%,1d: alerts at 80% used or when
+  full within 7 days. Default: -w 80% -c 90%.
+
+FORECAST
+  Each run keeps the bytes used of every filesystem in a history (a state
+  file); the rate is the median of the slopes between its samples over
+  --forecast-window (default 6h, so that one burst does not set it), and the
+  time left is the space still free at that rate. The first forecast comes
+  after an eighth of the window (45 min); until then the output says how
+  much more history it needs, which never alerts. A fall of more than 5%
+  (files removed) restarts the history. perfdata '<mount> time_left' is in
+  seconds, 315360000 (ten years) when not growing.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("80%", "90%"));
     type Args = Args;
 
-    fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(db, ctx)?;
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        let mut measured = fetch(db, ctx)?;
+        forecast_each(&mut measured, args, ctx)?;
         Ok(judge(&measured, &ctx.thresholds))
     }
+}
+
+/// Adds this run's usage to each filesystem's history and forecasts from it.
+fn forecast_each(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), Error> {
+    let mut histories = match forecast::histories(ctx, &args.state)? {
+        Ok(histories) => histories,
+        Err(note) => {
+            m.notes.push(note);
+            return Ok(());
+        }
+    };
+    let policy = args.forecast.policy(WINDOW, DROP_TOLERANCE);
+    let now = forecast::local_now();
+    for fs in &mut m.filesystems {
+        let used = fs.usage.used;
+        let (series, _) = histories.add(&fs.mount.to_string_lossy(), now, used, &policy);
+        fs.forecast = Some(series.forecast(used, used + fs.usage.available, &policy));
+    }
+    m.notes.extend(histories.note.take());
+    m.notes.extend(forecast::save(&histories, now, ctx)?);
+    Ok(())
 }
 
 fn fetch(db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
@@ -104,6 +157,7 @@ fn fetch(db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
             mount: filesystem::mount_point(&path),
             holds: vec![role],
             usage,
+            forecast: None,
         });
     }
     Ok(measured)
@@ -117,10 +171,17 @@ pub fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
         .filesystems
         .iter()
         .map(|fs| {
-            t.status(&[
+            let mut measured = vec![
                 (Unit::Percent, fs.usage.percent_used()),
                 (Unit::Bytes, fs.usage.used),
-            ])
+            ];
+            measured.extend(
+                fs.forecast
+                    .as_ref()
+                    .and_then(forecast::seconds_left)
+                    .map(|left| (Unit::Seconds, left)),
+            );
+            t.status(&measured)
         })
         .collect();
     let status = worst(judged.iter().copied());
@@ -133,12 +194,25 @@ pub fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
             pretty_bytes(fs.usage.total)
         )
     };
+    let outlook = |fs: &Filesystem| {
+        fs.forecast
+            .as_ref()
+            .map(|f| format!("; {}", forecast::describe(f, "full", pretty_bytes)))
+            .unwrap_or_default()
+    };
+    // In the status line only a time left: the rest waits in the details.
+    let time_left = |fs: &Filesystem| match &fs.forecast {
+        Some(f @ Forecast::Left { .. }) => {
+            format!(", {}", forecast::describe(f, "full", pretty_bytes))
+        }
+        _ => String::new(),
+    };
     let offenders: Vec<String> = m
         .filesystems
         .iter()
         .zip(&judged)
         .filter(|(_, s)| **s != Status::Ok)
-        .map(|(fs, _)| describe(fs))
+        .map(|(fs, _)| format!("{}{}", describe(fs), time_left(fs)))
         .collect();
     let summary = if !offenders.is_empty() {
         offenders.join("; ")
@@ -149,9 +223,10 @@ pub fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
             .max_by(|a, b| a.usage.percent_used().total_cmp(&b.usage.percent_used()))
         {
             Some(fullest) => format!(
-                "{}, fullest {}",
+                "{}, fullest {}{}",
                 count(m.filesystems.len(), "filesystem"),
-                describe(fullest)
+                describe(fullest),
+                time_left(fullest)
             ),
             None => "no filesystem measured".to_string(),
         }
@@ -176,10 +251,14 @@ pub fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
             .min(0.0)
             .max(100.0),
         );
+        if let Some(f) = &fs.forecast {
+            perf.extend(forecast::perf(format!("{mount} time_left"), f, t));
+        }
         details.push(format!(
-            "{state}: {} holds {}",
+            "{state}: {} holds {}{}",
             describe(fs),
-            fs.holds.join(", ")
+            fs.holds.join(", "),
+            outlook(fs)
         ));
     }
     details.extend(m.notes.iter().cloned());
@@ -212,6 +291,7 @@ mod tests {
                 used: used_gb * GB,
                 available: free_gb * GB,
             },
+            forecast: None,
         }
     }
 
@@ -280,6 +360,48 @@ mod tests {
         let calm = judge(&measured(vec![two[0].clone()]), &t);
         assert_eq!(
             calm.summary,
+            "1 filesystem, fullest / 50% used (50 GB free of 100 GB)"
+        );
+    }
+
+    #[test]
+    fn the_time_left_alerts_below_its_bounds() {
+        let t = thresholds::<Disk>(Some("80%,7d:"), Some("90%,1d:"));
+        let with = |f: Option<Forecast>| {
+            let mut one = fs("/", 50.0, 50.0, &["data directory"]);
+            one.forecast = f;
+            reported::<Disk>(judge(&measured(vec![one]), &t))
+        };
+        let left = |days: f64| {
+            Some(Forecast::Left {
+                left: days * 86400.0,
+                rate: 50.0 * GB / (days * 86400.0),
+                span: 6.0 * 3600.0,
+            })
+        };
+        assert_eq!(with(left(8.0)).status, Status::Ok);
+        let w = with(left(2.0));
+        assert_eq!(w.status, Status::Warning);
+        assert_eq!(
+            w.summary,
+            "/ 50% used (50 GB free of 100 GB), full in 2 d 0 h at 1067 MB per hour over the last 6 h 0 min"
+        );
+        assert_eq!(perf(&w)[2], "'/ time_left'=172800s;604800:;86400:;0");
+        assert_eq!(with(left(0.5)).status, Status::Critical);
+        // Too little history: never an alert, no time_left, said in the details.
+        let g = with(Some(Forecast::Gathering { more: 1800.0 }));
+        assert_eq!(g.status, Status::Ok);
+        assert_eq!(perf(&g).len(), 2);
+        assert!(g.details[0].ends_with("forecast after 30 min 0 s more of history"));
+        // Flat: OK, and the time left at its ten-year cap.
+        let flat = with(Some(Forecast::NotGrowing {
+            rate: 0.0,
+            span: 6.0 * 3600.0,
+        }));
+        assert_eq!(flat.status, Status::Ok);
+        assert_eq!(perf(&flat)[2], "'/ time_left'=315360000s;604800:;86400:;0");
+        assert_eq!(
+            flat.summary,
             "1 filesystem, fullest / 50% used (50 GB free of 100 GB)"
         );
     }

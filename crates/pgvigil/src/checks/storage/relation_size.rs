@@ -182,6 +182,7 @@ impl Check for RelationSize {
         accepted: &[Unit::Bytes],
         bare: Some(Unit::Bytes),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "see what fills it: rows nobody purges (an audit, log or queue table), bloat (check_pg_bloat), an unused index (check_pg_indexes); archive or delete old rows in batches, partition by time to drop old data, and check disk headroom (check_pg_disk)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -160,6 +160,7 @@ impl Check for Sequences {
         accepted: &[Unit::Percent],
         bare: None,
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "a sequence at its limit makes every INSERT fail (nextval: reached maximum value): plan ALTER TABLE … ALTER COLUMN … TYPE bigint (it rewrites the table) and ALTER SEQUENCE … AS bigint MAXVALUE …, or archive and restart the range; long before, so the rewrite fits a maintenance window";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

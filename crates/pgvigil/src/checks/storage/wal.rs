@@ -124,6 +124,7 @@ impl Check for Wal {
         accepted: &[Unit::Percent, Unit::Bytes, Unit::Count],
         bare: Some(Unit::Count),
         labels: &["rate"],
+        time_left: false,
     };
     const HINT: &'static str = "find what holds WAL (the long output): fix a failing archive_command (check_pg_archiver), drop or reconnect the slot that retains it (pg_replication_slots; set max_slot_wal_keep_size to bound it), or see why checkpoints fall behind (check_pg_checkpoints); never delete files from pg_wal by hand";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

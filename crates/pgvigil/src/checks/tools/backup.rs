@@ -66,6 +66,7 @@ impl Check for Backup {
         accepted: &[Unit::Seconds],
         bare: None,
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "look at the backup job's own log (cron mail, systemd journal, pgbackrest's log-path) and run it by hand as its user; check the target's free space, and that the newest backup restores";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

@@ -125,6 +125,7 @@ impl Check for Patroni {
         accepted: &[Unit::Count, Unit::Bytes],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "patronictl list shows the cluster as Patroni sees it; patronictl resume ends maintenance mode, patronictl flush removes a scheduled switchover or restart; a replica that is not streaming: read its Patroni and PostgreSQL logs; no leader or no answer: check the DCS (etcdctl endpoint health) and Patroni's log";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS

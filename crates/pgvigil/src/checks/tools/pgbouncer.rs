@@ -45,6 +45,7 @@ impl Check for Pgbouncer {
         accepted: &[Unit::Count, Unit::Seconds, Unit::Percent],
         bare: Some(Unit::Count),
         labels: &[],
+        time_left: false,
     };
     const HINT: &'static str = "clients wait because every server connection of the pool is busy: look at the long transactions behind it (check_pg_long_running), raise pool_size (or reserve_pool) if the server has room, or use transaction pooling; SHOW POOLS and SHOW CLIENTS on the console show who waits";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
