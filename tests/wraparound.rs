@@ -27,7 +27,12 @@ fn a_fresh_cluster_is_ok_with_every_database_in_the_perfdata() {
             "{db}: {age}"
         );
     }
-    assert!(out.long_output().is_empty());
+    // Quiet but for the forecast, which needs more history first.
+    assert_eq!(
+        out.long_output(),
+        ["wraparound stop (2^31 - 3 million): forecast after 3 h 0 min more of history"]
+    );
+    assert!(!out.perfdata().contains_key("time_left"), "{}", out.stdout);
 }
 
 #[test]
@@ -123,4 +128,71 @@ fn a_prepared_transaction_and_an_old_snapshot_hold_the_horizon() {
 
     snapshot.batch_execute("ROLLBACK").unwrap();
     cluster.execute("ROLLBACK PREPARED 'forgotten'");
+}
+
+#[test]
+fn xids_used_at_a_steady_rate_give_the_time_left() {
+    let cluster = Cluster::start("wrap-forecast");
+    let state = harness::temp_dir("wrap-forecast-state");
+    let mut burner = cluster.client();
+    let next_xid = |c: &mut postgres::Client| -> f64 {
+        c.query_one(
+            "SELECT txid_snapshot_xmax(txid_current_snapshot())::float8",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let first = next_xid(&mut burner);
+    let start = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut compared = 0;
+    // 500 transactions every quarter second (2,000 a second), a run after each.
+    for i in 0..64 {
+        let due = start + std::time::Duration::from_millis(250 * i);
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        burner
+            .batch_execute(
+                "DO $$ BEGIN FOR i IN 1..500 LOOP PERFORM txid_current(); COMMIT; END LOOP; END $$",
+            )
+            .unwrap();
+        let out = cluster
+            .plugin(PLUGIN)
+            .args(&["--forecast-window", "60s", "--state-dir"])
+            .arg(state.to_str().unwrap())
+            .args(&["-w", "50%,30d:", "-c", "75%,1d:"])
+            .run();
+        let elapsed = start.elapsed().as_secs_f64();
+        let left = out.perfdata().get("time_left").map(|p| p.value);
+        if elapsed < 7.0 {
+            out.expect("OK");
+            assert!(left.is_none(), "{}", out.stdout);
+            assert!(out.stdout.contains("more of history"), "{}", out.stdout);
+        }
+        if let Some(left) = left {
+            let rate = (next_xid(&mut burner) - first) / elapsed;
+            let truth = (2_147_483_648.0 - 3_000_000.0 - out.perf("max_xid_age").value) / rate;
+            eprintln!("true {:.0} s: {}", truth, out.status_line());
+            assert!(
+                (left - truth).abs() <= 0.25 * truth,
+                "forecast {left} s, true {truth:.0} s at {rate:.0} XIDs/s: {}",
+                out.stdout
+            );
+            assert!(
+                out.summary().contains("new transactions refused in "),
+                "{}",
+                out.stdout
+            );
+            compared += 1;
+        }
+        if seen.last().map(String::as_str) != Some(out.state()) {
+            seen.push(out.state().to_string());
+        }
+        if compared >= 8 {
+            break;
+        }
+    }
+    assert!(compared >= 8, "only {compared} forecasts");
+    // Gathering is OK; then under 30 days left at 2,000 XIDs a second.
+    assert_eq!(seen, ["OK", "WARNING"]);
 }

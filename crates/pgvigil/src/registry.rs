@@ -129,9 +129,9 @@ suite! {
         example: "-w 10,10min -c 50,1h",
     },
     wraparound => maintenance::wraparound::Wraparound {
-        measures: "transaction ID and multixact age of every database (`pg_database`, one connection), against the 2^31 wraparound limit; when alerting, what holds the xmin horizon back: the oldest sessions' snapshots, prepared transactions, replication slots' `xmin`/`catalog_xmin`, standbys' feedback",
-        thresholds: "a number to the oldest XID age, `%` to the share of the limit (default `-w 50% -c 75%`)",
-        example: "-w 50% -c 75%",
+        measures: "transaction ID and multixact age of every database (`pg_database`, one connection), against the 2^31 wraparound limit; when alerting, what holds the xmin horizon back: the oldest sessions' snapshots, prepared transactions, replication slots' `xmin`/`catalog_xmin`, standbys' feedback; the time left before new transactions are refused at the rate XIDs are used (`time_left`, see Forecasts)",
+        thresholds: "a number to the oldest XID age, `%` to the share of the limit (default `-w 50% -c 75%`), a duration as a lower bound on the time left (`30d:`)",
+        example: "-w 50%,30d: -c 75%,3d:",
     },
     vacuum => maintenance::vacuum::Vacuum {
         measures: "tables that need VACUUM (more than `--min-dead` dead tuples, default 1000, and a large dead share) or ANALYZE (more than `--min-changes` rows changed since statistics that have gone stale); tables with autovacuum disabled and `autovacuum = off` (WARNING); autovacuum workers busy against `autovacuum_max_workers` and the longest-running one (all busy for hours leaves every other table waiting); with `-v` the running vacuums",

@@ -5,9 +5,12 @@
 
 use crate::check::require_stats_visibility;
 use crate::check::{Check, Context};
+use crate::checks::forecast::{self, ForecastArgs};
+use crate::forecast::Forecast;
 use crate::output::one_line;
 use crate::session::get;
 use crate::session::Session;
+use crate::state::StateArgs;
 use crate::units::round_to;
 use crate::words::percent_text;
 use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
@@ -15,13 +18,30 @@ use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 pub struct Wraparound;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub forecast: ForecastArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
 
 /// XIDs and multixact IDs wrap around at 2^31 transactions of age.
 const WRAP_LIMIT: f64 = 2_147_483_648.0;
+/// Where the server refuses new transactions until the oldest database is
+/// vacuumed (3 million before wraparound since PostgreSQL 14, 1 million
+/// before): the limit the time left runs to.
+const STOP_LIMIT: f64 = WRAP_LIMIT - 3_000_000.0;
+/// A day: transaction use follows the day's business, which a day averages.
+const WINDOW: f64 = 86400.0;
 
+// The next XID comes from the snapshot (txid_current() would assign one):
+// its rate is the server's XID use, which ages the oldest database as fast
+// while nothing freezes it. The txid_ names serve PostgreSQL 12 to 18.
 const SQL: &str = "
 SELECT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all,
+       extract(epoch FROM now())::float8 AS now,
+       txid_snapshot_xmax(txid_current_snapshot())::float8 AS next_xid,
+       current_setting('autovacuum_freeze_max_age')::float8 AS freeze_max_age,
        datname::text AS datname, age(datfrozenxid)::int8 AS xid_age,
        mxid_age(datminmxid)::int8 AS mxid_age
 FROM pg_database ORDER BY age(datfrozenxid) DESC, datname";
@@ -61,6 +81,12 @@ SELECT * FROM (
 pub struct Measured {
     pub databases: Vec<Database>,
     pub holders: Vec<Holder>,
+    /// When the oldest XID age reaches the stop limit at the rate XIDs are
+    /// used; None without a history.
+    pub forecast: Option<Forecast>,
+    /// When it reaches autovacuum_freeze_max_age (and autovacuum starts
+    /// freezing whatever it costs), while it is below.
+    pub to_freeze: Option<Forecast>,
 }
 
 /// One database's horizons.
@@ -85,27 +111,41 @@ impl Check for Wraparound {
     const DISPLAY: &'static str = "WRAPAROUND";
     const ABOUT: &'static str = "Transaction ID and multixact ID age of the oldest database, against the 2^31 wraparound limit, naming what holds the xmin horizon back.";
     const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count, Unit::Percent],
+        accepted: &[Unit::Count, Unit::Percent, Unit::Seconds],
         bare: Some(Unit::Count),
         labels: &[],
-        time_left: false,
+        time_left: true,
     };
     const HINT: &'static str = "VACUUM (FREEZE, VERBOSE) the oldest tables of the named database now; first end what holds the xmin horizon back: long transactions, prepared transactions (pg_prepared_xacts) and stale replication slots";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the oldest transaction ID age (age(datfrozenxid)),
   a percentage to the share of the 2^31 wraparound limit used by the oldest
-  XID or multixact ID age. Default: -w 50% -c 75%.
+  XID or multixact ID age, a duration to the time left before the server
+  refuses new transactions, as a lower bound (-w 50%,30d: -c 75%,3d:).
+  Default: -w 50% -c 75%.
   autovacuum_freeze_max_age (default 200 million, 9.3%) is where autovacuum
-  starts forcing freezes; ages far beyond it mean vacuum cannot keep up.";
+  starts forcing freezes; ages far beyond it mean vacuum cannot keep up.
+
+FORECAST
+  Each run keeps the server's next transaction ID in a history (a state
+  file); its rate over --forecast-window (default 1d, the day's business
+  averaged; the median of the slopes between samples) is how fast the
+  oldest database ages while nothing freezes it. The time left runs to
+  2^31 - 3 million, where PostgreSQL stops assigning XIDs; the time to
+  autovacuum_freeze_max_age is in the long output. The first forecast comes
+  after an eighth of the window; perfdata time_left is in seconds.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("50%", "75%"));
     type Args = Args;
 
-    fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
         let rows = db.query(SQL)?;
         let first = rows
             .first()
             .ok_or_else(|| Error::Query("no database".into()))?;
         let sees_all: bool = get(first, "sees_all")?;
+        let now: f64 = get(first, "now")?;
+        let next_xid: f64 = get(first, "next_xid")?;
+        let freeze_max_age: f64 = get(first, "freeze_max_age")?;
         let mut measured = Measured::default();
         for row in &rows {
             measured.databases.push(Database {
@@ -114,6 +154,14 @@ impl Check for Wraparound {
                 mxid_age: get(row, "mxid_age")?,
             });
         }
+        let mut notes = Vec::new();
+        forecast_ages(
+            &mut measured,
+            (now, next_xid, freeze_max_age),
+            args,
+            ctx,
+            &mut notes,
+        )?;
         if ctx.verbose > 0 || status(&measured, &ctx.thresholds) != Status::Ok {
             // Without pg_read_all_stats other roles' snapshots are invisible,
             // and the list would wrongly look complete.
@@ -126,8 +174,41 @@ impl Check for Wraparound {
                 });
             }
         }
-        Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
+        Ok(judge(&measured, &ctx.thresholds, ctx.verbose).details(notes))
     }
+}
+
+/// Adds the next XID to its history; forecasts the oldest age's course.
+fn forecast_ages(
+    m: &mut Measured,
+    (now, next_xid, freeze_max_age): (f64, f64, f64),
+    args: &Args,
+    ctx: &Context,
+    notes: &mut Vec<String>,
+) -> Result<(), Error> {
+    let mut histories = match forecast::histories(ctx, &args.state)? {
+        Ok(histories) => histories,
+        Err(note) => {
+            notes.push(note);
+            return Ok(());
+        }
+    };
+    // The next XID only grows: a fall is another cluster (a restore).
+    let policy = args.forecast.policy(WINDOW, 0.0);
+    let age = m.oldest().map_or(0.0, |(x, _)| x.xid_age as f64);
+    let (series, _) = histories.add("next_xid", now, next_xid, &policy);
+    m.forecast = Some(series.forecast(age, STOP_LIMIT, &policy));
+    if age < freeze_max_age {
+        m.to_freeze = Some(series.forecast(age, freeze_max_age, &policy));
+    }
+    notes.extend(histories.note.take());
+    notes.extend(forecast::save(&histories, now, ctx)?);
+    Ok(())
+}
+
+/// `3600000 XIDs`, for a rate.
+fn xids(n: f64) -> String {
+    format!("{} XIDs", n.round())
 }
 
 impl Measured {
@@ -156,10 +237,17 @@ impl Measured {
 pub fn status(m: &Measured, t: &Thresholds) -> Status {
     let xid_age = m.oldest().map_or(0, |(x, _)| x.xid_age);
     let (xid_pct, mxid_pct) = m.shares();
-    t.status(&[
+    let mut measured = vec![
         (Unit::Count, xid_age as f64),
         (Unit::Percent, xid_pct.max(mxid_pct)),
-    ])
+    ];
+    measured.extend(
+        m.forecast
+            .as_ref()
+            .and_then(forecast::seconds_left)
+            .map(|left| (Unit::Seconds, left)),
+    );
+    t.status(&measured)
 }
 
 /// The verdict; when not OK (or with -v) what holds the xmin horizon back,
@@ -206,7 +294,28 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
             .min(0.0),
         );
     }
+    if let Some(f) = &m.forecast {
+        if matches!(f, Forecast::Left { .. }) {
+            summary.push_str(&format!(
+                "; {}",
+                forecast::describe(f, "new transactions refused", xids)
+            ));
+        }
+        perf.extend(forecast::perf("time_left".into(), f, t));
+    }
     let mut details = Vec::new();
+    if let Some(f) = &m.forecast {
+        details.push(format!(
+            "wraparound stop (2^31 - 3 million): {}",
+            forecast::describe(f, "reached", xids)
+        ));
+    }
+    if let Some(f @ Forecast::Left { .. }) = &m.to_freeze {
+        details.push(format!(
+            "autovacuum_freeze_max_age: {}",
+            forecast::describe(f, "reached", xids)
+        ));
+    }
     if status != Status::Ok || verbose > 0 {
         if m.holders.is_empty() {
             details.push("nothing holds the xmin horizon back: VACUUM (FREEZE) the oldest database's oldest tables".to_string());
@@ -259,6 +368,8 @@ mod tests {
                 },
             ],
             holders: vec![],
+            forecast: None,
+            to_freeze: None,
         }
     }
 
@@ -323,6 +434,39 @@ mod tests {
         assert!(r.hint.unwrap().starts_with("VACUUM (FREEZE, VERBOSE)"));
         let free = judge(&measured(5000, 0), &t, 0);
         assert!(free.details[0].starts_with("nothing holds the xmin horizon back"));
+    }
+
+    #[test]
+    fn the_time_left_runs_at_the_rate_xids_are_used() {
+        let t = thresholds::<Wraparound>(Some("50%,30d:"), Some("75%,3d:"));
+        let with = |left_days: f64| {
+            let mut m = measured(1_000_000, 0);
+            let rate = (STOP_LIMIT - 1_000_000.0) / (left_days * 86400.0);
+            m.forecast = Some(Forecast::Left {
+                left: left_days * 86400.0,
+                rate,
+                span: 86400.0,
+            });
+            m.to_freeze = Some(Forecast::Left {
+                left: (200e6 - 1e6) / rate,
+                rate,
+                span: 86400.0,
+            });
+            reported::<Wraparound>(judge(&m, &t, 0))
+        };
+        assert_eq!(with(40.0).status, Status::Ok);
+        let w = with(10.0);
+        assert_eq!(w.status, Status::Warning);
+        assert!(
+            w.summary
+                .ends_with("; new transactions refused in 10 d 0 h at 8931182 XIDs per hour over the last 1 d 0 h"),
+            "{}",
+            w.summary
+        );
+        assert_eq!(w.details[0], "wraparound stop (2^31 - 3 million): reached in 10 d 0 h at 8931182 XIDs per hour over the last 1 d 0 h");
+        assert_eq!(w.details[1], "autovacuum_freeze_max_age: reached in 22 h 16 min at 8931182 XIDs per hour over the last 1 d 0 h");
+        assert!(perf(&w).contains(&"time_left=864000s;2592000:;259200:;0".to_string()));
+        assert_eq!(with(1.0).status, Status::Critical);
     }
 
     #[test]
