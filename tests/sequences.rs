@@ -144,3 +144,87 @@ fn every_database_with_all_databases() {
     );
     assert!(out.summary().ends_with("1 sequence checked in 2 databases"));
 }
+
+#[test]
+fn a_sequence_used_at_a_steady_rate_is_forecast_to_run_out_in_time() {
+    let cluster = Cluster::start("sequences-forecast");
+    cluster.execute(&format!(
+        "CREATE SEQUENCE fill AS smallint; GRANT SELECT ON SEQUENCE fill TO {MONITOR}"
+    ));
+    let state = harness::temp_dir("sequences-forecast-state");
+    let run = || {
+        cluster
+            .plugin(PLUGIN)
+            .args(&["--forecast-window", "60s", "--state-dir"])
+            .arg(state.to_str().unwrap())
+            .args(&["-w", "100%,25s:", "-c", "100%,10s:"])
+            .run()
+    };
+    let mut app = cluster.client();
+    let start = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut compared = 0;
+    // 200 values every quarter second (800 a second) of 32,767, a run after each.
+    for i in 0..160u64 {
+        let due = start + std::time::Duration::from_millis(250 * i);
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        let last: i64 = app
+            .query_one(
+                "SELECT max(nextval('fill')) FROM generate_series(1, 200)",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        let out = run();
+        let elapsed = start.elapsed().as_secs_f64();
+        let left = out.perfdata().get("time_left").map(|p| p.value);
+        if elapsed < 7.0 {
+            out.expect("OK");
+            assert!(left.is_none(), "{}", out.stdout);
+            assert!(
+                out.long_output()
+                    .iter()
+                    .any(|l| l.starts_with("forecast after ")),
+                "{}",
+                out.stdout
+            );
+        }
+        if let Some(left) = left {
+            let rate = last as f64 / elapsed;
+            let truth = (32767 - last) as f64 / rate;
+            eprintln!("true {truth:.1} s: {}", out.status_line());
+            if truth > 3.0 {
+                assert!(
+                    (left - truth).abs() <= 0.25 * truth,
+                    "forecast {left} s, true {truth:.1} s: {}",
+                    out.stdout
+                );
+                compared += 1;
+            }
+        }
+        if seen.last().map(String::as_str) != Some(out.state()) {
+            seen.push(out.state().to_string());
+        }
+        if last > 31_000 {
+            break;
+        }
+    }
+    assert!(compared >= 20, "only {compared} forecasts");
+    assert_eq!(seen, ["OK", "WARNING", "CRITICAL"]);
+    let out = run();
+    assert!(out.summary().contains(", runs out in "), "{}", out.stdout);
+
+    // Set back: the history restarts instead of forecasting from a trend
+    // that is gone.
+    cluster.execute("SELECT setval('fill', 10)");
+    let out = run();
+    out.expect("OK");
+    assert!(
+        out.long_output()
+            .iter()
+            .any(|l| l.starts_with("forecast after ")),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.perfdata().contains_key("time_left"), "{}", out.stdout);
+}

@@ -199,9 +199,9 @@ suite! {
         example: "-w 100GB -c 200GB --growth 5GB",
     },
     sequences => storage::sequences::Sequences {
-        measures: "every sequence's share of its range used, toward the owning column type's bound (a `serial` stops at 2^31 - 1) or `maxvalue`, whichever comes first (`minvalue` when descending), naming `table.column` and the values left; cycling sequences apart; a sequence whose value the role may not read is UNKNOWN naming the grant, never a silent 0%",
-        thresholds: "`%` of the range used (default `-w 75% -c 90%`)",
-        example: "--all-databases -w 75% -c 90%",
+        measures: "every sequence's share of its range used, toward the owning column type's bound (a `serial` stops at 2^31 - 1) or `maxvalue`, whichever comes first (`minvalue` when descending), naming `table.column` and the values left; cycling sequences apart; a sequence whose value the role may not read is UNKNOWN naming the grant, never a silent 0%; the time left before each runs out at the rate of its `nextval()` calls (`time_left`, the least, see Forecasts)",
+        thresholds: "`%` of the range used (default `-w 75% -c 90%`), a duration as a lower bound on the time left (`30d:`)",
+        example: "--all-databases -w 75%,30d: -c 90%,7d:",
     },
     relation_size => storage::relation_size::RelationSize {
         measures: "the largest tables (total size: heap, TOAST and indexes), indexes and TOAST tables, each against size thresholds, and the growth per day of the `--top` largest since the previous run; `--kind`, `--include`/`--exclude` and `--all-databases` choose what is judged; a relation another session holds in ACCESS EXCLUSIVE mode is named as skipped; `--estimate` takes sizes from `pg_class.relpages` (as of the last VACUUM or ANALYZE) and opens nothing, for databases of 100,000 relations",

@@ -5,11 +5,14 @@
 //! maxvalue, and the warning has to come weeks ahead.
 
 use crate::check::{Check, Context};
+use crate::checks::forecast::{self, ForecastArgs, HORIZON};
+use crate::forecast::Forecast;
 use crate::judge::worst_first;
 use crate::session::databases::{self, qualified, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::relations::RelationArgs;
 use crate::session::Session;
+use crate::state::StateArgs;
 use crate::units::round_to;
 use crate::words::{count, percent_text};
 use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
@@ -22,7 +25,14 @@ pub struct Args {
     pub databases: DatabaseArgs,
     #[command(flatten)]
     pub relations: RelationArgs,
+    #[command(flatten)]
+    pub forecast: ForecastArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
+
+/// A day: nextval follows the day's business, which a day averages.
+const WINDOW: f64 = 86400.0;
 
 // pg_sequences would null the value of a sequence the role may not read,
 // the same as one never used: a naive check then reports 0% everywhere. So
@@ -55,6 +65,8 @@ ORDER BY n.nspname, c.relname";
 pub struct Measured {
     pub role: String,
     pub visit: Visit<Vec<Sequence>>,
+    /// Why there is no forecast, or why its history restarted.
+    pub notes: Vec<String>,
 }
 
 /// One sequence as the catalog describes it.
@@ -74,6 +86,9 @@ pub struct Sequence {
     pub last_value: Option<i64>,
     /// `schema.table.column` and its type, when a column owns it.
     pub owner: Option<(String, String)>,
+    /// When it reaches its limit at the rate nextval() is called; None
+    /// without a history (or for one that cycles or cannot be read).
+    pub forecast: Option<Forecast>,
 }
 
 /// How far a sequence has gone toward the end it runs to.
@@ -126,6 +141,16 @@ impl Sequence {
         }
     }
 
+    /// nextval() calls made since it started.
+    fn calls_made(&self) -> i128 {
+        match self.last_value {
+            Some(v) if self.increment != 0 => {
+                (i128::from(v) - i128::from(self.start)) / i128::from(self.increment) + 1
+            }
+            _ => 0,
+        }
+    }
+
     fn owner_type(&self) -> String {
         let column_type = self.owner.as_ref().map_or("", |(_, t)| t.as_str());
         format!("column type {column_type}")
@@ -157,10 +182,10 @@ impl Check for Sequences {
     const DISPLAY: &'static str = "SEQUENCES";
     const ABOUT: &'static str = "How much of its range each sequence has used, against the owning column's type or its maxvalue (minvalue when descending), naming table.column and the values left.";
     const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Percent],
+        accepted: &[Unit::Percent, Unit::Seconds],
         bare: None,
         labels: &[],
-        time_left: false,
+        time_left: true,
     };
     const HINT: &'static str = "a sequence at its limit makes every INSERT fail (nextval: reached maximum value): plan ALTER TABLE … ALTER COLUMN … TYPE bigint (it rewrites the table) and ALTER SEQUENCE … AS bigint MAXVALUE …, or archive and restart the range; long before, so the rewrite fits a maintenance window";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
@@ -169,14 +194,50 @@ impl Check for Sequences {
   first (from maxvalue down, when it descends). A cycling sequence wraps
   instead of failing: it is listed apart and not judged. A sequence whose
   value the role may not read makes the result UNKNOWN, naming the grant.
-  Default: -w 75% -c 90%.";
+  A duration applies to the time left before a sequence runs out, as a
+  lower bound (-w 75%,30d: -c 90%,7d:). Default: -w 75% -c 90%.
+
+FORECAST
+  Each run keeps every sequence's nextval() calls in a history (a state
+  file); their rate over --forecast-window (default 1d, the day's business
+  averaged; the median of the slopes between samples) gives the time left
+  before the values left are used. The first forecast comes after an
+  eighth of the window; a sequence set back (setval, RESTART) restarts its
+  history. perfdata time_left is the least time left, in seconds.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("75%", "90%"));
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(args, db, ctx)?;
+        let mut measured = fetch(args, db, ctx)?;
+        forecast_each(&mut measured, args, ctx)?;
         Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
     }
+}
+
+/// Adds each judged sequence's calls to its history and forecasts from it.
+fn forecast_each(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), Error> {
+    let mut histories = match forecast::histories(ctx, &args.state)? {
+        Ok(histories) => histories,
+        Err(note) => {
+            m.notes.push(note);
+            return Ok(());
+        }
+    };
+    // Calls made only grow: a fall is a setval or RESTART.
+    let policy = args.forecast.policy(WINDOW, 0.0);
+    let now = forecast::local_now();
+    for (database, sequences) in &mut m.visit.checked {
+        for s in sequences.iter_mut().filter(|s| s.readable && !s.cycle) {
+            let made = s.calls_made() as f64;
+            let left = s.usage().calls_left as f64;
+            let name = format!("{database}.{}.{}", s.schema, s.name);
+            let (series, _) = histories.add(&name, now, made, &policy);
+            s.forecast = Some(series.forecast(made, made + left, &policy));
+        }
+    }
+    m.notes.extend(histories.note.take());
+    m.notes.extend(forecast::save(&histories, now, ctx)?);
+    Ok(())
 }
 
 fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
@@ -210,6 +271,7 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
                 readable: get(row, "readable")?,
                 last_value: get(row, "last_value")?,
                 owner,
+                forecast: None,
             });
         }
         Ok((role, sequences))
@@ -222,20 +284,32 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
         }
         sequences
     });
-    Ok(Measured { role, visit })
+    Ok(Measured {
+        role,
+        visit,
+        notes: Vec::new(),
+    })
 }
 
 /// One sequence as judged.
 struct Judged {
     label: String,
     usage: Usage,
+    forecast: Option<Forecast>,
     status: Status,
 }
 
 impl Judged {
     fn describe(&self) -> String {
+        let outlook = match &self.forecast {
+            Some(f @ Forecast::Left { .. }) => format!(
+                ", {}",
+                forecast::describe(f, "runs out", |n| format!("{} values", n.round()))
+            ),
+            _ => String::new(),
+        };
         format!(
-            "{}: {} used, {} left before {} ({})",
+            "{}: {} used, {} left before {} ({}){outlook}",
             self.label,
             percent_text(self.usage.percent),
             count(
@@ -245,6 +319,10 @@ impl Judged {
             self.usage.limit,
             self.usage.limited_by
         )
+    }
+
+    fn seconds_left(&self) -> Option<f64> {
+        self.forecast.as_ref().and_then(forecast::seconds_left)
     }
 }
 
@@ -265,10 +343,14 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
                 cycling.push(label);
             } else {
                 let usage = s.usage();
-                let status = t.status(&[(Unit::Percent, usage.percent)]);
+                let mut measured = vec![(Unit::Percent, usage.percent)];
+                let left = s.forecast.as_ref().and_then(forecast::seconds_left);
+                measured.extend(left.map(|l| (Unit::Seconds, l)));
+                let status = t.status(&measured);
                 judged.push(Judged {
                     label,
                     usage,
+                    forecast: s.forecast,
                     status,
                 });
             }
@@ -283,6 +365,16 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
         .map_or_else(|| t.status(&[(Unit::Percent, 0.0)]), |j| j.status);
     let worst_pct = judged.first().map_or(0.0, |j| j.usage.percent);
 
+    // The least time left; ten years when none is growing; absent while
+    // every history is too short.
+    let forecasts = judged.iter().filter(|j| {
+        j.forecast
+            .as_ref()
+            .is_some_and(|f| !matches!(f, Forecast::Gathering { .. }))
+    });
+    let least = forecasts
+        .map(|j| j.seconds_left().unwrap_or(HORIZON).clamp(0.0, HORIZON))
+        .min_by(f64::total_cmp);
     let scope = if many {
         format!(" in {} databases", m.visit.checked.len())
     } else {
@@ -299,6 +391,11 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
     if !cycling.is_empty() {
         summary.push_str(&format!(", {} cycling (not judged)", cycling.len()));
     }
+    let gathering = judged.iter().find_map(|j| match j.forecast {
+        Some(f @ Forecast::Gathering { .. }) => Some(f),
+        _ => None,
+    });
+
     if let Some((database, first, _)) = unreadable.first() {
         status = status.worst(Status::Unknown);
         summary = format!(
@@ -314,7 +411,7 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
     status = m.visit.floor(status);
     summary.push_str(&m.visit.unreachable_note());
 
-    let perf = [
+    let mut perf = vec![
         PerfData::new("max_used", round_to(worst_pct, 2), Unit::Percent)
             .thresholds(t)
             .min(0.0)
@@ -329,6 +426,13 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
         PerfData::new("cycling", cycling.len() as f64, Unit::Count).min(0.0),
         PerfData::new("unreadable", unreadable.len() as f64, Unit::Count).min(0.0),
     ];
+    if let Some(least) = least {
+        perf.push(
+            PerfData::new("time_left", least.round(), Unit::Seconds)
+                .thresholds(t)
+                .min(0.0),
+        );
+    }
     let mut details = m.visit.unreachable_details();
     details.extend(
         unreadable
@@ -345,7 +449,19 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
                 .iter()
                 .map(|label| format!("{label}: cycles, not judged")),
         );
+        details.extend(judged.iter().filter_map(|j| match &j.forecast {
+            Some(f @ (Forecast::Gathering { .. } | Forecast::NotGrowing { .. })) => Some(format!(
+                "{}: {}",
+                j.label,
+                forecast::describe(f, "runs out", |n| format!("{} values", n.round()))
+            )),
+            _ => None,
+        }));
     }
+    if let (None, Some(f)) = (least, gathering) {
+        details.push(forecast::describe(&f, "", |_| String::new()));
+    }
+    details.extend(m.notes.iter().cloned());
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
@@ -378,7 +494,42 @@ mod tests {
                 checked: vec![("shop".into(), sequences)],
                 unreachable: Vec::new(),
             },
+            notes: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_time_left_alerts_below_its_bounds() {
+        let t = thresholds::<Sequences>(Some("75%,30d:"), Some("90%,7d:"));
+        let with = |f: Option<Forecast>| {
+            let mut s = serial("integer", Some(1_000_000));
+            s.forecast = f;
+            reported::<Sequences>(judge(&measured(vec![s]), &t, 0))
+        };
+        let left = |days: f64| Forecast::Left {
+            left: days * 86400.0,
+            rate: 10.0,
+            span: 86400.0,
+        };
+        assert_eq!(with(Some(left(60.0))).status, Status::Ok);
+        let w = with(Some(left(20.0)));
+        assert_eq!(w.status, Status::Warning);
+        assert!(
+            w.summary.starts_with("public.orders.id (sequence public.orders_id_seq): 0% used, 2146483647 values left before 2147483647 (column type integer), runs out in 20 d 0 h at 36000 values per hour over the last 1 d 0 h"),
+            "{}",
+            w.summary
+        );
+        assert!(perf(&w).contains(&"time_left=1728000s;2592000:;604800:;0".to_string()));
+        assert_eq!(with(Some(left(3.0))).status, Status::Critical);
+        let g = with(Some(Forecast::Gathering { more: 600.0 }));
+        assert_eq!(g.status, Status::Ok);
+        assert_eq!(g.details, ["forecast after 10 min 0 s more of history"]);
+        assert!(!perf(&g).iter().any(|p| p.starts_with("time_left")));
+        let flat = with(Some(Forecast::NotGrowing {
+            rate: 0.0,
+            span: 86400.0,
+        }));
+        assert!(perf(&flat).contains(&"time_left=315360000s;2592000:;604800:;0".to_string()));
     }
 
     #[test]
