@@ -194,8 +194,8 @@ suite! {
         example: "-w 30% -c 60%",
     },
     db_size => storage::db_size::DbSize {
-        measures: "the size of every database, and its growth per day measured over at least `--growth-interval` (default 1h); with `-v` the largest tables",
-        thresholds: "sizes to each database's size; `--growth`/`--growth-critical` to growth per day",
+        measures: "the size of every database, and its growth per day measured over at least `--growth-interval` (default 1h); with `-v` the largest tables; with `--limit`/`--total-limit` the time left before a database or all of them reach it (`time_left`, see Forecasts)",
+        thresholds: "sizes to each database's size; `--growth`/`--growth-critical` to growth per day; a duration as a lower bound on the time left (`30d:`)",
         example: "-w 100GB -c 200GB --growth 5GB",
     },
     sequences => storage::sequences::Sequences {

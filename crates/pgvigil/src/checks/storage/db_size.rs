@@ -3,6 +3,8 @@
 
 use super::growth::{growth_text, interval_note, per_day, GrowthArgs};
 use crate::check::{Check, Context};
+use crate::checks::forecast::{self, ForecastArgs};
+use crate::forecast::Forecast;
 use crate::judge::{worst, worst_first};
 use crate::locked_relations;
 use crate::rates::{self, Rates};
@@ -20,8 +22,31 @@ pub struct Args {
     #[command(flatten)]
     pub growth: GrowthArgs,
     #[command(flatten)]
+    pub limits: Limits,
+    #[command(flatten)]
+    pub forecast: ForecastArgs,
+    #[command(flatten)]
     pub state: StateArgs,
 }
+
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Forecast")]
+pub struct Limits {
+    /// The size no database may reach (a quota, the disk it shares): each one's time left before it does is forecast
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size_option)]
+    pub limit: Option<u64>,
+    /// The size all databases together may not reach: their time left before they do is forecast
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size_option)]
+    pub total_limit: Option<u64>,
+}
+
+/// A day: database growth follows the day's business, which a day averages.
+const WINDOW: f64 = 86400.0;
+/// A database that shrinks by more than 5% at once (VACUUM FULL, TRUNCATE,
+/// a dropped table) starts a new trend.
+const DROP_TOLERANCE: f64 = 0.05;
+/// The history's name for all databases together.
+const TOTAL: &str = "all databases";
 
 const SQL: &str = "
 SELECT extract(epoch FROM now())::float8 AS now, datname::text AS datname,
@@ -63,6 +88,11 @@ SELECT name, NULL, oid FROM t WHERE locked"
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
     pub databases: Vec<(String, f64)>,
+    /// When each database reaches --limit, by name; empty without it.
+    pub forecasts: Vec<(String, Forecast)>,
+    /// When all of them together reach --total-limit.
+    pub total_forecast: Option<Forecast>,
+    pub notes: Vec<String>,
     pub rates: Rates,
     pub largest_tables: Vec<(String, f64)>,
     /// With -v, the tables another session held: not measured.
@@ -74,6 +104,7 @@ struct Database<'a> {
     name: &'a str,
     size: f64,
     per_day: Option<f64>,
+    forecast: Option<&'a Forecast>,
     status: Status,
 }
 
@@ -82,22 +113,89 @@ impl Check for DbSize {
     const DISPLAY: &'static str = "DB_SIZE";
     const ABOUT: &'static str = "Size of every database, and its growth per day since the previous run (sizes kept in a state file).";
     const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Bytes],
+        accepted: &[Unit::Bytes, Unit::Seconds],
         bare: Some(Unit::Bytes),
         labels: &[],
-        time_left: false,
+        time_left: true,
     };
     const HINT: &'static str = "find what grew: the largest relations (pg_total_relation_size), bloat (check_pg_bloat), and whether old data can be archived or partitions dropped; check disk headroom (check_pg_disk)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to each database's size; --growth and --growth-critical to its
   growth per day (a size; negative when it shrank), worked out over the real
   interval since the previous run, once --growth-interval (default 1h) has
-  passed. No default.";
+  passed; a duration to the time left before a database reaches --limit, or
+  all of them --total-limit, as a lower bound (--limit 500GB -w 30d: -c 7d:).
+  No default.
+
+FORECAST
+  Each run keeps the sizes in a history (a state file); the rate over
+  --forecast-window (default 1d, the day's business averaged; the median of
+  the slopes between samples) gives the time left before --limit or
+  --total-limit. The first forecast comes after an eighth of the window; a
+  fall of more than 5% (VACUUM FULL, TRUNCATE, a dropped table) restarts the
+  history. perfdata '<database> time_left' and 'total time_left' are in
+  seconds.";
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(db, ctx, args)?;
+        if ctx.thresholds.uses(Unit::Seconds)
+            && args.limits.limit.is_none()
+            && args.limits.total_limit.is_none()
+        {
+            return Err(Error::Usage(
+                "a duration in -w/-c is the time left before --limit or --total-limit: give one of them".into(),
+            ));
+        }
+        let mut measured = fetch(db, ctx, args)?;
+        forecast_sizes(&mut measured, args, ctx)?;
         Ok(judge(&measured, &ctx.thresholds, args))
+    }
+}
+
+/// With a limit, adds the sizes to their histories and forecasts from them.
+fn forecast_sizes(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), Error> {
+    let Limits { limit, total_limit } = args.limits;
+    if limit.is_none() && total_limit.is_none() {
+        return Ok(());
+    }
+    let mut histories = match forecast::histories(ctx, &args.state)? {
+        Ok(histories) => histories,
+        Err(note) => {
+            m.notes.push(note);
+            return Ok(());
+        }
+    };
+    let policy = args.forecast.policy(WINDOW, DROP_TOLERANCE);
+    let now = m.rates.current.taken_at;
+    if let Some(limit) = limit {
+        for (name, size) in &m.databases {
+            let (series, _) = histories.add(name, now, *size, &policy);
+            let f = series.forecast(*size, limit as f64, &policy);
+            m.forecasts.push((name.clone(), f));
+        }
+    }
+    if let Some(limit) = total_limit {
+        let total: f64 = m.databases.iter().map(|(_, size)| size).sum();
+        let (series, _) = histories.add(TOTAL, now, total, &policy);
+        m.total_forecast = Some(series.forecast(total, limit as f64, &policy));
+    }
+    m.notes.extend(histories.note.take());
+    m.notes.extend(forecast::save(&histories, now, ctx)?);
+    Ok(())
+}
+
+/// `, reaches 500 GB in 12 d 3 h at …` for a forecast with a time left.
+fn outlook(f: Option<&Forecast>, limit: Option<u64>) -> String {
+    match (f, limit) {
+        (Some(f @ Forecast::Left { .. }), Some(limit)) => format!(
+            ", {}",
+            forecast::describe(
+                f,
+                &format!("reaches {}", pretty_bytes(limit as f64)),
+                pretty_bytes
+            )
+        ),
+        _ => String::new(),
     }
 }
 
@@ -132,6 +230,9 @@ fn fetch(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error
     let locked_tables = holders(db, &ctx.conn.dbname, &locked)?;
     Ok(Measured {
         databases,
+        forecasts: Vec::new(),
+        total_forecast: None,
+        notes: Vec::new(),
         rates,
         largest_tables,
         locked_tables,
@@ -147,34 +248,49 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
         .iter()
         .map(|(name, size)| {
             let per_day = per_day(&m.rates, name, *size);
-            let status = args
-                .growth
-                .judge(per_day, t.status(&[(Unit::Bytes, *size)]));
+            let forecast = m.forecasts.iter().find(|(n, _)| n == name).map(|(_, f)| f);
+            let mut measured = vec![(Unit::Bytes, *size)];
+            measured.extend(
+                forecast
+                    .and_then(forecast::seconds_left)
+                    .map(|left| (Unit::Seconds, left)),
+            );
+            let status = args.growth.judge(per_day, t.status(&measured));
             Database {
                 name,
                 size: *size,
                 per_day,
+                forecast,
                 status,
             }
         })
         .collect();
-    let status = worst(databases.iter().map(|d| d.status));
+    let total_left = m.total_forecast.as_ref().and_then(forecast::seconds_left);
+    let total_status = total_left.map_or(Status::Ok, |left| t.status(&[(Unit::Seconds, left)]));
+    let status = worst(databases.iter().map(|d| d.status)).worst(total_status);
     databases.sort_by(|a, b| b.size.total_cmp(&a.size));
     worst_first(&mut databases, |d| d.status);
     let total: f64 = databases.iter().map(|d| d.size).sum();
+    let limit = args.limits.limit;
+    let total_limit = args.limits.total_limit;
     let mut summary = match databases.first() {
         Some(first) => format!(
-            "{} {}{}; {} databases, {} in all",
+            "{} {}{}{}; {} databases, {} in all{}",
             first.name,
             pretty_bytes(first.size),
             growth_text(first.per_day),
+            outlook(first.forecast, limit),
             databases.len(),
-            pretty_bytes(total)
+            pretty_bytes(total),
+            outlook(m.total_forecast.as_ref(), total_limit)
         ),
         None => "no database".to_string(),
     };
     summary.push_str(&interval_note(&m.rates));
     let mut perf = vec![PerfData::new("total_size", total, Unit::Bytes).min(0.0)];
+    if let Some(f) = &m.total_forecast {
+        perf.extend(forecast::perf("total time_left".into(), f, t));
+    }
     for d in &databases {
         perf.push(
             PerfData::new(format!("{} size", d.name), d.size, Unit::Bytes)
@@ -187,13 +303,27 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
                     .perf(format!("{} growth_per_day", d.name), growth),
             );
         }
+        if let Some(f) = d.forecast {
+            perf.extend(forecast::perf(format!("{} time_left", d.name), f, t));
+        }
     }
     let mut details: Vec<String> = databases
         .iter()
         .take(10)
         .map(|d| {
+            let forecast = match (d.forecast, limit) {
+                (Some(f), Some(limit)) => format!(
+                    "; {}",
+                    forecast::describe(
+                        f,
+                        &format!("reaches {}", pretty_bytes(limit as f64)),
+                        pretty_bytes
+                    )
+                ),
+                _ => String::new(),
+            };
             format!(
-                "{} {}: {}{}",
+                "{} {}: {}{}{forecast}",
                 d.status,
                 d.name,
                 pretty_bytes(d.size),
@@ -201,6 +331,17 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
             )
         })
         .collect();
+    if let (Some(f), Some(limit)) = (&m.total_forecast, total_limit) {
+        details.push(format!(
+            "{total_status} all databases: {}; {}",
+            pretty_bytes(total),
+            forecast::describe(
+                f,
+                &format!("reach {}", pretty_bytes(limit as f64)),
+                pretty_bytes
+            )
+        ));
+    }
     for (name, size) in &m.largest_tables {
         details.push(format!("table {name}: {}", pretty_bytes(*size)));
     }
@@ -209,6 +350,7 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
             .iter()
             .map(|l| format!("table {}", l.describe(false))),
     );
+    details.extend(m.notes.iter().cloned());
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
@@ -230,6 +372,8 @@ mod tests {
                 growth_critical: critical.map(|g| parse_growth(g).unwrap()),
                 growth_interval: 3600.0,
             },
+            limits: Limits::default(),
+            forecast: ForecastArgs::default(),
             state: StateArgs::default(),
         }
     }
@@ -250,6 +394,9 @@ mod tests {
             },
             largest_tables: vec![],
             locked_tables: vec![],
+            forecasts: vec![],
+            total_forecast: None,
+            notes: vec![],
         }
     }
 
@@ -305,6 +452,42 @@ mod tests {
         assert!(judge(&measured(10.0, 9.0), &t, &a)
             .summary
             .contains("(-1024 MB per day)"));
+    }
+
+    #[test]
+    fn the_time_left_before_a_limit_alerts_below_its_bounds() {
+        let t = thresholds::<DbSize>(Some("30d:"), Some("7d:"));
+        let mut a = args(None, None);
+        a.limits.limit = Some((100.0 * GB) as u64);
+        a.limits.total_limit = Some((120.0 * GB) as u64);
+        let with = |days: f64| {
+            let mut m = measured(50.0, 50.0);
+            let f = Forecast::Left {
+                left: days * 86400.0,
+                rate: 50.0 * GB / (days * 86400.0),
+                span: 86400.0,
+            };
+            m.forecasts = vec![("app".into(), f)];
+            m.total_forecast = Some(Forecast::NotGrowing {
+                rate: 0.0,
+                span: 86400.0,
+            });
+            reported::<DbSize>(judge(&m, &t, &a))
+        };
+        assert_eq!(with(40.0).status, Status::Ok);
+        let w = with(20.0);
+        assert_eq!(w.status, Status::Warning);
+        assert_eq!(
+            w.summary,
+            "app 50 GB (+0 bytes per day), reaches 100 GB in 20 d 0 h at 107 MB per hour over the last 1 d 0 h; 2 databases, 50 GB in all; growth measured in the last 1 d 0 h"
+        );
+        assert!(perf(&w).contains(&"'app time_left'=1728000s;2592000:;604800:;0".to_string()));
+        assert!(perf(&w).contains(&"'total time_left'=315360000s;2592000:;604800:;0".to_string()));
+        assert_eq!(
+            w.details.last().unwrap(),
+            "OK all databases: 50 GB; not growing over the last 1 d 0 h"
+        );
+        assert_eq!(with(3.0).status, Status::Critical);
     }
 
     #[test]
