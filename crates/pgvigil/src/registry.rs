@@ -204,8 +204,8 @@ suite! {
         example: "--all-databases -w 75%,30d: -c 90%,7d:",
     },
     relation_size => storage::relation_size::RelationSize {
-        measures: "the largest tables (total size: heap, TOAST and indexes), indexes and TOAST tables, each against size thresholds, and the growth per day of the `--top` largest since the previous run; `--kind`, `--include`/`--exclude` and `--all-databases` choose what is judged; a relation another session holds in ACCESS EXCLUSIVE mode is named as skipped; `--estimate` takes sizes from `pg_class.relpages` (as of the last VACUUM or ANALYZE) and opens nothing, for databases of 100,000 relations",
-        thresholds: "sizes to each relation's size; `--growth`/`--growth-critical` to its growth per day",
+        measures: "the largest tables (total size: heap, TOAST and indexes), indexes and TOAST tables, each against size thresholds, and the growth per day of the `--top` largest since the previous run; `--kind`, `--include`/`--exclude` and `--all-databases` choose what is judged; a relation another session holds in ACCESS EXCLUSIVE mode is named as skipped; `--estimate` takes sizes from `pg_class.relpages` (as of the last VACUUM or ANALYZE) and opens nothing, for databases of 100,000 relations; with `--limit` the time left before each of the `--top` largest reaches it (`time_left`, the least, see Forecasts)",
+        thresholds: "sizes to each relation's size; `--growth`/`--growth-critical` to its growth per day; a duration as a lower bound on the time left before `--limit` (`30d:`)",
         example: "--all-databases -w 50GB -c 200GB --growth 5GB",
     },
     wal => storage::wal::Wal {

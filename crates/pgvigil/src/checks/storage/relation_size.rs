@@ -4,6 +4,8 @@
 //! late and does not say which table it is.
 
 use crate::check::{Check, Context};
+use crate::checks::forecast::{self, ForecastArgs, HORIZON};
+use crate::forecast::Forecast;
 use crate::judge::{worst, worst_first};
 use crate::locked_relations;
 use crate::rates::{self, Rates};
@@ -63,9 +65,20 @@ pub struct Args {
     pub relations: RelationArgs,
     #[command(flatten)]
     pub growth: GrowthArgs,
+    /// The size no relation may reach (what a partition, a disk or a table's design allows): the time left before each of the --top largest does is forecast
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size_option, help_heading = "Forecast")]
+    pub limit: Option<u64>,
+    #[command(flatten)]
+    pub forecast: ForecastArgs,
     #[command(flatten)]
     pub state: StateArgs,
 }
+
+/// A day: relation growth follows the day's business, which a day averages.
+const WINDOW: f64 = 86400.0;
+/// A relation that shrinks by more than 5% at once (VACUUM FULL, TRUNCATE,
+/// REINDEX) starts a new trend.
+const DROP_TOLERANCE: f64 = 0.05;
 
 // One row per table, its TOAST table and each of its indexes of at least
 // $1 bytes and of the kinds in $2, each with the server's clock (one row
@@ -129,6 +142,9 @@ pub struct Measured {
     pub visit: Visit<Vec<Relation>>,
     pub locked: Vec<Locked>,
     pub rates: Rates,
+    /// With --limit, when each of the --top largest reaches it, by key.
+    pub forecasts: Vec<(String, Forecast)>,
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -179,10 +195,10 @@ impl Check for RelationSize {
     const DISPLAY: &'static str = "RELATION_SIZE";
     const ABOUT: &'static str = "The largest tables (total size), indexes and TOAST tables, each against size thresholds and its growth per day since the previous run.";
     const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Bytes],
+        accepted: &[Unit::Bytes, Unit::Seconds],
         bare: Some(Unit::Bytes),
         labels: &[],
-        time_left: false,
+        time_left: true,
     };
     const HINT: &'static str = "see what fills it: rows nobody purges (an audit, log or queue table), bloat (check_pg_bloat), an unused index (check_pg_indexes); archive or delete old rows in batches, partition by time to drop old data, and check disk headroom (check_pg_disk)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
@@ -190,12 +206,28 @@ impl Check for RelationSize {
   indexes), an index's own size, a TOAST table's with its index; --growth
   and --growth-critical to its growth per day, measured over the real
   interval since the previous run once --growth-interval has passed, for
-  the --top largest. Relations under --min-size (1MB) are left out. No
-  default.";
+  the --top largest. Relations under --min-size (1MB) are left out. A
+  duration applies to the time left before one of the --top largest
+  reaches --limit, as a lower bound (--limit 200GB -w 30d: -c 7d:). No
+  default.
+
+FORECAST
+  With --limit, each run keeps the --top largest relations' sizes in a
+  history (a state file); the rate over --forecast-window (default 1d; the
+  median of the slopes between samples) gives the time left before each
+  reaches the limit. The first forecast comes after an eighth of the
+  window; a fall of more than 5% (VACUUM FULL, TRUNCATE) restarts the
+  history. perfdata time_left is the least, in seconds.";
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(args, db, ctx)?;
+        if ctx.thresholds.uses(Unit::Seconds) && args.limit.is_none() {
+            return Err(Error::Usage(
+                "a duration in -w/-c is the time left before --limit: give it".into(),
+            ));
+        }
+        let mut measured = fetch(args, db, ctx)?;
+        forecast_largest(&mut measured, args, ctx)?;
         Ok(judge(&measured, &ctx.thresholds, args, ctx.verbose))
     }
 }
@@ -282,7 +314,35 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
         visit,
         locked,
         rates,
+        forecasts: Vec::new(),
+        notes: Vec::new(),
     })
+}
+
+/// With --limit, adds the --top largest to their histories and forecasts.
+fn forecast_largest(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), Error> {
+    let Some(limit) = args.limit else {
+        return Ok(());
+    };
+    let mut histories = match forecast::histories(ctx, &args.state)? {
+        Ok(histories) => histories,
+        Err(note) => {
+            m.notes.push(note);
+            return Ok(());
+        }
+    };
+    let policy = args.forecast.policy(WINDOW, DROP_TOLERANCE);
+    let now = m.rates.current.taken_at;
+    let mut largest: Vec<&Relation> = m.visit.results().flat_map(|(_, r)| r.iter()).collect();
+    largest.sort_by(|a, b| b.size.total_cmp(&a.size));
+    for r in largest.into_iter().take(args.top as usize) {
+        let (series, _) = histories.add(&r.key(), now, r.size, &policy);
+        m.forecasts
+            .push((r.key(), series.forecast(r.size, limit as f64, &policy)));
+    }
+    m.notes.extend(histories.note.take());
+    m.notes.extend(forecast::save(&histories, now, ctx)?);
+    Ok(())
 }
 
 fn kinds(args: &Args) -> Vec<Kind> {
@@ -297,13 +357,25 @@ fn kinds(args: &Args) -> Vec<Kind> {
 struct Judged<'a> {
     relation: &'a Relation,
     per_day: Option<f64>,
+    forecast: Option<&'a Forecast>,
     status: Status,
 }
 
 impl Judged<'_> {
-    fn describe(&self, many: bool) -> String {
+    fn describe(&self, many: bool, limit: Option<u64>) -> String {
+        let outlook = match (self.forecast, limit) {
+            (Some(f @ Forecast::Left { .. }), Some(limit)) => format!(
+                ", {}",
+                forecast::describe(
+                    f,
+                    &format!("reaches {}", pretty_bytes(limit as f64)),
+                    pretty_bytes
+                )
+            ),
+            _ => String::new(),
+        };
         format!(
-            "{} {}{}",
+            "{} {}{}{outlook}",
             self.relation.label(many),
             pretty_bytes(self.relation.size),
             growth_text(self.per_day)
@@ -323,12 +395,19 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
         .flat_map(|(_, relations)| relations.iter())
         .map(|relation| {
             let per_day = per_day(&m.rates, &relation.key(), relation.size);
+            let key = relation.key();
+            let forecast = m.forecasts.iter().find(|(k, _)| *k == key).map(|(_, f)| f);
+            let mut measured = vec![(Unit::Bytes, relation.size)];
+            measured.extend(
+                forecast
+                    .and_then(forecast::seconds_left)
+                    .map(|left| (Unit::Seconds, left)),
+            );
             Judged {
                 relation,
                 per_day,
-                status: args
-                    .growth
-                    .judge(per_day, t.status(&[(Unit::Bytes, relation.size)])),
+                forecast,
+                status: args.growth.judge(per_day, t.status(&measured)),
             }
         })
         .collect();
@@ -344,7 +423,7 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
     let mut summary = match judged.first() {
         Some(j) => format!(
             "{}; {} checked{scope}",
-            j.describe(many),
+            j.describe(many, args.limit),
             count(judged.len(), "relation")
         ),
         None => format!(
@@ -371,6 +450,25 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
         PerfData::new("alerting", alerting as f64, Unit::Count).min(0.0),
         PerfData::new("skipped", m.locked.len() as f64, Unit::Count).min(0.0),
     ];
+    // The least time left; ten years when none grows; absent while every
+    // history is too short.
+    let least = m
+        .forecasts
+        .iter()
+        .filter(|(_, f)| !matches!(f, Forecast::Gathering { .. }))
+        .map(|(_, f)| {
+            forecast::seconds_left(f)
+                .unwrap_or(HORIZON)
+                .clamp(0.0, HORIZON)
+        })
+        .min_by(f64::total_cmp);
+    if let Some(least) = least {
+        perf.push(
+            PerfData::new("time_left", least.round(), Unit::Seconds)
+                .thresholds(t)
+                .min(0.0),
+        );
+    }
     let fastest = judged.iter().filter_map(|j| j.per_day).reduce(f64::max);
     if let Some(growth) = fastest {
         perf.push(args.growth.perf("max_growth_per_day".into(), growth));
@@ -381,7 +479,15 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
         .iter()
         .enumerate()
         .filter(|(i, j)| j.status != Status::Ok || (verbose > 0 && *i < args.top as usize));
-    details.extend(shown.map(|(_, j)| format!("{} {}", j.status, j.describe(many))));
+    details.extend(shown.map(|(_, j)| format!("{} {}", j.status, j.describe(many, args.limit))));
+    let gathering = m.forecasts.iter().find_map(|(_, f)| match f {
+        Forecast::Gathering { .. } => Some(f),
+        _ => None,
+    });
+    if let (None, Some(f)) = (least, gathering) {
+        details.push(forecast::describe(f, "", |_| String::new()));
+    }
+    details.extend(m.notes.iter().cloned());
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
@@ -417,6 +523,8 @@ mod tests {
                 unreachable: Vec::new(),
             },
             locked: Vec::new(),
+            forecasts: Vec::new(),
+            notes: Vec::new(),
             rates: Rates {
                 current: Snapshot::default(),
                 interval: match previous {
