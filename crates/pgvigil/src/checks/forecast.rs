@@ -36,10 +36,29 @@ impl ForecastArgs {
     }
 }
 
+/// Opens the check's histories, lets `add` put this run's samples in them
+/// (and forecast from them), and keeps them for the next run. What says why
+/// there is no forecast, or why a history restarted, goes to the notes.
+pub fn update(
+    ctx: &Context,
+    state: &StateArgs,
+    at: f64,
+    add: impl FnOnce(&mut Histories),
+) -> Result<Vec<String>, Error> {
+    let mut histories = match histories(ctx, state)? {
+        Ok(histories) => histories,
+        Err(note) => return Ok(vec![note]),
+    };
+    add(&mut histories);
+    let mut notes: Vec<String> = histories.note.take().into_iter().collect();
+    notes.extend(save(&histories, at, ctx)?);
+    Ok(notes)
+}
+
 /// The check's histories, in a state file beside its own. Without a usable
 /// state directory there is no forecast, only a note, unless a threshold
 /// asks for the time left: then it is the error.
-pub fn histories(ctx: &Context, state: &StateArgs) -> Result<Result<Histories, String>, Error> {
+fn histories(ctx: &Context, state: &StateArgs) -> Result<Result<Histories, String>, Error> {
     let key = format!(
         "{} {} {} forecast",
         ctx.plugin,
@@ -55,7 +74,7 @@ pub fn histories(ctx: &Context, state: &StateArgs) -> Result<Result<Histories, S
 
 /// Keeps this run's samples; as with opening, a failure is a note unless a
 /// threshold asks for the time left.
-pub fn save(histories: &Histories, at: f64, ctx: &Context) -> Result<Option<String>, Error> {
+fn save(histories: &Histories, at: f64, ctx: &Context) -> Result<Option<String>, Error> {
     match histories.save(at) {
         Ok(()) => Ok(None),
         Err(e) if ctx.thresholds.uses(Unit::Seconds) => Err(e),

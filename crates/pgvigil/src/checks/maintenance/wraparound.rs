@@ -186,23 +186,19 @@ fn forecast_ages(
     ctx: &Context,
     notes: &mut Vec<String>,
 ) -> Result<(), Error> {
-    let mut histories = match forecast::histories(ctx, &args.state)? {
-        Ok(histories) => histories,
-        Err(note) => {
-            notes.push(note);
-            return Ok(());
-        }
-    };
     // The next XID only grows: a fall is another cluster (a restore).
     let policy = args.forecast.policy(WINDOW, 0.0);
     let age = m.oldest().map_or(0.0, |(x, _)| x.xid_age as f64);
-    let (series, _) = histories.add("next_xid", now, next_xid, &policy);
-    m.forecast = Some(series.forecast(age, STOP_LIMIT, &policy));
-    if age < freeze_max_age {
-        m.to_freeze = Some(series.forecast(age, freeze_max_age, &policy));
-    }
-    notes.extend(histories.note.take());
-    notes.extend(forecast::save(&histories, now, ctx)?);
+    let (mut to_stop, mut to_freeze) = (None, None);
+    notes.extend(forecast::update(ctx, &args.state, now, |histories| {
+        let (series, _) = histories.add("next_xid", now, next_xid, &policy);
+        to_stop = Some(series.forecast(age, STOP_LIMIT, &policy));
+        if age < freeze_max_age {
+            to_freeze = Some(series.forecast(age, freeze_max_age, &policy));
+        }
+    })?);
+    m.forecast = to_stop;
+    m.to_freeze = to_freeze;
     Ok(())
 }
 

@@ -158,29 +158,25 @@ fn forecast_sizes(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), Er
     if limit.is_none() && total_limit.is_none() {
         return Ok(());
     }
-    let mut histories = match forecast::histories(ctx, &args.state)? {
-        Ok(histories) => histories,
-        Err(note) => {
-            m.notes.push(note);
-            return Ok(());
-        }
-    };
     let policy = args.forecast.policy(WINDOW, DROP_TOLERANCE);
     let now = m.rates.current.taken_at;
-    if let Some(limit) = limit {
-        for (name, size) in &m.databases {
-            let (series, _) = histories.add(name, now, *size, &policy);
-            let f = series.forecast(*size, limit as f64, &policy);
-            m.forecasts.push((name.clone(), f));
+    let (databases, forecasts) = (&m.databases, &mut m.forecasts);
+    let mut total_forecast = None;
+    let notes = forecast::update(ctx, &args.state, now, |histories| {
+        if let Some(limit) = limit {
+            for (name, size) in databases {
+                let (series, _) = histories.add(name, now, *size, &policy);
+                forecasts.push((name.clone(), series.forecast(*size, limit as f64, &policy)));
+            }
         }
-    }
-    if let Some(limit) = total_limit {
-        let total: f64 = m.databases.iter().map(|(_, size)| size).sum();
-        let (series, _) = histories.add(TOTAL, now, total, &policy);
-        m.total_forecast = Some(series.forecast(total, limit as f64, &policy));
-    }
-    m.notes.extend(histories.note.take());
-    m.notes.extend(forecast::save(&histories, now, ctx)?);
+        if let Some(limit) = total_limit {
+            let total: f64 = databases.iter().map(|(_, size)| size).sum();
+            let (series, _) = histories.add(TOTAL, now, total, &policy);
+            total_forecast = Some(series.forecast(total, limit as f64, &policy));
+        }
+    })?;
+    m.total_forecast = total_forecast;
+    m.notes.extend(notes);
     Ok(())
 }
 

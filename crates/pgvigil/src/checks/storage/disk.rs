@@ -97,22 +97,17 @@ FORECAST
 
 /// Adds this run's usage to each filesystem's history and forecasts from it.
 fn forecast_each(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), Error> {
-    let mut histories = match forecast::histories(ctx, &args.state)? {
-        Ok(histories) => histories,
-        Err(note) => {
-            m.notes.push(note);
-            return Ok(());
-        }
-    };
     let policy = args.forecast.policy(WINDOW, DROP_TOLERANCE);
     let now = forecast::local_now();
-    for fs in &mut m.filesystems {
-        let used = fs.usage.used;
-        let (series, _) = histories.add(&fs.mount.to_string_lossy(), now, used, &policy);
-        fs.forecast = Some(series.forecast(used, used + fs.usage.available, &policy));
-    }
-    m.notes.extend(histories.note.take());
-    m.notes.extend(forecast::save(&histories, now, ctx)?);
+    let filesystems = &mut m.filesystems;
+    let notes = forecast::update(ctx, &args.state, now, |histories| {
+        for fs in filesystems.iter_mut() {
+            let used = fs.usage.used;
+            let (series, _) = histories.add(&fs.mount.to_string_lossy(), now, used, &policy);
+            fs.forecast = Some(series.forecast(used, used + fs.usage.available, &policy));
+        }
+    })?;
+    m.notes.extend(notes);
     Ok(())
 }
 

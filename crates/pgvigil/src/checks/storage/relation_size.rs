@@ -324,24 +324,19 @@ fn forecast_largest(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), 
     let Some(limit) = args.limit else {
         return Ok(());
     };
-    let mut histories = match forecast::histories(ctx, &args.state)? {
-        Ok(histories) => histories,
-        Err(note) => {
-            m.notes.push(note);
-            return Ok(());
-        }
-    };
     let policy = args.forecast.policy(WINDOW, DROP_TOLERANCE);
     let now = m.rates.current.taken_at;
     let mut largest: Vec<&Relation> = m.visit.results().flat_map(|(_, r)| r.iter()).collect();
     largest.sort_by(|a, b| b.size.total_cmp(&a.size));
-    for r in largest.into_iter().take(args.top as usize) {
-        let (series, _) = histories.add(&r.key(), now, r.size, &policy);
-        m.forecasts
-            .push((r.key(), series.forecast(r.size, limit as f64, &policy)));
-    }
-    m.notes.extend(histories.note.take());
-    m.notes.extend(forecast::save(&histories, now, ctx)?);
+    let mut forecasts = Vec::new();
+    let notes = forecast::update(ctx, &args.state, now, |histories| {
+        for r in largest.into_iter().take(args.top as usize) {
+            let (series, _) = histories.add(&r.key(), now, r.size, &policy);
+            forecasts.push((r.key(), series.forecast(r.size, limit as f64, &policy)));
+        }
+    })?;
+    m.forecasts = forecasts;
+    m.notes.extend(notes);
     Ok(())
 }
 

@@ -216,27 +216,22 @@ FORECAST
 
 /// Adds each judged sequence's calls to its history and forecasts from it.
 fn forecast_each(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), Error> {
-    let mut histories = match forecast::histories(ctx, &args.state)? {
-        Ok(histories) => histories,
-        Err(note) => {
-            m.notes.push(note);
-            return Ok(());
-        }
-    };
     // Calls made only grow: a fall is a setval or RESTART.
     let policy = args.forecast.policy(WINDOW, 0.0);
     let now = forecast::local_now();
-    for (database, sequences) in &mut m.visit.checked {
-        for s in sequences.iter_mut().filter(|s| s.readable && !s.cycle) {
-            let made = s.calls_made() as f64;
-            let left = s.usage().calls_left as f64;
-            let name = format!("{database}.{}.{}", s.schema, s.name);
-            let (series, _) = histories.add(&name, now, made, &policy);
-            s.forecast = Some(series.forecast(made, made + left, &policy));
+    let checked = &mut m.visit.checked;
+    let notes = forecast::update(ctx, &args.state, now, |histories| {
+        for (database, sequences) in checked.iter_mut() {
+            for s in sequences.iter_mut().filter(|s| s.readable && !s.cycle) {
+                let made = s.calls_made() as f64;
+                let left = s.usage().calls_left as f64;
+                let name = format!("{database}.{}.{}", s.schema, s.name);
+                let (series, _) = histories.add(&name, now, made, &policy);
+                s.forecast = Some(series.forecast(made, made + left, &policy));
+            }
         }
-    }
-    m.notes.extend(histories.note.take());
-    m.notes.extend(forecast::save(&histories, now, ctx)?);
+    })?;
+    m.notes.extend(notes);
     Ok(())
 }
 
