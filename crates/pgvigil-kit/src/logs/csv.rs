@@ -218,6 +218,8 @@ mod tests {
                 }
             }
             assert_eq!(special_mask(bytes), expected, "{bytes:?}");
+            // The fallback of other targets agrees.
+            assert_eq!(portable_mask(bytes), expected, "{bytes:?}");
         }
     }
 
