@@ -13,11 +13,10 @@ fn a_database_grown_at_a_steady_rate_reaches_its_limit_in_time() {
     cluster.execute_in("app", "CREATE TABLE grow (v text)");
     let state = harness::temp_dir("db-size-forecast-state");
     let mut app = cluster.client_to("postgres", "app");
-    let size = |c: &mut postgres::Client| -> f64 {
-        c.query_one("SELECT pg_database_size('app')::float8", &[])
-            .unwrap()
-            .get(0)
-    };
+    // The sizes the server sees, for the truth.
+    let number =
+        |c: &mut postgres::Client, sql: &str| -> f64 { c.query_one(sql, &[]).unwrap().get(0) };
+    let size = |c: &mut postgres::Client| number(c, "SELECT pg_database_size('app')::float8");
     let first = size(&mut app);
     let limit = first + 100.0 * MB;
     let limit_arg = format!("{}", limit as u64);
@@ -38,30 +37,22 @@ fn a_database_grown_at_a_steady_rate_reaches_its_limit_in_time() {
             .args(&["--limit", "100MB", "-w", "12s:", "-c", "5s:"])
             .run()
     };
-    let table_size = |c: &mut postgres::Client| -> f64 {
-        c.query_one("SELECT pg_total_relation_size('grow')::float8", &[])
-            .unwrap()
-            .get(0)
-    };
+    let table_size =
+        |c: &mut postgres::Client| number(c, "SELECT pg_total_relation_size('grow')::float8");
     // A bare duration needs a limit to count down to.
     let out = cluster.plugin(PLUGIN).args(&["-w", "20s:"]).run();
     out.expect("UNKNOWN");
     assert!(out.stdout.contains("give one of them"), "{}", out.stdout);
 
-    let start = std::time::Instant::now();
-    let mut seen = Vec::new();
-    let mut table_seen = Vec::new();
-    let mut compared = 0;
-    let mut table_compared = 0;
+    let (mut course, mut table_course) = (harness::Course::new(), harness::Course::new());
     // About 1 MB every quarter second into app, a run after each.
     for i in 0..200u64 {
-        let due = start + std::time::Duration::from_millis(250 * i);
-        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        course.step(i);
         app.batch_execute("INSERT INTO grow SELECT repeat('x', 900) FROM generate_series(1, 1000)")
             .unwrap();
         let out = run();
         let now = size(&mut app);
-        let elapsed = start.elapsed().as_secs_f64();
+        let elapsed = course.elapsed();
         let left = out.perfdata().get("app time_left").map(|p| p.value);
         if elapsed < 7.0 {
             out.expect("OK");
@@ -76,47 +67,27 @@ fn a_database_grown_at_a_steady_rate_reaches_its_limit_in_time() {
         }
         if let Some(left) = left {
             let rate = (now - first) / elapsed;
-            let truth = (limit - now) / rate;
-            eprintln!("true {truth:.1} s: {}", out.status_line());
-            if truth > 3.0 {
-                assert!(
-                    (left - truth).abs() <= 0.25 * truth,
-                    "forecast {left} s, true {truth:.1} s: {}",
-                    out.stdout
-                );
-                compared += 1;
-            }
+            course.compare(left, (limit - now) / rate, &out);
         }
-        if seen.last().map(String::as_str) != Some(out.state()) {
-            seen.push(out.state().to_string());
-        }
+        course.saw(&out);
         let t = table();
         let grown = table_size(&mut app);
         if let Some(left) = t.perfdata().get("time_left").map(|p| p.value) {
-            let truth = (100.0 * MB - grown) / (grown / start.elapsed().as_secs_f64());
-            eprintln!("true {truth:.1} s: {}", t.status_line());
-            if truth > 3.0 {
-                assert!(
-                    (left - truth).abs() <= 0.25 * truth,
-                    "forecast {left} s, true {truth:.1} s: {}",
-                    t.stdout
-                );
-                table_compared += 1;
-            }
+            let truth = (100.0 * MB - grown) / (grown / table_course.elapsed());
+            table_course.compare(left, truth, &t);
         } else {
             t.expect("OK");
         }
-        if table_seen.last().map(String::as_str) != Some(t.state()) {
-            table_seen.push(t.state().to_string());
-        }
+        table_course.saw(&t);
         if now > limit - 6.0 * MB {
             break;
         }
     }
-    assert!(compared >= 6, "only {compared} forecasts");
-    assert_eq!(seen, ["OK", "WARNING", "CRITICAL"]);
+    assert!(course.compared >= 6, "only {} forecasts", course.compared);
+    assert_eq!(course.seen, ["OK", "WARNING", "CRITICAL"]);
+    let table_compared = table_course.compared;
     assert!(table_compared >= 6, "only {table_compared} table forecasts");
-    assert_eq!(table_seen, ["OK", "WARNING", "CRITICAL"]);
+    assert_eq!(table_course.seen, ["OK", "WARNING", "CRITICAL"]);
     let t = table();
     assert!(
         t.summary().starts_with("table public.grow ")

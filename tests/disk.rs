@@ -182,12 +182,10 @@ fn a_filesystem_filled_at_a_steady_rate_is_forecast_full_in_time() {
     let mut fill = std::fs::File::create(small.0.join("fill")).unwrap();
     let chunk = vec![7u8; 512 * 1024];
     let (_, used_at_start, _) = df(&location);
-    let start = std::time::Instant::now();
-    let mut seen = Vec::new();
+    let mut course = harness::Course::new();
     let mut errors = Vec::new();
     for i in 0..240 {
-        let due = start + std::time::Duration::from_millis(250 * i);
-        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        course.step(i);
         use std::io::Write;
         if fill.write_all(&chunk).is_err() {
             break;
@@ -200,14 +198,14 @@ fn a_filesystem_filled_at_a_steady_rate_is_forecast_full_in_time() {
             .get(&format!("{mount} time_left"))
             .map(|p| p.value);
         // Gathering: never an alert, and no time_left.
-        if start.elapsed().as_secs_f64() < 7.0 {
+        if course.elapsed() < 7.0 {
             assert_eq!(state_word, "OK", "{}", out.stdout);
             assert!(left.is_none(), "{}", out.stdout);
             assert!(out.stdout.contains("more of history"), "{}", out.stdout);
         }
         if let Some(left) = left {
             // The rate the writes really kept (a loaded machine slips).
-            let rate = (used - used_at_start) / start.elapsed().as_secs_f64();
+            let rate = (used - used_at_start) / course.elapsed();
             let truth = (size - used) / rate;
             // Shown when the test fails, and with --nocapture.
             eprintln!("true {truth:.1} s: {}", out.status_line());
@@ -222,9 +220,7 @@ fn a_filesystem_filled_at_a_steady_rate_is_forecast_full_in_time() {
                 );
             }
         }
-        if seen.last() != Some(&state_word) {
-            seen.push(state_word);
-        }
+        course.saw(&out);
         if used >= size - 4.0 * 1048576.0 {
             break;
         }
@@ -235,7 +231,7 @@ fn a_filesystem_filled_at_a_steady_rate_is_forecast_full_in_time() {
     );
     // In order, each once: OK while gathering and far from full, then
     // WARNING under 20 s left, then CRITICAL under 8 s.
-    assert_eq!(seen, ["OK", "WARNING", "CRITICAL"]);
+    assert_eq!(course.seen, ["OK", "WARNING", "CRITICAL"]);
     let out = run();
     assert!(
         out.summary().contains(&format!("{mount} ")) && out.summary().contains("full in"),

@@ -6,6 +6,7 @@
 //! unprivileged user, since PostgreSQL refuses to run as root.
 
 pub mod cluster;
+pub mod course;
 pub mod daemon;
 pub mod patroni;
 pub mod plugin;
@@ -17,4 +18,5 @@ pub use system::{
 };
 
 pub use cluster::{generated_password, Cluster, ClusterOptions, MONITOR, PLAIN};
+pub use course::Course;
 pub use plugin::{parse_perfdata, PerfValue, PluginOutput, PluginRun};

@@ -125,6 +125,36 @@ pub fn describe(forecast: &Forecast, reached: &str, amount: impl Fn(f64) -> Stri
     }
 }
 
+/// `, full in …` for a forecast with a time left, else nothing: what a
+/// status line adds (the rest waits in the long output).
+pub fn time_left_text(
+    forecast: Option<&Forecast>,
+    reached: &str,
+    amount: impl Fn(f64) -> String,
+) -> String {
+    match forecast {
+        Some(f @ Forecast::Left { .. }) => format!(", {}", describe(f, reached, amount)),
+        _ => String::new(),
+    }
+}
+
+/// What many forecasts (each sequence, each relation) say together: the
+/// one with the least time left, not growing counting as never; while every
+/// history is too short, the first of them, still gathering.
+pub fn least<'a>(forecasts: impl IntoIterator<Item = &'a Forecast>) -> Option<Forecast> {
+    let key = |f: &Forecast| seconds_left(f).unwrap_or(HORIZON);
+    let mut gathering = None;
+    let mut least: Option<Forecast> = None;
+    for f in forecasts {
+        match f {
+            Forecast::Gathering { .. } => gathering = gathering.or(Some(*f)),
+            _ if least.is_none_or(|l| key(f) < key(&l)) => least = Some(*f),
+            _ => {}
+        }
+    }
+    least.or(gathering)
+}
+
 fn pretty_left(seconds: f64) -> String {
     let years = seconds / (365.0 * 86400.0);
     if years >= 2.0 {
@@ -185,6 +215,32 @@ mod tests {
         assert_eq!(
             describe(&Forecast::Gathering { more: 1800.0 }, "full", pretty_bytes),
             "forecast after 30 min 0 s more of history"
+        );
+    }
+
+    #[test]
+    fn the_least_time_left_speaks_for_many() {
+        let left = |left: f64| Forecast::Left {
+            left,
+            rate: 1.0,
+            span: 60.0,
+        };
+        let flat = Forecast::NotGrowing {
+            rate: 0.0,
+            span: 60.0,
+        };
+        let gathering = Forecast::Gathering { more: 30.0 };
+        assert_eq!(
+            least([&flat, &left(90.0), &gathering, &left(40.0)]),
+            Some(left(40.0))
+        );
+        assert_eq!(least([&gathering, &flat]), Some(flat));
+        assert_eq!(least([&gathering]), Some(gathering));
+        assert_eq!(least([]), None);
+        assert_eq!(time_left_text(Some(&flat), "full", |v| format!("{v}")), "");
+        assert_eq!(
+            time_left_text(Some(&left(40.0)), "full", |v| format!("{v}")),
+            ", full in 40 s at 3600 per hour over the last 1 min 0 s"
         );
     }
 

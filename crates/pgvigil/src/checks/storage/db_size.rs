@@ -182,17 +182,13 @@ fn forecast_sizes(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), Er
 
 /// `, reaches 500 GB in 12 d 3 h at …` for a forecast with a time left.
 fn outlook(f: Option<&Forecast>, limit: Option<u64>) -> String {
-    match (f, limit) {
-        (Some(f @ Forecast::Left { .. }), Some(limit)) => format!(
-            ", {}",
-            forecast::describe(
-                f,
-                &format!("reaches {}", pretty_bytes(limit as f64)),
-                pretty_bytes
-            )
-        ),
-        _ => String::new(),
-    }
+    limit.map_or_else(String::new, |limit| {
+        forecast::time_left_text(
+            f,
+            &format!("reaches {}", pretty_bytes(limit as f64)),
+            pretty_bytes,
+        )
+    })
 }
 
 fn fetch(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error> {

@@ -196,12 +196,8 @@ pub fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
             .unwrap_or_default()
     };
     // In the status line only a time left: the rest waits in the details.
-    let time_left = |fs: &Filesystem| match &fs.forecast {
-        Some(f @ Forecast::Left { .. }) => {
-            format!(", {}", forecast::describe(f, "full", pretty_bytes))
-        }
-        _ => String::new(),
-    };
+    let time_left =
+        |fs: &Filesystem| forecast::time_left_text(fs.forecast.as_ref(), "full", pretty_bytes);
     let offenders: Vec<String> = m
         .filesystems
         .iter()

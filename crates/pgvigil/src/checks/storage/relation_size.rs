@@ -4,7 +4,7 @@
 //! late and does not say which table it is.
 
 use crate::check::{Check, Context};
-use crate::checks::forecast::{self, ForecastArgs, HORIZON};
+use crate::checks::forecast::{self, ForecastArgs};
 use crate::forecast::Forecast;
 use crate::judge::{worst, worst_first};
 use crate::locked_relations;
@@ -358,17 +358,13 @@ struct Judged<'a> {
 
 impl Judged<'_> {
     fn describe(&self, many: bool, limit: Option<u64>) -> String {
-        let outlook = match (self.forecast, limit) {
-            (Some(f @ Forecast::Left { .. }), Some(limit)) => format!(
-                ", {}",
-                forecast::describe(
-                    f,
-                    &format!("reaches {}", pretty_bytes(limit as f64)),
-                    pretty_bytes
-                )
-            ),
-            _ => String::new(),
-        };
+        let outlook = limit.map_or_else(String::new, |limit| {
+            forecast::time_left_text(
+                self.forecast,
+                &format!("reaches {}", pretty_bytes(limit as f64)),
+                pretty_bytes,
+            )
+        });
         format!(
             "{} {}{}{outlook}",
             self.relation.label(many),
@@ -445,24 +441,10 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
         PerfData::new("alerting", alerting as f64, Unit::Count).min(0.0),
         PerfData::new("skipped", m.locked.len() as f64, Unit::Count).min(0.0),
     ];
-    // The least time left; ten years when none grows; absent while every
-    // history is too short.
-    let least = m
-        .forecasts
-        .iter()
-        .filter(|(_, f)| !matches!(f, Forecast::Gathering { .. }))
-        .map(|(_, f)| {
-            forecast::seconds_left(f)
-                .unwrap_or(HORIZON)
-                .clamp(0.0, HORIZON)
-        })
-        .min_by(f64::total_cmp);
-    if let Some(least) = least {
-        perf.push(
-            PerfData::new("time_left", least.round(), Unit::Seconds)
-                .thresholds(t)
-                .min(0.0),
-        );
+    // The least time left, absent while every history is too short.
+    let outlook = forecast::least(m.forecasts.iter().map(|(_, f)| f));
+    if let Some(f) = &outlook {
+        perf.extend(forecast::perf("time_left".into(), f, t));
     }
     let fastest = judged.iter().filter_map(|j| j.per_day).reduce(f64::max);
     if let Some(growth) = fastest {
@@ -475,11 +457,7 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
         .enumerate()
         .filter(|(i, j)| j.status != Status::Ok || (verbose > 0 && *i < args.top as usize));
     details.extend(shown.map(|(_, j)| format!("{} {}", j.status, j.describe(many, args.limit))));
-    let gathering = m.forecasts.iter().find_map(|(_, f)| match f {
-        Forecast::Gathering { .. } => Some(f),
-        _ => None,
-    });
-    if let (None, Some(f)) = (least, gathering) {
+    if let Some(f @ Forecast::Gathering { .. }) = &outlook {
         details.push(forecast::describe(f, "", |_| String::new()));
     }
     details.extend(m.notes.iter().cloned());

@@ -5,7 +5,7 @@
 //! maxvalue, and the warning has to come weeks ahead.
 
 use crate::check::{Check, Context};
-use crate::checks::forecast::{self, ForecastArgs, HORIZON};
+use crate::checks::forecast::{self, ForecastArgs};
 use crate::forecast::Forecast;
 use crate::judge::worst_first;
 use crate::session::databases::{self, qualified, DatabaseArgs, Visit};
@@ -286,6 +286,11 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
     })
 }
 
+/// `1200 values`, for a rate.
+fn values(n: f64) -> String {
+    format!("{} values", n.round())
+}
+
 /// One sequence as judged.
 struct Judged {
     label: String,
@@ -296,13 +301,7 @@ struct Judged {
 
 impl Judged {
     fn describe(&self) -> String {
-        let outlook = match &self.forecast {
-            Some(f @ Forecast::Left { .. }) => format!(
-                ", {}",
-                forecast::describe(f, "runs out", |n| format!("{} values", n.round()))
-            ),
-            _ => String::new(),
-        };
+        let outlook = forecast::time_left_text(self.forecast.as_ref(), "runs out", values);
         format!(
             "{}: {} used, {} left before {} ({}){outlook}",
             self.label,
@@ -314,10 +313,6 @@ impl Judged {
             self.usage.limit,
             self.usage.limited_by
         )
-    }
-
-    fn seconds_left(&self) -> Option<f64> {
-        self.forecast.as_ref().and_then(forecast::seconds_left)
     }
 }
 
@@ -360,16 +355,8 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
         .map_or_else(|| t.status(&[(Unit::Percent, 0.0)]), |j| j.status);
     let worst_pct = judged.first().map_or(0.0, |j| j.usage.percent);
 
-    // The least time left; ten years when none is growing; absent while
-    // every history is too short.
-    let forecasts = judged.iter().filter(|j| {
-        j.forecast
-            .as_ref()
-            .is_some_and(|f| !matches!(f, Forecast::Gathering { .. }))
-    });
-    let least = forecasts
-        .map(|j| j.seconds_left().unwrap_or(HORIZON).clamp(0.0, HORIZON))
-        .min_by(f64::total_cmp);
+    // The least time left, absent while every history is too short.
+    let outlook = forecast::least(judged.iter().filter_map(|j| j.forecast.as_ref()));
     let scope = if many {
         format!(" in {} databases", m.visit.checked.len())
     } else {
@@ -386,10 +373,6 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
     if !cycling.is_empty() {
         summary.push_str(&format!(", {} cycling (not judged)", cycling.len()));
     }
-    let gathering = judged.iter().find_map(|j| match j.forecast {
-        Some(f @ Forecast::Gathering { .. }) => Some(f),
-        _ => None,
-    });
 
     if let Some((database, first, _)) = unreadable.first() {
         status = status.worst(Status::Unknown);
@@ -421,12 +404,8 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
         PerfData::new("cycling", cycling.len() as f64, Unit::Count).min(0.0),
         PerfData::new("unreadable", unreadable.len() as f64, Unit::Count).min(0.0),
     ];
-    if let Some(least) = least {
-        perf.push(
-            PerfData::new("time_left", least.round(), Unit::Seconds)
-                .thresholds(t)
-                .min(0.0),
-        );
+    if let Some(f) = &outlook {
+        perf.extend(forecast::perf("time_left".into(), f, t));
     }
     let mut details = m.visit.unreachable_details();
     details.extend(
@@ -448,13 +427,13 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
             Some(f @ (Forecast::Gathering { .. } | Forecast::NotGrowing { .. })) => Some(format!(
                 "{}: {}",
                 j.label,
-                forecast::describe(f, "runs out", |n| format!("{} values", n.round()))
+                forecast::describe(f, "runs out", values)
             )),
             _ => None,
         }));
     }
-    if let (None, Some(f)) = (least, gathering) {
-        details.push(forecast::describe(&f, "", |_| String::new()));
+    if let Some(f @ Forecast::Gathering { .. }) = &outlook {
+        details.push(forecast::describe(f, "", |_| String::new()));
     }
     details.extend(m.notes.iter().cloned());
     CheckResult::new(status, summary)

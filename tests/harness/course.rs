@@ -1,0 +1,64 @@
+//! A quantity grown at a steady rate, a plugin run after each step, and
+//! what the forecast tests assert of the runs: the time left against the
+//! truth the test measured, and the states in the order they came.
+
+use std::time::{Duration, Instant};
+
+use crate::PluginOutput;
+
+pub struct Course {
+    start: Instant,
+    /// Each state once, as it changed.
+    pub seen: Vec<String>,
+    /// Forecasts held to the truth.
+    pub compared: usize,
+}
+
+impl Default for Course {
+    fn default() -> Self {
+        Course::new()
+    }
+}
+
+impl Course {
+    pub fn new() -> Course {
+        Course {
+            start: Instant::now(),
+            seen: Vec::new(),
+            compared: 0,
+        }
+    }
+
+    /// Sleeps until step `i`, a quarter second apart from the start.
+    pub fn step(&self, i: u64) {
+        let due = self.start + Duration::from_millis(250 * i);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+
+    /// Seconds since the start.
+    pub fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// Keeps the run's state when it differs from the last one seen.
+    pub fn saw(&mut self, out: &PluginOutput) {
+        if self.seen.last().map(String::as_str) != Some(out.state()) {
+            self.seen.push(out.state().to_string());
+        }
+    }
+
+    /// The forecast `left` within 25% of `truth`, once more than 3 s are
+    /// truly left (nearer the end a quarter second is already more).
+    pub fn compare(&mut self, left: f64, truth: f64, out: &PluginOutput) {
+        // Shown when the test fails, and with --nocapture.
+        eprintln!("true {truth:.1} s: {}", out.status_line());
+        if truth > 3.0 {
+            assert!(
+                (left - truth).abs() <= 0.25 * truth,
+                "forecast {left} s, true {truth:.1} s: {}",
+                out.stdout
+            );
+            self.compared += 1;
+        }
+    }
+}
