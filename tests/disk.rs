@@ -1,27 +1,9 @@
 //! check_pg_disk on the host of a real cluster, with a tablespace on a
 //! second filesystem (/dev/shm), checked against df.
 
-use std::process::Command;
-
-use harness::Cluster;
+use harness::{df, Cluster, SmallFs};
 
 const PLUGIN: &str = "check_pg_disk";
-
-/// df's view of the filesystem holding `path`: (mount point, used bytes, size bytes).
-fn df(path: &std::path::Path) -> (String, f64, f64) {
-    let out = Command::new("df")
-        .args(["-B1", "--output=target,used,size"])
-        .arg(path)
-        .output()
-        .expect("df");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let fields: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
-    (
-        fields[0].to_string(),
-        fields[1].parse().unwrap(),
-        fields[2].parse().unwrap(),
-    )
-}
 
 #[test]
 fn data_directory_filesystem_matches_df() {
@@ -129,30 +111,6 @@ fn tablespace_on_another_filesystem_is_measured_separately() {
     );
     cluster.execute("DROP TABLESPACE ts1");
     let _ = std::fs::remove_dir_all(&location);
-}
-
-/// A small tmpfs of the test's own, unmounted however the test ends.
-struct SmallFs(std::path::PathBuf);
-
-impl SmallFs {
-    fn mount(megabytes: u32) -> SmallFs {
-        let dir = harness::temp_dir("small-fs");
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o"])
-            .arg(format!("size={megabytes}m,mode=0777"))
-            .arg("pgvigil-small")
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "mounting a tmpfs at {} needs root", dir.display());
-        SmallFs(dir)
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[test]

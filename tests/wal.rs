@@ -3,7 +3,8 @@
 //! rate; on a standby too.
 
 use harness::{
-    as_server_user, client_program, run_ok, server_major, temp_dir, Cluster, ClusterOptions,
+    as_server_user, client_program, df, run_ok, server_major, temp_dir, Cluster, ClusterOptions,
+    SmallFs,
 };
 
 const PLUGIN: &str = "check_pg_wal";
@@ -148,4 +149,113 @@ fn a_burst_of_writes_is_measured_as_a_rate_on_primary_and_standby() {
     out.expect("WARNING");
     assert!(out.summary().contains(" received "), "{}", out.summary());
     assert!(out.summary().ends_with(" (standby)"), "{}", out.summary());
+}
+
+#[test]
+fn pg_wal_filling_its_own_filesystem_is_forecast_full_in_time() {
+    // Declared first, so the cluster stops before its filesystem goes.
+    let small = SmallFs::mount(96);
+    let wal_dir = small.0.join("wal");
+    let mut options = small_wal(Some("/bin/false"));
+    options.extra_conf = vec![
+        "max_wal_size = 1GB".into(),
+        options.extra_conf[2].clone(),
+        // New segments sparse and old ones kept, so the space used grows
+        // with the WAL written, not 16 MB at a time.
+        "wal_init_zero = off".into(),
+        "wal_recycle = off".into(),
+    ];
+    options.wal_dir = Some(wal_dir.clone());
+    let cluster = Cluster::start_with("wal-forecast", options);
+    let (mount, ..) = df(&wal_dir);
+    let state = temp_dir("wal-forecast-state");
+    let run = || {
+        cluster
+            .plugin(PLUGIN)
+            .args(&["--forecast-window", "60s", "--state-dir"])
+            .arg(state.to_str().unwrap())
+            .args(&["-w", "100%,20s:", "-c", "150%,8s:"])
+            .run()
+    };
+
+    // Past the segments copied whole with the cluster, which WAL fills
+    // without taking more space.
+    for _ in 0..3 {
+        cluster
+            .execute("SELECT pg_logical_emit_message(false, 'skip', 'x'); SELECT pg_switch_wal()");
+    }
+    // Half a megabyte of WAL every quarter second (2 MB/s), held in pg_wal
+    // by the failing archive_command, a run after each write.
+    let (_, used_at_start, _) = df(&wal_dir);
+    let mut course = harness::Course::new();
+    let mut errors = Vec::new();
+    for i in 0..240 {
+        course.step(i);
+        cluster.execute("SELECT pg_logical_emit_message(false, 'fill', repeat('x', 524288))");
+        let (_, used, size) = df(&wal_dir);
+        let out = run();
+        let left = out.perfdata().get("time_left").map(|p| p.value);
+        // Gathering: never an alert, and no time_left.
+        if course.elapsed() < 7.0 {
+            out.expect("OK");
+            assert!(left.is_none(), "{}", out.stdout);
+            assert!(out.stdout.contains("more of history"), "{}", out.stdout);
+        }
+        if let Some(left) = left {
+            let rate = (used - used_at_start) / course.elapsed();
+            let truth = (size - used) / rate;
+            eprintln!("true {truth:.1} s: {}", out.status_line());
+            if truth > 4.0 && (left - truth).abs() > 0.25 * truth {
+                errors.push(format!("forecast {left} s, true {truth:.1} s"));
+            }
+            assert!(
+                out.summary().contains(", its filesystem full in "),
+                "{}",
+                out.stdout
+            );
+            // pg_wal reaches max_wal_size long after its filesystem is full.
+            assert!(out.perf("budget_time_left").value > left, "{}", out.stdout);
+        }
+        course.saw(&out);
+        // Stop well before the server PANICs on a full pg_wal.
+        if used >= size - 12.0 * 1048576.0 {
+            break;
+        }
+    }
+    assert!(
+        errors.len() <= 2,
+        "forecasts off by more than 25%: {errors:?}"
+    );
+    assert_eq!(course.seen, ["OK", "WARNING", "CRITICAL"]);
+    let out = run();
+    assert!(
+        out.long_output()
+            .iter()
+            .any(|l| l.starts_with(&format!("pg_wal's filesystem {mount} "))
+                && l.contains(": full in ")),
+        "{}",
+        out.stdout
+    );
+
+    // The archiver catches up and a checkpoint removes what it held: a fall
+    // far beyond a checkpoint's restarts the history.
+    cluster.execute("ALTER SYSTEM SET archive_command = '/bin/true'");
+    cluster.execute("SELECT pg_reload_conf()");
+    cluster.wait_for(
+        "SELECT count(*) = 0 FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'",
+        "the archiver to catch up",
+    );
+    cluster.execute("CHECKPOINT");
+    cluster.execute("SELECT pg_switch_wal()");
+    cluster.execute("CHECKPOINT");
+    let out = run();
+    out.expect("OK");
+    assert!(!out.perfdata().contains_key("time_left"), "{}", out.stdout);
+    assert!(
+        out.long_output()
+            .iter()
+            .any(|l| l.starts_with("pg_wal's filesystem ") && l.contains("more of history")),
+        "{}",
+        out.stdout
+    );
 }

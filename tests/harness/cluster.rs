@@ -24,6 +24,9 @@ pub struct ClusterOptions {
     pub extra_conf: Vec<String>,
     /// Start from a cluster initialised with data checksums.
     pub data_checksums: bool,
+    /// Keeps pg_wal in this directory (a symlink from the data directory,
+    /// as initdb --waldir makes it), to fill a filesystem of its own.
+    pub wal_dir: Option<PathBuf>,
 }
 
 impl Default for ClusterOptions {
@@ -33,6 +36,7 @@ impl Default for ClusterOptions {
             archive_command: None,
             extra_conf: Vec::new(),
             data_checksums: false,
+            wal_dir: None,
         }
     }
 }
@@ -100,6 +104,9 @@ impl Cluster {
             as_server_user("cp").arg("-a").arg(template).arg(&data),
             "copy template cluster",
         );
+        if let Some(wal_dir) = &options.wal_dir {
+            move_wal(&data, wal_dir);
+        }
         Cluster::from_data(base, data, name, &options)
     }
 
@@ -395,6 +402,22 @@ pub fn generated_password() -> String {
 }
 
 /// Hands a directory made by the test to the user the servers run as.
+/// pg_wal's files into `wal_dir`, and pg_wal a symlink to it.
+fn move_wal(data: &Path, wal_dir: &Path) {
+    fs::create_dir_all(wal_dir).unwrap();
+    chown_to_server_user(wal_dir);
+    let pg_wal = data.join("pg_wal");
+    run_ok(
+        as_server_user("cp")
+            .arg("-a")
+            .arg(pg_wal.join("."))
+            .arg(wal_dir),
+        "copy pg_wal",
+    );
+    fs::remove_dir_all(&pg_wal).unwrap();
+    std::os::unix::fs::symlink(wal_dir, &pg_wal).unwrap();
+}
+
 pub fn chown_to_server_user(path: &Path) {
     system::chown(path);
 }

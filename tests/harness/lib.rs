@@ -10,6 +10,7 @@ pub mod course;
 pub mod daemon;
 pub mod patroni;
 pub mod plugin;
+pub mod small_fs;
 mod system;
 
 pub use system::{
@@ -20,3 +21,4 @@ pub use system::{
 pub use cluster::{generated_password, Cluster, ClusterOptions, MONITOR, PLAIN};
 pub use course::Course;
 pub use plugin::{parse_perfdata, PerfValue, PluginOutput, PluginRun};
+pub use small_fs::{df, SmallFs};

@@ -209,9 +209,9 @@ suite! {
         example: "--all-databases -w 50GB -c 200GB --growth 5GB",
     },
     wal => storage::wal::Wal {
-        measures: "pg_wal's size and WAL files (`pg_ls_waldir()`) against what the settings let it hold while nothing is stuck (`max_wal_size` + `wal_keep_size`), WAL written (received, on a standby) per second since the previous run, and what holds the rest: the archiver's backlog, the slot retaining the most, the checkpoint distance",
-        thresholds: "`%` of that budget (default `-w 100% -c 150%`), a size to pg_wal's size, a count to its files, `rate=SIZE` to WAL per second",
-        example: "-w 100%,rate=64MB -c 150%",
+        measures: "pg_wal's size and WAL files (`pg_ls_waldir()`) against what the settings let it hold while nothing is stuck (`max_wal_size` + `wal_keep_size`), WAL written (received, on a standby) per second since the previous run, and what holds the rest: the archiver's backlog, the slot retaining the most, the checkpoint distance; on the database host, the time left before pg_wal's filesystem is full at the rate of its history (`time_left`), and before pg_wal reaches that budget (`budget_time_left`, see Forecasts)",
+        thresholds: "`%` of that budget (default `-w 100% -c 150%`), a size to pg_wal's size, a count to its files, `rate=SIZE` to WAL per second, a duration as a lower bound on its filesystem's time left (`6h:`)",
+        example: "-w 100%,rate=64MB,6h: -c 150%,1h:",
     },
     log => logs::log::Log {
         measures: "the server log entries written since the previous run, read incrementally on the database host (stderr with any `log_line_prefix`, csvlog, jsonlog; found from the server's settings or `--log` file/dir/pattern; rotation by rename, truncation and copytruncate followed): `lines`, `errors`, `fatals`, `panics`, `warnings`, `auth_failures`, `slow_statements`, `deadlocks`, `lock_waits`, `temp_files`, `checkpoint_warnings`; long output: failed logins by user and client, the most frequent errors and the slowest statements, normalized; with the server down it still reads `--log` or the location the last successful run found, and with `--log` plus `--prefix` it never connects (a log host)",

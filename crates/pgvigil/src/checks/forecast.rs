@@ -167,16 +167,17 @@ fn pretty_left(seconds: f64) -> String {
 /// `<label>=…s;w;c;0`, the time left capped at `HORIZON` (never); absent
 /// while the history is too short, run after run until it is not.
 pub fn perf(label: String, forecast: &Forecast, t: &Thresholds) -> Option<PerfData> {
+    perf_plain(label, forecast).map(|p| p.thresholds(t))
+}
+
+/// The same without thresholds, for a time left that they do not judge.
+pub fn perf_plain(label: String, forecast: &Forecast) -> Option<PerfData> {
     let left = match *forecast {
         Forecast::Gathering { .. } => return None,
         Forecast::NotGrowing { .. } => HORIZON,
         Forecast::Left { left, .. } => left.clamp(0.0, HORIZON),
     };
-    Some(
-        PerfData::new(label, left.round(), Unit::Seconds)
-            .thresholds(t)
-            .min(0.0),
-    )
+    Some(PerfData::new(label, left.round(), Unit::Seconds).min(0.0))
 }
 
 #[cfg(test)]

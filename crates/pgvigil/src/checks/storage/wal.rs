@@ -4,7 +4,12 @@
 //! large or shared filesystem the disk percentage moves too late and never
 //! says that WAL is what grows.
 
+use std::path::PathBuf;
+
 use crate::check::{Check, Context};
+use crate::checks::forecast::{self, ForecastArgs};
+use crate::filesystem::{self, Usage};
+use crate::forecast::Forecast;
 use crate::rates::{self, Interval, Rates};
 use crate::session::get;
 use crate::session::Session;
@@ -18,8 +23,19 @@ pub struct Wal;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
+    pub forecast: ForecastArgs,
+    #[command(flatten)]
     pub state: StateArgs,
 }
+
+/// One hour: a failing archive_command or a forgotten slot fills pg_wal in
+/// hours, so the first forecast comes after 7.5 minutes, while a batch
+/// job's burst of WAL does not set the rate alone.
+const WINDOW: f64 = 3600.0;
+/// A checkpoint removes or recycles old segments, so pg_wal falls a little
+/// at each one; a fall of more than a fifth is the archiver catching up or
+/// a slot dropped, which starts a new trend.
+const DROP_TOLERANCE: f64 = 0.2;
 
 // pg_ls_waldir() and pg_ls_archive_statusdir() need pg_monitor. The
 // position is the one WAL is written (primary) or received (standby) at,
@@ -33,6 +49,7 @@ WITH pos AS (
 )
 SELECT extract(epoch FROM now())::float8 AS now,
        pg_is_in_recovery() AS in_recovery,
+       current_setting('data_directory') AS data_directory,
        (SELECT system_identifier::text FROM pg_control_system()) AS system_id,
        (pos.lsn - '0/0')::float8 AS position,
        w.files, w.size,
@@ -75,6 +92,20 @@ pub struct Measured {
     pub oldest_slot: Option<Slot>,
     /// WAL written (received, on a standby) per second since the previous run.
     pub rates: Rates,
+    /// The filesystem holding pg_wal, when this machine is the server's.
+    pub filesystem: Option<WalFilesystem>,
+    /// When pg_wal's size reaches the budget; None without a history.
+    pub to_budget: Option<Forecast>,
+    /// Why something was not measured or a history restarted.
+    pub notes: Vec<String>,
+}
+
+/// pg_wal's filesystem, and when it is full at the rate of its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WalFilesystem {
+    pub mount: PathBuf,
+    pub usage: Usage,
+    pub forecast: Option<Forecast>,
 }
 
 /// What the settings let pg_wal hold.
@@ -121,10 +152,10 @@ impl Check for Wal {
     const DISPLAY: &'static str = "WAL";
     const ABOUT: &'static str = "How much WAL pg_wal holds, against what max_wal_size and wal_keep_size let it hold, WAL written per second, and what holds the rest: the archiver's backlog, the oldest slot, the checkpoint distance.";
     const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Percent, Unit::Bytes, Unit::Count],
+        accepted: &[Unit::Percent, Unit::Bytes, Unit::Count, Unit::Seconds],
         bare: Some(Unit::Count),
         labels: &["rate"],
-        time_left: false,
+        time_left: true,
     };
     const HINT: &'static str = "find what holds WAL (the long output): fix a failing archive_command (check_pg_archiver), drop or reconnect the slot that retains it (pg_replication_slots; set max_slot_wal_keep_size to bound it), or see why checkpoints fall behind (check_pg_checkpoints); never delete files from pg_wal by hand";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
@@ -133,18 +164,96 @@ impl Check for Wal {
   max_slot_wal_keep_size when it is set and larger); above 100% something
   holds WAL back. A size applies to pg_wal's size, a plain number to its
   WAL files. rate=SIZE applies to WAL written per second since the previous
-  run (received, on a standby): -w 100%,rate=64MB.
-  Default: -w 100% -c 150%.";
+  run (received, on a standby): -w 100%,rate=64MB. A duration applies to
+  the time left before pg_wal's filesystem is full, as a lower bound:
+  -w 100%,6h: -c 150%,1h:. Default: -w 100% -c 150%.
+
+FORECAST
+  Each run keeps the bytes used of pg_wal's filesystem and pg_wal's size in
+  a history (a state file); the rate is the median of the slopes between
+  its samples over --forecast-window (default 1h), and the time left is the
+  space still free at that rate, or for the budget, what is left of it.
+  The filesystem is measured where the plugin runs, so only on the
+  database host (connecting through the local socket or a local address);
+  elsewhere the long output says so and a duration threshold is an error.
+  The first forecast comes after an eighth of the window (7.5 min); until
+  then the output says how much more history it needs, which never
+  alerts. A fall of more than a fifth (the archiver catching up, a slot
+  dropped) restarts the history. perfdata time_left (the filesystem) and
+  budget_time_left are in seconds, 315360000 (ten years) when not
+  growing.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("100%", "150%"));
     type Args = Args;
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(args, db, ctx)?;
+        let (mut measured, data_directory, now) = fetch(args, db, ctx)?;
+        measure_filesystem(&mut measured, &data_directory, ctx)?;
+        forecast_both(&mut measured, now, args, ctx)?;
         Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
     }
 }
 
-fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
+/// statvfs of pg_wal, which only the database host can see; elsewhere a
+/// note, or the error when a threshold asks for the time left.
+fn measure_filesystem(m: &mut Measured, data_directory: &str, ctx: &Context) -> Result<(), Error> {
+    let not_here = |why: String| {
+        if ctx.thresholds.uses(Unit::Seconds) {
+            Err(Error::CannotMeasure(format!(
+                "{why}: the time left before pg_wal's filesystem is full is measured on the database host (NRPE, Icinga agent), connecting through the local socket"
+            )))
+        } else {
+            Ok(format!("pg_wal's filesystem not measured: {why}"))
+        }
+    };
+    if let Some(host) = ctx
+        .conn
+        .hosts
+        .iter()
+        .find(|h| !filesystem::is_local_host(h))
+    {
+        m.notes
+            .push(not_here(format!("{host} is not this machine"))?);
+        return Ok(());
+    }
+    let wal = PathBuf::from(data_directory).join("pg_wal");
+    match std::fs::canonicalize(&wal).and_then(|path| Ok((filesystem::usage(&path)?, path))) {
+        Ok((usage, path)) => {
+            m.filesystem = Some(WalFilesystem {
+                mount: filesystem::mount_point(&path),
+                usage,
+                forecast: None,
+            })
+        }
+        Err(e) => m.notes.push(not_here(format!(
+            "{} is not visible here ({e})",
+            wal.display()
+        ))?),
+    }
+    Ok(())
+}
+
+/// Adds this run's filesystem usage (on this machine's clock) and pg_wal's
+/// size (on the server's) to their histories, and forecasts from them.
+fn forecast_both(m: &mut Measured, now: f64, args: &Args, ctx: &Context) -> Result<(), Error> {
+    let policy = args.forecast.policy(WINDOW, DROP_TOLERANCE);
+    let here = forecast::local_now();
+    let (size, budget) = (m.size, m.settings.budget());
+    let filesystem = &mut m.filesystem;
+    let to_budget = &mut m.to_budget;
+    let notes = forecast::update(ctx, &args.state, here, |histories| {
+        if let Some(fs) = filesystem {
+            let used = fs.usage.used;
+            let (series, _) = histories.add("filesystem", here, used, &policy);
+            fs.forecast = Some(series.forecast(used, used + fs.usage.available, &policy));
+        }
+        let (series, _) = histories.add("pg_wal", now, size, &policy);
+        *to_budget = Some(series.forecast(size, budget, &policy));
+    })?;
+    m.notes.extend(notes);
+    Ok(())
+}
+
+fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<(Measured, String, f64), Error> {
     let row = db.query_one(SQL)?;
     let mut snapshot = Snapshot {
         taken_at: get(&row, "now")?,
@@ -168,7 +277,7 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
         }),
         None => None,
     };
-    Ok(Measured {
+    let measured = Measured {
         in_recovery: get(&row, "in_recovery")?,
         files: get(&row, "files")?,
         size: get(&row, "size")?,
@@ -185,7 +294,11 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
             .max(0.0),
         oldest_slot,
         rates,
-    })
+        filesystem: None,
+        to_budget: None,
+        notes: Vec::new(),
+    };
+    Ok((measured, get(&row, "data_directory")?, get(&row, "now")?))
 }
 
 /// What holds WAL back, largest first: each with the bytes it keeps.
@@ -242,21 +355,26 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
         _ => None,
     };
     let named: Vec<(&str, f64)> = rate.map(|r| ("rate", r)).into_iter().collect();
-    let status = t.status_labeled(
-        &[
-            (Unit::Percent, percent),
-            (Unit::Bytes, m.size),
-            (Unit::Count, m.files as f64),
-        ],
-        &named,
+    let fs_forecast = m.filesystem.as_ref().and_then(|fs| fs.forecast.as_ref());
+    let mut measured = vec![
+        (Unit::Percent, percent),
+        (Unit::Bytes, m.size),
+        (Unit::Count, m.files as f64),
+    ];
+    measured.extend(
+        fs_forecast
+            .and_then(forecast::seconds_left)
+            .map(|left| (Unit::Seconds, left)),
     );
+    let status = t.status_labeled(&measured, &named);
     let held = holders(m);
     let mut summary = format!(
-        "pg_wal {} in {}, {} of {}",
+        "pg_wal {} in {}, {} of {}{}",
         pretty_bytes(m.size),
         count(m.files as usize, "file"),
         percent_text(percent),
-        m.settings.describe()
+        m.settings.describe(),
+        forecast::time_left_text(fs_forecast, "its filesystem full", pretty_bytes)
     );
     if status != Status::Ok {
         if let Some((_, what)) = held.first() {
@@ -308,11 +426,38 @@ pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
                 .thresholds_of(t, "rate"),
         );
     }
-    let details = if status != Status::Ok || verbose > 0 {
+    if let Some(f) = fs_forecast {
+        perf.extend(forecast::perf("time_left".into(), f, t));
+    }
+    if let Some(f) = &m.to_budget {
+        perf.extend(forecast::perf_plain("budget_time_left".into(), f));
+    }
+    let mut details: Vec<String> = if status != Status::Ok || verbose > 0 {
         held.into_iter().map(|(_, what)| what).collect()
     } else {
         Vec::new()
     };
+    if let Some(fs) = &m.filesystem {
+        details.push(format!(
+            "pg_wal's filesystem {} {} used ({} free of {}){}",
+            fs.mount.display(),
+            percent_text(fs.usage.percent_used()),
+            pretty_bytes(fs.usage.available),
+            pretty_bytes(fs.usage.total),
+            fs.forecast
+                .as_ref()
+                .map(|f| format!(": {}", forecast::describe(f, "full", pretty_bytes)))
+                .unwrap_or_default()
+        ));
+    }
+    if let Some(f) = &m.to_budget {
+        details.push(format!(
+            "budget ({}): {}",
+            m.settings.describe(),
+            forecast::describe(f, "reached", pretty_bytes)
+        ));
+    }
+    details.extend(m.notes.iter().cloned());
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
@@ -346,6 +491,9 @@ mod tests {
                     why: "first run, baseline saved".into(),
                 },
             },
+            filesystem: None,
+            to_budget: None,
+            notes: Vec::new(),
         }
     }
 
@@ -418,5 +566,52 @@ mod tests {
             r.summary
         );
         assert_eq!(perf(&r)[6], "wal_rate=20971520B;10485760;;0");
+    }
+
+    #[test]
+    fn the_filesystem_time_left_alerts_below_its_bounds() {
+        let t = thresholds::<Wal>(Some("100%,6h:"), Some("150%,1h:"));
+        let with = |left_h: Option<f64>| {
+            let mut m = measured(500.0);
+            m.filesystem = Some(WalFilesystem {
+                mount: PathBuf::from("/wal"),
+                usage: Usage {
+                    total: 10240.0 * MB,
+                    used: 7168.0 * MB,
+                    available: 3072.0 * MB,
+                },
+                forecast: Some(match left_h {
+                    Some(h) => Forecast::Left {
+                        left: h * 3600.0,
+                        rate: 3072.0 * MB / (h * 3600.0),
+                        span: 3600.0,
+                    },
+                    None => Forecast::Gathering { more: 300.0 },
+                }),
+            });
+            m.to_budget = Some(Forecast::NotGrowing {
+                rate: 0.0,
+                span: 3600.0,
+            });
+            reported::<Wal>(judge(&m, &t, 0))
+        };
+        assert_eq!(with(Some(8.0)).status, Status::Ok);
+        let w = with(Some(3.0));
+        assert_eq!(w.status, Status::Warning);
+        assert_eq!(
+            w.summary,
+            "pg_wal 500 MB in 31 files, 48.8% of max_wal_size 1024 MB, its filesystem full in 3 h 0 min at 1024 MB per hour over the last 1 h 0 min; most held by checkpoint distance: 100 MB written since the last checkpoint's redo point (max_wal_size 1024 MB); rate: first run, baseline saved"
+        );
+        assert_eq!(perf(&w)[6], "time_left=10800s;21600:;3600:;0");
+        assert_eq!(perf(&w)[7], "budget_time_left=315360000s;;;0");
+        assert!(w.details.contains(
+            &"pg_wal's filesystem /wal 70% used (3072 MB free of 10 GB): full in 3 h 0 min at 1024 MB per hour over the last 1 h 0 min".to_string()
+        ));
+        assert_eq!(with(Some(0.5)).status, Status::Critical);
+        // Gathering never alerts and gives no time_left.
+        let g = with(None);
+        assert_eq!(g.status, Status::Ok);
+        assert!(!perf(&g).iter().any(|p| p.starts_with("time_left=")));
+        assert!(g.details[0].ends_with("forecast after 5 min 0 s more of history"));
     }
 }
