@@ -68,25 +68,29 @@ for major in "${majors[@]}"; do
   # The two-daemon Icinga2 zones test, the Director test and the disk
   # forecast (a filesystem filled for half a minute) do not depend on the
   # server's major: the main run has them.
-  PGVIGIL_PG_BINDIR=$bin cargo test -p pgvigil-tests --tests --no-fail-fast -- \
+  rc=0
+  PGVIGIL_PG_BINDIR=$bin scripts/integration.sh \
     --skip a_satellite_runs_the_checks_and_the_master_records_them \
     --skip the_director_imports_the_basket_and_runs_its_checks \
-    --skip a_filesystem_filled_at_a_steady_rate_is_forecast_full_in_time >"$log" 2>&1 || true
+    --skip a_filesystem_filled_at_a_steady_rate_is_forecast_full_in_time >"$log" 2>&1 || rc=$?
   seconds=$(($(date +%s) - start))
   read -r passed failed < <(awk '/^test result:/ {
       for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) }
     } END { print p + 0, f + 0 }' "$log")
-  # No result line at all means the tests did not build or run.
-  if ! grep -q '^test result:' "$log"; then
+  # No result line at all means the tests did not build or run; a binary
+  # that died before its result line fails the run without a failed test.
+  if ! grep -q '^test result:' "$log" || { [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; }; then
     failed=$((failed + 1))
   fi
   if [ "$failed" -eq 0 ]; then
     printf 'PostgreSQL %-6s %3d passed, %d failed (%ds)\n' "$version" "$passed" "$failed" "$seconds"
+    grep '^integration: slowest' "$log" | sed 's/^/    /'
   else
     printf 'PostgreSQL %-6s %3d passed, %d failed (%ds): %s\n' "$version" "$passed" "$failed" "$seconds" \
       "$(grep -E '^test .* FAILED$' "$log" | awk '{print $2}' | paste -sd, -)"
     # Each failure's name, where it panicked, and the panic message.
     grep -A1 -E '^(---- |thread .* panicked)' "$log" | grep -v '^--$' | head -30 | sed 's/^/    /'
+    grep '^integration: ' "$log" | sed 's/^/    /'
     failed_versions=$((failed_versions + 1))
   fi
   rm -f "$log"

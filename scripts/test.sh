@@ -15,7 +15,10 @@ fi
 # the portable release binary (glibc 2.17): scripts/release.sh builds them.
 cargo build --workspace --bins
 scripts/release.sh >/dev/null
-cargo test --workspace --no-fail-fast
+# Unit and property tests of the crates, then the integration tests, several
+# binaries at a time (scripts/integration.sh).
+cargo test --workspace --exclude pgvigil-tests --no-fail-fast
+scripts/integration.sh
 # Every fuzz target briefly, from its starting inputs (scripts/fuzz.sh runs them long).
 scripts/fuzz.sh 3
 # The integration tests again on every PostgreSQL major from 12 to 18.
