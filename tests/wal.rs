@@ -154,7 +154,7 @@ fn a_burst_of_writes_is_measured_as_a_rate_on_primary_and_standby() {
 #[test]
 fn pg_wal_filling_its_own_filesystem_is_forecast_full_in_time() {
     // Declared first, so the cluster stops before its filesystem goes.
-    let small = SmallFs::mount(96);
+    let small = SmallFs::mount(144);
     let wal_dir = small.0.join("wal");
     let mut options = small_wal(Some("/bin/false"));
     options.extra_conf = vec![
@@ -168,6 +168,8 @@ fn pg_wal_filling_its_own_filesystem_is_forecast_full_in_time() {
     options.wal_dir = Some(wal_dir.clone());
     let cluster = Cluster::start_with("wal-forecast", options);
     let (mount, ..) = df(&wal_dir);
+    let ballast = small.0.join("old-backup");
+    std::fs::write(&ballast, vec![1u8; 32 << 20]).unwrap();
     let state = temp_dir("wal-forecast-state");
     let run = || {
         cluster
@@ -185,7 +187,8 @@ fn pg_wal_filling_its_own_filesystem_is_forecast_full_in_time() {
             .execute("SELECT pg_logical_emit_message(false, 'skip', 'x'); SELECT pg_switch_wal()");
     }
     // Half a megabyte of WAL every quarter second (2 MB/s), held in pg_wal
-    // by the failing archive_command, a run after each write.
+    // by the failing archive_command, a run after each write, until 12 MB
+    // are left (a full pg_wal is a PANIC).
     let (_, used_at_start, _) = df(&wal_dir);
     let mut course = harness::Course::new();
     let mut errors = Vec::new();
@@ -237,17 +240,11 @@ fn pg_wal_filling_its_own_filesystem_is_forecast_full_in_time() {
         out.stdout
     );
 
-    // The archiver catches up and a checkpoint removes what it held: a fall
-    // far beyond a checkpoint's restarts the history.
-    cluster.execute("ALTER SYSTEM SET archive_command = '/bin/true'");
-    cluster.execute("SELECT pg_reload_conf()");
-    cluster.wait_for(
-        "SELECT count(*) = 0 FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'",
-        "the archiver to catch up",
-    );
-    cluster.execute("CHECKPOINT");
-    cluster.execute("SELECT pg_switch_wal()");
-    cluster.execute("CHECKPOINT");
+    // An old backup is deleted from the filesystem: a fall far beyond what
+    // a checkpoint frees restarts the history. (The archiver catching up
+    // would too, but before PostgreSQL 14 it sleeps a minute after failing,
+    // and waking it ends a segment, which writes the rest of it out.)
+    std::fs::remove_file(&ballast).unwrap();
     let out = run();
     out.expect("OK");
     assert!(!out.perfdata().contains_key("time_left"), "{}", out.stdout);
