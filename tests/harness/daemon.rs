@@ -12,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use once_cell::sync::Lazy;
+
 use crate::system::{as_server_user, chown, server_user};
 
 /// The repository's root, where packaging/ is.
@@ -22,20 +24,25 @@ pub fn repo_path(path: &str) -> PathBuf {
 /// The user name and group name the daemons run as: ours, or under root
 /// the server user.
 pub fn daemon_user() -> (String, String) {
-    let (uid, gid) = server_user();
-    // SAFETY: plain libc lookups; the names are copied out at once.
-    unsafe {
-        let pw = libc::getpwuid(uid);
-        let gr = libc::getgrgid(gid);
-        assert!(
-            !pw.is_null() && !gr.is_null(),
-            "no name for uid {uid}/gid {gid}"
-        );
-        (
-            CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned(),
-            CStr::from_ptr((*gr).gr_name).to_string_lossy().into_owned(),
-        )
-    }
+    // Looked up once, as server_user: the libc lookups share one buffer.
+    static NAMES: Lazy<(String, String)> = Lazy::new(|| {
+        let (uid, gid) = server_user();
+        // SAFETY: plain libc lookups, by the one thread initialising the
+        // Lazy; the names are copied out at once.
+        unsafe {
+            let pw = libc::getpwuid(uid);
+            let gr = libc::getgrgid(gid);
+            assert!(
+                !pw.is_null() && !gr.is_null(),
+                "no name for uid {uid}/gid {gid}"
+            );
+            (
+                CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned(),
+                CStr::from_ptr((*gr).gr_name).to_string_lossy().into_owned(),
+            )
+        }
+    });
+    NAMES.clone()
 }
 
 /// A daemon's command line, run as the daemon user.

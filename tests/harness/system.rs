@@ -83,20 +83,28 @@ pub fn server_major() -> u32 {
 /// The uid and gid the servers run as: ours, or when we are root, the
 /// `postgres` user (else `nobody`).
 pub fn server_user() -> (u32, u32) {
-    // SAFETY: plain libc queries; the passwd entry is copied out at once.
-    unsafe {
-        if libc::geteuid() != 0 {
-            return (libc::geteuid(), libc::getegid());
-        }
-        for name in ["postgres", "nobody"] {
-            let c = CString::new(name).unwrap();
-            let pw = libc::getpwnam(c.as_ptr());
-            if !pw.is_null() {
-                return ((*pw).pw_uid, (*pw).pw_gid);
+    // Looked up once: getpwnam returns a buffer shared by the process, which
+    // another test's thread calling it at the same time overwrites (a
+    // directory then went to the wrong owner, and the server could not
+    // write into it).
+    static USER: Lazy<(u32, u32)> = Lazy::new(|| {
+        // SAFETY: plain libc queries, made by one thread while the Lazy
+        // initialises; the passwd entry is copied out at once.
+        unsafe {
+            if libc::geteuid() != 0 {
+                return (libc::geteuid(), libc::getegid());
+            }
+            for name in ["postgres", "nobody"] {
+                let c = CString::new(name).unwrap();
+                let pw = libc::getpwnam(c.as_ptr());
+                if !pw.is_null() {
+                    return ((*pw).pw_uid, (*pw).pw_gid);
+                }
             }
         }
-    }
-    panic!("running as root, but neither a postgres nor a nobody user exists");
+        panic!("running as root, but neither a postgres nor a nobody user exists");
+    });
+    *USER
 }
 
 /// Whether the tests run as root (CI does).
