@@ -88,8 +88,10 @@ for major in "${majors[@]}"; do
   else
     printf 'PostgreSQL %-6s %3d passed, %d failed (%ds): %s\n' "$version" "$passed" "$failed" "$seconds" \
       "$(grep -E '^test .* FAILED$' "$log" | awk '{print $2}' | paste -sd, -)"
-    # Each failure's name, where it panicked, and the panic message.
-    grep -A1 -E '^(---- |thread .* panicked)' "$log" | grep -v '^--$' | head -30 | sed 's/^/    /'
+    # Each failure's section: what the test printed, where it panicked, the
+    # whole panic message (a plugin's output, for a wrong state).
+    sed -n '/^---- /,/^$/p' "$log" | grep -v -E '^ +[0-9]+: |^ +at |^stack backtrace:|^note: ' |
+      head -80 | sed 's/^/    /'
     grep '^integration: ' "$log" | sed 's/^/    /'
     failed_versions=$((failed_versions + 1))
   fi
