@@ -157,14 +157,16 @@ fn pg_wal_filling_its_own_filesystem_is_forecast_full_in_time() {
     let small = SmallFs::mount(144);
     let wal_dir = small.0.join("wal");
     let mut options = small_wal(Some("/bin/false"));
-    options.extra_conf = vec![
-        "max_wal_size = 1GB".into(),
-        options.extra_conf[2].clone(),
-        // New segments sparse and old ones kept, so the space used grows
-        // with the WAL written, not 16 MB at a time.
-        "wal_init_zero = off".into(),
-        "wal_recycle = off".into(),
-    ];
+    // The default max_wal_size, so the budget is far (1 GB); new segments
+    // sparse and old ones kept, so the space used grows with the WAL
+    // written, not 16 MB at a time.
+    options
+        .extra_conf
+        .retain(|line| !line.contains("_wal_size"));
+    options.extra_conf.extend([
+        "wal_init_zero = off".to_string(),
+        "wal_recycle = off".to_string(),
+    ]);
     options.wal_dir = Some(wal_dir.clone());
     let cluster = Cluster::start_with("wal-forecast", options);
     let (mount, ..) = df(&wal_dir);

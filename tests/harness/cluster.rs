@@ -401,7 +401,6 @@ pub fn generated_password() -> String {
     String::from_utf8(bytes).unwrap().trim().replace('-', "")
 }
 
-/// Hands a directory made by the test to the user the servers run as.
 /// pg_wal's files into `wal_dir`, and pg_wal a symlink to it.
 fn move_wal(data: &Path, wal_dir: &Path) {
     fs::create_dir_all(wal_dir).unwrap();
@@ -418,6 +417,7 @@ fn move_wal(data: &Path, wal_dir: &Path) {
     std::os::unix::fs::symlink(wal_dir, &pg_wal).unwrap();
 }
 
+/// Hands a directory made by the test to the user the servers run as.
 pub fn chown_to_server_user(path: &Path) {
     system::chown(path);
 }
