@@ -196,7 +196,12 @@ fn pg_wal_filling_its_own_filesystem_is_forecast_full_in_time() {
     let mut errors = Vec::new();
     for i in 0..240 {
         course.step(i);
-        cluster.execute("SELECT pg_logical_emit_message(false, 'fill', repeat('x', 524288))");
+        // Transactional and committed synchronously, so the WAL is written
+        // before the run, not whenever the WAL writer wakes: the space used
+        // then grows as steadily as the schedule.
+        cluster.execute(
+            "SET synchronous_commit = on; SELECT pg_logical_emit_message(true, 'fill', repeat('x', 524288))",
+        );
         let (_, used, size) = df(&wal_dir);
         let out = run();
         let left = out.perfdata().get("time_left").map(|p| p.value);
