@@ -193,7 +193,6 @@ fn pg_wal_filling_its_own_filesystem_is_forecast_full_in_time() {
     // are left (a full pg_wal is a PANIC).
     let (_, used_at_start, _) = df(&wal_dir);
     let mut course = harness::Course::new();
-    let mut errors = Vec::new();
     for i in 0..240 {
         course.step(i);
         // Transactional and committed synchronously, so the WAL is written
@@ -212,12 +211,7 @@ fn pg_wal_filling_its_own_filesystem_is_forecast_full_in_time() {
             assert!(out.stdout.contains("more of history"), "{}", out.stdout);
         }
         if let Some(left) = left {
-            let rate = (used - used_at_start) / course.elapsed();
-            let truth = (size - used) / rate;
-            eprintln!("true {truth:.1} s: {}", out.status_line());
-            if truth > 4.0 && (left - truth).abs() > 0.25 * truth {
-                errors.push(format!("forecast {left} s, true {truth:.1} s"));
-            }
+            course.compare_fill(left, (used_at_start, used, size), &out);
             assert!(
                 out.summary().contains(", its filesystem full in "),
                 "{}",
@@ -232,10 +226,7 @@ fn pg_wal_filling_its_own_filesystem_is_forecast_full_in_time() {
             break;
         }
     }
-    assert!(
-        errors.len() <= 2,
-        "forecasts off by more than 25%: {errors:?}"
-    );
+    course.assert_few_misses();
     assert_eq!(course.seen, ["OK", "WARNING", "CRITICAL"]);
     let out = run();
     assert!(
