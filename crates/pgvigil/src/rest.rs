@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::conninfo::{ConnSettings, SslMode};
+use crate::conninfo::{ConnSettings, SslMode, TlsSettings};
 use crate::error::Error;
 
 /// A blocking client for one run: every request bounded by `timeout`.
@@ -26,11 +26,12 @@ impl Client {
             .redirects(0)
             .user_agent(concat!("pgvigil/", env!("CARGO_PKG_VERSION")));
         if https {
-            let mode = match conn.sslmode {
-                SslMode::VerifyCa | SslMode::VerifyFull => conn.sslmode,
+            let mode = match conn.tls.mode {
+                SslMode::VerifyCa | SslMode::VerifyFull => conn.tls.mode,
                 _ => SslMode::Require,
             };
-            builder = builder.tls_config(Arc::new(crate::tls::client_config(conn, mode)?));
+            let tls = TlsSettings::for_https(mode, conn.tls.rootcert.clone());
+            builder = builder.tls_config(Arc::new(crate::tls::client_config(&tls)?));
         }
         Ok(Client {
             agent: builder.build(),

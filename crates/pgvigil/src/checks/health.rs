@@ -65,11 +65,8 @@ impl<P: Parts> Check for Health<P> {
 
     fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
         // Query: the checks, their options parsed.
-        let remote = ctx
-            .conn
-            .hosts
-            .iter()
-            .find(|h| !crate::filesystem::is_local_host(h));
+        let hosts = ctx.conn.hosts();
+        let remote = hosts.iter().find(|h| !crate::filesystem::is_local_host(h));
         let (prepared, skipped) = prepare_all::<P>(args, remote.map(String::as_str))?;
 
         // Each check in turn on the one session.

@@ -1,6 +1,8 @@
 //! One read-only connection to the monitored server, and the mapping of the
 //! driver's errors onto what an operator needs to read.
 
+mod auth_probe;
+mod connect;
 pub mod databases;
 pub mod locked;
 pub mod relations;
@@ -10,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
 use postgres::types::{FromSql, ToSql, Type};
-use postgres::{Client, Config, NoTls, Row};
+use postgres::{Client, Row};
 
-use crate::conninfo::{ConnSettings, SslMode};
+use crate::conninfo::ConnSettings;
 use crate::error::Error;
 use crate::timeout::{set_phase, Phase};
 
@@ -62,77 +64,26 @@ impl Session {
     ) -> Result<Session, Error> {
         set_phase(Phase::Connecting);
         let started = Instant::now();
-        let mut config = Config::new();
-        for host in &settings.hosts {
-            if host.starts_with('/') {
-                config.host_path(host);
-            } else {
-                config.host(host);
-            }
-        }
-        config
-            .port(settings.port)
-            .user(&settings.user)
-            .dbname(&settings.dbname)
-            .application_name(&settings.application_name);
         let lock_wait = lock_timeout(statement_timeout.unwrap_or_default());
-        if let Some(timeout) = statement_timeout {
-            config.options(&format!(
-                "-c default_transaction_read_only=on -c statement_timeout={} -c lock_timeout={}",
-                timeout.as_millis(),
-                lock_wait.as_millis()
-            ));
-        }
-        if let Some(password) = &settings.password {
-            config.password(password);
-        }
-        if let Some(timeout) = settings.connect_timeout {
-            config.connect_timeout(timeout);
-        }
-        let connector = match tls_mode(settings) {
-            SslMode::Disable => {
-                config.ssl_mode(postgres::config::SslMode::Disable);
-                None
-            }
-            mode => {
-                config.ssl_mode(if matches!(mode, SslMode::Allow | SslMode::Prefer) {
-                    postgres::config::SslMode::Prefer
-                } else {
-                    postgres::config::SslMode::Require
-                });
-                Some(crate::tls::connector(settings, mode)?)
-            }
-        };
-        let connected = loop {
-            let attempt = match &connector {
-                None => config.connect(NoTls),
-                Some(connector) => config.connect(connector.clone()),
-            };
-            match attempt {
-                Err(e)
-                    if e.code() == Some(&postgres::error::SqlState::TOO_MANY_CONNECTIONS)
-                        && started.elapsed() < patience =>
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                attempt => break attempt,
-            }
-        };
-        let client = connected.map_err(|e| {
-            // PgBouncer's answer to a role it lists in neither stats_users
-            // nor admin_users: a missing grant, not a server that is down.
-            let console = statement_timeout.is_none();
-            match e.as_db_error() {
-                Some(db) if console && db.message() == "not allowed" => Error::Privilege(format!(
+        let console = statement_timeout.is_none();
+        let client = connect::first_fitting(settings, statement_timeout, lock_wait, patience)
+            .map_err(|failure| match failure {
+                connect::Failure::Refused(e) => e,
+                connect::Failure::Hosts(reasons) => Error::Connect {
+                    target: settings.target(),
+                    reason: connect::combine(settings, reasons),
+                },
+                // PgBouncer's answer to a role it lists in neither stats_users
+                // nor admin_users: a missing grant, not a server that is down.
+                connect::Failure::NotAllowed if console => Error::Privilege(format!(
                     "the console refused role \"{}\": list it in PgBouncer's stats_users",
                     settings.user
                 )),
-                _ => Error::Connect {
+                connect::Failure::NotAllowed => Error::Connect {
                     target: settings.target(),
-                    reason: connect_reason(&e, settings),
+                    reason: "not allowed".into(),
                 },
-            }
-        })?;
+            })?;
         Ok(Session {
             client,
             user: settings.user.clone(),
@@ -374,17 +325,8 @@ column_as_driver_reads_it!(
     Vec<i64>
 );
 
-/// libpq never uses TLS on Unix sockets, whatever PGSSLMODE says.
-fn tls_mode(settings: &ConnSettings) -> SslMode {
-    if settings.is_unix_socket() {
-        SslMode::Disable
-    } else {
-        settings.sslmode
-    }
-}
-
 /// The driver's error and its causes on one line, without repeats.
-fn chain(error: &postgres::Error) -> String {
+pub(crate) fn chain(error: &postgres::Error) -> String {
     let mut parts = vec![error.to_string()];
     let mut source = error.source();
     while let Some(cause) = source {
@@ -395,46 +337,6 @@ fn chain(error: &postgres::Error) -> String {
         source = cause.source();
     }
     parts.join(": ")
-}
-
-fn connect_reason(error: &postgres::Error, settings: &ConnSettings) -> String {
-    if let Some(db) = error.as_db_error() {
-        if db.code() == &SqlState::TOO_MANY_CONNECTIONS {
-            return format!(
-                "{}: the server is out of connection slots (max_connections); from PostgreSQL 16, \
-                 reserved_connections and GRANT pg_use_reserved_connections TO \"{}\" keep monitoring working",
-                db.message(),
-                settings.user
-            );
-        }
-        return db.message().to_string();
-    }
-    if let Some(why) = crate::tls::take_refusal() {
-        return why;
-    }
-    let text = chain(error);
-    if text.contains("password missing") {
-        return "the server asks for a password and none was given \
-                (set PGPASSWORD, PGPASSFILE or ~/.pgpass, or use --password-file)"
-            .into();
-    }
-    let io_kind = std::iter::successors(error.source(), |e| (*e).source())
-        .find_map(|e| e.downcast_ref::<std::io::Error>())
-        .map(|e| e.kind());
-    match io_kind {
-        Some(std::io::ErrorKind::ConnectionRefused) => {
-            "connection refused (is the server running and accepting connections there?)".into()
-        }
-        Some(std::io::ErrorKind::NotFound) if settings.is_unix_socket() => {
-            "no such socket (is the server running locally on this port?)".into()
-        }
-        Some(std::io::ErrorKind::PermissionDenied) => format!("permission denied ({text})"),
-        _ if text.contains("timeout") => match settings.connect_timeout {
-            Some(t) => format!("no answer within {} s (PGCONNECT_TIMEOUT)", t.as_secs()),
-            None => "no answer from server".into(),
-        },
-        _ => text,
-    }
 }
 
 /// The lock wait a session allows: a tenth of its statement's time, between

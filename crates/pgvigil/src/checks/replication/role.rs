@@ -132,7 +132,7 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
     let this = node_of(db, ctx.conn.target())?;
     let mut others = Vec::new();
     for (host, port) in &args.node {
-        let settings = ctx.conn.for_node(host, port.unwrap_or(ctx.conn.port));
+        let settings = ctx.conn.for_node(host, port.unwrap_or(ctx.conn.port()));
         let name = settings.target();
         match Session::connect(&settings, ctx.timeout) {
             Ok(mut session) => {

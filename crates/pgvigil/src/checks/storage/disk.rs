@@ -113,11 +113,8 @@ fn forecast_each(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), Err
 
 fn fetch(db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     // statvfs sees this machine's filesystems only.
-    let remote = ctx
-        .conn
-        .hosts
-        .iter()
-        .find(|h| !filesystem::is_local_host(h));
+    let hosts = ctx.conn.hosts();
+    let remote = hosts.iter().find(|h| !filesystem::is_local_host(h));
     if let Some(host) = remote {
         return Err(Error::CannotMeasure(format!(
             "{host} is not this machine: run check_pg_disk on the database host (NRPE, Icinga agent) and connect through the local socket"

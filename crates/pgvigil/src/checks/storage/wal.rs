@@ -205,12 +205,8 @@ fn measure_filesystem(m: &mut Measured, data_directory: &str, ctx: &Context) -> 
             Ok(format!("pg_wal's filesystem not measured: {why}"))
         }
     };
-    if let Some(host) = ctx
-        .conn
-        .hosts
-        .iter()
-        .find(|h| !filesystem::is_local_host(h))
-    {
+    let hosts = ctx.conn.hosts();
+    if let Some(host) = hosts.iter().find(|h| !filesystem::is_local_host(h)) {
         m.notes
             .push(not_here(format!("{host} is not this machine"))?);
         return Ok(());

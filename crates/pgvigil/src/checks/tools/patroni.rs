@@ -156,9 +156,8 @@ fn api_url(args: &Args, ctx: &Context) -> String {
     if let Some(api) = &args.api {
         return api.clone();
     }
-    let host = ctx
-        .conn
-        .hosts
+    let hosts = ctx.conn.hosts();
+    let host = hosts
         .iter()
         .find(|h| !h.starts_with('/'))
         .map(String::as_str)

@@ -2,6 +2,8 @@
 //! ring). Linking OpenSSL cost every run more CPU in the dynamic loader,
 //! resolving libssl and libcrypto symbols, than the whole check did.
 
+mod client_auth;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,51 +16,65 @@ use rustls::server::ParsedCertificate;
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::conninfo::{ConnSettings, SslMode};
+use crate::conninfo::{SslMode, TlsSettings};
 use crate::error::Error;
 
-/// The connector for `mode` (any mode but disable).
-pub fn connector(settings: &ConnSettings, mode: SslMode) -> Result<MakeRustlsConnect, Error> {
-    Ok(MakeRustlsConnect::new(client_config(settings, mode)?))
-}
-
-/// The rustls configuration for `mode`, for PostgreSQL sessions and for the
-/// HTTPS APIs the suite reads (Patroni's).
-pub fn client_config(settings: &ConnSettings, mode: SslMode) -> Result<ClientConfig, Error> {
+/// The rustls configuration for libpq's ssl* settings (any mode but
+/// disable), for PostgreSQL sessions and for the HTTPS APIs the suite
+/// reads (Patroni's).
+pub fn client_config(tls: &TlsSettings) -> Result<ClientConfig, Error> {
     let provider = Arc::new(ring::default_provider());
-    let check = match mode {
-        SslMode::VerifyCa | SslMode::VerifyFull => {
-            let root = settings.sslrootcert.as_deref().ok_or_else(|| {
-                Error::Usage("sslmode verify-ca/verify-full needs PGSSLROOTCERT".into())
-            })?;
-            let roots = root_certificates(root)?;
-            let mut store = RootCertStore::empty();
-            store.add_parsable_certificates(roots.iter().cloned());
-            let chain =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
-                    .build()
-                    .map_err(|e| Error::Usage(format!("cannot set up TLS: {e}")))?;
-            Check::Chain {
-                chain,
-                roots,
-                host: mode == SslMode::VerifyFull,
-            }
+    let check = if tls.verifies_chain() {
+        let root = tls.rootcert.as_deref().ok_or_else(|| {
+            Error::Usage("sslmode verify-ca/verify-full needs a root certificate (sslrootcert, PGSSLROOTCERT or ~/.postgresql/root.crt)".into())
+        })?;
+        let roots = root_certificates(root)?;
+        let mut store = RootCertStore::empty();
+        store.add_parsable_certificates(roots.iter().cloned());
+        let mut builder =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone());
+        let crls = client_auth::revocation_lists(tls)?;
+        if !crls.is_empty() {
+            builder = builder.with_crls(crls);
         }
-        // require/prefer/allow encrypt without checking who answers, as libpq does.
-        _ => Check::EncryptOnly,
+        let chain = builder
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot set up TLS: {e}")))?;
+        Check::Chain {
+            chain,
+            roots,
+            host: tls.mode == SslMode::VerifyFull,
+        }
+    } else {
+        // require/prefer/allow without a root certificate encrypt without
+        // checking who answers, as libpq does.
+        Check::EncryptOnly
     };
     let verifier = Arc::new(Verifier {
         provider: provider.clone(),
         check,
     });
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+    let versions: &[&rustls::SupportedProtocolVersion] = match tls.versions {
+        v if v.only_13 => &[&rustls::version::TLS13],
+        v if v.only_12 => &[&rustls::version::TLS12],
+        _ => rustls::DEFAULT_VERSIONS,
+    };
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
         .map_err(|e| Error::Usage(format!("cannot set up TLS: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match client_auth::identity(tls)? {
+        Some((certs, key)) => builder.with_client_auth_cert(certs, key).map_err(|e| {
+            Error::Usage(format!(
+                "client certificate {} and its key do not go together: {e}",
+                tls.cert.as_deref().unwrap_or(Path::new("")).display()
+            ))
+        })?,
+        None => builder.with_no_client_auth(),
+    };
+    config.enable_sni = tls.sni;
     Ok(config)
 }
 
@@ -161,7 +177,10 @@ fn describe(
             format!("the server's certificate expired at {}", validity.not_after)
         }
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-            format!("the server's certificate is not valid before {}", validity.not_before)
+            format!(
+                "the server's certificate is not valid before {}",
+                validity.not_before
+            )
         }
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
             format!(
@@ -171,7 +190,7 @@ fn describe(
             )
         }
         CertificateError::UnknownIssuer => {
-            "the server's certificate is not signed by a certificate in PGSSLROOTCERT (UnknownIssuer)"
+            "the server's certificate is not signed by a certificate in sslrootcert (UnknownIssuer)"
                 .to_string()
         }
         other => format!("{other:?}"),
