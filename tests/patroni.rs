@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use harness::daemon::wait_until;
-use harness::patroni::{logs, patroni_available, PatroniCluster};
+use harness::patroni::{logs, patroni_available, ClientAuth, PatroniCluster};
 use harness::{openssl, server_major, temp_dir, PluginOutput, PluginRun};
 
 const PLUGIN: &str = "check_pg_patroni";
@@ -267,9 +267,11 @@ fn a_patroni_cluster_through_an_operators_day() {
     );
 }
 
-/// An HTTPS REST API (Patroni's restapi certfile/keyfile): the check follows
-/// PGSSLMODE and PGSSLROOTCERT as a PostgreSQL connection does. One node of
-/// its own, bootstrapped alone.
+/// An HTTPS REST API that requires client certificates (Patroni's restapi
+/// certfile/keyfile, cafile, verify_client: required): the check follows
+/// the connection's TLS settings (PGSSLMODE, PGSSLROOTCERT) with libpq's
+/// meanings, or check_patroni's --ca-file, and presents --cert-file and
+/// --key-file. One node of its own, bootstrapped alone.
 #[test]
 fn an_https_api_follows_the_suites_tls_settings() {
     if !runs_here() {
@@ -285,24 +287,50 @@ fn an_https_api_follows_the_suites_tls_settings() {
         "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=other -keyout other.key -out other.crt",
         &certs,
     );
-    let cluster = PatroniCluster::start_with(
+    // A CA for clients, and the monitoring client's certificate it signed.
+    openssl(
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=clients -keyout clients.key -out clients.crt",
+        &certs,
+    );
+    openssl(
+        "req -newkey rsa:2048 -nodes -subj /CN=nagios -keyout nagios.key -out nagios.csr",
+        &certs,
+    );
+    openssl(
+        "x509 -req -in nagios.csr -CA clients.crt -CAkey clients.key -CAcreateserial -days 1 -out nagios.crt",
+        &certs,
+    );
+    let path = |name: &str| certs.join(name).to_str().unwrap().to_string();
+    let cluster = PatroniCluster::start_verifying_clients(
         "pgvigil-tls",
         1,
-        Some((certs.join("api.crt"), certs.join("api.key"))),
+        (certs.join("api.crt"), certs.join("api.key")),
+        ClientAuth {
+            ca: certs.join("clients.crt"),
+            cert: certs.join("nagios.crt"),
+            key: certs.join("nagios.key"),
+        },
     );
     let state = temp_dir("patroni-tls-state");
     let api = cluster.nodes[0].api();
     assert!(api.starts_with("https://"));
-    let tls = |mode: &str, root: &str| {
-        PluginRun::new(PLUGIN)
-            .env("PGVIGIL_STATE_DIR", state.to_str().unwrap())
-            .env("PGSSLMODE", mode)
-            .env("PGSSLROOTCERT", certs.join(root).to_str().unwrap())
-            .args(&["--api", &api, "-c", "0:"])
-            .run()
+    let client = [
+        "--cert-file",
+        &path("nagios.crt"),
+        "--key-file",
+        &path("nagios.key"),
+    ];
+    let tls = |mode: &str, root: Option<&str>, extra: &[&str]| {
+        let mut run = PluginRun::new(PLUGIN);
+        run.env("PGVIGIL_STATE_DIR", state.to_str().unwrap())
+            .env("PGSSLMODE", mode);
+        if let Some(root) = root {
+            run.env("PGSSLROOTCERT", certs.join(root).to_str().unwrap());
+        }
+        run.args(&["--api", &api, "-c", "0:"]).args(extra).run()
     };
-    // Encrypted whatever the certificate, as libpq's require.
-    let out = tls("require", "other.crt");
+    // Encrypted whatever the certificate, as libpq's require without a root.
+    let out = tls("require", None, &client);
     out.expect("OK");
     assert!(
         out.summary()
@@ -310,18 +338,58 @@ fn an_https_api_follows_the_suites_tls_settings() {
         "{}",
         out.summary()
     );
-    // Checked against the right root: OK; against another: refused.
-    tls("verify-full", "api.crt").expect("OK");
-    let out = tls("verify-full", "other.crt");
+    // Checked against the right root: OK; against another: refused, also
+    // under require once a root is given (libpq's rule).
+    tls("verify-full", Some("api.crt"), &client).expect("OK");
+    for mode in ["verify-full", "require"] {
+        let out = tls(mode, Some("other.crt"), &client);
+        out.expect("CRITICAL");
+        assert!(
+            out.summary()
+                .starts_with(&format!("Patroni's REST API at {api} does not answer: ")),
+            "{mode}: {}",
+            out.summary()
+        );
+        assert!(out.summary().contains("certificate"), "{}", out.summary());
+    }
+    // check_patroni's --ca_file: the API's certificate checked, name included.
+    let mut with_ca = client.to_vec();
+    let ca = path("api.crt");
+    with_ca.extend(["--ca_file", &ca]);
+    tls("prefer", None, &with_ca).expect("OK");
+    let other = path("other.crt");
+    let out = tls(
+        "prefer",
+        None,
+        &[
+            "--ca-file",
+            &other,
+            client[0],
+            client[1],
+            client[2],
+            client[3],
+        ],
+    );
     out.expect("CRITICAL");
+    // Without a client certificate the API refuses the handshake; with the
+    // key in the certificate's file (check_patroni's --cert_file alone), OK.
+    let out = tls("require", None, &[]);
+    out.expect("CRITICAL");
+    eprintln!("no client certificate: {}", out.status_line());
+    let both = certs.join("nagios-both.pem");
+    let mut pem = std::fs::read(certs.join("nagios.crt")).unwrap();
+    pem.extend(std::fs::read(certs.join("nagios.key")).unwrap());
+    std::fs::write(&both, pem).unwrap();
+    std::fs::set_permissions(&both, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    tls("require", None, &["--cert_file", both.to_str().unwrap()]).expect("OK");
+    // A missing certificate file is a usage error, said plainly.
+    let out = tls("require", None, &["--cert-file", "/nonexistent/nagios.crt"]);
+    out.expect("UNKNOWN");
     assert!(
-        out.summary()
-            .starts_with(&format!("Patroni's REST API at {api} does not answer: ")),
+        out.summary().contains("/nonexistent/nagios.crt"),
         "{}",
         out.summary()
     );
-    assert!(out.summary().contains("certificate"), "{}", out.summary());
-    eprintln!("wrong root: {}", out.status_line());
     // Plain HTTP to the HTTPS port gets no JSON.
     let plain = api.replace("https://", "http://");
     let out = run(&state, &plain, &["-c", "0:"]);

@@ -44,6 +44,9 @@ pub struct PatroniCluster {
     pub nodes: Vec<Node>,
     /// The REST API's certificate and key, when it speaks HTTPS.
     tls: Option<(PathBuf, PathBuf)>,
+    /// The CA the API requires client certificates from, and the harness's
+    /// own client certificate and key for its requests.
+    client_auth: Option<ClientAuth>,
     etcd: Option<Child>,
     etcd_port: u16,
     etcd_peer_port: u16,
@@ -77,6 +80,26 @@ impl PatroniCluster {
 
     /// The same, the REST API serving HTTPS with `tls` (certificate, key).
     pub fn start_with(scope: &str, size: usize, tls: Option<(PathBuf, PathBuf)>) -> PatroniCluster {
+        PatroniCluster::start_tls(scope, size, tls, None)
+    }
+
+    /// The same, the REST API also requiring a client certificate signed by
+    /// `client_auth.ca` for every request (restapi verify_client: required).
+    pub fn start_verifying_clients(
+        scope: &str,
+        size: usize,
+        tls: (PathBuf, PathBuf),
+        client_auth: ClientAuth,
+    ) -> PatroniCluster {
+        PatroniCluster::start_tls(scope, size, Some(tls), Some(client_auth))
+    }
+
+    fn start_tls(
+        scope: &str,
+        size: usize,
+        tls: Option<(PathBuf, PathBuf)>,
+        client_auth: Option<ClientAuth>,
+    ) -> PatroniCluster {
         let base = temp_dir(&format!("patroni-{scope}"));
         let tls = tls.map(|(cert, key)| {
             let (to_cert, to_key) = (base.join("api.crt"), base.join("api.key"));
@@ -91,6 +114,7 @@ impl PatroniCluster {
             scope: scope.to_string(),
             nodes: Vec::new(),
             tls,
+            client_auth,
             etcd: None,
             etcd_port: free_port(),
             etcd_peer_port: free_port(),
@@ -166,6 +190,13 @@ impl PatroniCluster {
                 format!(", certfile: {}, keyfile: {}", cert.display(), key.display())
             }
             None => String::new(),
+        };
+        let tls = match &self.client_auth {
+            Some(auth) => format!(
+                "{tls}, cafile: {}, verify_client: required",
+                auth.ca.display()
+            ),
+            None => tls,
         };
         let yaml = format!(
             "scope: {scope}
@@ -259,7 +290,7 @@ postgresql:
         self.nodes
             .iter()
             .filter(|n| n.child.is_some())
-            .find_map(|n| get_json(&format!("{}/cluster", n.api())))
+            .find_map(|n| get_json(&format!("{}/cluster", n.api()), self.client_auth.as_ref()))
             .and_then(|v| v["members"].as_array().cloned())
     }
 
@@ -336,10 +367,13 @@ postgresql:
 
     /// The leader's WAL position as last written to the DCS (`/status`).
     fn leader_optime(&self) -> Option<i64> {
-        let key = get_json(&format!(
-            "http://127.0.0.1:{}/v2/keys/service/{}/status",
-            self.etcd_port, self.scope
-        ))?;
+        let key = get_json(
+            &format!(
+                "http://127.0.0.1:{}/v2/keys/service/{}/status",
+                self.etcd_port, self.scope
+            ),
+            None,
+        )?;
         let status: serde_json::Value =
             serde_json::from_str(key["node"]["value"].as_str()?).ok()?;
         status["optime"].as_i64()
@@ -361,13 +395,26 @@ fn postmaster_pid(data: &Path) -> Option<i32> {
         .ok()
 }
 
+/// A client CA for the REST API, and a certificate it signed for the harness.
+#[derive(Debug, Clone)]
+pub struct ClientAuth {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 /// GET a JSON document with curl (-k: the harness only waits; the plugin
 /// under test has its own client and its own TLS checks).
-fn get_json(url: &str) -> Option<serde_json::Value> {
-    let out = std::process::Command::new("curl")
-        .args(["-sk", "--max-time", "5", url])
-        .output()
-        .ok()?;
+fn get_json(url: &str, client: Option<&ClientAuth>) -> Option<serde_json::Value> {
+    let mut curl = std::process::Command::new("curl");
+    curl.args(["-sk", "--max-time", "5", url]);
+    if let Some(client) = client {
+        curl.arg("--cert")
+            .arg(&client.cert)
+            .arg("--key")
+            .arg(&client.key);
+    }
+    let out = curl.output().ok()?;
     serde_json::from_slice(&out.stdout).ok()
 }
 

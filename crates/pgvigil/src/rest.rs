@@ -1,8 +1,11 @@
 //! JSON documents over HTTP(S), for the HA managers' REST APIs (Patroni).
-//! TLS follows the suite's settings (PGSSLMODE, PGSSLROOTCERT), with libpq's
-//! meanings: an https URL is at least encrypted, verify-ca/verify-full also
-//! check the certificate against PGSSLROOTCERT.
+//! TLS follows the connection's settings with libpq's meanings: an https
+//! URL is at least encrypted; the certificate is checked against sslrootcert
+//! under verify-ca/verify-full (or when that file exists), and against
+//! --ca-file, host name included, when one is given; a client certificate
+//! goes to an API that asks for one.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,18 +22,45 @@ pub struct Client {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure(pub String);
 
+/// TLS files of the API's own, as check_patroni takes them.
+#[derive(Debug, Clone, Default)]
+pub struct Https {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
 impl Client {
-    pub fn new(conn: &ConnSettings, https: bool, timeout: Duration) -> Result<Client, Error> {
+    /// A client; `https` when the URL is https.
+    pub fn new(
+        conn: &ConnSettings,
+        https: Option<Https>,
+        timeout: Duration,
+    ) -> Result<Client, Error> {
         let mut builder = ureq::AgentBuilder::new()
             .timeout(timeout)
             .redirects(0)
             .user_agent(concat!("pgvigil/", env!("CARGO_PKG_VERSION")));
-        if https {
-            let mode = match conn.tls.mode {
-                SslMode::VerifyCa | SslMode::VerifyFull => conn.tls.mode,
-                _ => SslMode::Require,
+        if let Some(https) = https {
+            for file in [&https.ca_file, &https.cert_file, &https.key_file]
+                .into_iter()
+                .flatten()
+            {
+                std::fs::metadata(file)
+                    .map_err(|e| Error::Usage(format!("cannot read {}: {e}", file.display())))?;
+            }
+            let mut tls = match https.ca_file {
+                Some(ca) => TlsSettings::for_https(SslMode::VerifyFull, Some(ca)),
+                None => {
+                    let mode = match conn.tls.mode {
+                        SslMode::VerifyCa | SslMode::VerifyFull => conn.tls.mode,
+                        _ => SslMode::Require,
+                    };
+                    TlsSettings::for_https(mode, conn.tls.rootcert.clone())
+                }
             };
-            let tls = TlsSettings::for_https(mode, conn.tls.rootcert.clone());
+            tls.key = https.key_file.or_else(|| https.cert_file.clone());
+            tls.cert = https.cert_file;
             builder = builder.tls_config(Arc::new(crate::tls::client_config(&tls)?));
         }
         Ok(Client {

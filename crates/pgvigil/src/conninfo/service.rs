@@ -29,6 +29,16 @@ pub fn files(
 /// The settings of `service` from the first of `files` that defines it.
 pub fn lookup(service: &str, files: &[PathBuf]) -> Result<Params, Error> {
     for file in files {
+        // A device or a FIFO would be read forever: only regular files.
+        match std::fs::metadata(file) {
+            Ok(meta) if !meta.is_file() => {
+                return Err(Error::Usage(format!(
+                    "service file \"{}\" is not a regular file",
+                    file.display()
+                )))
+            }
+            _ => {}
+        }
         let text = match std::fs::read(file) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,

@@ -165,3 +165,21 @@ pub fn revocation_lists(
     }
     Ok(lists)
 }
+
+/// Presents the one certificate whatever the server hints.
+#[derive(Debug)]
+pub struct Identity(pub std::sync::Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Identity {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}

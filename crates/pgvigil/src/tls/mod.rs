@@ -66,12 +66,25 @@ pub fn client_config(tls: &TlsSettings) -> Result<ClientConfig, Error> {
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let mut config = match client_auth::identity(tls)? {
-        Some((certs, key)) => builder.with_client_auth_cert(certs, key).map_err(|e| {
-            Error::Usage(format!(
-                "client certificate {} and its key do not go together: {e}",
-                tls.cert.as_deref().unwrap_or(Path::new("")).display()
-            ))
-        })?,
+        Some((certs, key)) => {
+            let key = rustls::crypto::ring::default_provider()
+                .key_provider
+                .load_private_key(key)
+                .map_err(|e| Error::Usage(format!("cannot use the client key: {e}")))?;
+            let certified = rustls::sign::CertifiedKey::new(certs, key);
+            // Only a key of another certificate is refused here: an old
+            // (version 1) certificate, which webpki cannot parse, is the
+            // server's to judge, as with libpq.
+            if let Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) =
+                certified.keys_match()
+            {
+                return Err(Error::Usage(format!(
+                    "the client key is not the key of certificate {}",
+                    tls.cert.as_deref().unwrap_or(Path::new("")).display()
+                )));
+            }
+            builder.with_client_cert_resolver(Arc::new(client_auth::Identity(Arc::new(certified))))
+        }
         None => builder.with_no_client_auth(),
     };
     config.enable_sni = tls.sni;

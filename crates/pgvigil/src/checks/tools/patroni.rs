@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 
 use crate::check::{Check, Context};
 use crate::judge::{worst, worst_first};
-use crate::rest::{Client, Failure};
+use std::path::PathBuf;
+
+use crate::rest::{Client, Failure, Https};
 use crate::session::Session;
 use crate::state::{Loaded, Snapshot, StateArgs};
 use crate::units::{pretty_bytes, pretty_duration};
@@ -36,6 +38,15 @@ pub struct Args {
     /// CRITICAL when the node whose API is asked has not this role
     #[arg(long, value_enum, value_name = "ROLE")]
     pub expect: Option<Expected>,
+    /// CA certificate the API's certificate must chain to, host name included [default: the connection's sslrootcert under verify-ca/verify-full]
+    #[arg(long, alias = "ca_file", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate, for an API with restapi verify_client (PEM; may hold the key too)
+    #[arg(long, alias = "cert_file", value_name = "FILE")]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's key, readable by its owner only [default: --cert-file]
+    #[arg(long, alias = "key_file", value_name = "FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
     /// The leader, timeline and members of the previous run, to report a
     /// failover and a member gone once; since when the cluster is paused.
     #[command(flatten)]
@@ -174,11 +185,12 @@ fn measure(args: &Args, ctx: &Context) -> Result<Measured, Error> {
     // Two requests share the -t budget, each bounded well inside it, so
     // that an API that hangs (Patroni waiting on a stuck DCS) is reported
     // as not answering rather than cut short by the watchdog.
-    let client = Client::new(
-        &ctx.conn,
-        api.starts_with("https://"),
-        ctx.timeout.mul_f64(0.4),
-    )?;
+    let https = api.starts_with("https://").then(|| Https {
+        ca_file: args.ca_file.clone(),
+        cert_file: args.cert_file.clone(),
+        key_file: args.key_file.clone(),
+    });
+    let client = Client::new(&ctx.conn, https, ctx.timeout.mul_f64(0.4))?;
     let node = client
         .json(&format!("{api}/patroni"))
         .map(|v| read_node(&v));
