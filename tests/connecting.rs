@@ -127,6 +127,20 @@ fn make_certificates(dir: &Path) {
         &format!("req -x509 {EC_KEY} -days 1 -subj /CN=other-CA -keyout ca.key -out ca.crt"),
         &other,
     );
+    // Revocation lists from the CA: one empty, one revoking the server's
+    // certificate.
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = ca\n[ca]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+         default_md = sha256\ndefault_crl_days = 1\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+    let ca = "ca -config ca.cnf -keyfile ca.key -cert ca.crt";
+    openssl(&format!("{ca} -gencrl -out empty.crl"), dir);
+    openssl(&format!("{ca} -revoke server.crt"), dir);
+    openssl(&format!("{ca} -gencrl -out revoked.crl"), dir);
     // The same client key, readable by others: refused by libpq's rule.
     std::fs::copy(dir.join("client.key"), dir.join("client-open.key")).unwrap();
     set_mode(&dir.join("client-open.key"), 0o644);
@@ -403,6 +417,11 @@ fn psql_and_pgvigil_connect_alike() {
         case("verify-full, host name mismatch", &["-d", &format!("host=127.0.0.1 port={p} user=monitor sslmode=verify-full sslrootcert={ca}")], Fail("not 127.0.0.1")),
         case("verify-ca by address", &["-d", &format!("host=127.0.0.1 port={p} user=monitor sslmode=verify-ca sslrootcert={ca}")], Reach(p, "monitor", "postgres")),
         case("verify-full, the name from host and the address from hostaddr", &["-d", &format!("host=localhost hostaddr=127.0.0.1 port={p} user=monitor sslmode=verify-full sslrootcert={ca}")], Reach(p, "monitor", "postgres")),
+        case("verify-full with an empty revocation list", &["-d", &tcp("monitor", &format!("sslmode=verify-full sslrootcert={ca} sslcrl={}", s.cert("empty.crl")))], Reach(p, "monitor", "postgres")),
+        case("verify-full with the server's certificate revoked", &["-d", &tcp("monitor", &format!("sslmode=verify-full sslrootcert={ca} sslcrl={}", s.cert("revoked.crl")))], Fail("revoked")),
+        case("TLS 1.3 at least", &["-d", &tcp("monitor", &format!("sslmode=verify-full sslrootcert={ca} ssl_min_protocol_version=TLSv1.3"))], Reach(p, "monitor", "postgres")),
+        case("TLS 1.2 at most", &["-d", &tcp("monitor", &format!("sslmode=verify-full sslrootcert={ca} ssl_max_protocol_version=TLSv1.2"))], Reach(p, "monitor", "postgres")),
+        case("no SNI", &["-d", &tcp("monitor", &format!("sslmode=verify-full sslrootcert={ca} sslsni=0"))], Reach(p, "monitor", "postgres")),
         case("~/.postgresql/root.crt by default", &["-d", &tcp("monitor", "sslmode=verify-full")], Reach(p, "monitor", "postgres"))
             .file(".postgresql/root.crt", &read("ca.crt"), 0o644),
         case("verify-full without any root certificate", &["-d", &tcp("monitor", "sslmode=verify-full")], Fail("root")),

@@ -80,7 +80,7 @@ fn option(arg: &Arg) -> Option<Param> {
         help = format!("{help} [default: {}]", defaults.join(", "));
     }
     if long == "host" {
-        help = format!("{help}; here the host's address unless set");
+        help = format!("{help}; here the host's address unless set, and not passed with a service");
     }
     Some(Param {
         key,
@@ -187,6 +187,13 @@ pub fn basket() -> Value {
                 Kind::List => {
                     json!({ "value": macro_, "repeat_key": true, "description": o.help })
                 }
+                // A service names its own host: the host's address would override it.
+                Kind::Value if o.varname == "pgvigil_host" => json!({
+                    "value": macro_,
+                    "set_if": "return !macro(\"$pgvigil_service$\")",
+                    "set_if_format": "expression",
+                    "description": o.help,
+                }),
                 Kind::Value => json!({ "value": macro_, "description": o.help }),
             };
             arguments.insert(o.key.clone(), argument);

@@ -155,9 +155,15 @@ THRESHOLD RANGES
   Units: % ; sizes B kB MB GB TB (1024-based) ; durations ms s min h d.
   An empty -w or -c is the same as leaving it out.
 
-ENVIRONMENT
+CONNECTING
+  As psql: the options; a connection string or URI in -d ('host=db1 sslmode=
+  verify-full', postgresql://user@db1,db2/app?target_session_attrs=primary),
+  whose settings override -H, -p and -U; the service (--service, PGSERVICE) from
+  PGSERVICEFILE or ~/.pg_service.conf, then PGSYSCONFDIR/pg_service.conf; then
   PGHOST PGPORT PGDATABASE PGUSER PGPASSWORD PGPASSFILE (~/.pgpass) PGSSLMODE
-  PGSSLROOTCERT PGCONNECT_TIMEOUT PGAPPNAME are honoured as psql honours them.
+  PGSSLROOTCERT PGSSLCERT PGSSLKEY PGTARGETSESSIONATTRS PGCONNECT_TIMEOUT
+  PGAPPNAME and libpq's other variables. Kerberos (GSSAPI) and SSPI are not
+  supported: give the role a cert or scram-sha-256 line in pg_hba.conf.
   The session is read-only; the monitoring role needs pg_monitor, not superuser.
 
 EXIT STATUS

@@ -199,8 +199,9 @@ fn parse_uri(rest: &str) -> Result<Params, Error> {
         Some(i) => (&before_query[..i], Some(&before_query[i + 1..])),
         None => (before_query, None),
     };
-    // The user part ends at the last '@': a password may hold one encoded only.
-    let (userinfo, hostlist) = match authority.rfind('@') {
+    // The user part ends at the first '@', as in libpq: an '@' in a
+    // password is written %40.
+    let (userinfo, hostlist) = match authority.find('@') {
         Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
         None => (None, authority),
     };

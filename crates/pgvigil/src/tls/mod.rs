@@ -99,8 +99,12 @@ fn root_certificates(root: &Path) -> Result<Vec<CertificateDer<'static>>, Error>
     } else {
         let unreadable =
             |e: &dyn std::fmt::Display| format!("root certificate {}: {e}", root.display());
-        std::fs::metadata(root)
-            .map_err(|e| Error::Usage(format!("cannot read {}", unreadable(&e))))?;
+        std::fs::metadata(root).map_err(|e| {
+            Error::Usage(format!(
+                "cannot read {}; provide the file, use sslrootcert=system for the operating system's CAs, or a weaker sslmode",
+                unreadable(&e)
+            ))
+        })?;
         CertificateDer::pem_file_iter(root)
             .and_then(|certs| certs.collect::<Result<_, _>>())
             .map_err(|e| Error::Usage(format!("bad {}", unreadable(&e))))?
@@ -205,6 +209,12 @@ fn describe(
         CertificateError::UnknownIssuer => {
             "the server's certificate is not signed by a certificate in sslrootcert (UnknownIssuer)"
                 .to_string()
+        }
+        CertificateError::Revoked => {
+            "the server's certificate is revoked (in sslcrl or sslcrldir)".to_string()
+        }
+        CertificateError::UnknownRevocationStatus => {
+            "no revocation list in sslcrl or sslcrldir covers the server's certificate".to_string()
         }
         other => format!("{other:?}"),
     }
