@@ -408,6 +408,29 @@ object Host "pg" {{
         }
         conf.push_str("}\n");
     }
+    // The connection from a service file: the CheckCommand then leaves the
+    // host's address out (a -H here would fail), and the file names the server.
+    let services = sandbox_dir(&dir, "services");
+    let service_file = services.join("pg_service.conf");
+    fs::write(
+        &service_file,
+        format!(
+            "[pgvigil-test]\nhost=127.0.0.1\nport={}\ndbname=postgres\n",
+            cluster.port
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(
+        &service_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    conf.push_str(&format!(
+        "object Service \"by-service\" {{\n\thost_name = \"pg\"\n\tcheck_command = \"pgvigil_alive\"\n\
+         \tcheck_interval = 2s\n\tvars.pgvigil_service = \"pgvigil-test\"\n\
+         \tvars.pgvigil_host = \"/nonexistent\"\n\tvars.pgvigil_dbname = \"servicefile={}\"\n}}\n",
+        service_file.display()
+    ));
     fs::write(dir.join("icinga2.conf"), conf).unwrap();
 
     let mut daemon = Daemon::spawn(&mut icinga2(&dir));
@@ -418,7 +441,7 @@ object Host "pg" {{
         || {
             assert!(daemon.is_running(), "icinga2 exited:\n{}", log(&dir));
             let records = perfdata_records(&perfdata_dir);
-            (records.len() == CASES.len()).then_some(records)
+            (records.len() == CASES.len() + 1).then_some(records)
         },
     );
     // Graphite gets the perfdata as Icinga2 itself parsed it.
@@ -504,6 +527,9 @@ object Host "pg" {{
             }
         }
     }
+    let (state, perfdata) = &recorded["by-service"];
+    assert_eq!(state, "OK", "the service-file service: {perfdata}");
+    assert!(perfdata.contains("time="), "{perfdata}");
     // The query services are deterministic: the values themselves match.
     assert_eq!(
         parse_perfdata(&recorded["answer-warning"].1)["answer"].value,
