@@ -214,7 +214,11 @@ fn parse_uri(rest: &str) -> Result<Params, Error> {
             params.set("user", decode(user)?)?;
         }
         if let Some(password) = password {
-            params.set("password", decode(password)?)?;
+            // The error must not show the password it could not decode.
+            let password = decode(password).map_err(|_| {
+                Error::Usage("invalid percent-encoding in the URI's password".into())
+            })?;
+            params.set("password", password)?;
         }
     }
     if !hostlist.is_empty() {
@@ -244,7 +248,15 @@ fn parse_uri(rest: &str) -> Result<Params, Error> {
                 "missing key/value separator \"=\" in URI query parameter: \"{pair}\""
             )));
         };
-        let (key, value) = (decode(key)?, decode(value)?);
+        let key = decode(key)?;
+        let value = match decode(value) {
+            Err(_) if is_secret(&key) => {
+                return Err(Error::Usage(format!(
+                    "invalid percent-encoding in the URI's {key}"
+                )))
+            }
+            decoded => decoded?,
+        };
         // JDBC's spelling, which libpq also takes.
         if key == "ssl" && value == "true" {
             params.set("sslmode", "require")?;
@@ -389,6 +401,18 @@ mod tests {
         assert!(is_connection_string("postgres://h"));
         assert!(is_connection_string("host=h"));
         assert!(!is_connection_string("app"));
+    }
+
+    #[test]
+    fn errors_never_show_a_password() {
+        for uri in [
+            "postgresql://u:hunter2%zz@h/db",
+            "postgresql://u@h/db?password=hunter2%zz",
+            "postgresql://u@h/db?sslpassword=hunter2%0",
+        ] {
+            let err = parse(uri).unwrap_err().to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

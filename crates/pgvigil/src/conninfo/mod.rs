@@ -15,7 +15,7 @@ use crate::error::Error;
 pub use keywords::Params;
 pub use values::{ChannelBinding, RequireAuth, SslMode, TargetSessionAttrs, TlsVersions};
 
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Clone, Default, clap::Args)]
 #[command(
     next_help_heading = "Connection (libpq's rules: a connection string or URI in -d, a service, then PGHOST, PGPORT, … as psql)"
 )]
@@ -50,6 +50,26 @@ pub struct ConnArgs {
     /// The client certificate's private key, readable by its owner only [default: PGSSLKEY, else ~/.postgresql/postgresql.key]
     #[arg(long, value_name = "FILE")]
     pub sslkey: Option<String>,
+}
+
+// Hand-written: a connection string in -d may hold a password.
+impl std::fmt::Debug for ConnArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dbname = self.dbname.as_deref().map(|d| {
+            if keywords::is_connection_string(d) {
+                "<connection string>"
+            } else {
+                d
+            }
+        });
+        f.debug_struct("ConnArgs")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("dbname", &dbname)
+            .field("username", &self.username)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One server to try: a host name or socket directory, the address to use
