@@ -114,6 +114,15 @@ pub fn combine(settings: &ConnSettings, reasons: Vec<(Endpoint, String)>) -> Str
         .join("; ")
 }
 
+/// How an attempt uses TLS.
+#[derive(Clone, Copy, PartialEq)]
+enum Use {
+    Plain,
+    Tls,
+    /// TLS when the server offers it, else plain on the same connection.
+    TlsIfOffered,
+}
+
 #[derive(Clone, Copy)]
 struct Limits {
     statement_timeout: Option<Duration>,
@@ -143,19 +152,22 @@ impl Attempt {
                 )));
             }
         }
-        // The TLS uses to try, in order: allow tries without first, prefer with.
-        let plan: &[bool] = match (tls.is_some(), settings.tls.mode) {
-            (false, _) => &[false],
-            (true, SslMode::Allow) => &[false, true],
-            (true, SslMode::Prefer) => &[true, false],
-            (true, _) => &[true],
+        // The TLS uses to try, in order: allow tries without first; prefer
+        // takes TLS when the server offers it, and tries again without when
+        // the server refused a session that did use TLS.
+        let plan: &[Use] = match (tls.is_some(), settings.tls.mode) {
+            (false, _) => &[Use::Plain],
+            (true, SslMode::Allow) => &[Use::Plain, Use::Tls],
+            (true, SslMode::Prefer) => &[Use::TlsIfOffered, Use::Plain],
+            (true, _) => &[Use::Tls],
         };
         let mut first_reason: Option<String> = None;
-        for (i, &with_tls) in plan.iter().enumerate() {
-            let config = config_for(settings, endpoint, with_tls, limits, want);
+        for (i, &with) in plan.iter().enumerate() {
+            let config = config_for(settings, endpoint, with, limits, want);
             let connector = tls
-                .filter(|_| with_tls)
+                .filter(|_| with != Use::Plain)
                 .map(|c| MakeRustlsConnect::new((**c).clone()));
+            crate::tls::take_handshake();
             match connect_patiently(&config, connector, limits.patience) {
                 Ok(mut client) => {
                     return match fits(&mut client, want) {
@@ -171,10 +183,11 @@ impl Attempt {
                         return Err(Attempt::NotAllowed);
                     }
                     let reason = reason(&e, settings, endpoint);
-                    // Another try is worth it when the server said no, or has no TLS.
+                    // Another try is worth it when the server said no to this
+                    // kind of session (prefer: only if it was a TLS one).
                     let retry = i + 1 < plan.len()
-                        && (e.as_db_error().is_some()
-                            || chain(&e).contains("server does not support TLS"));
+                        && e.as_db_error().is_some()
+                        && (with != Use::TlsIfOffered || crate::tls::take_handshake());
                     if !retry {
                         return Err(Attempt::Failed(pick(first_reason, reason)));
                     }
@@ -202,7 +215,7 @@ fn pick(first: Option<String>, last: String) -> String {
 fn config_for(
     settings: &ConnSettings,
     endpoint: &Endpoint,
-    with_tls: bool,
+    with: Use,
     limits: Limits,
     want: Want,
 ) -> Config {
@@ -264,13 +277,13 @@ fn config_for(
         ChannelBinding::Prefer => postgres::config::ChannelBinding::Prefer,
         ChannelBinding::Require => postgres::config::ChannelBinding::Require,
     });
-    if with_tls {
-        config.ssl_mode(postgres::config::SslMode::Require);
-        if settings.tls.direct {
-            config.ssl_negotiation(postgres::config::SslNegotiation::Direct);
-        }
-    } else {
-        config.ssl_mode(postgres::config::SslMode::Disable);
+    config.ssl_mode(match with {
+        Use::Plain => postgres::config::SslMode::Disable,
+        Use::Tls => postgres::config::SslMode::Require,
+        Use::TlsIfOffered => postgres::config::SslMode::Prefer,
+    });
+    if with == Use::Tls && settings.tls.direct {
+        config.ssl_negotiation(postgres::config::SslNegotiation::Direct);
     }
     config
 }

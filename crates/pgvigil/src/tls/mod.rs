@@ -172,6 +172,18 @@ fn trusted_directly(
 /// reports only the kind of fault, as debug text.
 static REFUSAL: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
+thread_local! {
+    /// Whether a server certificate reached this thread's verifier: the
+    /// driver connects on the calling thread, so this tells whether the
+    /// last attempt used TLS (prefer falls back to plain otherwise).
+    static HANDSHAKE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a TLS handshake reached the certificate since the last call.
+pub fn take_handshake() -> bool {
+    HANDSHAKE.with(|h| h.replace(false))
+}
+
 /// The reason the last handshake refused the server's certificate, once.
 pub fn take_refusal() -> Option<String> {
     REFUSAL.lock().unwrap_or_else(|e| e.into_inner()).take()
@@ -264,6 +276,7 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        HANDSHAKE.with(|h| h.set(true));
         let Check::Chain { chain, roots, host } = &self.check else {
             return Ok(ServerCertVerified::assertion());
         };
