@@ -141,6 +141,11 @@ fn make_certificates(dir: &Path) {
     openssl(&format!("{ca} -gencrl -out empty.crl"), dir);
     openssl(&format!("{ca} -revoke server.crt"), dir);
     openssl(&format!("{ca} -gencrl -out revoked.crl"), dir);
+    // The same list in an OpenSSL hashed directory, for sslcrldir.
+    let crldir = dir.join("crldir");
+    std::fs::create_dir_all(&crldir).unwrap();
+    std::fs::copy(dir.join("revoked.crl"), crldir.join("revoked.crl")).unwrap();
+    openssl("rehash crldir", dir);
     // The same client key, readable by others: refused by libpq's rule.
     std::fs::copy(dir.join("client.key"), dir.join("client-open.key")).unwrap();
     set_mode(&dir.join("client-open.key"), 0o644);
@@ -419,6 +424,7 @@ fn psql_and_pgvigil_connect_alike() {
         case("verify-full, the name from host and the address from hostaddr", &["-d", &format!("host=localhost hostaddr=127.0.0.1 port={p} user=monitor sslmode=verify-full sslrootcert={ca}")], Reach(p, "monitor", "postgres")),
         case("verify-full with an empty revocation list", &["-d", &tcp("monitor", &format!("sslmode=verify-full sslrootcert={ca} sslcrl={}", s.cert("empty.crl")))], Reach(p, "monitor", "postgres")),
         case("verify-full with the server's certificate revoked", &["-d", &tcp("monitor", &format!("sslmode=verify-full sslrootcert={ca} sslcrl={}", s.cert("revoked.crl")))], Fail("revoked")),
+        case("verify-full with the revocation list in sslcrldir", &["-d", &tcp("monitor", &format!("sslmode=verify-full sslrootcert={ca} sslcrldir={}", s.cert("crldir")))], Fail("revoked")),
         case("TLS 1.3 at least", &["-d", &tcp("monitor", &format!("sslmode=verify-full sslrootcert={ca} ssl_min_protocol_version=TLSv1.3"))], Reach(p, "monitor", "postgres")),
         case("TLS 1.2 at most", &["-d", &tcp("monitor", &format!("sslmode=verify-full sslrootcert={ca} ssl_max_protocol_version=TLSv1.2"))], Reach(p, "monitor", "postgres")),
         case("no SNI", &["-d", &tcp("monitor", &format!("sslmode=verify-full sslrootcert={ca} sslsni=0"))], Reach(p, "monitor", "postgres")),

@@ -101,6 +101,18 @@ fn choose<T: Copy>(keyword: &str, value: &str, table: &[(&str, T)]) -> Result<T,
         })
 }
 
+/// The keyword's value from `table`, or `default` when it is unset.
+fn keyword<T: Copy>(
+    params: &Params,
+    name: &str,
+    default: T,
+    table: &[(&str, T)],
+) -> Result<T, Error> {
+    params
+        .value(name)
+        .map_or(Ok(default), |v| choose(name, v, table))
+}
+
 /// A boolean the libpq way: 0 or 1 (some keywords also take words).
 fn flag(keyword: &str, value: &str) -> Result<bool, Error> {
     choose(keyword, value, &[("0", false), ("1", true)])
@@ -171,14 +183,12 @@ pub fn settings(
         params.value("ssl_min_protocol_version"),
         params.value("ssl_max_protocol_version"),
     )?;
-    let direct = match params.value("sslnegotiation") {
-        None => false,
-        Some(v) => choose(
-            "sslnegotiation",
-            v,
-            &[("postgres", false), ("direct", true)],
-        )?,
-    };
+    let direct = keyword(
+        params,
+        "sslnegotiation",
+        false,
+        &[("postgres", false), ("direct", true)],
+    )?;
     if direct && matches!(mode, SslMode::Disable | SslMode::Allow | SslMode::Prefer) {
         return Err(Error::Usage(
             "weak sslmode may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")".into(),
@@ -223,41 +233,35 @@ pub fn settings(
         no_client_cert,
     };
 
-    let channel_binding = match params.value("channel_binding") {
-        None => ChannelBinding::Prefer,
-        Some(v) => choose(
-            "channel_binding",
-            v,
-            &[
-                ("disable", ChannelBinding::Disable),
-                ("prefer", ChannelBinding::Prefer),
-                ("require", ChannelBinding::Require),
-            ],
-        )?,
-    };
-    let target_session_attrs = match params.value("target_session_attrs") {
-        None => TargetSessionAttrs::Any,
-        Some(v) => choose(
-            "target_session_attrs",
-            v,
-            &[
-                ("any", TargetSessionAttrs::Any),
-                ("read-write", TargetSessionAttrs::ReadWrite),
-                ("read-only", TargetSessionAttrs::ReadOnly),
-                ("primary", TargetSessionAttrs::Primary),
-                ("standby", TargetSessionAttrs::Standby),
-                ("prefer-standby", TargetSessionAttrs::PreferStandby),
-            ],
-        )?,
-    };
-    let load_balance = match params.value("load_balance_hosts") {
-        None => false,
-        Some(v) => choose(
-            "load_balance_hosts",
-            v,
-            &[("disable", false), ("random", true)],
-        )?,
-    };
+    let channel_binding = keyword(
+        params,
+        "channel_binding",
+        ChannelBinding::Prefer,
+        &[
+            ("disable", ChannelBinding::Disable),
+            ("prefer", ChannelBinding::Prefer),
+            ("require", ChannelBinding::Require),
+        ],
+    )?;
+    let target_session_attrs = keyword(
+        params,
+        "target_session_attrs",
+        TargetSessionAttrs::Any,
+        &[
+            ("any", TargetSessionAttrs::Any),
+            ("read-write", TargetSessionAttrs::ReadWrite),
+            ("read-only", TargetSessionAttrs::ReadOnly),
+            ("primary", TargetSessionAttrs::Primary),
+            ("standby", TargetSessionAttrs::Standby),
+            ("prefer-standby", TargetSessionAttrs::PreferStandby),
+        ],
+    )?;
+    let load_balance = keyword(
+        params,
+        "load_balance_hosts",
+        false,
+        &[("disable", false), ("random", true)],
+    )?;
     let require_auth = params
         .value("require_auth")
         .map(RequireAuth::parse)
