@@ -314,20 +314,25 @@ fn connect_patiently(
     }
 }
 
+/// Whether the server is in recovery (primary, standby).
+const RECOVERY: &str = "SELECT pg_is_in_recovery()::text, ''";
+
+/// The same and whether its sessions are read-only by default (read-write,
+/// read-only); the session is pinned read-only in the same round trip.
+const RECOVERY_AND_READ_ONLY: &str =
+    "SELECT pg_is_in_recovery()::text, current_setting('transaction_read_only'); \
+     SET default_transaction_read_only = on";
+
 /// Whether the server is what this pass wants, asked in one round trip;
 /// for read-write and read-only the session is pinned read-only in it.
 fn fits(client: &mut Client, want: Want) -> Result<(), String> {
-    let sql = match want {
+    let asked = match want {
         Want::Any => return Ok(()),
-        Want::Primary | Want::Standby => "SELECT pg_is_in_recovery()::text, ''",
-        Want::ReadWrite | Want::ReadOnly => {
-            "SELECT pg_is_in_recovery()::text, current_setting('transaction_read_only'); \
-             SET default_transaction_read_only = on"
-        }
+        Want::Primary | Want::Standby => client.simple_query(RECOVERY),
+        Want::ReadWrite | Want::ReadOnly => client.simple_query(RECOVERY_AND_READ_ONLY),
     };
-    let messages = client
-        .simple_query(sql)
-        .map_err(|e| format!("cannot ask whether it is a primary: {}", chain(&e)))?;
+    let messages =
+        asked.map_err(|e| format!("cannot ask whether it is a primary: {}", chain(&e)))?;
     let (recovery, read_only) = messages
         .iter()
         .find_map(|m| match m {
