@@ -27,7 +27,8 @@ trap cleanup_cluster EXIT
 psql_p() { run_pg "$pgbin/psql" -X -q -h "$base" -p "$port" -U postgres -d postgres "$@"; }
 
 start_cluster() {
-  run_pg "$pgbin/initdb" -N -A trust -U postgres -D "$base/primary" >/dev/null
+  # shellcheck disable=SC2086 # initdb_args: words, e.g. --data-checksums
+  run_pg "$pgbin/initdb" -N -A trust -U postgres ${initdb_args:-} -D "$base/primary" >/dev/null
   cat >>"$base/primary/postgresql.conf" <<CONF
 port = $port
 unix_socket_directories = '$base'

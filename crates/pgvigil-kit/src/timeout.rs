@@ -69,19 +69,41 @@ pub fn claim_output() -> bool {
     !CLAIMED.swap(true, Ordering::SeqCst)
 }
 
+/// The armed timeout and how to print its result.
+type Render = Box<dyn Fn(&str) -> String + Send>;
+static ARMED: std::sync::OnceLock<(Timeout, std::sync::Mutex<Render>)> = std::sync::OnceLock::new();
+
 /// Starts the watchdog thread. On expiry `render` turns the reason into the
 /// plugin's output, in its format, and the process exits with the state `-t` names.
-pub fn arm(timeout: Timeout, render: Box<dyn Fn(&str) -> String + Send>) {
+pub fn arm(timeout: Timeout, render: Render) {
+    if ARMED.set((timeout, std::sync::Mutex::new(render))).is_err() {
+        return;
+    }
     std::thread::spawn(move || {
         std::thread::sleep(timeout.duration());
-        if claim_output() {
-            let why = format!("timed out after {} s ({})", timeout.seconds, phase_text());
-            print!("{}", render(&why));
-            use std::io::Write;
-            let _ = std::io::stdout().flush();
-            std::process::exit(timeout.state.exit_code());
-        }
+        expire();
     });
+}
+
+/// Ends the run as the watchdog does, now: the server stopped the statement
+/// at its statement_timeout, which is the same budget and may fire a moment
+/// before the watchdog thread (a loaded machine wakes it late). Returns only
+/// when no timeout is armed or the watchdog is already printing.
+pub fn expire() {
+    let Some((timeout, render)) = ARMED.get() else {
+        return;
+    };
+    if claim_output() {
+        let why = format!("timed out after {} s ({})", timeout.seconds, phase_text());
+        let text = render
+            .lock()
+            .map(|r| r(&why))
+            .unwrap_or_else(|e| (e.into_inner())(&why));
+        print!("{text}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        std::process::exit(timeout.state.exit_code());
+    }
 }
 
 #[cfg(test)]

@@ -105,7 +105,12 @@ impl Session {
     }
 
     /// Maps a failed statement's error, noting when it ended the session.
+    /// The server cancelling the statement at its statement_timeout (the
+    /// run's -t) ends the run as the watchdog would: same line, -t's state.
     fn failed(&mut self, error: &postgres::Error) -> Error {
+        if is_statement_timeout(error) {
+            crate::timeout::expire();
+        }
         let fatal = match error.as_db_error() {
             Some(db) => matches!(db.severity(), "FATAL" | "PANIC"),
             None => std::iter::successors(error.source(), |e| (*e).source())
@@ -344,6 +349,13 @@ pub(crate) fn chain(error: &postgres::Error) -> String {
 /// FULL gives up well before `-t`, so the check can judge the rest.
 pub fn lock_timeout(statement_timeout: Duration) -> Duration {
     (statement_timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(1))
+}
+
+/// SQLSTATE 57014 for statement_timeout (not a cancel request).
+fn is_statement_timeout(error: &postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        db.code() == &SqlState::QUERY_CANCELED && db.message().contains("statement timeout")
+    })
 }
 
 fn is_lock_timeout(error: &postgres::Error) -> bool {
