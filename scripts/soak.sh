@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The whole suite for MINUTES under load, run by a real Icinga2 with the
+# packaged CheckCommands and example services, through routine operations
+# (which must page nobody) and injected faults (each caught by its service,
+# in time). Writes bench/results/soak.md. Not part of the test command.
+#
+#   scripts/soak.sh [MINUTES]     (default 30: at least that long, the
+#                                 schedule itself takes about 40 min)
+#   SOAK_ONLY=REGEX scripts/soak.sh 1   only the operations and faults named
+#
+# Real parts: a primary with a streaming standby and PgBouncer
+# (scripts/cluster.sh), pgbench at a fixed rate on the primary and read-only
+# on the standby for the whole run, Icinga2 as the server user in a sandbox.
+# The example services are used as shipped but for the time scaling and the
+# shorter duration thresholds bench/soak.py lists in the results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+minutes=${1:-30}
+scripts/setup.sh
+[ -x /usr/bin/time ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
+cargo build --release --workspace --bins -q
+repo=$PWD
+
+. scripts/cluster.sh
+# What the example's settings service expects, two prepared transactions'
+# room, data checksums, and the log in a file the soak can read.
+extra_conf="max_prepared_transactions = 10
+log_lock_waits = on
+log_checkpoints = on
+log_min_duration_statement = 1s
+max_connections = 100"
+initdb_args="--data-checksums"
+start_cluster
+start_pgbouncer
+pgbench=$pgbin/pgbench
+[ -x "$pgbench" ] || pgbench=$(command -v pgbench)
+
+# Every plugin as a link to the one binary, behind a wrapper that records
+# each run's wall time, CPU and peak RSS (the daemon sees only the result).
+plugins=$base/plugins
+real=$base/real
+mkdir -p "$plugins" "$real"
+"$repo/target/release/pgvigil" --install-links "$real" >/dev/null
+for link in "$real"/check_pg_* "$real"/handle_pg_*; do
+  name=$(basename "$link")
+  cat >"$plugins/$name" <<WRAP
+#!/bin/sh
+exec /usr/bin/time -a -o $base/runs.log -f "$name\t%e\t%U\t%S\t%M\t%x" $link "\$@"
+WRAP
+  chmod 755 "$plugins/$name"
+done
+: >"$base/runs.log"
+chmod 666 "$base/runs.log"
+
+psql_p -q -c "CREATE DATABASE app" >/dev/null
+run_pg "$pgbench" -i -q -s 10 -h "$base" -p "$port" -U postgres app >/dev/null 2>&1
+
+# Icinga2 in a sandbox, as the server user.
+ic=$base/icinga2
+for d in lib log cache spool run state perfdata; do mkdir -p "$ic/$d"; done
+cp packaging/icinga2/pgvigil.conf "$ic/pgvigil.conf"
+python3 bench/soak.py config \
+  --example packaging/icinga2/pgvigil-example.conf \
+  --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \
+  --plugins "$plugins" --sandbox "$ic" >"$ic/icinga2.conf"
+chown -R "$pg_user" "$ic" "$plugins"
+run_pg icinga2 daemon -C -c "$ic/icinga2.conf" \
+  -DDataDir="$ic/lib" -DLogDir="$ic/log" -DCacheDir="$ic/cache" -DSpoolDir="$ic/spool" \
+  -DInitRunDir="$ic/run" -DRunAsUser="$pg_user" -DRunAsGroup="$(id -gn "$pg_user")" >"$ic/validate.log" 2>&1 ||
+  { cat "$ic/validate.log" >&2; exit 1; }
+runuser -u "$pg_user" -- env HOME="$ic" PGVIGIL_STATE_DIR="$ic/state" \
+  icinga2 daemon -c "$ic/icinga2.conf" \
+  -DDataDir="$ic/lib" -DLogDir="$ic/log" -DCacheDir="$ic/cache" -DSpoolDir="$ic/spool" \
+  -DInitRunDir="$ic/run" -DRunAsUser="$pg_user" -DRunAsGroup="$(id -gn "$pg_user")" \
+  >"$ic/daemon.log" 2>&1 &
+icinga_pid=$!
+stop_soak() {
+  kill "$icinga_pid" 2>/dev/null || true
+  pkill -f "pgbench.* $base" 2>/dev/null || true
+  wait 2>/dev/null || true
+  cleanup_cluster
+}
+trap stop_soak EXIT
+
+python3 bench/soak.py run \
+  --minutes "$minutes" --base "$base" --pgbin "$pgbin" --pg-user "$pg_user" \
+  --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \
+  --perfdata "$ic/perfdata" --runs "$base/runs.log" \
+  --icinga2-version "$(icinga2 --version | head -1)" \
+  --out bench/results/soak.md
