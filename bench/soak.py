@@ -254,8 +254,8 @@ class Soak:
         return {s: r for s, r in latest.items() if r["STATE"] != "OK"}
 
     def settle(self, limit=180):
-        """Until every service's latest result is OK."""
-        return self.wait(limit, lambda latest: latest and not self.non_ok(latest))
+        """Until every service has reported and its latest result is OK."""
+        return self.wait(limit, lambda latest: len(latest) >= self.a.services and not self.non_ok(latest))
 
 
 def minutes_text(seconds):
@@ -517,9 +517,11 @@ def run(args):
     started = time.time()
     findings = []
     print(f"soak: waiting for every service to report OK (up to 3 min)", flush=True)
-    if not s.settle(180):
+    ok = s.settle(180)
+    print(f"soak: {len(s.results.latest)} of {args.services} services report", flush=True)
+    if not ok:
         bad = s.non_ok()
-        findings.append("not OK at the start: " + "; ".join(f"{k} {v['STATE']}: {v.get('OUTPUT', '')}" for k, v in bad.items()))
+        findings.append("not OK at the start: " + "; ".join(f"{k} {v['STATE']} ({v['TYPE']}): {v.get('OUTPUT', '')}" for k, v in bad.items()))
         print("soak: " + findings[-1], flush=True)
     services = sorted(s.results.latest)
 
@@ -540,6 +542,8 @@ def run(args):
         bad = [r for r in s.results.since(t0) if r["STATE"] != "OK"]
         hard = [r for r in bad if r["TYPE"] == "HARD"]
         op_rows.append((name, t1 - t0, bad, hard, error))
+        print(f"soak:   took {t1 - t0:.0f}s; non-OK {[(r['SERVICE'], r['STATE'], r['TYPE']) for r in bad] or '-'}"
+              f"{'; ' + error if error else ''}", flush=True)
         s.settle(120)
 
     fault_rows = []
@@ -575,6 +579,9 @@ def run(args):
         s.settle(120)
         left = sorted(s.non_ok())
         fault_rows.append((fault, first, hard, back, others, left, limit, error))
+        fmt = lambda v: "-" if v is None else f"{v:.0f}s"
+        print(f"soak:   first non-OK {fmt(first)}, HARD {fmt(hard)} (limit {limit}s), back {fmt(back)}; "
+              f"others {others or '-'}; left {left or '-'}{'; ' + error if error else ''}", flush=True)
 
     # Idle under load for the rest of the run: no page wanted.
     rest = args.minutes * 60 - (time.time() - started)
@@ -644,11 +651,12 @@ def report(args, s, services, op_rows, fault_rows, idle_bad, findings, took):
     runs = {}
     for line in Path(args.runs).read_text(errors="replace").splitlines():
         parts = line.split("\t")
-        if len(parts) != 6:
+        if len(parts) != 7:
             continue
-        name, wall, user, sys_, rss, code = parts
+        name, start, end, user, sys_, rss, code = parts
         try:
-            runs.setdefault(name, []).append((float(wall), float(user) + float(sys_), int(rss), int(code)))
+            wall = float(end) - float(start)
+            runs.setdefault(name, []).append((wall, float(user) + float(sys_), int(rss), int(code)))
         except ValueError:
             continue
     timeouts = {}
@@ -665,7 +673,7 @@ def report(args, s, services, op_rows, fault_rows, idle_bad, findings, took):
         rs = runs[name]
         walls = [r[0] for r in rs]
         lines.append(f"| {name} | {len(rs)} | {percentile(walls, 0.5) * 1000:.0f} ms | {percentile(walls, 0.99) * 1000:.0f} ms | "
-                     f"{statistics.mean(r[1] for r in rs) * 1000:.0f} ms | {max(r[2] for r in rs) / 1024:.1f} MB | "
+                     f"{statistics.mean(r[1] for r in rs) * 1000:.1f} ms | {max(r[2] for r in rs) / 1024:.1f} MB | "
                      f"{sum(1 for r in rs if r[3] == 3)} |")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -683,6 +691,7 @@ def main():
     c.add_argument("--sandbox", required=True)
     r = sub.add_parser("run")
     r.add_argument("--minutes", type=int, default=30)
+    r.add_argument("--services", type=int, required=True)
     for name in ["base", "pgbin", "pg-user", "port", "standby-port", "bouncer-port", "perfdata", "runs",
                  "icinga2-version", "out"]:
         r.add_argument(f"--{name}", required=True)

@@ -62,7 +62,7 @@ start_pgbouncer() {
 [databases]
 postgres = host=$base port=$port dbname=postgres
 [pgbouncer]
-listen_addr =
+listen_addr = 127.0.0.1
 listen_port = $bouncer_port
 unix_socket_dir = $d
 auth_type = trust

@@ -22,9 +22,11 @@ cargo build --release --workspace --bins -q
 repo=$PWD
 
 . scripts/cluster.sh
-# What the example's settings service expects, two prepared transactions'
-# room, data checksums, and the log in a file the soak can read.
-extra_conf="max_prepared_transactions = 10
+# A server as in production (fsync on, which the throwaway clusters leave
+# off), what the example's settings service expects, room for prepared
+# transactions, and data checksums.
+extra_conf="fsync = on
+max_prepared_transactions = 10
 log_lock_waits = on
 log_checkpoints = on
 log_min_duration_statement = 1s
@@ -44,8 +46,14 @@ mkdir -p "$plugins" "$real"
 for link in "$real"/check_pg_* "$real"/handle_pg_*; do
   name=$(basename "$link")
   cat >"$plugins/$name" <<WRAP
-#!/bin/sh
-exec /usr/bin/time -a -o $base/runs.log -f "$name\t%e\t%U\t%S\t%M\t%x" $link "\$@"
+#!/bin/bash
+# start, end (microseconds), user and system CPU, peak RSS, exit code
+start=\$EPOCHREALTIME
+/usr/bin/time -o $base/time.\$\$ -f "%U\t%S\t%M\t%x" $link "\$@"
+rc=\$?
+printf '%s\t%s\t%s\t%s\n' $name "\$start" "\$EPOCHREALTIME" "\$(tail -1 $base/time.\$\$)" >>$base/runs.log
+rm -f $base/time.\$\$
+exit \$rc
 WRAP
   chmod 755 "$plugins/$name"
 done
@@ -53,6 +61,8 @@ done
 chmod 666 "$base/runs.log"
 
 psql_p -q -c "CREATE DATABASE app" >/dev/null
+# What postgres-bloat's comment in the example asks of the monitoring role.
+psql_p -q -c "GRANT pg_read_all_data TO monitor" >/dev/null
 run_pg "$pgbench" -i -q -s 10 -h "$base" -p "$port" -U postgres app >/dev/null 2>&1
 
 # Icinga2 in a sandbox, as the server user.
@@ -82,7 +92,8 @@ stop_soak() {
 }
 trap stop_soak EXIT
 
-python3 bench/soak.py run \
+services=$(sed -n 's/.*Instantiated \([0-9]*\) Services\..*/\1/p' "$ic/validate.log")
+python3 bench/soak.py run --services "$services" \
   --minutes "$minutes" --base "$base" --pgbin "$pgbin" --pg-user "$pg_user" \
   --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \
   --perfdata "$ic/perfdata" --runs "$base/runs.log" \
