@@ -99,6 +99,32 @@ fn dead_tuples_stale_statistics_and_autovacuum_disabled() {
     assert!(out.perf("oldest_stale").value >= 1.0);
 }
 
+/// pg_stat_reset() sets every table's live count to 0, not its rows: the
+/// dead tuples made after it are a share of the table, not of nothing (the
+/// soak's routine reset made every busy table CRITICAL, "100% dead").
+#[test]
+fn a_statistics_reset_leaves_the_tables_size_alone() {
+    let cluster = Cluster::start("vacuum-reset");
+    for sql in [
+        "CREATE TABLE busy (id int PRIMARY KEY, n int) WITH (autovacuum_vacuum_threshold = 1000000, \
+         autovacuum_analyze_threshold = 1000000)",
+        "INSERT INTO busy SELECT g, 0 FROM generate_series(1, 20000) g",
+        "ANALYZE busy",
+        "SELECT pg_stat_reset()",
+        "UPDATE busy SET n = 1 WHERE id <= 1500",
+    ] {
+        cluster.execute(sql);
+    }
+    cluster.wait_for_stats(
+        "postgres",
+        "SELECT coalesce((SELECT n_dead_tup = 1500 AND n_live_tup = 0 FROM pg_stat_user_tables WHERE relname = 'busy'), false)",
+        "dead tuples counted after the reset",
+    );
+    let out = cluster.plugin(PLUGIN).args(&["-v"]).run();
+    out.expect("OK");
+    assert_eq!(out.perf("max_dead_pct").value, 7.5, "{}", out.stdout);
+}
+
 #[test]
 fn all_databases_with_one_refusing_connections() {
     let cluster = Cluster::start("vacuum-databases");

@@ -35,7 +35,10 @@ pub struct Args {
 // twenty of them for every table: on 10,000 tables two per table, and the
 // rest for the few that have dead tuples or changes. `since_stats` is how
 // long the statistics go back: a table never vacuumed has not been for at
-// least that long. One row without a table when none has anything to say.
+// least that long. The live count restarts at 0 with pg_stat_reset() while
+// the table keeps its rows: until a VACUUM or ANALYZE counts them again, they
+// are pg_class.reltuples (what autovacuum's own threshold is based on) plus
+// the rows inserted since. One row without a table when none has anything to say.
 macro_rules! tables {
     () => {
         "SELECT since.since_stats, t.*
@@ -44,7 +47,12 @@ FROM (SELECT extract(epoch FROM now() - greatest(pg_stat_get_db_stat_reset_time(
         FROM pg_database d WHERE d.datname = current_database()) since
 LEFT JOIN (
   SELECT n.nspname::text AS schema, c.relname::text AS name,
-         pg_stat_get_live_tuples(c.oid) AS n_live_tup, f.dead AS n_dead_tup, f.changed AS n_mod_since_analyze,
+         CASE WHEN c.reltuples > 0
+                   AND greatest(pg_stat_get_last_vacuum_time(c.oid), pg_stat_get_last_autovacuum_time(c.oid),
+                                pg_stat_get_last_analyze_time(c.oid), pg_stat_get_last_autoanalyze_time(c.oid)) IS NULL
+              THEN c.reltuples::int8 + pg_stat_get_live_tuples(c.oid)
+              ELSE pg_stat_get_live_tuples(c.oid) END AS n_live_tup,
+         f.dead AS n_dead_tup, f.changed AS n_mod_since_analyze,
          extract(epoch FROM now() - greatest(pg_stat_get_last_vacuum_time(c.oid),
                                              pg_stat_get_last_autovacuum_time(c.oid)))::float8 AS vacuum_age,
          extract(epoch FROM now() - greatest(pg_stat_get_last_analyze_time(c.oid),
