@@ -551,7 +551,7 @@ def run(args):
         if not only.search(fault.name):
             continue
         print(f"soak: fault: {fault.name} -> {fault.service}", flush=True)
-        s.settle(120)
+        s.settle(60)
         t0 = time.time()
         error = ""
         try:
@@ -576,7 +576,7 @@ def run(args):
                      if r["SERVICE"] == fault.service and r["STATE"] == "OK"), None)
         others = sorted({r["SERVICE"] for r in s.results.since(t0) if r["STATE"] != "OK" and r["SERVICE"] != fault.service})
         load.ensure()
-        s.settle(120)
+        s.settle(90)
         left = sorted(s.non_ok())
         fault_rows.append((fault, first, hard, back, others, left, limit, error))
         fmt = lambda v: "-" if v is None else f"{v:.0f}s"
