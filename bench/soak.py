@@ -186,7 +186,9 @@ class Soak:
 
     # --- PostgreSQL ---------------------------------------------------
     def conn(self, port=None, db="postgres"):
-        return ["-h", self.a.base, "-p", str(port or self.a.port), "-U", "postgres", "-d", db]
+        # PgBouncer has its own socket directory; its TCP port is simpler.
+        host = "127.0.0.1" if str(port) == str(self.a.bouncer_port) else self.a.base
+        return ["-h", host, "-p", str(port or self.a.port), "-U", "postgres", "-d", db]
 
     def sql(self, statement, port=None, db="postgres", check=True):
         out = subprocess.run(

@@ -47,12 +47,18 @@ for link in "$real"/check_pg_* "$real"/handle_pg_*; do
   name=$(basename "$link")
   cat >"$plugins/$name" <<WRAP
 #!/bin/bash
-# start, end (microseconds), user and system CPU, peak RSS, exit code
+# start, end (microseconds), user and system CPU (bash's times, to the
+# millisecond; time's own are in hundredths), peak RSS, exit code
 start=\$EPOCHREALTIME
-/usr/bin/time -o $base/time.\$\$ -f "%U\t%S\t%M\t%x" $link "\$@"
+/usr/bin/time -o $base/time.\$\$ -f "%M\t%x" $link "\$@"
 rc=\$?
-printf '%s\t%s\t%s\t%s\n' $name "\$start" "\$EPOCHREALTIME" "\$(tail -1 $base/time.\$\$)" >>$base/runs.log
-rm -f $base/time.\$\$
+end=\$EPOCHREALTIME
+# times, not in a subshell (that would count the subshell's children): the
+# second line is the children's user and system time, as 0m0.003s.
+times >$base/cpu.\$\$
+read -r user sys < <(tail -1 $base/cpu.\$\$ | sed 's/[0-9]*m//g; s/s//g')
+printf '%s\t%s\t%s\t%s\t%s\t%s\n' $name "\$start" "\$end" "\$user" "\$sys" "\$(tail -1 $base/time.\$\$)" >>$base/runs.log
+rm -f $base/time.\$\$ $base/cpu.\$\$
 exit \$rc
 WRAP
   chmod 755 "$plugins/$name"
