@@ -183,6 +183,7 @@ class Soak:
         if not Path(self.psql_bin).exists():
             self.psql_bin = "psql"
         self.log = []
+        self.early = []
 
     # --- PostgreSQL ---------------------------------------------------
     def conn(self, port=None, db="postgres"):
@@ -238,8 +239,18 @@ class Soak:
         cmd = [str(Path(self.a.pgbin) / "pgbench"), "-n", "-f", f.name, "-c", str(clients), "-T", str(seconds)]
         if rate:
             cmd += ["-R", str(rate)]
-        return subprocess.Popen(cmd + self.conn(port, db)[:-2] + [db],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = open(f.name + ".log", "w")
+        p = subprocess.Popen(cmd + self.conn(port, db)[:-2] + [db], stdout=subprocess.DEVNULL, stderr=log)
+        p.log = f.name + ".log"
+        return p
+
+    def stop(self, p):
+        """Ends a fault's pgbench; one that had already ended is noted, with its words."""
+        if p.poll() is not None:
+            words = Path(p.log).read_text(errors="replace").strip().splitlines()[-3:]
+            self.early.append(f"pgbench ended early (exit {p.returncode}): {' / '.join(words)}")
+        else:
+            p.terminate()
 
     # --- Icinga2 ------------------------------------------------------
     def wait(self, seconds, until=None):
@@ -394,7 +405,7 @@ def faults(s):
     def exhaust():
         held["sleepers"] = s.pgbench("SELECT pg_sleep(60);\n", 85, 60)
     add("connections exhausted (85 of 100 held)", "postgres-connections", exhaust,
-        lambda: held.pop("sleepers").terminate(), extra=5, why="85 sessions take a few seconds to open")
+        lambda: s.stop(held.pop("sleepers")), extra=5, why="85 sessions take a few seconds to open")
 
     def pile_up():
         s.sql("CREATE TABLE IF NOT EXISTS soak_locked (i int)", db="app")
@@ -404,7 +415,7 @@ def faults(s):
         held["waiters"] = s.pgbench("SELECT count(*) FROM soak_locked;\n", 25, 90, db="app")
 
     def unpile():
-        held.pop("waiters").terminate()
+        s.stop(held.pop("waiters"))
         s.close(held.pop("holder"))
         s.sql("DROP TABLE soak_locked", db="app")
     add("a lock pile-up (25 sessions behind an ACCESS EXCLUSIVE)", "postgres-locks", pile_up, unpile)
@@ -419,7 +430,7 @@ def faults(s):
     def long_statement():
         held["long"] = s.pgbench("SELECT pg_sleep(300);\n", 1, 300)
     add("a long statement", "postgres-long-running", long_statement,
-        lambda: held.pop("long").terminate(), extra=150, why="the (shortened) warning threshold is 150 s")
+        lambda: s.stop(held.pop("long")), extra=150, why="the (shortened) warning threshold is 150 s")
 
     def prepared():
         p = s.session(db="app")
@@ -481,8 +492,8 @@ def faults(s):
         held["dl2"] = s.pgbench(script2, 1, 120, db="app")
 
     def no_deadlocks():
-        held.pop("dl1").terminate()
-        held.pop("dl2").terminate()
+        s.stop(held.pop("dl1"))
+        s.stop(held.pop("dl2"))
     add("a deadlock storm", "postgres-deadlocks", deadlocks, no_deadlocks)
 
     # Configuration and roles.
@@ -501,13 +512,16 @@ def faults(s):
 
     # Workload and pooler.
     def rollbacks():
-        held["rb"] = s.pgbench("BEGIN;\nSELECT 1;\nROLLBACK;\n", 4, 120, db="app")
-    add("a rollback storm", "postgres-commit-ratio", rollbacks, lambda: held.pop("rb").terminate())
+        # At a rate, as an application's sessions roll back: a session busy
+        # without a pause (pgbench unthrottled) leaves its counts pending and
+        # pg_stat_database does not see them until it pauses or ends (seen on 15).
+        held["rb"] = s.pgbench("BEGIN;\nSELECT 1;\nROLLBACK;\n", 4, 120, db="app", rate=400)
+    add("a rollback storm", "postgres-commit-ratio", rollbacks, lambda: s.stop(held.pop("rb")))
 
     def waiting():
         held["bouncer"] = s.pgbench("SELECT pg_sleep(5);\n", 12, 120, port=s.a.bouncer_port)
     add("PgBouncer clients waiting (12 for a pool of 2)", "pgbouncer-pools", waiting,
-        lambda: held.pop("bouncer").terminate(), extra=10, why="the wait must reach 10 s")
+        lambda: s.stop(held.pop("bouncer")), extra=10, why="the wait must reach 10 s")
     return out
 
 
@@ -572,6 +586,9 @@ def run(args):
             fault.undo()
         except Exception as e:
             error += f" undo: {e}"
+        if s.early:
+            error += " " + "; ".join(s.early)
+            s.early.clear()
         s.wait(180, lambda latest: latest.get(fault.service, {}).get("STATE") == "OK"
                and any(r["SERVICE"] == fault.service and r["STATE"] == "OK" for r in s.results.since(t_undo)))
         back = next((r["TIME"] - t_undo for r in s.results.since(t_undo)
@@ -580,7 +597,9 @@ def run(args):
         load.ensure()
         s.settle(90)
         left = sorted(s.non_ok())
-        fault_rows.append((fault, first, hard, back, others, left, limit, error))
+        # What the service said meanwhile, for a fault missed or late.
+        said = [(r["TIME"] - t0, r["STATE"], r["TYPE"], r.get("OUTPUT", "")[:160]) for r in mine]
+        fault_rows.append((fault, first, hard, back, others, left, limit, error, said))
         fmt = lambda v: "-" if v is None else f"{v:.0f}s"
         print(f"soak:   first non-OK {fmt(first)}, HARD {fmt(hard)} (limit {limit}s), back {fmt(back)}; "
               f"others {others or '-'}; left {left or '-'}{'; ' + error if error else ''}", flush=True)
@@ -623,6 +642,7 @@ def report(args, s, services, op_rows, fault_rows, idle_bad, findings, took):
               "subscriptions, pgBackRest and Patroni (parts this run does not start).", ""]
 
     caught = sum(1 for f in fault_rows if f[2] is not None and f[2] <= f[6])
+    missed = [f for f in fault_rows if f[2] is None or f[2] > f[6]]
     op_alerts = sum(len(r[3]) for r in op_rows)
     lines += [
         "## Summary", "",
@@ -637,11 +657,14 @@ def report(args, s, services, op_rows, fault_rows, idle_bad, findings, took):
               "| fault | service | first non-OK | HARD | limit | back to OK | other services non-OK meanwhile | left non-OK |",
               "|---|---|---|---|---|---|---|---|"]
     fmt = lambda v: "-" if v is None else f"{v:.1f} s"
-    for fault, first, hard, back, others, left, limit, error in fault_rows:
+    for fault, first, hard, back, others, left, limit, error, _ in fault_rows:
         name = fault.name + (f" ({fault.why})" if fault.why else "") + (f" **error: {error}**" if error else "")
         verdict = "" if hard is not None and hard <= limit else " **late or missed**"
         lines.append(f"| {name} | {fault.service} | {fmt(first)} | {fmt(hard)}{verdict} | {limit} s | {fmt(back)} | "
                      f"{', '.join(others) or '-'} | {', '.join(left) or '-'} |")
+    for fault, *_, said in missed:
+        lines += ["", f"What {fault.service} said during \"{fault.name}\" (seconds after it began):", ""]
+        lines += [f"- {t:.1f} s {state} ({kind}): {output}" for t, state, kind, output in said] or ["- nothing"]
     lines += ["", "## Routine operations", "", "| operation | took | non-OK results | HARD |", "|---|---|---|---|"]
     for name, t, bad, hard, error in op_rows:
         shown = "; ".join(f"{r['SERVICE']} {r['STATE']} ({r['TYPE']}): {r.get('OUTPUT', '')[:120]}" for r in bad) or "none"
