@@ -113,11 +113,6 @@ fn keyword<T: Copy>(
         .map_or(Ok(default), |v| choose(name, v, table))
 }
 
-/// A boolean the libpq way: 0 or 1 (some keywords also take words).
-fn flag(keyword: &str, value: &str) -> Result<bool, Error> {
-    choose(keyword, value, &[("0", false), ("1", true)])
-}
-
 fn integer(keyword: &str, value: &str) -> Result<i64, Error> {
     value.trim().parse().map_err(|_| {
         Error::Usage(format!(
@@ -203,9 +198,12 @@ pub fn settings(
         }
         Some(v) => choose("sslcertmode", v, &[("allow", false), ("disable", true)])?,
     };
-    if let Some(v) = params.value("sslcompression") {
-        flag("sslcompression", v)?;
-    }
+    keyword(
+        params,
+        "sslcompression",
+        false,
+        &[("0", false), ("1", true)],
+    )?;
     let crl = params
         .value("sslcrl")
         .map(PathBuf::from)
@@ -224,10 +222,7 @@ pub fn settings(
         key_password: params.get("sslpassword").map(str::to_string),
         crl,
         crldir: params.value("sslcrldir").map(PathBuf::from),
-        sni: match params.value("sslsni") {
-            None => true,
-            Some(v) => flag("sslsni", v)?,
-        },
+        sni: keyword(params, "sslsni", true, &[("0", false), ("1", true)])?,
         versions,
         direct,
         no_client_cert,

@@ -22,7 +22,7 @@ pub enum Failure {
     Refused(Error),
     /// Each host tried, and why it was not used.
     Hosts(Vec<(Endpoint, String)>),
-    /// PgBouncer's console refused the role.
+    /// PgBouncer's console refused the role (only a console session says so).
     NotAllowed,
 }
 
@@ -89,8 +89,7 @@ pub fn first_fitting(
             );
             match attempt {
                 Ok(client) => return Ok(client),
-                Err(Attempt::NotAllowed) if console => return Err(Failure::NotAllowed),
-                Err(Attempt::NotAllowed) => reasons.push((endpoint.clone(), "not allowed".into())),
+                Err(Attempt::NotAllowed) => return Err(Failure::NotAllowed),
                 Err(Attempt::Failed(reason)) => reasons.push((endpoint.clone(), reason)),
             }
         }

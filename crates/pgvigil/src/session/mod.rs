@@ -65,7 +65,6 @@ impl Session {
         set_phase(Phase::Connecting);
         let started = Instant::now();
         let lock_wait = lock_timeout(statement_timeout.unwrap_or_default());
-        let console = statement_timeout.is_none();
         let client = connect::first_fitting(settings, statement_timeout, lock_wait, patience)
             .map_err(|failure| match failure {
                 connect::Failure::Refused(e) => e,
@@ -75,14 +74,10 @@ impl Session {
                 },
                 // PgBouncer's answer to a role it lists in neither stats_users
                 // nor admin_users: a missing grant, not a server that is down.
-                connect::Failure::NotAllowed if console => Error::Privilege(format!(
+                connect::Failure::NotAllowed => Error::Privilege(format!(
                     "the console refused role \"{}\": list it in PgBouncer's stats_users",
                     settings.user
                 )),
-                connect::Failure::NotAllowed => Error::Connect {
-                    target: settings.target(),
-                    reason: "not allowed".into(),
-                },
             })?;
         Ok(Session {
             client,

@@ -60,6 +60,7 @@ pub fn client_config(tls: &TlsSettings) -> Result<ClientConfig, Error> {
         v if v.only_12 => &[&rustls::version::TLS12],
         _ => rustls::DEFAULT_VERSIONS,
     };
+    let key_provider = provider.key_provider;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| Error::Usage(format!("cannot set up TLS: {e}")))?
@@ -67,8 +68,7 @@ pub fn client_config(tls: &TlsSettings) -> Result<ClientConfig, Error> {
         .with_custom_certificate_verifier(verifier);
     let mut config = match client_auth::identity(tls)? {
         Some((certs, key)) => {
-            let key = rustls::crypto::ring::default_provider()
-                .key_provider
+            let key = key_provider
                 .load_private_key(key)
                 .map_err(|e| Error::Usage(format!("cannot use the client key: {e}")))?;
             let certified = rustls::sign::CertifiedKey::new(certs, key);

@@ -35,10 +35,9 @@ pub struct Args {
 // twenty of them for every table: on 10,000 tables two per table, and the
 // rest for the few that have dead tuples or changes. `since_stats` is how
 // long the statistics go back: a table never vacuumed has not been for at
-// least that long. The live count restarts at 0 with pg_stat_reset() while
-// the table keeps its rows: until a VACUUM or ANALYZE counts them again, they
-// are pg_class.reltuples (what autovacuum's own threshold is based on) plus
-// the rows inserted since. One row without a table when none has anything to say.
+// least that long. `reltuples` stands in for the live count after a
+// statistics reset (see live_rows). One row without a table when none has
+// anything to say.
 macro_rules! tables {
     () => {
         "SELECT since.since_stats, t.*
@@ -47,11 +46,7 @@ FROM (SELECT extract(epoch FROM now() - greatest(pg_stat_get_db_stat_reset_time(
         FROM pg_database d WHERE d.datname = current_database()) since
 LEFT JOIN (
   SELECT n.nspname::text AS schema, c.relname::text AS name,
-         CASE WHEN c.reltuples > 0
-                   AND greatest(pg_stat_get_last_vacuum_time(c.oid), pg_stat_get_last_autovacuum_time(c.oid),
-                                pg_stat_get_last_analyze_time(c.oid), pg_stat_get_last_autoanalyze_time(c.oid)) IS NULL
-              THEN c.reltuples::int8 + pg_stat_get_live_tuples(c.oid)
-              ELSE pg_stat_get_live_tuples(c.oid) END AS n_live_tup,
+         pg_stat_get_live_tuples(c.oid) AS n_live_tup, c.reltuples::int8 AS reltuples,
          f.dead AS n_dead_tup, f.changed AS n_mod_since_analyze,
          extract(epoch FROM now() - greatest(pg_stat_get_last_vacuum_time(c.oid),
                                              pg_stat_get_last_autovacuum_time(c.oid)))::float8 AS vacuum_age,
@@ -221,15 +216,22 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
                 if !args.relations.keeps(&schema, &name) {
                     continue;
                 }
+                let vacuum_age = get(row, "vacuum_age")?;
+                let analyze_age = get(row, "analyze_age")?;
                 tables.push(Table {
                     database: database.to_string(),
                     schema,
                     name,
-                    live: get(row, "n_live_tup")?,
+                    live: live_rows(
+                        get(row, "n_live_tup")?,
+                        get(row, "reltuples")?,
+                        vacuum_age,
+                        analyze_age,
+                    ),
                     dead: get(row, "n_dead_tup")?,
                     changes: get(row, "n_mod_since_analyze")?,
-                    vacuum_age: get(row, "vacuum_age")?,
-                    analyze_age: get(row, "analyze_age")?,
+                    vacuum_age,
+                    analyze_age,
                     autovacuum_off: get(row, "autovacuum_off")?,
                     since_stats: get::<Option<f64>>(row, "since_stats")?.unwrap_or(0.0),
                     ..Table::default()
@@ -398,6 +400,24 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
     CheckResult::new(status, summary)
         .perf(perf)
         .details(details)
+}
+
+/// The table's live rows. pg_stat_reset() sets the live count to 0 while
+/// the table keeps its rows: until a VACUUM or ANALYZE counts them again
+/// (neither has run since, so both ages are unknown), they are
+/// pg_class.reltuples (what autovacuum's own threshold is based on) plus
+/// the rows inserted since.
+fn live_rows(
+    counted: i64,
+    reltuples: i64,
+    vacuum_age: Option<f64>,
+    analyze_age: Option<f64>,
+) -> i64 {
+    if reltuples > 0 && vacuum_age.is_none() && analyze_age.is_none() {
+        reltuples + counted
+    } else {
+        counted
+    }
 }
 
 /// Applies the rules to one table.
