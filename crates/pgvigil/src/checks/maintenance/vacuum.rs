@@ -1,7 +1,11 @@
 //! check_pg_vacuum: tables that need VACUUM or ANALYZE, by these rules:
 //! more than --min-dead dead tuples making up a large share of the table;
 //! statistics that have gone stale while the table kept changing; and
-//! tables on which autovacuum was switched off.
+//! tables on which autovacuum was switched off. A table autovacuum visited
+//! in the last three naptimes is in its hands: dead tuples it still holds
+//! are ones that vacuum could not remove yet (an old snapshot, a prepared
+//! transaction or a slot holds them, which their own checks report) or
+//! that came since, and another VACUUM would not help.
 
 use crate::check::{Check, Context};
 use crate::judge::{worst, worst_first};
@@ -40,9 +44,10 @@ pub struct Args {
 // anything to say.
 macro_rules! tables {
     () => {
-        "SELECT since.since_stats, t.*
+        "SELECT since.since_stats, since.naptime, t.*
 FROM (SELECT extract(epoch FROM now() - greatest(pg_stat_get_db_stat_reset_time(d.oid),
-                                                 pg_postmaster_start_time()))::float8 AS since_stats
+                                                 pg_postmaster_start_time()))::float8 AS since_stats,
+             extract(epoch FROM current_setting('autovacuum_naptime')::interval)::float8 AS naptime
         FROM pg_database d WHERE d.datname = current_database()) since
 LEFT JOIN (
   SELECT n.nspname::text AS schema, c.relname::text AS name,
@@ -147,7 +152,11 @@ pub struct Table {
     /// How far the statistics go back: a table never vacuumed has not been
     /// for at least that long.
     pub since_stats: f64,
+    /// autovacuum_naptime, in seconds: how often autovacuum visits.
+    pub naptime: f64,
     dead_pct: Option<f64>,
+    /// Over --min-dead though vacuumed within three naptimes.
+    held: bool,
     stale_for: f64,
     needs_vacuum: bool,
     needs_analyze: bool,
@@ -234,6 +243,7 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error
                     analyze_age,
                     autovacuum_off: get(row, "autovacuum_off")?,
                     since_stats: get::<Option<f64>>(row, "since_stats")?.unwrap_or(0.0),
+                    naptime: get::<Option<f64>>(row, "naptime")?.unwrap_or(60.0),
                     ..Table::default()
                 });
             }
@@ -337,6 +347,20 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
         ),
         None => format!("no table needs VACUUM or ANALYZE{scope}"),
     };
+    if let Some(h) = tables.iter().filter(|t| t.held).max_by_key(|t| t.dead) {
+        let others = tables.iter().filter(|t| t.held).count() - 1;
+        summary.push_str(&format!(
+            "; {} keeps {} dead tuples though vacuumed {} ago (an old snapshot holds them, or they came since){}",
+            qualified(h, many),
+            h.dead,
+            pretty_duration(h.vacuum_age.unwrap_or(0.0).max(0.0)),
+            if others > 0 {
+                format!(", and {others} other table{}", plural(others as i64))
+            } else {
+                String::new()
+            }
+        ));
+    }
     if !m.autovacuum_on {
         summary.push_str("; autovacuum is off for the server");
     }
@@ -423,7 +447,10 @@ fn live_rows(
 /// Applies the rules to one table.
 fn assess(args: &Args, thresholds: &Thresholds, mut t: Table) -> Table {
     let mut measured = Vec::new();
-    if t.dead > args.min_dead {
+    let recent = t.vacuum_age.is_some_and(|age| age < 3.0 * t.naptime);
+    if t.dead > args.min_dead && recent {
+        t.held = true;
+    } else if t.dead > args.min_dead {
         t.needs_vacuum = true;
         let pct = t.dead as f64 / t.live.max(1) as f64 * 100.0;
         t.dead_pct = Some(pct);
@@ -506,6 +533,7 @@ mod tests {
             vacuum_age,
             analyze_age: Some(60.0),
             since_stats: 30.0 * 86400.0,
+            naptime: 60.0,
             ..Table::default()
         }
     }
@@ -537,13 +565,39 @@ mod tests {
             )
             .status
         };
-        assert_eq!(at(10_000, 60.0), Status::Ok);
-        assert_eq!(at(10_001, 60.0), Status::Warning);
-        assert_eq!(at(50_001, 60.0), Status::Critical);
+        assert_eq!(at(10_000, 600.0), Status::Ok);
+        assert_eq!(at(10_001, 600.0), Status::Warning);
+        assert_eq!(at(50_001, 600.0), Status::Critical);
         assert_eq!(at(2000, 86401.0), Status::Warning);
         assert_eq!(at(2000, 7.0 * 86400.0 + 1.0), Status::Critical);
         // Under --min-dead (1000) neither share nor age counts.
         assert_eq!(at(1000, 30.0 * 86400.0), Status::Ok);
+    }
+
+    #[test]
+    fn dead_tuples_a_recent_vacuum_left_are_not_the_vacuums_to_fix() {
+        // A 10-row table updated 50 times a second while a 2-minute query
+        // holds its snapshot: autovacuum visits every minute and can remove
+        // nothing; another VACUUM would not help either.
+        let t = thresholds::<Vacuum>(None, None);
+        let hot = |age: f64| table("pgbench_branches", 10, 6000, Some(age));
+        let r = judge(
+            &measured(vec![hot(40.0), table("tellers", 100, 2000, Some(50.0))]),
+            &t,
+            &args(),
+            0,
+        );
+        assert_eq!(r.status, Status::Ok);
+        assert_eq!(
+            r.summary,
+            "no table needs VACUUM or ANALYZE; public.pgbench_branches keeps 6000 dead tuples though vacuumed 40 s ago (an old snapshot holds them, or they came since), and 1 other table"
+        );
+        assert_eq!(perf(&r)[0], "max_dead_pct=0%;10;50;0");
+        // Past three naptimes autovacuum has not come back: the share counts.
+        assert_eq!(
+            judge(&measured(vec![hot(181.0)]), &t, &args(), 0).status,
+            Status::Critical
+        );
     }
 
     #[test]
@@ -631,8 +685,11 @@ mod tests {
         let m = Measured {
             visit: Visit {
                 checked: vec![
-                    ("app".into(), vec![table("t", 100_000, 20_000, Some(60.0))]),
-                    ("shop".into(), vec![table("u", 100_000, 60_000, Some(60.0))]),
+                    ("app".into(), vec![table("t", 100_000, 20_000, Some(600.0))]),
+                    (
+                        "shop".into(),
+                        vec![table("u", 100_000, 60_000, Some(600.0))],
+                    ),
                 ],
                 unreachable: vec![("old".into(), "database is not accepting connections".into())],
             },
