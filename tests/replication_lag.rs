@@ -215,6 +215,70 @@ fn a_stalled_wal_sender_is_seen_while_the_lag_reads_zero() {
         .expect("OK");
 }
 
+/// A WAL receiver that stops (SIGSTOP here; a standby stuck on its disk in
+/// the field) reports nothing more: pg_stat_replication's replay_lag stands
+/// at its last value and the primary drops the standby only at
+/// wal_sender_timeout. Its silence while WAL waits is the lag (the soak saw
+/// this fault only after a minute).
+#[test]
+fn a_stopped_wal_receiver_lags_by_its_silence_on_the_primary() {
+    let primary = Cluster::start("repl-silent");
+    primary.execute("ALTER SYSTEM SET wal_receiver_status_interval = '1s'");
+    primary.execute("SELECT pg_reload_conf()");
+    let standby = Cluster::standby_of(&primary, "silent1");
+    primary
+        .plugin(PLUGIN)
+        .args(&["-w", "1GB,2s"])
+        .run()
+        .expect("OK");
+    let receiver: i32 = standby
+        .client()
+        .query_one("SELECT pid FROM pg_stat_wal_receiver", &[])
+        .unwrap()
+        .get(0);
+    harness::run_ok(
+        harness::as_server_user("kill").args(["-STOP", &receiver.to_string()]),
+        "SIGSTOP the WAL receiver",
+    );
+    write_wal(&primary, 2);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let out = primary
+        .plugin(PLUGIN)
+        .args(&["-w", "1GB,2s", "-c", "2GB,1h"])
+        .run();
+    harness::run_ok(
+        harness::as_server_user("kill").args(["-CONT", &receiver.to_string()]),
+        "SIGCONT the WAL receiver",
+    );
+    out.expect("WARNING");
+    assert!(
+        out.summary().contains("; silent1 silent for "),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.summary().ends_with(" with WAL unconfirmed"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.perf("silent1 lag_seconds").value >= 3.0,
+        "{}",
+        out.stdout
+    );
+    // Streaming again, it catches up and replies.
+    primary.wait_for(
+        "SELECT flush_lsn = pg_current_wal_lsn() AND coalesce(replay_lag, '0') < '2s' \
+         FROM pg_stat_replication",
+        "the standby to catch up",
+    );
+    primary
+        .plugin(PLUGIN)
+        .args(&["-w", "1GB,2s"])
+        .run()
+        .expect("OK");
+}
+
 #[test]
 fn primary_without_standby_is_ok_unless_one_is_required() {
     let primary = Cluster::start("repl-alone");

@@ -57,7 +57,10 @@ SELECT node.*,
   CASE WHEN NOT in_recovery THEN
     pg_wal_lsn_diff(pg_current_wal_lsn(), coalesce(w.replay_lsn, w.flush_lsn, w.write_lsn, w.sent_lsn))::float8
   END AS lag_bytes,
-  coalesce(extract(epoch FROM w.replay_lag), 0)::float8 AS lag_seconds
+  coalesce(extract(epoch FROM w.replay_lag), 0)::float8 AS lag_seconds,
+  CASE WHEN NOT in_recovery THEN pg_current_wal_lsn() > coalesce(w.flush_lsn, '0/0') END AS unconfirmed,
+  greatest(extract(epoch FROM now() - w.reply_time), 0)::float8 AS reply_age,
+  extract(epoch FROM current_setting('wal_receiver_status_interval')::interval)::float8 AS status_interval
 FROM node
 LEFT JOIN (pg_stat_get_wal_senders() w CROSS JOIN LATERAL pg_stat_get_activity(w.pid) a)
   ON NOT node.in_recovery AND w.state <> 'backup'
@@ -97,7 +100,35 @@ pub struct Standby {
     pub state: String,
     pub sync_state: String,
     pub bytes: f64,
+    /// pg_stat_replication's replay_lag: the standby's last report, which
+    /// stands still while the standby says nothing.
     pub seconds: f64,
+    /// WAL written here that the standby has not confirmed flushing.
+    pub unconfirmed: bool,
+    /// Seconds since the standby's last reply.
+    pub reply_age: Option<f64>,
+    /// wal_receiver_status_interval, in seconds: a standby that streams
+    /// replies at least this often, and at every write.
+    pub status_interval: f64,
+}
+
+impl Standby {
+    /// The lag in time: replay_lag, or how long the standby has been
+    /// silent while WAL waits for it, past the interval it replies at
+    /// anyway (a WAL receiver stopped or stuck on its disk reports no lag;
+    /// the primary only drops it at wal_sender_timeout).
+    fn lag_seconds(&self) -> f64 {
+        match self.silence() {
+            Some(age) => self.seconds.max(age),
+            None => self.seconds,
+        }
+    }
+
+    fn silence(&self) -> Option<f64> {
+        let age = self.reply_age?;
+        (self.unconfirmed && self.status_interval > 0.0 && age > self.status_interval)
+            .then_some(age)
+    }
 }
 
 impl Check for ReplicationLag {
@@ -114,7 +145,9 @@ impl Check for ReplicationLag {
   The unit decides what a range applies to: a size to the lag in bytes, a
   duration to the lag in time; give both separated by a comma.
   Examples: -w 16MB -c 1GB   -w 30s -c 5min   -w 16MB,30s -c 1GB,5min
-  On a primary add --min-standbys 1 so that a lost standby is CRITICAL.
+  On a primary add --min-standbys 1 so that a lost standby is CRITICAL. A
+  standby silent past wal_receiver_status_interval while WAL waits for it
+  (a stopped or stuck WAL receiver) is behind by at least that silence.
   On a standby, receipt_age=DURATION applies to the time since the WAL
   receiver last heard from the primary: a stalled network path leaves it
   streaming with a lag of 0. Default: -w receipt_age=1min
@@ -166,6 +199,9 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
                 .unwrap_or(0.0)
                 .max(0.0),
             seconds: round_to(get(row, "lag_seconds")?, 3),
+            unconfirmed: get::<Option<bool>>(row, "unconfirmed")?.unwrap_or(false),
+            reply_age: get::<Option<f64>>(row, "reply_age")?.map(|a| round_to(a, 3)),
+            status_interval: get::<Option<f64>>(row, "status_interval")?.unwrap_or(10.0),
         });
     }
     disambiguate(&mut standbys);
@@ -267,10 +303,13 @@ fn standby_side(r: &Replay, t: &Thresholds, args: &Args) -> CheckResult {
 fn primary_side(standbys: &[Standby], t: &Thresholds, args: &Args) -> CheckResult {
     let streaming = standbys.iter().filter(|s| s.state == "streaming").count() as u32;
     let max_bytes = standbys.iter().map(|s| s.bytes).fold(0.0, f64::max);
-    let max_seconds = standbys.iter().map(|s| s.seconds).fold(0.0, f64::max);
+    let max_seconds = standbys
+        .iter()
+        .map(Standby::lag_seconds)
+        .fold(0.0, f64::max);
     let judged: Vec<Status> = standbys
         .iter()
-        .map(|s| t.status(&[(Unit::Bytes, s.bytes), (Unit::Seconds, s.seconds)]))
+        .map(|s| t.status(&[(Unit::Bytes, s.bytes), (Unit::Seconds, s.lag_seconds())]))
         .collect();
     let too_few = streaming < args.min_standbys;
     let status = if too_few {
@@ -288,8 +327,8 @@ fn primary_side(standbys: &[Standby], t: &Thresholds, args: &Args) -> CheckResul
         let worst = standbys
             .iter()
             .max_by(|a, b| {
-                (a.bytes, a.seconds)
-                    .partial_cmp(&(b.bytes, b.seconds))
+                (a.bytes, a.lag_seconds())
+                    .partial_cmp(&(b.bytes, b.lag_seconds()))
                     .unwrap_or(std::cmp::Ordering::Equal)
             })
             .expect("not empty");
@@ -307,6 +346,17 @@ fn primary_side(standbys: &[Standby], t: &Thresholds, args: &Args) -> CheckResul
             pretty_duration(max_seconds),
             worst.label
         ));
+        if let Some(silent) = standbys
+            .iter()
+            .filter_map(|s| s.silence().map(|a| (a, s)))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+        {
+            text.push_str(&format!(
+                "; {} silent for {} with WAL unconfirmed",
+                silent.1.label,
+                pretty_duration(silent.0)
+            ));
+        }
         text
     };
     let mut perf = vec![
@@ -332,21 +382,25 @@ fn primary_side(standbys: &[Standby], t: &Thresholds, args: &Args) -> CheckResul
         perf.push(
             PerfData::new(
                 format!("{} lag_seconds", standby.label),
-                standby.seconds,
+                standby.lag_seconds(),
                 Unit::Seconds,
             )
             .thresholds(t)
             .min(0.0),
         );
         details.push(format!(
-            "{}: {} from {} ({}, {}), lag {} / {}",
+            "{}: {} from {} ({}, {}), lag {} / {}{}",
             standby.label,
             state,
             standby.addr,
             standby.state,
             standby.sync_state,
             pretty_bytes(standby.bytes),
-            pretty_duration(standby.seconds)
+            pretty_duration(standby.lag_seconds()),
+            standby
+                .silence()
+                .map(|a| format!(", silent for {}", pretty_duration(a)))
+                .unwrap_or_default()
         ));
     }
     CheckResult::new(status, summary)
@@ -381,6 +435,9 @@ mod tests {
             sync_state: "async".into(),
             bytes,
             seconds,
+            unconfirmed: true,
+            reply_age: Some(0.5),
+            status_interval: 10.0,
         }
     }
 
@@ -478,6 +535,40 @@ mod tests {
         assert_eq!(r.status, Status::Warning);
         assert_eq!(perf(&r)[2], "receipt_age=3s;2;300;0");
         assert_eq!(perf(&r)[0], "lag_bytes=0B;16777216;1073741824;0");
+    }
+
+    #[test]
+    fn a_standby_silent_while_wal_waits_lags_by_its_silence() {
+        // A stuck WAL receiver: replay_lag stands at its last report.
+        let t = thresholds::<ReplicationLag>(Some("16MB,30s"), Some("1GB,5min"));
+        let mut stuck = standby("s1", 4.0 * 1024.0 * 1024.0, 0.2);
+        stuck.reply_age = Some(42.0);
+        let r = reported::<ReplicationLag>(judge(
+            &Measured::Primary(vec![stuck.clone(), standby("s2", 0.0, 0.1)]),
+            &t,
+            &Args::default(),
+        ));
+        assert_eq!(r.status, Status::Warning);
+        assert_eq!(
+            r.summary,
+            "2 of 2 standbys streaming; largest lag 4096 kB / 42 s (s1); s1 silent for 42 s with WAL unconfirmed"
+        );
+        assert!(
+            r.details[0].ends_with("lag 4096 kB / 42 s, silent for 42 s"),
+            "{:?}",
+            r.details
+        );
+        // Quiet, not stuck: nothing waits for it, or it is within the
+        // interval it replies at anyway, or it was told not to reply.
+        for (unconfirmed, age, interval) in
+            [(false, 42.0, 10.0), (true, 9.0, 10.0), (true, 42.0, 0.0)]
+        {
+            let mut quiet = stuck.clone();
+            (quiet.unconfirmed, quiet.reply_age, quiet.status_interval) =
+                (unconfirmed, Some(age), interval);
+            let r = judge(&Measured::Primary(vec![quiet]), &t, &Args::default());
+            assert_eq!(r.status, Status::Ok, "{}", r.summary);
+        }
     }
 
     #[test]
