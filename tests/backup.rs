@@ -134,6 +134,20 @@ fn dumps_old_fresh_shrunken_and_empty() {
     assert!(shrink > 0.8 && shrink < 0.95, "{shrink}");
     // A larger share allowed: fine.
     run(&["--pattern", "shop-*.sql", "--max-shrink", "95%"]).expect("OK");
+    // Another database's small dump, written last to the same directory,
+    // follows its own dumps, not shop's (every database dumped nightly to
+    // one directory warned every night).
+    // (shop-3 set back: the file written before tiny-3 is the full shop-2.)
+    touch(&dumps.join("shop-3.sql"), "2 hours ago");
+    fs::copy(staged.join("small.sql"), dumps.join("tiny-3.sql")).unwrap();
+    let out = run(&["--pattern", "*.sql"]);
+    out.expect("OK");
+    assert!(
+        out.summary().starts_with("newest dump tiny-3.sql "),
+        "{}",
+        out.stdout
+    );
+    fs::remove_file(dumps.join("tiny-3.sql")).unwrap();
 
     // An empty newest dump: the job failed.
     fs::write(dumps.join("shop-4.sql"), "").unwrap();

@@ -73,7 +73,9 @@ impl Check for Backup {
   -w/-c apply to the age of the newest backup (any type for pgBackRest).
   Default: -w 25h -c 49h (a daily backup, with an hour of slack). No dump, an
   empty newest dump, or pgBackRest reporting no valid backup is CRITICAL; a
-  dump smaller than the one before by more than --max-shrink is WARNING.";
+  dump smaller than the one before by more than --max-shrink is WARNING (the
+  one before of the same name but for its digits: app-20261207.sql.gz follows
+  app-20261206.sql.gz, whatever other databases were dumped between).";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("25h", "49h"));
     type Args = Args;
 
@@ -145,9 +147,23 @@ fn fetch_dumps(dir: &Path, pattern: &str) -> Result<Vec<Dump>, Error> {
     Ok(found)
 }
 
+/// Which dump a file is a copy of: its name without digits, so that
+/// app-20261207.sql.gz follows app-20261206.sql.gz and not the dump of
+/// another database written to the same directory a minute before.
+fn series(path: &Path) -> String {
+    path.file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .filter(|c| !c.is_ascii_digit())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The newest dump's age against `-w`/`-c`; none, or an empty newest one,
-/// is CRITICAL; one smaller than the one before by more than --max-shrink
-/// is at least WARNING.
+/// is CRITICAL; one smaller than the one before of the same series by
+/// more than --max-shrink is at least WARNING.
 pub fn judge_dumps(
     found: &[Dump],
     dir: &Path,
@@ -162,7 +178,9 @@ pub fn judge_dumps(
         )
         .perf([PerfData::new("dumps", 0.0, Unit::Count).min(0.0)]);
     };
-    let previous = found.get(1);
+    let previous = found[1..]
+        .iter()
+        .find(|d| series(&d.path) == series(&newest.path));
     let shrink = previous
         .filter(|p| p.size > 0)
         .map(|p| (1.0 - newest.size as f64 / p.size as f64) * 100.0);
@@ -566,12 +584,12 @@ mod tests {
         );
         assert_eq!(r.status, Status::Critical);
         assert!(r.summary.contains("(empty: the dump failed)"));
-        let shrunk = [dump("b.sql", 40, 1.0), dump("a.sql", 100, 25.0)];
+        let shrunk = [dump("app-2.sql", 40, 1.0), dump("app-1.sql", 100, 25.0)];
         let r = judge_dumps(&shrunk, dir, &args(50.0), &t, 1);
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
-            "newest dump b.sql is 1 h 0 min old, 40 bytes; 60% smaller than the one before (100 bytes); 2 dumps in /backups"
+            "newest dump app-2.sql is 1 h 0 min old, 40 bytes; 60% smaller than the one before (100 bytes); 2 dumps in /backups"
         );
         assert_eq!(r.details.len(), 2);
         assert_eq!(
@@ -587,6 +605,16 @@ mod tests {
             judge_dumps(&shrunk, dir, &args(60.0), &t, 0).status,
             Status::Ok
         );
+        // Every database dumped to one directory: the small one written
+        // last follows its own dump of the night before, not the big one.
+        let nightly = [
+            dump("postgres-20261207.sql", 10, 1.0),
+            dump("app-20261207.sql", 100, 1.1),
+            dump("postgres-20261206.sql", 10, 25.0),
+        ];
+        let r = judge_dumps(&nightly, dir, &args(50.0), &t, 0);
+        assert_eq!(r.status, Status::Ok, "{}", r.summary);
+        assert_eq!(perf(&r)[3], "previous_size=10B;;;0");
     }
 
     fn info(code: i64, backups: serde_json::Value) -> Value {
