@@ -50,7 +50,9 @@ fn idle_sessions_go_and_everything_else_stays() {
     let mut busy = cluster.client_as("app");
     let busy_pid = pid(&mut busy);
     let active = thread::spawn(move || {
-        let _ = busy.simple_query("SELECT pg_sleep(8)");
+        // Longer than the test on any machine, so that it is active at
+        // every run (a loaded one once took longer than 8 s); cancelled below.
+        let _ = busy.simple_query("SELECT pg_sleep(300)");
     });
     thread::sleep(Duration::from_millis(1300));
     let run = |user: &str, args: &[&str]| {
@@ -156,6 +158,7 @@ fn idle_sessions_go_and_everything_else_stays() {
         "the standby to keep streaming",
     );
     assert!(kept.simple_query("SELECT 1").is_ok());
+    cluster.execute(&format!("SELECT pg_cancel_backend({busy_pid})"));
     active.join().unwrap();
 }
 
