@@ -32,7 +32,16 @@ CATCH = CHECK_INTERVAL + MAX_ATTEMPTS * RETRY_INTERVAL
 
 SCALING = (
     f"every service: check_interval {CHECK_INTERVAL}s, retry_interval {RETRY_INTERVAL}s, "
-    f"max_check_attempts {MAX_ATTEMPTS} (the example's hourly ones included)"
+    f"max_check_attempts {MAX_ATTEMPTS} unless the example sets its own "
+    "(the example's hourly ones included)"
+)
+# Where this run's parts are, not thresholds: the services the example runs
+# through an Icinga agent on the database host are run by this Icinga2
+# itself, which is on that host.
+PLACES = (
+    "the agent's services (postgres-disk, postgres-log, postgres-dumps) run by this Icinga2 "
+    "itself, on the database host (no command_endpoint), with the sandbox's socket and dump "
+    "directories for /var/run/postgresql and /var/backups/postgresql"
 )
 
 # Duration thresholds too long for the run: (service, variable, shipped, used).
@@ -43,6 +52,8 @@ OVERRIDES = [
     ("postgres-long-running", "pgvigil_critical", "30min", "10min"),
     ("postgres-prepared-txns", "pgvigil_warning", "5min", "20s"),
     ("postgres-prepared-txns", "pgvigil_critical", "1h", "2min"),
+    ("postgres-replication-slots", "pgvigil_warning", "1GB,1h", "1GB,30s"),
+    ("postgres-replication-slots", "pgvigil_critical", "10GB,1d", "10GB,10min"),
 ]
 
 
@@ -60,19 +71,26 @@ def config(args):
 	vars.postgres_role = "primary"
 	vars.postgres_peers = [ "127.0.0.1:{args.standby_port}" ]
 	vars.pgbouncer = true
+	vars.agent_endpoint = "this host"
 }}
 """
     text = re.sub(r'object Host "db1" \{.*?\n\}\n', lambda _: host, text, count=1, flags=re.S)
+    text = text.replace('"/var/run/postgresql"', f'"{args.socket_dir}"')
+    text = text.replace('"/var/backups/postgresql"', f'"{args.dump_dir}"')
     out = []
     service = None
+    own_attempts = set(re.findall(r'apply Service "([^"]+)" \{[^}]*?max_check_attempts', text, flags=re.S))
     for line in text.splitlines():
+        if re.match(r"\s*command_endpoint = ", line):
+            continue
         m = re.match(r'apply Service "([^"]+)"', line)
         if m:
             service = m.group(1)
             out.append(line)
             out.append(f"\tcheck_interval = {CHECK_INTERVAL}s")
             out.append(f"\tretry_interval = {RETRY_INTERVAL}s")
-            out.append(f"\tmax_check_attempts = {MAX_ATTEMPTS}")
+            if service not in own_attempts:
+                out.append(f"\tmax_check_attempts = {MAX_ATTEMPTS}")
             if service == "pgbouncer-pools":
                 out.append(f"\tvars.pgvigil_port = {args.bouncer_port}")
             for svc, var, _, used in OVERRIDES:
@@ -277,11 +295,22 @@ def minutes_text(seconds):
 
 # --- Routine operations: each must page nobody. ------------------------------
 
+def dump_all(s):
+    """The nightly dump: every database, gzipped, where postgres-dumps looks."""
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    for db in s.sql("SELECT datname FROM pg_database WHERE datallowconn").split():
+        target = Path(s.a.dump_dir) / f"{db}-{stamp}.sql.gz"
+        with open(target, "wb") as out:
+            dump = subprocess.Popen([str(Path(s.a.pgbin) / "pg_dump")] + s.conn(db=db), stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            gz = subprocess.run(["gzip", "-c"], stdin=dump.stdout, stdout=out)
+            err = dump.communicate()[1]
+        assert dump.returncode == 0 and gz.returncode == 0, err.decode(errors="replace")
+        os.chmod(target, 0o644)
+
+
 def routine(s):
     base = s.a.base
-    dump_dir = Path(base) / "dumps"
-    dump_dir.mkdir(exist_ok=True)
-    os.chmod(dump_dir, 0o777)
     pgbin = Path(s.a.pgbin)
     ops = []
 
@@ -293,10 +322,7 @@ def routine(s):
 
     @op("pg_dump of every database")
     def _():
-        for db in s.sql("SELECT datname FROM pg_database WHERE datallowconn").split():
-            r = subprocess.run([str(pgbin / "pg_dump"), "-Fc", "-f", str(dump_dir / f"{db}.dump")] + s.conn(db=db),
-                               capture_output=True, text=True)
-            assert r.returncode == 0, r.stderr
+        dump_all(s)
 
     @op("pg_basebackup")
     def _():
@@ -472,7 +498,42 @@ def faults(s):
         lambda: os.kill(held.pop("receiver"), signal.SIGCONT),
         extra=30, why="the lag must first reach the 30 s warning")
 
+    add("an inactive slot retaining WAL", "postgres-replication-slots",
+        lambda: s.sql("SELECT pg_create_physical_replication_slot('soak_forgotten', true)"),
+        lambda: s.sql("SELECT pg_drop_replication_slot('soak_forgotten')"),
+        extra=40, why="the (shortened) inactive threshold is 30 s, from the first run that sees the slot "
+                      "before PostgreSQL 17")
+
     # Storage and data.
+    def fill():
+        mount = s.a.tablespace
+        s.sql("CREATE TABLE soak_fill (pad text) TABLESPACE soak_ts", db="app")
+        while True:
+            st = os.statvfs(mount)
+            if 1 - st.f_bavail / st.f_blocks >= 0.93:
+                break
+            s.sql("INSERT INTO soak_fill SELECT repeat(md5(g::text), 60) FROM generate_series(1, 500) g",
+                  db="app", check=False)
+    add("a tablespace's filesystem filling (a 32 MB tmpfs to 93%)", "postgres-disk", fill,
+        lambda: s.sql("DROP TABLE soak_fill", db="app"))
+
+    def corrupt():
+        s.sql("CREATE TABLE soak_corrupt AS SELECT g AS i, repeat('x', 100) AS pad "
+              "FROM generate_series(1, 1000) g", db="app")
+        # VACUUM FULL writes the new file past shared buffers, so the next
+        # read comes from the file.
+        s.sql("VACUUM FULL soak_corrupt", db="app")
+        s.sql("CHECKPOINT")
+        path = s.sql("SELECT current_setting('data_directory') || '/' || pg_relation_filepath('soak_corrupt')",
+                     db="app")
+        with open(path, "r+b") as f:
+            f.seek(4000)
+            f.write(b"\xde\xad\xbe\xef" * 8)
+        # The application reads it, once.
+        s.sql("SELECT count(*) FROM soak_corrupt", db="app", check=False)
+    add("a data checksum failure (a page corrupted on disk, read once)", "postgres-checksums", corrupt,
+        lambda: s.sql("DROP TABLE soak_corrupt", db="app"))
+
     def invalid_index():
         s.sql("CREATE TABLE IF NOT EXISTS soak_dup (i int); INSERT INTO soak_dup VALUES (1), (1)", db="app")
         s.sql("CREATE UNIQUE INDEX CONCURRENTLY soak_dup_i ON soak_dup (i)", db="app", check=False)
@@ -496,6 +557,41 @@ def faults(s):
         s.stop(held.pop("dl2"))
     add("a deadlock storm", "postgres-deadlocks", deadlocks, no_deadlocks)
 
+    # The log.
+    def repeat(key, every, action):
+        stop = threading.Event()
+
+        def loop():
+            while not stop.is_set():
+                action()
+                stop.wait(every)
+        t = threading.Thread(target=loop)
+        t.start()
+        held[key] = (stop, t)
+
+    def unrepeat(key):
+        stop, t = held.pop(key)
+        stop.set()
+        t.join()
+
+    def error_burst():
+        p = s.session(db="app")
+        held["errors_session"] = p
+        repeat("errors", 0.05, lambda: s.send(p, "SELECT 1/0;"))
+
+    def no_errors():
+        unrepeat("errors")
+        s.close(held.pop("errors_session"))
+    add("an error burst (20 errors a second)", "postgres-log", error_burst, no_errors)
+
+    def failed_login():
+        # soak_app has no password, and pg_hba.conf asks it for one over TCP.
+        subprocess.run([s.psql_bin, "-X", "-w", "-h", "127.0.0.1", "-p", str(s.a.port), "-U", "soak_app",
+                        "-d", "app", "-c", "SELECT 1"],
+                       env={**os.environ, "PGPASSWORD": os.urandom(8).hex()}, capture_output=True)
+    add("failed logins (2 a second)", "postgres-log",
+        lambda: repeat("logins", 0.5, failed_login), lambda: unrepeat("logins"))
+
     # Configuration and roles.
     add("a new superuser", "postgres-roles",
         lambda: s.sql("CREATE ROLE soak_intruder SUPERUSER LOGIN"),
@@ -512,10 +608,14 @@ def faults(s):
 
     # Workload and pooler.
     def rollbacks():
-        # At a rate, as an application's sessions roll back: a session busy
-        # without a pause (pgbench unthrottled) leaves its counts pending and
-        # pg_stat_database does not see them until it pauses or ends (seen on 15).
-        held["rb"] = s.pgbench("BEGIN;\nSELECT 1;\nROLLBACK;\n", 4, 120, db="app", rate=400)
+        # Transactions that read a table, as an application's do. From
+        # PostgreSQL 15 a backend flushes its transaction counts with its
+        # table statistics: ones that touch no table (BEGIN; SELECT 1;
+        # ROLLBACK) reach pg_stat_database when the session ends (seen on
+        # 15.18: 201 rollbacks, then none for 8 s at 400/s).
+        held["rb"] = s.pgbench("\\set aid random(1, 1000000)\nBEGIN;\n"
+                               "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\nROLLBACK;\n",
+                               4, 120, db="app", rate=400)
     add("a rollback storm", "postgres-commit-ratio", rollbacks, lambda: s.stop(held.pop("rb")))
 
     def waiting():
@@ -638,8 +738,8 @@ def report(args, s, services, op_rows, fault_rows, idle_bad, findings, took):
     ]
     for svc, var, shipped, used in OVERRIDES:
         lines.append(f"- {svc}: {var} {shipped} -> {used};")
-    lines += ["- not instantiated: the agent's services (disk, dumps, log: they need an Icinga agent), "
-              "subscriptions, pgBackRest and Patroni (parts this run does not start).", ""]
+    lines += [f"- {PLACES};",
+              "- not instantiated: subscriptions, pgBackRest and Patroni (parts this run does not start).", ""]
 
     caught = sum(1 for f in fault_rows if f[2] is not None and f[2] <= f[6])
     missed = [f for f in fault_rows if f[2] is None or f[2] > f[6]]
@@ -714,11 +814,13 @@ def main():
     c.add_argument("--bouncer-port", required=True)
     c.add_argument("--plugins", required=True)
     c.add_argument("--sandbox", required=True)
+    c.add_argument("--socket-dir", required=True)
+    c.add_argument("--dump-dir", required=True)
     r = sub.add_parser("run")
     r.add_argument("--minutes", type=int, default=30)
     r.add_argument("--services", type=int, required=True)
     for name in ["base", "pgbin", "pg-user", "port", "standby-port", "bouncer-port", "perfdata", "runs",
-                 "icinga2-version", "out"]:
+                 "icinga2-version", "out", "dump-dir", "tablespace"]:
         r.add_argument(f"--{name}", required=True)
     args = p.parse_args()
     (config if args.what == "config" else run)(args)

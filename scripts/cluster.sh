@@ -41,7 +41,12 @@ ${extra_conf:-}
 CONF
   run_pg "$pgbin/pg_ctl" start -w -D "$base/primary" -l "$base/primary.log" >/dev/null
   psql_p -c "CREATE ROLE monitor LOGIN IN ROLE pg_monitor"
-  run_pg "$pgbin/pg_basebackup" -h "$base" -p "$port" -U postgres -D "$base/standby" -X stream -c fast
+  # A sourcing script's own setup before the standby is copied (its
+  # tablespaces, mapped by standby_basebackup_args).
+  if declare -F before_standby >/dev/null; then before_standby; fi
+  # shellcheck disable=SC2086 # standby_basebackup_args: words
+  run_pg "$pgbin/pg_basebackup" -h "$base" -p "$port" -U postgres -D "$base/standby" -X stream -c fast \
+    ${standby_basebackup_args:-}
   cat >>"$base/standby/postgresql.conf" <<CONF
 port = $standby_port
 cluster_name = 'pgvigil-standby'

@@ -25,13 +25,40 @@ repo=$PWD
 # A server as in production (fsync on, which the throwaway clusters leave
 # off), what the example's settings service expects, room for prepared
 # transactions, and data checksums.
+# The log as a packaged server keeps it (logging_collector), for
+# postgres-log and the routine log rotation.
 extra_conf="fsync = on
 max_prepared_transactions = 10
 log_lock_waits = on
 log_checkpoints = on
 log_min_duration_statement = 1s
-max_connections = 100"
+max_connections = 100
+logging_collector = on
+log_directory = 'log'"
 initdb_args="--data-checksums"
+# A tablespace on a small filesystem of its own, for the filling fault; the
+# standby keeps its copy elsewhere (both on one host would share the files).
+tablespace=$base/tablespace
+before_standby() {
+  mkdir -p "$tablespace"
+  mount -t tmpfs -o size=32m tmpfs "$tablespace"
+  chown "$pg_user" "$tablespace"
+  psql_p -q -c "CREATE TABLESPACE soak_ts LOCATION '$tablespace'" >/dev/null
+}
+standby_basebackup_args="-T $tablespace=$base/standby-tablespace"
+icinga_pid=
+stop_soak() {
+  [ -n "$icinga_pid" ] && kill "$icinga_pid" 2>/dev/null || true
+  pkill -f "pgbench.* $base" 2>/dev/null || true
+  wait 2>/dev/null || true
+  # The servers first, then the tablespace's filesystem, then the rest.
+  for d in standby primary; do
+    run_pg "$pgbin/pg_ctl" stop -m immediate -D "$base/$d" >/dev/null 2>&1 || true
+  done
+  umount "$tablespace" 2>/dev/null || true
+  cleanup_cluster
+}
+trap stop_soak EXIT
 start_cluster
 start_pgbouncer
 pgbench=$pgbin/pgbench
@@ -66,10 +93,21 @@ done
 : >"$base/runs.log"
 chmod 666 "$base/runs.log"
 
+# A role that must give a password over TCP and has none: the failed
+# logins of the log fault.
+sed -i '1i host all soak_app 127.0.0.1/32 scram-sha-256' "$base/primary/pg_hba.conf"
+psql_p -q -c "CREATE ROLE soak_app LOGIN" -c "SELECT pg_reload_conf()" >/dev/null
+dumps=$base/dumps
+mkdir -p "$dumps"
+chmod 755 "$dumps"
 psql_p -q -c "CREATE DATABASE app" >/dev/null
 # What postgres-bloat's comment in the example asks of the monitoring role.
 psql_p -q -c "GRANT pg_read_all_data TO monitor" >/dev/null
 run_pg "$pgbench" -i -q -s 10 -h "$base" -p "$port" -U postgres app >/dev/null 2>&1
+# Last night's dumps, for postgres-dumps.
+for db in postgres app; do
+  run_pg "$pgbin/pg_dump" -h "$base" -p "$port" -U postgres "$db" | gzip >"$dumps/$db-$(date +%Y%m%d)000000.sql.gz"
+done
 
 # Icinga2 in a sandbox, as the server user.
 ic=$base/icinga2
@@ -78,7 +116,7 @@ cp packaging/icinga2/pgvigil.conf "$ic/pgvigil.conf"
 python3 bench/soak.py config \
   --example packaging/icinga2/pgvigil-example.conf \
   --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \
-  --plugins "$plugins" --sandbox "$ic" >"$ic/icinga2.conf"
+  --plugins "$plugins" --sandbox "$ic" --socket-dir "$base" --dump-dir "$dumps" >"$ic/icinga2.conf"
 chown -R "$pg_user" "$ic" "$plugins"
 run_pg icinga2 daemon -C -c "$ic/icinga2.conf" \
   -DDataDir="$ic/lib" -DLogDir="$ic/log" -DCacheDir="$ic/cache" -DSpoolDir="$ic/spool" \
@@ -90,18 +128,12 @@ runuser -u "$pg_user" -- env HOME="$ic" PGVIGIL_STATE_DIR="$ic/state" \
   -DInitRunDir="$ic/run" -DRunAsUser="$pg_user" -DRunAsGroup="$(id -gn "$pg_user")" \
   >"$ic/daemon.log" 2>&1 &
 icinga_pid=$!
-stop_soak() {
-  kill "$icinga_pid" 2>/dev/null || true
-  pkill -f "pgbench.* $base" 2>/dev/null || true
-  wait 2>/dev/null || true
-  cleanup_cluster
-}
-trap stop_soak EXIT
 
 services=$(sed -n 's/.*Instantiated \([0-9]*\) Services\..*/\1/p' "$ic/validate.log")
 python3 bench/soak.py run --services "$services" \
   --minutes "$minutes" --base "$base" --pgbin "$pgbin" --pg-user "$pg_user" \
   --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \
   --perfdata "$ic/perfdata" --runs "$base/runs.log" \
+  --dump-dir "$dumps" --tablespace "$tablespace" \
   --icinga2-version "$(icinga2 --version | head -1)" \
   --out bench/results/soak.md
