@@ -328,9 +328,10 @@ def routine(s):
     def _():
         target = Path(base) / "basebackup"
         r = s.as_server(str(pgbin / "pg_basebackup"), "-h", base, "-p", str(s.a.port), "-U", "postgres",
-                        "-D", str(target), "-X", "stream", "-c", "fast")
+                        "-D", str(target), "-X", "stream", "-c", "fast",
+                        "-T", f"{s.a.tablespace}={target}-tablespace")
+        subprocess.run(["rm", "-rf", str(target), f"{target}-tablespace"])
         assert r.returncode == 0, r.stderr
-        subprocess.run(["rm", "-rf", str(target)])
 
     @op("VACUUM FULL of the busiest table")
     def _():
@@ -430,8 +431,12 @@ def faults(s):
 
     def exhaust():
         held["sleepers"] = s.pgbench("SELECT pg_sleep(60);\n", 85, 60)
-    add("connections exhausted (85 of 100 held)", "postgres-connections", exhaust,
-        lambda: s.stop(held.pop("sleepers")), extra=5, why="85 sessions take a few seconds to open")
+    def release():
+        # pgbench ended leaves its sessions sleeping on the server.
+        s.stop(held.pop("sleepers"))
+        s.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60);'")
+    add("connections exhausted (85 of 100 held)", "postgres-connections", exhaust, release,
+        extra=5, why="85 sessions take a few seconds to open")
 
     def pile_up():
         s.sql("CREATE TABLE IF NOT EXISTS soak_locked (i int)", db="app")
@@ -455,8 +460,11 @@ def faults(s):
 
     def long_statement():
         held["long"] = s.pgbench("SELECT pg_sleep(300);\n", 1, 300)
-    add("a long statement", "postgres-long-running", long_statement,
-        lambda: s.stop(held.pop("long")), extra=150, why="the (shortened) warning threshold is 150 s")
+    def end_long_statement():
+        s.stop(held.pop("long"))
+        s.sql("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(300);'")
+    add("a long statement", "postgres-long-running", long_statement, end_long_statement,
+        extra=150, why="the (shortened) warning threshold is 150 s")
 
     def prepared():
         p = s.session(db="app")

@@ -12,6 +12,21 @@ fn write_wal(primary: &Cluster, megabytes: u32) {
     ));
 }
 
+/// Runs `f` while the server process `pid` is stopped (SIGSTOP), and
+/// lets it go on (SIGCONT) before returning what `f` returned.
+fn while_stopped<T>(pid: i32, f: impl FnOnce() -> T) -> T {
+    let signal = |sig: &str| {
+        harness::run_ok(
+            harness::as_server_user("kill").args([sig, &pid.to_string()]),
+            &format!("kill {sig} {pid}"),
+        )
+    };
+    signal("-STOP");
+    let out = f();
+    signal("-CONT");
+    out
+}
+
 #[test]
 fn primary_and_standby_both_sides() {
     let primary = Cluster::start("repl-primary");
@@ -170,19 +185,13 @@ fn a_stalled_wal_sender_is_seen_while_the_lag_reads_zero() {
         .query_one("SELECT pid FROM pg_stat_replication", &[])
         .unwrap()
         .get(0);
-    harness::run_ok(
-        harness::as_server_user("kill").args(["-STOP", &sender.to_string()]),
-        "SIGSTOP the walsender",
-    );
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    let out = standby
-        .plugin(PLUGIN)
-        .args(&["-w", "16MB,receipt_age=2s", "-c", "1GB"])
-        .run();
-    harness::run_ok(
-        harness::as_server_user("kill").args(["-CONT", &sender.to_string()]),
-        "SIGCONT the walsender",
-    );
+    let out = while_stopped(sender, || {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        standby
+            .plugin(PLUGIN)
+            .args(&["-w", "16MB,receipt_age=2s", "-c", "1GB"])
+            .run()
+    });
     out.expect("WARNING");
     assert!(
         out.summary().starts_with(
@@ -236,20 +245,14 @@ fn a_stopped_wal_receiver_lags_by_its_silence_on_the_primary() {
         .query_one("SELECT pid FROM pg_stat_wal_receiver", &[])
         .unwrap()
         .get(0);
-    harness::run_ok(
-        harness::as_server_user("kill").args(["-STOP", &receiver.to_string()]),
-        "SIGSTOP the WAL receiver",
-    );
-    write_wal(&primary, 2);
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    let out = primary
-        .plugin(PLUGIN)
-        .args(&["-w", "1GB,2s", "-c", "2GB,1h"])
-        .run();
-    harness::run_ok(
-        harness::as_server_user("kill").args(["-CONT", &receiver.to_string()]),
-        "SIGCONT the WAL receiver",
-    );
+    let out = while_stopped(receiver, || {
+        write_wal(&primary, 2);
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        primary
+            .plugin(PLUGIN)
+            .args(&["-w", "1GB,2s", "-c", "2GB,1h"])
+            .run()
+    });
     out.expect("WARNING");
     assert!(
         out.summary().contains("; silent1 silent for "),
