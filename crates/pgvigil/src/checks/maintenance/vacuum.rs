@@ -187,7 +187,10 @@ impl Check for Vacuum {
     const HINT: &'static str = "see whether autovacuum runs on those tables (pg_stat_progress_vacuum, the log with log_autovacuum_min_duration), whether a long transaction holds back cleanup, and run VACUUM (VERBOSE, ANALYZE) on the worst ones";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A percentage applies to the worst dead-tuple share (dead / live) among tables
-  with more than --min-dead dead tuples; a duration to the oldest stale VACUUM
+  with more than --min-dead dead tuples, but for those autovacuum visited in the
+  last three autovacuum_naptimes: what a vacuum left, an old snapshot holds (the
+  summary names the table; check_pg_long_running the snapshot's holder), and
+  another VACUUM would not help. A duration applies to the oldest stale VACUUM
   (of such a table) or ANALYZE (of a table with more than --min-changes rows
   changed since). A table with autovacuum disabled is at least WARNING, and so
   is autovacuum = off. workers=PCT applies to the autovacuum workers busy, as
