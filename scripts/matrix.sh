@@ -92,8 +92,11 @@ for major in "${majors[@]}"; do
     printf 'PostgreSQL %-6s %3d passed, %d failed (%ds): %s\n' "$version" "$passed" "$failed" "$seconds" \
       "$(grep -E '^test .* FAILED$' "$log" | awk '{print $2}' | paste -sd, -)"
     # Each failure's section: what the test printed, where it panicked, the
-    # whole panic message (a plugin's output, for a wrong state).
-    sed -n '/^---- /,/^$/p' "$log" | grep -v -E '^ +[0-9]+: |^ +at |^stack backtrace:|^note: ' |
+    # whole panic message (a plugin's output, for a wrong state), up to the
+    # list of failures (a section's first blank line comes before the panic
+    # when the test printed nothing).
+    sed -n '/^---- /,/^failures:$/p' "$log" |
+      grep -v -E '^ +[0-9]+: |^ +at |^stack backtrace:|^note: |^failures:$|^$' |
       head -80 | sed 's/^/    /'
     grep '^integration: ' "$log" | sed 's/^/    /'
     failed_versions=$((failed_versions + 1))
