@@ -94,7 +94,7 @@ suite! {
         example: "-w 80% -c 90%",
     },
     replication_lag => replication::replication_lag::ReplicationLag {
-        measures: "on a primary: each standby's lag in bytes and time (`pg_stat_replication`); on a standby: WAL received but not replayed, and replay delay (never alarms on an idle primary), the time since the WAL receiver last heard from the primary (a stalled path leaves it `streaming` with a lag of 0), no WAL receiver (CRITICAL), replay paused (WARNING)",
+        measures: "on a primary: each standby's lag in bytes and time (`pg_stat_replication`; a standby silent past `wal_receiver_status_interval` while WAL waits for it lags by that silence); on a standby: WAL received but not replayed, and replay delay (never alarms on an idle primary), the time since the WAL receiver last heard from the primary (a stalled path leaves it `streaming` with a lag of 0), no WAL receiver (CRITICAL), replay paused (WARNING)",
         thresholds: "the unit decides: sizes to bytes, durations to time; `receipt_age=` to the receiver's silence (default `-w receipt_age=1min -c receipt_age=5min`)",
         example: "--min-standbys 1 -w 16MB,30s -c 1GB,5min",
     },
@@ -134,7 +134,7 @@ suite! {
         example: "-w 50%,30d: -c 75%,3d:",
     },
     vacuum => maintenance::vacuum::Vacuum {
-        measures: "tables that need VACUUM (more than `--min-dead` dead tuples, default 1000, and a large dead share) or ANALYZE (more than `--min-changes` rows changed since statistics that have gone stale); tables with autovacuum disabled and `autovacuum = off` (WARNING); autovacuum workers busy against `autovacuum_max_workers` and the longest-running one (all busy for hours leaves every other table waiting); with `-v` the running vacuums",
+        measures: "tables that need VACUUM (more than `--min-dead` dead tuples, default 1000, and a large dead share, unless autovacuum visited the table in the last three naptimes: what it left, an old snapshot holds, and the summary names the table) or ANALYZE (more than `--min-changes` rows changed since statistics that have gone stale); tables with autovacuum disabled and `autovacuum = off` (WARNING); autovacuum workers busy against `autovacuum_max_workers` and the longest-running one (all busy for hours leaves every other table waiting); with `-v` the running vacuums",
         thresholds: "`%` to the worst dead share, a duration to the oldest stale VACUUM/ANALYZE (default `-w 10%,1d -c 50%,7d`); `workers=%` to the busy workers' share, `worker_age=` to the longest-running one",
         example: r#"--all-databases --exclude '^staging\.'"#,
     },
