@@ -350,8 +350,9 @@ pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckRes
         ),
         None => format!("no table needs VACUUM or ANALYZE{scope}"),
     };
-    if let Some(h) = tables.iter().filter(|t| t.held).max_by_key(|t| t.dead) {
-        let others = tables.iter().filter(|t| t.held).count() - 1;
+    let held: Vec<&Table> = tables.iter().filter(|t| t.held).collect();
+    if let Some(h) = held.iter().max_by_key(|t| t.dead) {
+        let others = held.len() - 1;
         summary.push_str(&format!(
             "; {} keeps {} dead tuples though vacuumed {} ago (an old snapshot holds them, or they came since){}",
             qualified(h, many),
