@@ -30,17 +30,16 @@ impl Format {
     }
 }
 
-/// Who printed the result: the check's short name (`connections`) and the
-/// name after `PG_` in its status line (`CONNECTIONS`).
+/// Who printed the result: the check's short name (`connections`), which
+/// its status line gives upper-cased after `PG_` (`PG_CONNECTIONS`).
 #[derive(Debug, Clone, Copy)]
 pub struct Source<'a> {
     pub check: &'a str,
-    pub display: &'a str,
 }
 
 pub fn render(result: &CheckResult, source: Source, format: Format) -> String {
     match format {
-        Format::Nagios => result.render(source.display),
+        Format::Nagios => result.render(&source.check.to_ascii_uppercase()),
         Format::Json => json(result, source),
         Format::OpenMetrics => openmetrics(result, source),
     }
@@ -268,7 +267,6 @@ mod tests {
 
     const SOURCE: Source = Source {
         check: "connections",
-        display: "CONNECTIONS",
     };
 
     #[test]

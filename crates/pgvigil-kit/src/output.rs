@@ -44,6 +44,14 @@ impl CheckResult {
         }
     }
 
+    /// A judge's UNKNOWN when what was measured cannot answer what the
+    /// thresholds ask here, worded as a run that could not measure.
+    pub fn cannot_measure(why: String) -> CheckResult {
+        let error = crate::error::Error::CannotMeasure(why);
+        let hint = error.hint("").unwrap_or_default();
+        CheckResult::new(error.status(), error.to_string()).with_hint(hint)
+    }
+
     /// Sets the next step an operator should take on this result.
     pub fn with_hint(mut self, hint: impl Into<String>) -> CheckResult {
         self.hint = Some(hint.into());

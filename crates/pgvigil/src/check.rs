@@ -25,16 +25,13 @@ pub struct Context {
 }
 
 /// One monitoring check. The registry names it once; the runner parses its
-/// options, connects, and calls `run`, which fetches the measured values and
-/// hands them to the check's pure judge.
+/// options, connects, and calls `run`: `fetch` reads the measured values,
+/// `judge` (a pure function) turns them into the result.
 pub trait Check {
-    /// The name after `PG_` in the status line, e.g. `CONNECTIONS`.
-    const DISPLAY: &'static str;
-    /// What the check measures, for `--help`.
-    const ABOUT: &'static str;
     /// The units `-w`/`-c` may use.
     const UNITS: UnitSpec;
-    /// What `-w`/`-c` apply to, and examples, for `--help`.
+    /// What `-w`/`-c` apply to, and examples, for `--help`; `{defaults}`
+    /// stands for DEFAULT_THRESHOLDS as a command line gives them.
     const THRESHOLD_HELP: &'static str;
     /// The next step an operator should take when the check is not OK: what
     /// to look at or run first. Ends the long output of every alert.
@@ -50,36 +47,112 @@ pub trait Check {
     /// Director's service templates set it: a minute for what can break at
     /// any time, longer for what moves slowly (sizes, settings, backups).
     const INTERVAL: u32 = 60;
-    /// Defaults for `-w` and `-c` when left out.
+    /// Defaults for `-w` and `-c` when left out ("" for none). The help
+    /// and the README's table say them through `{defaults}`.
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = None;
     /// The check's own options.
     type Args: Args;
 
-    /// Checks the check's own options before anything connects, so bad
-    /// input is UNKNOWN whether or not the server is up.
-    fn validate(_args: &Self::Args) -> Result<(), Error> {
+    /// What one run measures: everything the judge reads besides the
+    /// options (a rate's previous sample included, as the state store gave it).
+    type Measured;
+
+    /// Checks the check's own options against the thresholds before
+    /// anything connects, so bad input is UNKNOWN whether or not the server
+    /// is up.
+    fn validate(_args: &Self::Args, _thresholds: &Thresholds) -> Result<(), Error> {
         Ok(())
     }
 
-    /// A check that can measure without the server (files on this host)
-    /// answers here, and the run never connects. None: connect and `run`.
-    fn without_server(_args: &Self::Args, _ctx: &Context) -> Option<Result<CheckResult, Error>> {
+    /// A check that measures without the server (files on this host, an
+    /// HTTP API) does it here, and the run never connects. None: connect and
+    /// `fetch`.
+    fn fetch_local(_args: &Self::Args, _ctx: &Context) -> Option<Result<Self::Measured, Error>> {
         None
     }
 
-    /// A check that can still measure when the server cannot be reached
-    /// (its log says why it is down) answers here; None: the connection
-    /// error stands.
-    fn when_unreachable(
+    /// A check that can still measure when the server cannot be reached (its
+    /// log says why it is down) does it here; None: the connection error
+    /// stands.
+    fn fetch_unreachable(
         _args: &Self::Args,
         _ctx: &Context,
         _error: &Error,
-    ) -> Option<Result<CheckResult, Error>> {
+    ) -> Option<Result<Self::Measured, Error>> {
         None
     }
 
-    /// Fetch the measured values, then judge them.
-    fn run(args: &Self::Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error>;
+    /// Reads the measured values from the server.
+    fn fetch(args: &Self::Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error>;
+
+    /// The optional second look: after a first judgement, reads what only
+    /// an alert's (or `-v`'s) long output needs, such as database names or
+    /// what holds the xmin horizon, into `measured`, which is then judged
+    /// again. Returns whether it read anything. The judge alone decides.
+    fn look_closer(
+        _measured: &mut Self::Measured,
+        _first: &CheckResult,
+        _judging: &Judging<Self::Args>,
+        _db: &mut Session,
+        _ctx: &Context,
+    ) -> Result<bool, Error> {
+        Ok(false)
+    }
+
+    /// The state, status line, perfdata and long output of what was
+    /// measured: a pure function, the same for a plugin's run, a combined
+    /// run and the unit tests.
+    fn judge(measured: &Self::Measured, judging: &Judging<Self::Args>) -> CheckResult;
+
+    /// Fetch, judge, and judge again after a closer look.
+    fn run(args: &Self::Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+        let mut measured = Self::fetch(args, db, ctx)?;
+        Self::judged(&mut measured, args, Some(db), ctx)
+    }
+
+    /// Judges what was measured, with the closer look when there is a
+    /// session to take it on.
+    fn judged(
+        measured: &mut Self::Measured,
+        args: &Self::Args,
+        db: Option<&mut Session>,
+        ctx: &Context,
+    ) -> Result<CheckResult, Error> {
+        let judging = Judging {
+            args,
+            thresholds: &ctx.thresholds,
+            verbose: ctx.verbose,
+        };
+        let first = Self::judge(measured, &judging);
+        if let Some(db) = db {
+            if Self::look_closer(measured, &first, &judging, db, ctx)? {
+                return Ok(Self::judge(measured, &judging));
+            }
+        }
+        Ok(first)
+    }
+}
+
+/// What a judge is given besides the measured values: the check's options,
+/// `-w`/`-c` with the defaults filled in, and `-v`.
+pub struct Judging<'a, A> {
+    pub args: &'a A,
+    pub thresholds: &'a Thresholds,
+    pub verbose: u8,
+}
+
+/// The defaults as a command line gives them: `-w 80% -c 90%`, `-w 0`.
+pub fn defaults_text(defaults: Option<(&str, &str)>) -> String {
+    let Some((warning, critical)) = defaults else {
+        return String::new();
+    };
+    let given = [("-w", warning), ("-c", critical)];
+    let sides: Vec<String> = given
+        .iter()
+        .filter(|(_, range)| !range.is_empty())
+        .map(|(flag, range)| format!("{flag} {range}"))
+        .collect();
+    sides.join(" ")
 }
 
 impl Context {

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
-use crate::check::{Check, Context};
+use crate::check::{defaults_text, Check, Context};
 use crate::conninfo::{ConnArgs, ConnSettings};
 use crate::error::Error;
 use crate::formats::{self, Format, Source};
@@ -76,8 +76,13 @@ where
             timeout: parent.timeout,
             runbook: parent.runbook.clone(),
         };
-        let result = C::without_server(&cli.check, &ctx)
-            .unwrap_or_else(|| C::run(&cli.check, db, &ctx))
+        let result = C::validate(&cli.check, &ctx.thresholds)
+            .and_then(|()| match C::fetch_local(&cli.check, &ctx) {
+                Some(measured) => {
+                    measured.and_then(|mut m| C::judged(&mut m, &cli.check, None, &ctx))
+                }
+                None => C::run(&cli.check, db, &ctx),
+            })
             .unwrap_or_else(|e| error_result(&e, name));
         let next = NextStep {
             check,
@@ -170,18 +175,34 @@ EXIT STATUS
   0 OK, 1 WARNING, 2 CRITICAL (also: cannot connect), 3 UNKNOWN (bad arguments,
   timeout, missing privilege, failed query).";
 
-/// The command line of check `C` as the plugin `name`, with the registry's
-/// example: what `--help` prints and the man pages are rendered from.
-pub fn command<C: Check>(name: &'static str, example: &str) -> clap::Command {
+/// What the registry says of a check that its command line shows.
+#[derive(Debug, Clone, Copy)]
+pub struct Program {
+    /// `check_pg_locks`.
+    pub binary: &'static str,
+    /// One line: what it measures.
+    pub about: &'static str,
+    /// The options of one typical run.
+    pub example: &'static str,
+}
+
+/// The command line of check `C` as the registry names it: what `--help`
+/// prints and the man pages are rendered from.
+pub fn command<C: Check>(program: Program) -> clap::Command {
+    let Program {
+        binary: name,
+        about,
+        example,
+    } = program;
     let example = format!("{name} {example}");
     Cli::<C::Args>::command()
         .name(name)
         .bin_name(name)
         .version(env!("CARGO_PKG_VERSION"))
-        .about(C::ABOUT)
+        .about(about)
         .after_help(format!(
             "{}\n\nEXAMPLE\n  {}\n\n{FOOTER}",
-            C::THRESHOLD_HELP,
+            C::THRESHOLD_HELP.replace("{defaults}", &defaults_text(C::DEFAULT_THRESHOLDS)),
             example.trim_end()
         ))
         .max_term_width(100)
@@ -190,15 +211,15 @@ pub fn command<C: Check>(name: &'static str, example: &str) -> clap::Command {
         .args_override_self(true)
 }
 
-/// Runs check `C` as the plugin `name` with `args` (the first being the
+/// Runs check `C` as the registry names it with `args` (the first being the
 /// name it was called by) and exits with its state.
-pub fn run<C: Check>(name: &'static str, example: &str, args: Vec<std::ffi::OsString>) -> ! {
+pub fn run<C: Check>(program: Program, args: Vec<std::ffi::OsString>) -> ! {
+    let name = program.binary;
     let source = Source {
         check: short_name(name),
-        display: C::DISPLAY,
     };
     let format = requested_format(&args);
-    let matches = match command::<C>(name, example).try_get_matches_from(args) {
+    let matches = match command::<C>(program).try_get_matches_from(args) {
         Ok(matches) => matches,
         Err(e) => usage_error(source, e, format),
     };
@@ -307,7 +328,7 @@ fn execute<C: Check>(
         }),
     );
     let thresholds = thresholds::<C>(&cli.common.warning, &cli.common.critical)?;
-    C::validate(&cli.check)?;
+    C::validate(&cli.check, &thresholds)?;
     let conn = ConnSettings::resolve(&cli.common.conn, name, &|k| std::env::var(k).ok())?;
     // The console's database, with the password ~/.pgpass has for it.
     let conn = match C::CONSOLE {
@@ -322,8 +343,8 @@ fn execute<C: Check>(
         timeout: timeout.duration(),
         runbook: next.runbook.clone(),
     };
-    if let Some(result) = C::without_server(&cli.check, &ctx) {
-        return result;
+    if let Some(measured) = C::fetch_local(&cli.check, &ctx) {
+        return C::judged(&mut measured?, &cli.check, None, &ctx);
     }
     let connected = if C::CONSOLE.is_some() {
         Session::connect_console(&ctx.conn)
@@ -333,7 +354,10 @@ fn execute<C: Check>(
     let mut session = match connected {
         Ok(session) => session,
         Err(e @ Error::Connect { .. }) => {
-            return C::when_unreachable(&cli.check, &ctx, &e).unwrap_or(Err(e))
+            return match C::fetch_unreachable(&cli.check, &ctx, &e) {
+                Some(measured) => C::judged(&mut measured?, &cli.check, None, &ctx),
+                None => Err(e),
+            }
         }
         Err(e) => return Err(e),
     };

@@ -30,7 +30,7 @@ pub const LABELS: [&str; 11] = [
 const MAX_DISTINCT: usize = 10_000;
 const SLOWEST_KEPT: usize = 10;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Tally {
     counts: [u64; LABELS.len()],
     pub messages: HashMap<String, u64>,

@@ -1,13 +1,13 @@
 //! check_pg_health: several of the suite's checks in one run over one
 //! session, reported as one result: a whole health check as one service.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::judge::{worst, worst_first};
 use crate::output::Part;
 use crate::runner::Prepared;
 use crate::session::Session;
 use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Thresholds, UnitSpec};
 
 /// A combined run over the checks `P` offers: the registry, which lists
 /// this check among the others, hands itself in, so this module needs no
@@ -42,9 +42,7 @@ const DEFAULT_CHECKS: &[&str] = &[
 ];
 
 impl<P: Parts> Check for Health<P> {
-    const DISPLAY: &'static str = "HEALTH";
     const COMBINES: bool = true;
-    const ABOUT: &'static str = "Several checks of the suite in one run over one connection: the worst state, the non-OK checks first, one line and the perfdata (as check::label) of each.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[],
         bare: None,
@@ -58,12 +56,13 @@ impl<P: Parts> Check for Health<P> {
   Disk is skipped, with a note, when the server is not on this machine and
   the list is the default one.";
     type Args = Args;
+    type Measured = Combined;
 
-    fn validate(args: &Args) -> Result<(), Error> {
+    fn validate(args: &Args, _thresholds: &Thresholds) -> Result<(), Error> {
         prepare_all::<P>(args, None).map(|_| ())
     }
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Combined, Error> {
         // Query: the checks, their options parsed.
         let hosts = ctx.conn.hosts();
         let remote = hosts.iter().find(|h| !crate::filesystem::is_local_host(h));
@@ -83,7 +82,11 @@ impl<P: Parts> Check for Health<P> {
             combined.parts.push(Part { check, result });
         }
         combined.lost = db.is_closed();
-        Ok(judge(combined, ctx.verbose))
+        Ok(combined)
+    }
+
+    fn judge(combined: &Combined, judging: &Judging<Args>) -> CheckResult {
+        roll_up(combined, judging.verbose)
     }
 }
 
@@ -100,14 +103,14 @@ pub struct Combined {
 
 /// The worst state of the checks (CRITICAL when the session was lost); the
 /// non-OK checks first in the line and in the hint, then one line per check.
-pub fn judge(c: Combined, verbose: u8) -> CheckResult {
+pub fn roll_up(c: &Combined, verbose: u8) -> CheckResult {
     let Combined {
         parts,
         not_run,
         skipped,
         lost,
     } = c;
-    let status = if lost {
+    let status = if *lost {
         Status::Critical
     } else {
         worst(parts.iter().map(|p| p.result.status))
@@ -122,7 +125,7 @@ pub fn judge(c: Combined, verbose: u8) -> CheckResult {
         .iter()
         .map(|p| format!("{} {}: {}", p.check, p.result.status, p.result.summary))
         .collect();
-    if lost {
+    if *lost {
         summary.insert(0, "the server closed the connection".into());
     }
     summary.push(if alerts.is_empty() {
@@ -134,7 +137,7 @@ pub fn judge(c: Combined, verbose: u8) -> CheckResult {
     summary.extend(skipped.iter().cloned());
 
     let mut details = Vec::new();
-    for part in &parts {
+    for part in parts {
         details.push(format!(
             "[{}] {}: {}",
             part.result.status, part.check, part.result.summary
@@ -148,7 +151,7 @@ pub fn judge(c: Combined, verbose: u8) -> CheckResult {
             .iter()
             .map(|c| format!("[UNKNOWN] {c}: not run, the connection was lost")),
     );
-    details.extend(skipped);
+    details.extend(skipped.iter().cloned());
 
     let perfdata: Vec<PerfData> = parts
         .iter()
@@ -166,7 +169,7 @@ pub fn judge(c: Combined, verbose: u8) -> CheckResult {
     let mut result = CheckResult::new(status, summary.join("; "))
         .perf(perfdata)
         .details(details);
-    if lost {
+    if *lost {
         result.hint = Error::Lost {
             target: String::new(),
             reason: String::new(),
@@ -175,7 +178,7 @@ pub fn judge(c: Combined, verbose: u8) -> CheckResult {
     } else if !hints.is_empty() {
         result.hint = Some(hints.join(" "));
     }
-    result.parts = parts;
+    result.parts = parts.clone();
     result
 }
 
@@ -315,8 +318,8 @@ mod tests {
 
     #[test]
     fn all_ok_names_every_check() {
-        let r = judge(
-            Combined {
+        let r = roll_up(
+            &Combined {
                 parts: vec![
                     part("alive", Status::Ok, None),
                     part("locks", Status::Ok, None),
@@ -339,8 +342,8 @@ mod tests {
 
     #[test]
     fn the_worst_leads_and_the_hints_follow_in_that_order() {
-        let r = judge(
-            Combined {
+        let r = roll_up(
+            &Combined {
                 parts: vec![
                     part("alive", Status::Ok, None),
                     part("connections", Status::Warning, Some("pool them")),
@@ -371,8 +374,8 @@ mod tests {
 
     #[test]
     fn a_lost_session_is_critical_and_names_what_did_not_run() {
-        let r = judge(
-            Combined {
+        let r = roll_up(
+            &Combined {
                 parts: vec![part("alive", Status::Ok, None)],
                 not_run: vec!["locks".into()],
                 lost: true,

@@ -3,10 +3,10 @@
 
 use postgres::types::{FromSql, Type};
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::session::Session;
 use crate::units::format_number;
-use crate::{CheckResult, Error, PerfData, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Unit, UnitSpec};
 
 pub struct Query;
 
@@ -22,9 +22,6 @@ pub struct Args {
 }
 
 impl Check for Query {
-    const DISPLAY: &'static str = "QUERY";
-    const ABOUT: &'static str =
-        "Runs a query and compares the number in its first column of the first row.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
@@ -35,8 +32,10 @@ impl Check for Query {
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the number the query returns.";
     type Args = Args;
+    /// The number the query returned.
+    type Measured = f64;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+    fn fetch(args: &Args, db: &mut Session, _ctx: &Context) -> Result<f64, Error> {
         let rows = db.query(&args.query)?;
         let row = rows
             .first()
@@ -44,26 +43,24 @@ impl Check for Query {
         if row.is_empty() {
             return Err(Error::Query("the query returned no columns".into()));
         }
-        let value = match row.try_get::<_, Option<Number>>(0) {
-            Ok(Some(Number(v))) => v,
-            Ok(None) => return Err(Error::Query("the query returned NULL".into())),
-            Err(e) => {
-                return Err(Error::Query(match e.into_source() {
-                    Some(source) => format!("first column is {source}"),
-                    None => "first column is not a number".into(),
-                }))
-            }
-        };
-        Ok(judge(value, &args.label, &ctx.thresholds))
+        match row.try_get::<_, Option<Number>>(0) {
+            Ok(Some(Number(v))) => Ok(v),
+            Ok(None) => Err(Error::Query("the query returned NULL".into())),
+            Err(e) => Err(Error::Query(match e.into_source() {
+                Some(source) => format!("first column is {source}"),
+                None => "first column is not a number".into(),
+            })),
+        }
     }
-}
 
-/// The number the query returned against `-w`/`-c`, under its label.
-pub fn judge(value: f64, label: &str, t: &Thresholds) -> CheckResult {
-    let status = t.status(&[(Unit::Count, value)]);
-    let summary = format!("{label} is {}", format_number(value));
-    let perf = PerfData::new(label, value, Unit::Count).thresholds(t);
-    CheckResult::new(status, summary).perf([perf])
+    /// The number the query returned against `-w`/`-c`, under its label.
+    fn judge(value: &f64, judging: &Judging<Args>) -> CheckResult {
+        let (value, label, t) = (*value, &judging.args.label, judging.thresholds);
+        let status = t.status(&[(Unit::Count, value)]);
+        let summary = format!("{label} is {}", format_number(value));
+        let perf = PerfData::new(label, value, Unit::Count).thresholds(t);
+        CheckResult::new(status, summary).perf([perf])
+    }
 }
 
 /// Any numeric SQL value, read from its binary form.
@@ -134,8 +131,14 @@ fn numeric(raw: &[u8]) -> Result<f64, Box<dyn std::error::Error + Sync + Send>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{options, perf, reported, thresholds};
     use crate::Status;
+    use crate::Thresholds;
+
+    fn judge(value: f64, label: &str, t: &Thresholds) -> CheckResult {
+        let args = options(&["--query", "SELECT 1", "--label", label]);
+        crate::checks::testing::judge::<Query>(&value, &args, t, 0)
+    }
 
     #[test]
     fn the_number_meets_the_ranges_under_its_label() {

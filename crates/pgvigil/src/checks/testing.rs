@@ -2,7 +2,7 @@
 //! gives them (defaults filling what is left out), and a result as the
 //! runner reports it (with the check's hint when not OK).
 
-use crate::check::Check;
+use crate::check::{Check, Judging};
 use crate::runner::NextStep;
 use crate::{CheckResult, Thresholds};
 
@@ -10,6 +10,24 @@ use crate::{CheckResult, Thresholds};
 pub fn thresholds<C: Check>(warning: Option<&str>, critical: Option<&str>) -> Thresholds {
     crate::runner::thresholds::<C>(&warning.map(str::to_string), &critical.map(str::to_string))
         .expect("valid ranges")
+}
+
+/// Check `C`'s judgement of `measured`, given these options, thresholds and
+/// verbosity: the call every run makes.
+pub fn judge<C: Check>(
+    measured: &C::Measured,
+    args: &C::Args,
+    thresholds: &Thresholds,
+    verbose: u8,
+) -> CheckResult {
+    C::judge(
+        measured,
+        &Judging {
+            args,
+            thresholds,
+            verbose,
+        },
+    )
 }
 
 /// The result as the plugin prints it: a non-OK one ends with the check's hint.

@@ -2,13 +2,13 @@
 //! unexpected superusers, passwords about to expire, CREATEROLE or
 //! BYPASSRLS outside an allow list, roles at their connection limit.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::judge::worst;
 use crate::session::get;
 use crate::session::Session;
 use crate::units::pretty_duration;
 use crate::words::count;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Roles;
 
@@ -70,8 +70,6 @@ pub struct Role {
 
 impl Check for Roles {
     const INTERVAL: u32 = 3600;
-    const DISPLAY: &'static str = "ROLES";
-    const ABOUT: &'static str = "Audit of roles: superusers not allowed, login passwords about to expire, CREATEROLE or BYPASSRLS outside an allow list, roles at their connection limit.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Seconds],
         bare: None,
@@ -81,21 +79,173 @@ impl Check for Roles {
     const HINT: &'static str = "review the roles named above with \\du or SELECT * FROM pg_roles: ALTER ROLE ... NOSUPERUSER / NOCREATEROLE / NOBYPASSRLS where not needed, rotate the password and set a new VALID UNTIL, raise CONNECTION LIMIT or find the sessions piling up";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the time left before a login role's password expires
-  (rolvaliduntil), as lower bounds: -w 7d: -c 1d: (the default). An expired
+  (rolvaliduntil), as lower bounds: {defaults} (the default). An expired
   password is below any bound. A superuser other than the bootstrap superuser
   and the --allow-superuser roles is CRITICAL, as is a role at its connection
   limit (its next session is refused); CREATEROLE or BYPASSRLS on a role
   outside --allow-privileged is WARNING.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("7d:", "1d:"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(db, &ctx.conn.user)?;
-        Ok(judge(&measured, &ctx.thresholds, args, ctx.verbose))
+    fn fetch(_args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        measure(db, &ctx.conn.user)
+    }
+
+    /// Superusers other than the bootstrap one and the allowed ones, and roles
+    /// at their connection limit, are CRITICAL; CREATEROLE or BYPASSRLS outside
+    /// the allow list WARNING; the time left before each login role's password
+    /// expires against `-w`/`-c` (lower bounds).
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let args = judging.args;
+        let verbose = judging.verbose;
+        let (roles, sees_all) = (&m.roles, m.sees_all);
+        let allowed = |list: &[String], name: &str| list.iter().any(|a| a == name);
+
+        // Each rule's offenders.
+        let superusers: Vec<&Role> = roles
+            .iter()
+            .filter(|r| r.superuser && !r.bootstrap && !allowed(&args.superusers, &r.name))
+            .collect();
+        let privileged: Vec<&Role> = roles
+            .iter()
+            .filter(|r| !r.superuser && (r.createrole || r.bypassrls))
+            .filter(|r| !allowed(&args.privileged, &r.name))
+            .collect();
+        // Infinity and no expiry alike never expire.
+        let expiring: Vec<(&Role, f64)> = roles
+            .iter()
+            .filter(|r| r.login)
+            .filter_map(|r| Some((r, r.expires_in.filter(|s| s.is_finite())?)))
+            .collect();
+        let at_limit: Vec<&Role> = roles
+            .iter()
+            .filter(|r| sees_all && r.connlimit >= 0 && r.sessions >= i64::from(r.connlimit))
+            .filter(|r| r.login)
+            .collect();
+
+        let expiry_states: Vec<Status> = expiring
+            .iter()
+            .map(|(_, left)| t.status(&[(Unit::Seconds, *left)]))
+            .collect();
+        let mut status = worst(expiry_states.iter().copied());
+        if !privileged.is_empty() {
+            status = status.worst(Status::Warning);
+        }
+        if !superusers.is_empty() || !at_limit.is_empty() {
+            status = status.worst(Status::Critical);
+        }
+
+        let names = |list: &[&Role]| {
+            list.iter()
+                .map(|r| r.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut findings = Vec::new();
+        if !superusers.is_empty() {
+            findings.push(format!(
+                "{} not allowed: {}",
+                count(superusers.len(), "superuser"),
+                names(&superusers)
+            ));
+        }
+        for role in &at_limit {
+            findings.push(format!(
+                "{} at its connection limit ({} of {}): its next session is refused",
+                role.name, role.sessions, role.connlimit
+            ));
+        }
+        for ((role, left), state) in expiring.iter().zip(&expiry_states) {
+            if *state != Status::Ok {
+                findings.push(if *left <= 0.0 {
+                    format!(
+                        "password of {} expired {} ago",
+                        role.name,
+                        pretty_duration(-left)
+                    )
+                } else {
+                    format!(
+                        "password of {} expires in {}",
+                        role.name,
+                        pretty_duration(*left)
+                    )
+                });
+            }
+        }
+        for role in &privileged {
+            let what: Vec<&str> = [
+                ("CREATEROLE", role.createrole),
+                ("BYPASSRLS", role.bypassrls),
+            ]
+            .iter()
+            .filter(|(_, has)| *has)
+            .map(|(name, _)| *name)
+            .collect();
+            findings.push(format!(
+                "{} has {} (not allowed)",
+                role.name,
+                what.join(" and ")
+            ));
+        }
+        let login = roles.iter().filter(|r| r.login).count();
+        let summary = if findings.is_empty() {
+            let supers = roles.iter().filter(|r| r.superuser).count();
+            format!(
+                "{}, {} login; {} as allowed; no password expiring, no role at its connection limit",
+                count(roles.len(), "role"),
+                login,
+                count(supers, "superuser")
+            )
+        } else {
+            findings.join("; ")
+        };
+        let mut details = Vec::new();
+        if !sees_all {
+            details.push(format!(
+                    "role \"{}\" cannot see other roles' sessions (needs pg_monitor): connection limits not checked",
+                    m.user
+                ));
+        }
+        if verbose > 0 {
+            details.extend(roles.iter().map(describe));
+        }
+        let soonest = expiring
+            .iter()
+            .map(|(_, left)| *left)
+            .fold(None, |min: Option<f64>, v| {
+                Some(min.map_or(v, |m| m.min(v)))
+            });
+        let mut perfdata = vec![
+            PerfData::new("roles", roles.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("login_roles", login as f64, Unit::Count).min(0.0),
+            PerfData::new(
+                "unexpected_superusers",
+                superusers.len() as f64,
+                Unit::Count,
+            )
+            .min(0.0),
+            PerfData::new(
+                "unexpected_privileged",
+                privileged.len() as f64,
+                Unit::Count,
+            )
+            .min(0.0),
+            PerfData::new("at_connection_limit", at_limit.len() as f64, Unit::Count).min(0.0),
+        ];
+        if let Some(left) = soonest {
+            perfdata.push(
+                PerfData::new("password_expires_in", left.round(), Unit::Seconds).thresholds(t),
+            );
+        }
+        CheckResult::new(status, summary)
+            .perf(perfdata)
+            .details(details)
     }
 }
 
-fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
+fn measure(db: &mut Session, user: &str) -> Result<Measured, Error> {
     let rows = db.query(SQL)?;
     let mut roles = Vec::new();
     let mut sees_all = true;
@@ -122,154 +272,6 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
         sees_all,
         user: user.to_string(),
     })
-}
-
-/// Superusers other than the bootstrap one and the allowed ones, and roles
-/// at their connection limit, are CRITICAL; CREATEROLE or BYPASSRLS outside
-/// the allow list WARNING; the time left before each login role's password
-/// expires against `-w`/`-c` (lower bounds).
-pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckResult {
-    let (roles, sees_all) = (&m.roles, m.sees_all);
-    let allowed = |list: &[String], name: &str| list.iter().any(|a| a == name);
-
-    // Each rule's offenders.
-    let superusers: Vec<&Role> = roles
-        .iter()
-        .filter(|r| r.superuser && !r.bootstrap && !allowed(&args.superusers, &r.name))
-        .collect();
-    let privileged: Vec<&Role> = roles
-        .iter()
-        .filter(|r| !r.superuser && (r.createrole || r.bypassrls))
-        .filter(|r| !allowed(&args.privileged, &r.name))
-        .collect();
-    // Infinity and no expiry alike never expire.
-    let expiring: Vec<(&Role, f64)> = roles
-        .iter()
-        .filter(|r| r.login)
-        .filter_map(|r| Some((r, r.expires_in.filter(|s| s.is_finite())?)))
-        .collect();
-    let at_limit: Vec<&Role> = roles
-        .iter()
-        .filter(|r| sees_all && r.connlimit >= 0 && r.sessions >= i64::from(r.connlimit))
-        .filter(|r| r.login)
-        .collect();
-
-    let expiry_states: Vec<Status> = expiring
-        .iter()
-        .map(|(_, left)| t.status(&[(Unit::Seconds, *left)]))
-        .collect();
-    let mut status = worst(expiry_states.iter().copied());
-    if !privileged.is_empty() {
-        status = status.worst(Status::Warning);
-    }
-    if !superusers.is_empty() || !at_limit.is_empty() {
-        status = status.worst(Status::Critical);
-    }
-
-    let names = |list: &[&Role]| {
-        list.iter()
-            .map(|r| r.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut findings = Vec::new();
-    if !superusers.is_empty() {
-        findings.push(format!(
-            "{} not allowed: {}",
-            count(superusers.len(), "superuser"),
-            names(&superusers)
-        ));
-    }
-    for role in &at_limit {
-        findings.push(format!(
-            "{} at its connection limit ({} of {}): its next session is refused",
-            role.name, role.sessions, role.connlimit
-        ));
-    }
-    for ((role, left), state) in expiring.iter().zip(&expiry_states) {
-        if *state != Status::Ok {
-            findings.push(if *left <= 0.0 {
-                format!(
-                    "password of {} expired {} ago",
-                    role.name,
-                    pretty_duration(-left)
-                )
-            } else {
-                format!(
-                    "password of {} expires in {}",
-                    role.name,
-                    pretty_duration(*left)
-                )
-            });
-        }
-    }
-    for role in &privileged {
-        let what: Vec<&str> = [
-            ("CREATEROLE", role.createrole),
-            ("BYPASSRLS", role.bypassrls),
-        ]
-        .iter()
-        .filter(|(_, has)| *has)
-        .map(|(name, _)| *name)
-        .collect();
-        findings.push(format!(
-            "{} has {} (not allowed)",
-            role.name,
-            what.join(" and ")
-        ));
-    }
-    let login = roles.iter().filter(|r| r.login).count();
-    let summary = if findings.is_empty() {
-        let supers = roles.iter().filter(|r| r.superuser).count();
-        format!(
-            "{}, {} login; {} as allowed; no password expiring, no role at its connection limit",
-            count(roles.len(), "role"),
-            login,
-            count(supers, "superuser")
-        )
-    } else {
-        findings.join("; ")
-    };
-    let mut details = Vec::new();
-    if !sees_all {
-        details.push(format!(
-                "role \"{}\" cannot see other roles' sessions (needs pg_monitor): connection limits not checked",
-                m.user
-            ));
-    }
-    if verbose > 0 {
-        details.extend(roles.iter().map(describe));
-    }
-    let soonest = expiring
-        .iter()
-        .map(|(_, left)| *left)
-        .fold(None, |min: Option<f64>, v| {
-            Some(min.map_or(v, |m| m.min(v)))
-        });
-    let mut perfdata = vec![
-        PerfData::new("roles", roles.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("login_roles", login as f64, Unit::Count).min(0.0),
-        PerfData::new(
-            "unexpected_superusers",
-            superusers.len() as f64,
-            Unit::Count,
-        )
-        .min(0.0),
-        PerfData::new(
-            "unexpected_privileged",
-            privileged.len() as f64,
-            Unit::Count,
-        )
-        .min(0.0),
-        PerfData::new("at_connection_limit", at_limit.len() as f64, Unit::Count).min(0.0),
-    ];
-    if let Some(left) = soonest {
-        perfdata
-            .push(PerfData::new("password_expires_in", left.round(), Unit::Seconds).thresholds(t));
-    }
-    CheckResult::new(status, summary)
-        .perf(perfdata)
-        .details(details)
 }
 
 /// One role as the -v listing shows it.
@@ -306,6 +308,7 @@ fn describe(r: &Role) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn role(name: &str) -> Role {
@@ -340,10 +343,10 @@ mod tests {
 
     #[test]
     fn a_clean_server_is_ok() {
-        let r = judge(
+        let r = judge::<Roles>(
             &measured(vec![role("app")]),
-            &thresholds::<Roles>(None, None),
             &args(&[], &[]),
+            &thresholds::<Roles>(None, None),
             0,
         );
         assert_eq!(r.status, Status::Ok);
@@ -360,7 +363,7 @@ mod tests {
         let at = |left: f64| {
             let mut app = role("app");
             app.expires_in = Some(left);
-            judge(&measured(vec![app]), &t, &args(&[], &[]), 0)
+            judge::<Roles>(&measured(vec![app]), &args(&[], &[]), &t, 0)
         };
         assert_eq!(at(7.0 * 86400.0).status, Status::Ok);
         assert_eq!(at(7.0 * 86400.0 - 1.0).status, Status::Warning);
@@ -379,7 +382,7 @@ mod tests {
         nologin.login = false;
         nologin.expires_in = Some(-1.0);
         assert_eq!(
-            judge(&measured(vec![never, nologin]), &t, &args(&[], &[]), 0).status,
+            judge::<Roles>(&measured(vec![never, nologin]), &args(&[], &[]), &t, 0).status,
             Status::Ok
         );
     }
@@ -396,19 +399,19 @@ mod tests {
         app.connlimit = 2;
         app.sessions = 2;
         let m = measured(vec![admin, ops.clone(), app]);
-        let r = reported::<Roles>(judge(&m, &t, &args(&[], &[]), 0));
+        let r = reported::<Roles>(judge::<Roles>(&m, &args(&[], &[]), &t, 0));
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,
             "1 superuser not allowed: admin; app at its connection limit (2 of 2): its next session is refused; ops has CREATEROLE and BYPASSRLS (not allowed)"
         );
         assert!(r.hint.unwrap().starts_with("review the roles named above"));
-        let r = judge(&measured(vec![ops]), &t, &args(&[], &[]), 0);
+        let r = judge::<Roles>(&measured(vec![ops]), &args(&[], &[]), &t, 0);
         assert_eq!(r.status, Status::Warning);
         let mut allowed = role("admin");
         allowed.superuser = true;
         assert_eq!(
-            judge(&measured(vec![allowed]), &t, &args(&["admin"], &[]), 0).status,
+            judge::<Roles>(&measured(vec![allowed]), &args(&["admin"], &[]), &t, 0).status,
             Status::Ok
         );
     }
@@ -423,7 +426,7 @@ mod tests {
         app.valid_until = Some("2027-01-01 00:00:00+00".into());
         let mut m = measured(vec![app]);
         m.sees_all = false;
-        let r = judge(&m, &t, &args(&[], &[]), 1);
+        let r = judge::<Roles>(&m, &args(&[], &[]), &t, 1);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.details,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::session::get;
 use crate::session::Session;
 use crate::state::{Loaded, Snapshot, StateArgs};
@@ -111,8 +111,6 @@ impl Setting {
 
 impl Check for Settings {
     const INTERVAL: u32 = 3600;
-    const DISPLAY: &'static str = "SETTINGS";
-    const ABOUT: &'static str = "The server's configuration: settings waiting for a restart, settings that differ from --expect, fsync or full_page_writes off, and with --changed what changed since the previous run.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[],
         bare: None,
@@ -126,14 +124,140 @@ impl Check for Settings {
   previous run (--changed, reported once). CRITICAL: fsync or full_page_writes
   is off. --ignore NAME leaves a setting out of all of it.";
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(db, ctx, args)?;
-        judge(&measured, args, ctx.verbose)
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        let measured = measure(db, ctx, args)?;
+        expectations(&measured, args)?;
+        Ok(measured)
+    }
+
+    /// fsync or full_page_writes off is CRITICAL; a pending restart, a setting
+    /// that differs from --expect, or (with --changed) one that changed since
+    /// the previous run is WARNING. An --expect naming no setting is a usage
+    /// error, or a missing privilege when the role cannot read them all.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let args = judging.args;
+        let verbose = judging.verbose;
+        let settings = &m.settings;
+        let ignored = |name: &str| ignored(args, name);
+        // What needs a restart, what differs, what is unsafe.
+        let pending: Vec<&String> = settings
+            .iter()
+            .filter(|(name, s)| s.pending_restart && !ignored(name))
+            .map(|(name, _)| name)
+            .collect();
+        let (matching, differing) = expectations(m, args).unwrap_or_default();
+        let unsafe_off: Vec<&str> = UNSAFE_WHEN_OFF
+            .iter()
+            .copied()
+            .filter(|name| !ignored(name))
+            .filter(|name| settings.get(*name).is_some_and(|s| s.value == "off"))
+            .collect();
+        let mut changes = Vec::new();
+        let mut baseline_note = None;
+        match &m.previous {
+            Some(Previous::Baseline(why)) => baseline_note = Some(why.clone()),
+            Some(Previous::Kept(before)) => {
+                let now = kept(settings, args);
+                for (name, value) in &now {
+                    match before.get(name) {
+                        Some(old) if old != value => changes.push(format!(
+                            "{name} changed from {} to {}",
+                            shown_raw(old),
+                            shown_raw(value)
+                        )),
+                        None if !before.is_empty() => {
+                            changes.push(format!("{name} appeared ({})", shown_raw(value)))
+                        }
+                        _ => {}
+                    }
+                }
+                // A setting ignored since, or set by this session, is not gone.
+                for (name, old) in before {
+                    if !now.contains_key(name) && !settings.contains_key(name) {
+                        changes.push(format!("{name} is gone (was {})", shown_raw(old)));
+                    }
+                }
+            }
+            None => {}
+        }
+        let status = if !unsafe_off.is_empty() {
+            Status::Critical
+        } else if !pending.is_empty() || !differing.is_empty() || !changes.is_empty() {
+            Status::Warning
+        } else {
+            Status::Ok
+        };
+
+        // The findings, worst first.
+        let mut findings = Vec::new();
+        for name in &unsafe_off {
+            findings.push(format!("{name} is off: a crash may lose or corrupt data"));
+        }
+        findings.extend(differing.iter().cloned());
+        if !pending.is_empty() {
+            let names: Vec<&str> = pending.iter().map(|n| n.as_str()).collect();
+            findings.push(format!(
+                "{} waiting for a restart: {}",
+                count(pending.len(), "setting"),
+                names.join(", ")
+            ));
+        }
+        // Many changes at once (a new postgresql.conf): the first few in the
+        // summary, every one in the long output.
+        const SHOWN_CHANGES: usize = 5;
+        findings.extend(changes.iter().take(SHOWN_CHANGES).cloned());
+        if changes.len() > SHOWN_CHANGES {
+            findings.push(format!(
+                "{} more settings changed (listed below)",
+                changes.len() - SHOWN_CHANGES
+            ));
+        }
+        let mut summary = if findings.is_empty() {
+            let mut text = format!("{} settings read", settings.len());
+            if !args.expect.is_empty() {
+                text.push_str(&format!(
+                    ", {} as expected",
+                    count(matching.len(), "setting")
+                ));
+            }
+            text.push_str(", none waiting for a restart");
+            text
+        } else {
+            findings.join("; ")
+        };
+        if let Some(note) = &baseline_note {
+            summary.push_str(&format!("; {note}"));
+        }
+        let mut details = Vec::new();
+        if !m.reads_all {
+            details.push(format!(
+                    "role \"{}\" lacks pg_read_all_settings (part of pg_monitor): superuser-only settings are not checked",
+                    m.user
+                ));
+        }
+        if changes.len() > SHOWN_CHANGES {
+            details.extend(changes.iter().cloned());
+        }
+        if verbose > 0 {
+            details.extend(matching);
+        }
+        let mut perfdata = vec![
+            PerfData::new("pending_restart", pending.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("unexpected", differing.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("unsafe", unsafe_off.len() as f64, Unit::Count).min(0.0),
+        ];
+        if args.changed {
+            perfdata.push(PerfData::new("changed", changes.len() as f64, Unit::Count).min(0.0));
+        }
+        CheckResult::new(status, summary)
+            .perf(perfdata)
+            .details(details)
     }
 }
 
-fn fetch(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error> {
+fn measure(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error> {
     let mut m = Measured {
         reads_all: true,
         user: ctx.conn.user.clone(),
@@ -185,19 +309,13 @@ fn kept(settings: &BTreeMap<String, Setting>, args: &Args) -> BTreeMap<String, S
         .collect()
 }
 
-/// fsync or full_page_writes off is CRITICAL; a pending restart, a setting
-/// that differs from --expect, or (with --changed) one that changed since
-/// the previous run is WARNING. An --expect naming no setting is a usage
-/// error, or a missing privilege when the role cannot read them all.
-pub fn judge(m: &Measured, args: &Args, verbose: u8) -> Result<CheckResult, Error> {
+/// Each `--expect` against the server's value: those that hold, then those
+/// that differ. A name the server does not have is a usage error, or a
+/// missing privilege when the role cannot read every setting; a value that
+/// cannot be compared is a usage error. `fetch` raises these, so the judge
+/// never meets them.
+fn expectations(m: &Measured, args: &Args) -> Result<(Vec<String>, Vec<String>), Error> {
     let settings = &m.settings;
-    let ignored = |name: &str| ignored(args, name);
-    // What needs a restart, what differs, what is unsafe.
-    let pending: Vec<&String> = settings
-        .iter()
-        .filter(|(name, s)| s.pending_restart && !ignored(name))
-        .map(|(name, _)| name)
-        .collect();
     let mut differing = Vec::new();
     let mut matching = Vec::new();
     for (name, wanted) in &args.expect {
@@ -211,7 +329,7 @@ pub fn judge(m: &Measured, args: &Args, verbose: u8) -> Result<CheckResult, Erro
                 ))
             });
         };
-        if ignored(name) {
+        if ignored(args, name) {
             continue;
         }
         let same = same_value(wanted, setting)
@@ -222,112 +340,7 @@ pub fn judge(m: &Measured, args: &Args, verbose: u8) -> Result<CheckResult, Erro
             differing.push(format!("{name} is {} (expected {wanted})", setting.shown()));
         }
     }
-    let unsafe_off: Vec<&str> = UNSAFE_WHEN_OFF
-        .iter()
-        .copied()
-        .filter(|name| !ignored(name))
-        .filter(|name| settings.get(*name).is_some_and(|s| s.value == "off"))
-        .collect();
-    let mut changes = Vec::new();
-    let mut baseline_note = None;
-    match &m.previous {
-        Some(Previous::Baseline(why)) => baseline_note = Some(why.clone()),
-        Some(Previous::Kept(before)) => {
-            let now = kept(settings, args);
-            for (name, value) in &now {
-                match before.get(name) {
-                    Some(old) if old != value => changes.push(format!(
-                        "{name} changed from {} to {}",
-                        shown_raw(old),
-                        shown_raw(value)
-                    )),
-                    None if !before.is_empty() => {
-                        changes.push(format!("{name} appeared ({})", shown_raw(value)))
-                    }
-                    _ => {}
-                }
-            }
-            // A setting ignored since, or set by this session, is not gone.
-            for (name, old) in before {
-                if !now.contains_key(name) && !settings.contains_key(name) {
-                    changes.push(format!("{name} is gone (was {})", shown_raw(old)));
-                }
-            }
-        }
-        None => {}
-    }
-    let status = if !unsafe_off.is_empty() {
-        Status::Critical
-    } else if !pending.is_empty() || !differing.is_empty() || !changes.is_empty() {
-        Status::Warning
-    } else {
-        Status::Ok
-    };
-
-    // The findings, worst first.
-    let mut findings = Vec::new();
-    for name in &unsafe_off {
-        findings.push(format!("{name} is off: a crash may lose or corrupt data"));
-    }
-    findings.extend(differing.iter().cloned());
-    if !pending.is_empty() {
-        let names: Vec<&str> = pending.iter().map(|n| n.as_str()).collect();
-        findings.push(format!(
-            "{} waiting for a restart: {}",
-            count(pending.len(), "setting"),
-            names.join(", ")
-        ));
-    }
-    // Many changes at once (a new postgresql.conf): the first few in the
-    // summary, every one in the long output.
-    const SHOWN_CHANGES: usize = 5;
-    findings.extend(changes.iter().take(SHOWN_CHANGES).cloned());
-    if changes.len() > SHOWN_CHANGES {
-        findings.push(format!(
-            "{} more settings changed (listed below)",
-            changes.len() - SHOWN_CHANGES
-        ));
-    }
-    let mut summary = if findings.is_empty() {
-        let mut text = format!("{} settings read", settings.len());
-        if !args.expect.is_empty() {
-            text.push_str(&format!(
-                ", {} as expected",
-                count(matching.len(), "setting")
-            ));
-        }
-        text.push_str(", none waiting for a restart");
-        text
-    } else {
-        findings.join("; ")
-    };
-    if let Some(note) = &baseline_note {
-        summary.push_str(&format!("; {note}"));
-    }
-    let mut details = Vec::new();
-    if !m.reads_all {
-        details.push(format!(
-                "role \"{}\" lacks pg_read_all_settings (part of pg_monitor): superuser-only settings are not checked",
-                m.user
-            ));
-    }
-    if changes.len() > SHOWN_CHANGES {
-        details.extend(changes.iter().cloned());
-    }
-    if verbose > 0 {
-        details.extend(matching);
-    }
-    let mut perfdata = vec![
-        PerfData::new("pending_restart", pending.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("unexpected", differing.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("unsafe", unsafe_off.len() as f64, Unit::Count).min(0.0),
-    ];
-    if args.changed {
-        perfdata.push(PerfData::new("changed", changes.len() as f64, Unit::Count).min(0.0));
-    }
-    Ok(CheckResult::new(status, summary)
-        .perf(perfdata)
-        .details(details))
+    Ok((matching, differing))
 }
 
 /// A kept `unit|value` as SHOW would print it.
@@ -453,6 +466,7 @@ fn setting_factor(unit: &str) -> Option<(&'static str, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, thresholds};
 
     fn setting(value: &str, unit: &str, vartype: &str) -> Setting {
         Setting {
@@ -558,7 +572,12 @@ mod tests {
     #[test]
     fn findings_decide_worst_first() {
         use crate::checks::testing::{perf, reported};
-        let r = judge(&measured(&[]), &args(&[], &[], false), 0).unwrap();
+        let r = judge::<Settings>(
+            &measured(&[]),
+            &args(&[], &[], false),
+            &thresholds::<Settings>(None, None),
+            0,
+        );
         assert_eq!(r.status, Status::Ok);
         assert_eq!(r.summary, "4 settings read, none waiting for a restart");
         let mut pending = setting("on", "", "bool");
@@ -572,7 +591,12 @@ mod tests {
             &[],
             false,
         );
-        let r = reported::<Settings>(judge(&m, &a, 1).unwrap());
+        let r = reported::<Settings>(judge::<Settings>(
+            &m,
+            &a,
+            &thresholds::<Settings>(None, None),
+            1,
+        ));
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,
@@ -588,7 +612,12 @@ mod tests {
             .unwrap()
             .starts_with("compare with SELECT name, setting"));
         // --ignore leaves a setting out of all of it.
-        let r = judge(&m, &args(&[], &["fsync", "wal_level"], false), 0).unwrap();
+        let r = judge::<Settings>(
+            &m,
+            &args(&[], &["fsync", "wal_level"], false),
+            &thresholds::<Settings>(None, None),
+            0,
+        );
         assert_eq!(r.status, Status::Ok);
     }
 
@@ -596,15 +625,15 @@ mod tests {
     fn expecting_an_unknown_setting_is_an_error_naming_why() {
         let a = args(&[("no_such", "1")], &[], false);
         assert_eq!(
-            judge(&measured(&[]), &a, 0).unwrap_err(),
+            expectations(&measured(&[]), &a).unwrap_err(),
             Error::Usage("--expect no_such: no such setting".into())
         );
         let mut blind = measured(&[]);
         blind.reads_all = false;
-        assert!(matches!(judge(&blind, &a, 0), Err(Error::Privilege(_))));
+        assert!(matches!(expectations(&blind, &a), Err(Error::Privilege(_))));
         let bad = args(&[("shared_buffers", "1s")], &[], false);
         assert!(matches!(
-            judge(&measured(&[]), &bad, 0),
+            expectations(&measured(&[]), &bad),
             Err(Error::Usage(_))
         ));
     }
@@ -614,7 +643,7 @@ mod tests {
         let a = args(&[], &[], true);
         let mut m = measured(&[]);
         m.previous = Some(Previous::Baseline("first run, settings saved".into()));
-        let r = judge(&m, &a, 0).unwrap();
+        let r = judge::<Settings>(&m, &a, &thresholds::<Settings>(None, None), 0);
         assert_eq!(r.status, Status::Ok);
         assert!(r.summary.ends_with("; first run, settings saved"));
         let mut before = kept(&m.settings, &a);
@@ -622,7 +651,7 @@ mod tests {
         before.insert("old_setting".into(), "|x".into());
         before.remove("log_lock_waits");
         m.previous = Some(Previous::Kept(before));
-        let r = judge(&m, &a, 0).unwrap();
+        let r = judge::<Settings>(&m, &a, &thresholds::<Settings>(None, None), 0);
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
@@ -632,6 +661,9 @@ mod tests {
             previous: Some(Previous::Kept(kept(&m.settings, &a))),
             ..m
         };
-        assert_eq!(judge(&unchanged, &a, 0).unwrap().status, Status::Ok);
+        assert_eq!(
+            judge::<Settings>(&unchanged, &a, &thresholds::<Settings>(None, None), 0).status,
+            Status::Ok
+        );
     }
 }

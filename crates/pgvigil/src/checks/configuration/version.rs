@@ -4,7 +4,8 @@
 //! extensions left at their old SQL version after a package upgrade. The
 //! minimums are the operator's input: nothing is fetched from the network.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
+use crate::judge::Findings;
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::Session;
@@ -105,8 +106,6 @@ pub struct Extension {
 
 impl Check for Version {
     const INTERVAL: u32 = 3600;
-    const DISPLAY: &'static str = "VERSION";
-    const ABOUT: &'static str = "The server's release against --min-version and --expect-major, a release changed since the previous run (reported once), and extensions not at the version the installed packages provide.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[],
         bare: None,
@@ -121,10 +120,82 @@ impl Check for Version {
   installed files WARNING, naming it and its database (--all-databases for
   every database).";
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(args, db, ctx)?;
-        Ok(judge(&measured, args))
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        measure(args, db, ctx)
+    }
+
+    /// The release against the options, the change since the previous run,
+    /// and the extensions behind; each finding named, the worst first.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let args = judging.args;
+        let mut findings = Findings::new();
+        if let Some(major) = args.expect_major {
+            if m.release.major() != major {
+                findings.push(
+                    Status::Critical,
+                    format!("major {} where {major} is expected", m.release.major()),
+                );
+            }
+        }
+        if let Some(min) = minimum_for(m.release, &args.min_version) {
+            if m.release < min {
+                findings.push(
+                    Status::Warning,
+                    format!("{} is older than --min-version {min}", m.version),
+                );
+            }
+        }
+        if let Some((before, ago)) = &m.changed_from {
+            findings.push(
+                Status::Warning,
+                format!(
+                    "changed from {before} since the previous run {} ago (reported once)",
+                    pretty_duration(*ago)
+                ),
+            );
+        }
+        let many = m.extensions.checked.len() > 1;
+        let behind: Vec<String> = m
+            .extensions
+            .results()
+            .flat_map(|(database, exts)| {
+                exts.iter().map(move |e| {
+                    let place = if many {
+                        format!(" in {database}")
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "extension {} {} installed, {} available{place}",
+                        e.name, e.installed, e.available
+                    )
+                })
+            })
+            .collect();
+        if !behind.is_empty() {
+            findings.push(
+                Status::Warning,
+                format!(
+                    "{} not at the available version ({})",
+                    count(behind.len(), "extension"),
+                    behind.first().map_or("", String::as_str)
+                ),
+            );
+        }
+        let status = m.extensions.floor(findings.worst());
+        let mut summary = findings.after(format!("PostgreSQL {}", m.version));
+        summary.push_str(&m.extensions.unreachable_note());
+        let perf = [
+            PerfData::new("server_version_num", f64::from(m.release.0), Unit::Count),
+            PerfData::new("extensions_behind", behind.len() as f64, Unit::Count).min(0.0),
+        ];
+        let mut details = m.extensions.unreachable_details();
+        details.extend(behind);
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -143,7 +214,7 @@ fn server(row: &postgres::Row) -> Result<Server, Error> {
     })
 }
 
-fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
+fn measure(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     let mut seen = None;
     let extensions = if args.no_extensions {
         Visit::default()
@@ -214,90 +285,11 @@ fn minimum_for(release: Release, minimums: &[Release]) -> Option<Release> {
         .copied()
 }
 
-/// The release against the options, the change since the previous run,
-/// and the extensions behind; each finding named, the worst first.
-pub fn judge(m: &Measured, args: &Args) -> CheckResult {
-    let mut findings: Vec<(Status, String)> = Vec::new();
-    if let Some(major) = args.expect_major {
-        if m.release.major() != major {
-            findings.push((
-                Status::Critical,
-                format!("major {} where {major} is expected", m.release.major()),
-            ));
-        }
-    }
-    if let Some(min) = minimum_for(m.release, &args.min_version) {
-        if m.release < min {
-            findings.push((
-                Status::Warning,
-                format!("{} is older than --min-version {min}", m.version),
-            ));
-        }
-    }
-    if let Some((before, ago)) = &m.changed_from {
-        findings.push((
-            Status::Warning,
-            format!(
-                "changed from {before} since the previous run {} ago (reported once)",
-                pretty_duration(*ago)
-            ),
-        ));
-    }
-    let many = m.extensions.checked.len() > 1;
-    let behind: Vec<String> = m
-        .extensions
-        .results()
-        .flat_map(|(database, exts)| {
-            exts.iter().map(move |e| {
-                let place = if many {
-                    format!(" in {database}")
-                } else {
-                    String::new()
-                };
-                format!(
-                    "extension {} {} installed, {} available{place}",
-                    e.name, e.installed, e.available
-                )
-            })
-        })
-        .collect();
-    if !behind.is_empty() {
-        findings.push((
-            Status::Warning,
-            format!(
-                "{} not at the available version ({})",
-                count(behind.len(), "extension"),
-                behind.first().map_or("", String::as_str)
-            ),
-        ));
-    }
-    findings.sort_by_key(|(s, _)| std::cmp::Reverse(s.rank()));
-    let status = m.extensions.floor(
-        findings
-            .iter()
-            .fold(Status::Ok, |worst, (s, _)| worst.worst(*s)),
-    );
-    let mut summary = format!("PostgreSQL {}", m.version);
-    for (_, text) in &findings {
-        summary.push_str("; ");
-        summary.push_str(text);
-    }
-    summary.push_str(&m.extensions.unreachable_note());
-    let perf = [
-        PerfData::new("server_version_num", f64::from(m.release.0), Unit::Count),
-        PerfData::new("extensions_behind", behind.len() as f64, Unit::Count).min(0.0),
-    ];
-    let mut details = m.extensions.unreachable_details();
-    details.extend(behind);
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::testing::perf;
+    use crate::checks::testing::{judge, thresholds};
 
     fn args(argv: &[&str]) -> Args {
         crate::checks::testing::options(argv)
@@ -335,16 +327,22 @@ mod tests {
     #[test]
     fn an_old_minor_warns_and_a_wrong_major_is_critical() {
         let a = args(&["--min-version", "15.8", "--min-version", "16.4"]);
-        let r = judge(&measured("16.3"), &a);
+        let r = judge::<Version>(&measured("16.3"), &a, &thresholds::<Version>(None, None), 0);
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
             "PostgreSQL 16.3; 16.3 is older than --min-version 16.4"
         );
-        assert_eq!(judge(&measured("16.4"), &a).status, Status::Ok);
-        assert_eq!(judge(&measured("17.0"), &a).status, Status::Ok);
+        assert_eq!(
+            judge::<Version>(&measured("16.4"), &a, &thresholds::<Version>(None, None), 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge::<Version>(&measured("17.0"), &a, &thresholds::<Version>(None, None), 0).status,
+            Status::Ok
+        );
         let a = args(&["--expect-major", "17", "--min-version", "16.4"]);
-        let r = judge(&measured("16.3"), &a);
+        let r = judge::<Version>(&measured("16.3"), &a, &thresholds::<Version>(None, None), 0);
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,
@@ -368,7 +366,7 @@ mod tests {
                 available: "1.6".into(),
             }],
         ));
-        let r = judge(&m, &args(&[]));
+        let r = judge::<Version>(&m, &args(&[]), &thresholds::<Version>(None, None), 0);
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::logs::files::{self, Mark, Marks};
 use crate::logs::stderr::Prefix;
 use crate::logs::tally::{Tally, LABELS};
@@ -18,7 +18,7 @@ use crate::session::Session;
 use crate::state::{Loaded, Snapshot, StateArgs, Store};
 use crate::units::{parse_duration_option, pretty_bytes};
 use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Log;
 
@@ -132,8 +132,6 @@ fn snapshot_of(marks: &Marks) -> Snapshot {
 }
 
 impl Check for Log {
-    const DISPLAY: &'static str = "LOG";
-    const ABOUT: &'static str = "New server log entries since the previous run (stderr, csvlog, jsonlog): errors, failed logins, deadlocks, slow statements, lock waits, temporary files, checkpoint warnings. Run it on the database host.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
@@ -149,10 +147,11 @@ impl Check for Log {
   logged since the previous run. Any PANIC is CRITICAL. The first run starts
   at the end of the existing logs (--from-start reads them whole).";
     type Args = Args;
+    type Measured = Measured;
 
     /// `--log` with `--prefix`, or a csvlog or jsonlog, needs nothing of
     /// the server: the run reads the files and never connects (a log host).
-    fn without_server(args: &Args, ctx: &Context) -> Option<Result<CheckResult, Error>> {
+    fn fetch_local(args: &Args, ctx: &Context) -> Option<Result<Self::Measured, Error>> {
         let self_contained = args.prefix.is_some()
             || matches!(args.log_format, Some(Format::Csvlog | Format::Jsonlog));
         if args.logs.is_empty() || !self_contained {
@@ -169,11 +168,11 @@ impl Check for Log {
     /// The server down or crash-looping is when its log matters most: the
     /// logs given, else those the last successful run found, are read all
     /// the same, and the run says the server was unreachable.
-    fn when_unreachable(
+    fn fetch_unreachable(
         args: &Args,
         ctx: &Context,
         error: &Error,
-    ) -> Option<Result<CheckResult, Error>> {
+    ) -> Option<Result<Self::Measured, Error>> {
         let remembered = location_store(args, ctx)
             .ok()
             .and_then(|store| recall(&store));
@@ -194,7 +193,7 @@ impl Check for Log {
         Some(read(args, ctx, &location, Some(why)))
     }
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
         // Where: the given logs, or the server's
         let location = if args.logs.is_empty() {
             let server = server_log(db, args.log_format)?;
@@ -222,6 +221,71 @@ impl Check for Log {
             store.save(&remember(&location))?;
         }
         read(args, ctx, &location, None)
+    }
+    /// Each count against the ranges that name it (a bare range applies to
+    /// errors); any PANIC is CRITICAL.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let (tally, read, t, verbose) = (&m.tally, &m.read, judging.thresholds, judging.verbose);
+        let named: Vec<(&str, f64)> = LABELS.iter().map(|l| (*l, tally.count(l) as f64)).collect();
+        let mut status = t.status_labeled(&[(Unit::Count, tally.count("errors") as f64)], &named);
+        if tally.count("panics") > 0 {
+            status = Status::Critical;
+        }
+        let mut summary = format!(
+            "{} new entr{} in {} of {} file{} ({})",
+            tally.count("lines"),
+            if tally.count("lines") == 1 {
+                "y"
+            } else {
+                "ies"
+            },
+            read.files_read,
+            read.files,
+            plural(read.files as i64),
+            pretty_bytes(read.bytes as f64)
+        );
+        let noted: Vec<String> = LABELS[1..]
+            .iter()
+            .filter(|l| tally.count(l) > 0)
+            .map(|l| {
+                let n = tally.count(l);
+                let name = l.replace('_', " ");
+                // "1 deadlock", "2 deadlocks": every label is a plural.
+                let name = if n == 1 {
+                    name.trim_end_matches('s').to_string()
+                } else {
+                    name
+                };
+                format!("{n} {name}")
+            })
+            .collect();
+        if !noted.is_empty() {
+            summary.push_str(&format!(": {}", noted.join(", ")));
+        }
+        if let Some(note) = &read.note {
+            summary.push_str(&format!("; {note}"));
+        }
+        if read.unreachable.is_some() {
+            summary.push_str("; server unreachable, log read all the same");
+        }
+        let perf = LABELS.iter().map(|label| {
+            let mut p = PerfData::new(*label, tally.count(label) as f64, Unit::Count).min(0.0);
+            let bare = |r: Option<&crate::range::Range>| r.map(|r| r.to_perfdata());
+            p.warning = bare(t.warning_for(label)).or_else(|| {
+                (*label == "errors")
+                    .then(|| bare(t.warning(Unit::Count)))
+                    .flatten()
+            });
+            p.critical = bare(t.critical_for(label)).or_else(|| {
+                (*label == "errors")
+                    .then(|| bare(t.critical(Unit::Count)))
+                    .flatten()
+            });
+            p
+        });
+        let mut lines: Vec<String> = read.unreachable.iter().cloned().collect();
+        lines.extend(details(tally, verbose));
+        CheckResult::new(status, summary).perf(perf).details(lines)
     }
 }
 
@@ -283,7 +347,7 @@ fn read(
     ctx: &Context,
     location: &Location,
     unreachable: Option<String>,
-) -> Result<CheckResult, Error> {
+) -> Result<Measured, Error> {
     let Location {
         inputs,
         format,
@@ -333,7 +397,14 @@ fn read(
         note,
         unreachable,
     };
-    Ok(judge(&tally, &read, &ctx.thresholds, ctx.verbose))
+    Ok(Measured { tally, read })
+}
+
+/// What a run counted, and how much it read.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub tally: Tally,
+    pub read: Read,
 }
 
 /// How much of the logs this run read, and a note on where it started.
@@ -345,71 +416,6 @@ pub struct Read {
     pub note: Option<String>,
     /// Why the server could not be asked, and where the logs were found.
     pub unreachable: Option<String>,
-}
-
-/// Each count against the ranges that name it (a bare range applies to
-/// errors); any PANIC is CRITICAL.
-pub fn judge(tally: &Tally, read: &Read, t: &Thresholds, verbose: u8) -> CheckResult {
-    let named: Vec<(&str, f64)> = LABELS.iter().map(|l| (*l, tally.count(l) as f64)).collect();
-    let mut status = t.status_labeled(&[(Unit::Count, tally.count("errors") as f64)], &named);
-    if tally.count("panics") > 0 {
-        status = Status::Critical;
-    }
-    let mut summary = format!(
-        "{} new entr{} in {} of {} file{} ({})",
-        tally.count("lines"),
-        if tally.count("lines") == 1 {
-            "y"
-        } else {
-            "ies"
-        },
-        read.files_read,
-        read.files,
-        plural(read.files as i64),
-        pretty_bytes(read.bytes as f64)
-    );
-    let noted: Vec<String> = LABELS[1..]
-        .iter()
-        .filter(|l| tally.count(l) > 0)
-        .map(|l| {
-            let n = tally.count(l);
-            let name = l.replace('_', " ");
-            // "1 deadlock", "2 deadlocks": every label is a plural.
-            let name = if n == 1 {
-                name.trim_end_matches('s').to_string()
-            } else {
-                name
-            };
-            format!("{n} {name}")
-        })
-        .collect();
-    if !noted.is_empty() {
-        summary.push_str(&format!(": {}", noted.join(", ")));
-    }
-    if let Some(note) = &read.note {
-        summary.push_str(&format!("; {note}"));
-    }
-    if read.unreachable.is_some() {
-        summary.push_str("; server unreachable, log read all the same");
-    }
-    let perf = LABELS.iter().map(|label| {
-        let mut p = PerfData::new(*label, tally.count(label) as f64, Unit::Count).min(0.0);
-        let bare = |r: Option<&crate::range::Range>| r.map(|r| r.to_perfdata());
-        p.warning = bare(t.warning_for(label)).or_else(|| {
-            (*label == "errors")
-                .then(|| bare(t.warning(Unit::Count)))
-                .flatten()
-        });
-        p.critical = bare(t.critical_for(label)).or_else(|| {
-            (*label == "errors")
-                .then(|| bare(t.critical(Unit::Count)))
-                .flatten()
-        });
-        p
-    });
-    let mut lines: Vec<String> = read.unreachable.iter().cloned().collect();
-    lines.extend(details(tally, verbose));
-    CheckResult::new(status, summary).perf(perf).details(lines)
 }
 
 /// Failed logins, the most frequent errors, the slowest statements; with -v
@@ -442,6 +448,16 @@ fn details(tally: &Tally, verbose: u8) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
+    use crate::Thresholds;
+
+    fn judged(tally: &Tally, read: &Read, t: &Thresholds, verbose: u8) -> CheckResult {
+        let m = Measured {
+            tally: tally.clone(),
+            read: read.clone(),
+        };
+        judge::<Log>(&m, &options(&[]), t, verbose)
+    }
     use crate::checks::testing::{perf, reported, thresholds};
 
     /// A tally of these stderr lines, as the server writes them.
@@ -479,7 +495,7 @@ mod tests {
             ..read()
         };
         let t = thresholds::<Log>(Some("fatals=0"), None);
-        let r = judge(&counted, &down, &t, 0);
+        let r = judged(&counted, &down, &t, 0);
         assert_eq!(r.status, Status::Warning);
         assert!(
             r.summary
@@ -495,23 +511,23 @@ mod tests {
         let counted = tally(ERRORS);
         assert_eq!(counted.count("errors"), 3);
         let t = thresholds::<Log>(Some("3"), None);
-        assert_eq!(judge(&counted, &read(), &t, 0).status, Status::Ok);
+        assert_eq!(judged(&counted, &read(), &t, 0).status, Status::Ok);
         let t = thresholds::<Log>(Some("errors=2"), None);
-        assert_eq!(judge(&counted, &read(), &t, 0).status, Status::Warning);
+        assert_eq!(judged(&counted, &read(), &t, 0).status, Status::Warning);
         let t = thresholds::<Log>(Some("errors=50,auth_failures=0"), Some("deadlocks=0"));
-        let r = reported::<Log>(judge(&counted, &read(), &t, 0));
+        let r = reported::<Log>(judged(&counted, &read(), &t, 0));
         assert_eq!(r.status, Status::Critical);
         assert!(r.hint.unwrap().starts_with("read the matching log lines"));
         // No thresholds: counting only.
         assert_eq!(
-            judge(&counted, &read(), &thresholds::<Log>(None, None), 0).status,
+            judged(&counted, &read(), &thresholds::<Log>(None, None), 0).status,
             Status::Ok
         );
     }
 
     #[test]
     fn the_line_counts_what_was_read_and_names_each_count() {
-        let r = judge(
+        let r = judged(
             &tally(ERRORS),
             &read(),
             &thresholds::<Log>(Some("errors=5"), None),
@@ -540,12 +556,12 @@ mod tests {
     fn a_panic_is_critical_and_nothing_new_is_ok() {
         let panic = tally("2026-11-29 10:00:00.000 UTC [1] PANIC:  could not write to file \"pg_wal/xlogtemp.1\": No space left on device\n");
         let t = thresholds::<Log>(Some("errors=100"), Some("errors=1000"));
-        assert_eq!(judge(&panic, &read(), &t, 0).status, Status::Critical);
+        assert_eq!(judged(&panic, &read(), &t, 0).status, Status::Critical);
         let first = Read {
             note: Some("first run, read from the start".into()),
             ..Read::default()
         };
-        let r = judge(&tally(""), &first, &t, 0);
+        let r = judged(&tally(""), &first, &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.summary,

@@ -7,7 +7,7 @@
 
 use postgres::types::Type;
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::judge::{worst, worst_first};
 use crate::locked_relations;
 use crate::session::databases::{self, DatabaseArgs, Visit};
@@ -17,7 +17,7 @@ use crate::session::relations::RelationArgs;
 use crate::session::Session;
 use crate::units::{parse_size_option, pretty_bytes, round_to};
 use crate::words::{percent_text, plural};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Bloat;
 
@@ -181,8 +181,6 @@ pub struct Found {
 
 impl Check for Bloat {
     const INTERVAL: u32 = 3600;
-    const DISPLAY: &'static str = "BLOAT";
-    const ABOUT: &'static str = "Estimated wasted space in tables and B-tree indexes, from pg_stats where the role may read them, else from pgstattuple.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes, Unit::Percent],
         bare: None,
@@ -192,15 +190,16 @@ impl Check for Bloat {
     const HINT: &'static str = "VACUUM (VERBOSE) the bloated tables and REINDEX CONCURRENTLY the bloated indexes; for heavy bloat plan pg_repack or VACUUM FULL in a maintenance window, and look at why autovacuum falls behind (check_pg_vacuum)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A size applies to a relation's wasted bytes, a percentage to its wasted
-  share. Relations under --min-size are left out. Default: -w 50% -c 80%.
+  share. Relations under --min-size are left out. Default: {defaults}.
   The estimate needs the columns' statistics, which pg_stats shows only to a
   role that may read the table: grant pg_read_all_data (PostgreSQL 14+) or
   SELECT, or CREATE EXTENSION pgstattuple in each database (pg_monitor may
   call it). Without either the check is UNKNOWN naming what is missing.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("50%", "80%"));
     type Args = Args;
+    type Measured = Visit<Found>;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
         let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
         let visit = databases::visit(
             &args.databases,
@@ -218,112 +217,115 @@ impl Check for Bloat {
         if !hidden.is_empty() {
             return Err(hidden_statistics(&hidden, &ctx.conn.user));
         }
-        Ok(judge(&visit, &ctx.thresholds, args.min_size, ctx.verbose))
+        Ok(visit)
     }
-}
 
-/// Each relation's wasted bytes (a size) and share (a percentage) against
-/// `-w`/`-c`, worst and largest first; a database that could not be visited
-/// is at least WARNING.
-pub fn judge(visit: &Visit<Found>, t: &Thresholds, min_size: u64, verbose: u8) -> CheckResult {
-    let visited = visit.checked.len();
-    let mut relations: Vec<(&Relation, Status)> = visit
-        .results()
-        .flat_map(|(_, found)| &found.measured)
-        .map(|r| {
-            let status = t.status(&[(Unit::Bytes, r.wasted), (Unit::Percent, r.wasted_pct())]);
-            (r, status)
-        })
-        .collect();
-    let unanalyzed: Vec<&String> = visit
-        .results()
-        .flat_map(|(_, found)| &found.unanalyzed)
-        .collect();
-    let locked: Vec<&Locked> = visit
-        .results()
-        .flat_map(|(_, found)| &found.locked)
-        .collect();
-    let mut status = visit.floor(worst(relations.iter().map(|(_, s)| *s)));
-    // Skipped relations leave the rest judged; only with nothing read at
-    // all is there no verdict.
-    if relations.is_empty() && unanalyzed.is_empty() && !locked.is_empty() {
-        status = Status::Unknown;
+    /// Each relation's wasted bytes (a size) and share (a percentage) against
+    /// `-w`/`-c`, worst and largest first; a database that could not be visited
+    /// is at least WARNING.
+    fn judge(visit: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let min_size = judging.args.min_size;
+        let verbose = judging.verbose;
+        let visited = visit.checked.len();
+        let mut relations: Vec<(&Relation, Status)> = visit
+            .results()
+            .flat_map(|(_, found)| &found.measured)
+            .map(|r| {
+                let status = t.status(&[(Unit::Bytes, r.wasted), (Unit::Percent, r.wasted_pct())]);
+                (r, status)
+            })
+            .collect();
+        let unanalyzed: Vec<&String> = visit
+            .results()
+            .flat_map(|(_, found)| &found.unanalyzed)
+            .collect();
+        let locked: Vec<&Locked> = visit
+            .results()
+            .flat_map(|(_, found)| &found.locked)
+            .collect();
+        let mut status = visit.floor(worst(relations.iter().map(|(_, s)| *s)));
+        // Skipped relations leave the rest judged; only with nothing read at
+        // all is there no verdict.
+        if relations.is_empty() && unanalyzed.is_empty() && !locked.is_empty() {
+            status = Status::Unknown;
+        }
+        relations.sort_by(|(a, _), (b, _)| b.wasted.total_cmp(&a.wasted));
+        worst_first(&mut relations, |(_, state)| *state);
+        let many = visited > 1;
+        let total = relations.iter().fold(0.0, |sum, (r, _)| sum + r.wasted);
+        let mut summary = match relations.first() {
+            Some((r, _)) => format!(
+                "{} {} wasted of {} ({}); {} relation{} over {} checked, {} wasted in all",
+                name(r, many),
+                pretty_bytes(r.wasted),
+                pretty_bytes(r.size),
+                percent_text(r.wasted_pct()),
+                relations.len(),
+                plural(relations.len() as i64),
+                pretty_bytes(min_size as f64),
+                pretty_bytes(total)
+            ),
+            None => format!(
+                "no table or B-tree index over {} to check",
+                pretty_bytes(min_size as f64)
+            ),
+        };
+        if !unanalyzed.is_empty() {
+            summary.push_str(&format!(
+                "; {} not estimated (never analyzed)",
+                unanalyzed.len()
+            ));
+        }
+        summary.push_str(&skipped_note(locked.len()));
+        summary.push_str(&visit.unreachable_note());
+        let max_pct = relations
+            .iter()
+            .map(|(r, _)| r.wasted_pct())
+            .fold(0.0, f64::max);
+        let max_wasted = relations.iter().map(|(r, _)| r.wasted).fold(0.0, f64::max);
+        let perf = [
+            PerfData::new("max_wasted", max_wasted.round(), Unit::Bytes)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("max_wasted_pct", round_to(max_pct, 2), Unit::Percent)
+                .thresholds(t)
+                .min(0.0)
+                .max(100.0),
+            PerfData::new("total_wasted", total.round(), Unit::Bytes).min(0.0),
+            PerfData::new("relations", relations.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("not_estimated", unanalyzed.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("skipped", locked.len() as f64, Unit::Count).min(0.0),
+        ];
+        let mut details = visit.unreachable_details();
+        for (r, state) in relations
+            .iter()
+            .filter(|(_, state)| *state != Status::Ok || verbose > 0)
+        {
+            details.push(format!(
+                "{} {}: {} of {} wasted ({}), {}",
+                state,
+                name(r, many),
+                pretty_bytes(r.wasted),
+                pretty_bytes(r.size),
+                percent_text(r.wasted_pct()),
+                match r.method {
+                    Method::Statistics => "estimated from statistics",
+                    Method::Pgstattuple if r.is_index => "measured by pgstatindex",
+                    Method::Pgstattuple => "measured by pgstattuple_approx",
+                }
+            ));
+        }
+        for name in &unanalyzed {
+            details.push(format!(
+                "{name}: not estimated, no statistics yet (ANALYZE it)"
+            ));
+        }
+        details.extend(locked.iter().map(|l| l.describe(many)));
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
-    relations.sort_by(|(a, _), (b, _)| b.wasted.total_cmp(&a.wasted));
-    worst_first(&mut relations, |(_, state)| *state);
-    let many = visited > 1;
-    let total = relations.iter().fold(0.0, |sum, (r, _)| sum + r.wasted);
-    let mut summary = match relations.first() {
-        Some((r, _)) => format!(
-            "{} {} wasted of {} ({}); {} relation{} over {} checked, {} wasted in all",
-            name(r, many),
-            pretty_bytes(r.wasted),
-            pretty_bytes(r.size),
-            percent_text(r.wasted_pct()),
-            relations.len(),
-            plural(relations.len() as i64),
-            pretty_bytes(min_size as f64),
-            pretty_bytes(total)
-        ),
-        None => format!(
-            "no table or B-tree index over {} to check",
-            pretty_bytes(min_size as f64)
-        ),
-    };
-    if !unanalyzed.is_empty() {
-        summary.push_str(&format!(
-            "; {} not estimated (never analyzed)",
-            unanalyzed.len()
-        ));
-    }
-    summary.push_str(&skipped_note(locked.len()));
-    summary.push_str(&visit.unreachable_note());
-    let max_pct = relations
-        .iter()
-        .map(|(r, _)| r.wasted_pct())
-        .fold(0.0, f64::max);
-    let max_wasted = relations.iter().map(|(r, _)| r.wasted).fold(0.0, f64::max);
-    let perf = [
-        PerfData::new("max_wasted", max_wasted.round(), Unit::Bytes)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("max_wasted_pct", round_to(max_pct, 2), Unit::Percent)
-            .thresholds(t)
-            .min(0.0)
-            .max(100.0),
-        PerfData::new("total_wasted", total.round(), Unit::Bytes).min(0.0),
-        PerfData::new("relations", relations.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("not_estimated", unanalyzed.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("skipped", locked.len() as f64, Unit::Count).min(0.0),
-    ];
-    let mut details = visit.unreachable_details();
-    for (r, state) in relations
-        .iter()
-        .filter(|(_, state)| *state != Status::Ok || verbose > 0)
-    {
-        details.push(format!(
-            "{} {}: {} of {} wasted ({}), {}",
-            state,
-            name(r, many),
-            pretty_bytes(r.wasted),
-            pretty_bytes(r.size),
-            percent_text(r.wasted_pct()),
-            match r.method {
-                Method::Statistics => "estimated from statistics",
-                Method::Pgstattuple if r.is_index => "measured by pgstatindex",
-                Method::Pgstattuple => "measured by pgstattuple_approx",
-            }
-        ));
-    }
-    for name in &unanalyzed {
-        details.push(format!(
-            "{name}: not estimated, no statistics yet (ANALYZE it)"
-        ));
-    }
-    details.extend(locked.iter().map(|l| l.describe(many)));
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
 }
 
 fn name(r: &Relation, with_database: bool) -> String {
@@ -568,6 +570,14 @@ fn measured_index_waste(size: f64, empty: f64, density: f64, fillfactor: f64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
+
+    fn with_min_size(min_size: u64) -> Args {
+        Args {
+            min_size,
+            ..options(&[])
+        }
+    }
     use crate::checks::testing::{perf, reported, thresholds};
 
     const MB: f64 = 1048576.0;
@@ -602,10 +612,10 @@ mod tests {
     fn default_thresholds_are_50_and_80_percent_wasted() {
         let t = thresholds::<Bloat>(None, None);
         let at = |wasted: f64| {
-            judge(
+            judge::<Bloat>(
                 &visit(vec![relation("t", 100.0, wasted)], vec![]),
+                &with_min_size(10 << 20),
                 &t,
-                10 << 20,
                 0,
             )
             .status
@@ -616,7 +626,10 @@ mod tests {
         assert_eq!(at(80.5), Status::Critical);
         let sized = thresholds::<Bloat>(Some("1GB,50%"), Some("10GB,80%"));
         let big = visit(vec![relation("big", 100_000.0, 2000.0)], vec![]);
-        assert_eq!(judge(&big, &sized, 10 << 20, 0).status, Status::Warning);
+        assert_eq!(
+            judge::<Bloat>(&big, &with_min_size(10 << 20), &sized, 0).status,
+            Status::Warning
+        );
     }
 
     #[test]
@@ -634,7 +647,7 @@ mod tests {
             ],
             vec!["app.public.fresh".into()],
         );
-        let r = reported::<Bloat>(judge(&v, &t, 10 << 20, 0));
+        let r = reported::<Bloat>(judge::<Bloat>(&v, &with_min_size(10 << 20), &t, 0));
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,
@@ -658,10 +671,10 @@ mod tests {
 
     #[test]
     fn nothing_to_check_is_ok_and_says_the_floor() {
-        let r = judge(
+        let r = judge::<Bloat>(
             &visit(vec![], vec![]),
+            &with_min_size(10 << 20),
             &thresholds::<Bloat>(None, None),
-            10 << 20,
             0,
         );
         assert_eq!(
@@ -745,7 +758,7 @@ mod tests {
                 seconds: 65.0,
             }),
         }];
-        let r = judge(&v, &t, 10 * 1024 * 1024, 0);
+        let r = judge::<Bloat>(&v, &with_min_size(10 * 1024 * 1024), &t, 0);
         assert_eq!(r.status, Status::Critical);
         assert!(
             r.summary
@@ -760,6 +773,9 @@ mod tests {
         assert!(perf(&r).contains(&"skipped=1;;;0".to_string()));
         // Nothing else to read: no verdict.
         v.checked[0].1.measured.clear();
-        assert_eq!(judge(&v, &t, 0, 0).status, Status::Unknown);
+        assert_eq!(
+            judge::<Bloat>(&v, &with_min_size(0), &t, 0).status,
+            Status::Unknown
+        );
     }
 }

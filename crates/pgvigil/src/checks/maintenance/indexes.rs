@@ -3,7 +3,7 @@
 //! duplicate indexes, and tables read mostly by sequential scans (the
 //! usual sign of a missing index).
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::locked_relations;
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
@@ -12,7 +12,7 @@ use crate::session::relations::RelationArgs;
 use crate::session::Session;
 use crate::units::{parse_size_option, pretty_bytes};
 use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 use postgres::types::Type;
 
 pub struct Indexes;
@@ -129,8 +129,6 @@ pub struct Found {
 
 impl Check for Indexes {
     const INTERVAL: u32 = 3600;
-    const DISPLAY: &'static str = "INDEXES";
-    const ABOUT: &'static str = "Invalid indexes (CRITICAL), unused and duplicate indexes, and tables read mostly by sequential scans.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
@@ -146,10 +144,137 @@ impl Check for Indexes {
   the standby's own. Tables read mostly by sequential scans are listed, not
   judged.";
     type Args = Args;
+    type Measured = Visit<Seen>;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let visit = fetch(args, db, ctx)?;
-        Ok(judge(&visit, &ctx.thresholds, ctx.verbose))
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        measure(args, db, ctx)
+    }
+
+    /// An invalid index is CRITICAL; unused plus redundant duplicate indexes
+    /// (a count) against `-w`/`-c`; sequentially scanned tables are listed, not
+    /// judged; a database that could not be visited is at least WARNING.
+    fn judge(visit: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let verbose = judging.verbose;
+        let visited = visit.checked.len();
+        let found: Vec<Found> = visit
+            .results()
+            .flat_map(|(_, s)| s.found.iter().cloned())
+            .collect();
+        let locked: Vec<&Locked> = visit.results().flat_map(|(_, s)| &s.locked).collect();
+
+        let of = |kind: &str| {
+            found
+                .iter()
+                .filter(|f| f.kind == kind)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let invalid = of("invalid");
+        let seqscan = of("seqscan");
+        let redundant = redundant_duplicates(&of("duplicate"));
+        // A redundant duplicate that is also unused counts once, as a duplicate.
+        let unused: Vec<Found> = of("unused")
+            .into_iter()
+            .filter(|u| {
+                !redundant.iter().any(|(d, _)| {
+                    d.database == u.database && d.schema == u.schema && d.name == u.name
+                })
+            })
+            .collect();
+        let judged = unused.len() + redundant.len();
+
+        let mut status = t.status(&[(Unit::Count, judged as f64)]);
+        if !invalid.is_empty() {
+            status = Status::Critical;
+        }
+        status = visit.floor(status);
+
+        let many = visited > 1;
+        let name = |f: &Found| databases::qualified(&f.database, &f.schema, &f.name, many);
+        let mut summary = String::new();
+        if !invalid.is_empty() {
+            let names: Vec<String> = invalid.iter().map(name).collect();
+            summary.push_str(&format!(
+                "{} invalid index{} ({}); ",
+                invalid.len(),
+                if invalid.len() == 1 { "" } else { "es" },
+                names.join(", ")
+            ));
+        }
+        summary.push_str(&format!(
+            "{} unused index{}, {} duplicate{}; {} table{} read mostly by sequential scans",
+            unused.len(),
+            if unused.len() == 1 { "" } else { "es" },
+            redundant.len(),
+            plural(redundant.len() as i64),
+            seqscan.len(),
+            plural(seqscan.len() as i64),
+        ));
+        summary.push_str(&skipped_note(locked.len()));
+        summary.push_str(&visit.unreachable_note());
+        let unused_bytes: i64 = unused
+            .iter()
+            .chain(redundant.iter().map(|(f, _)| f))
+            .map(|f| f.size)
+            .sum();
+        let perf = [
+            PerfData::new("invalid", invalid.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("unused_and_duplicate", judged as f64, Unit::Count)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("unused", unused.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("duplicate", redundant.len() as f64, Unit::Count).min(0.0),
+            PerfData::new(
+                "unused_and_duplicate_size",
+                unused_bytes as f64,
+                Unit::Bytes,
+            )
+            .min(0.0),
+            PerfData::new("seq_scanned_tables", seqscan.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("skipped", locked.len() as f64, Unit::Count).min(0.0),
+        ];
+        let mut details = visit.unreachable_details();
+        let index_line = |f: &Found, what: &str| {
+            format!(
+                "{what} index {} on {} ({})",
+                name(f),
+                f.table.as_deref().unwrap_or_default(),
+                pretty_bytes(f.size as f64)
+            )
+        };
+        for f in &invalid {
+            details.push(format!(
+                "{}: drop it, or REINDEX INDEX CONCURRENTLY",
+                index_line(f, "invalid")
+            ));
+        }
+        if status != Status::Ok || verbose > 0 {
+            for (f, kept) in &redundant {
+                details.push(format!(
+                    "{}: same definition as {kept}",
+                    index_line(f, "duplicate")
+                ));
+            }
+            for f in &unused {
+                details.push(format!(
+                    "{}: no scan since statistics were reset",
+                    index_line(f, "unused")
+                ));
+            }
+        }
+        for f in &seqscan {
+            details.push(format!(
+                "table {} ({}) read mostly by sequential scans, {} rows per scan: missing index?",
+                name(f),
+                pretty_bytes(f.size as f64),
+                f.reads.unwrap_or(0)
+            ));
+        }
+        details.extend(locked.iter().map(|l| l.describe(many)));
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -161,7 +286,7 @@ pub struct Seen {
     pub locked: Vec<Locked>,
 }
 
-fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Visit<Seen>, Error> {
+fn measure(args: &Args, db: &mut Session, ctx: &Context) -> Result<Visit<Seen>, Error> {
     let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
     databases::visit(
         &args.databases,
@@ -204,131 +329,6 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Visit<Seen>, Er
     )
 }
 
-/// An invalid index is CRITICAL; unused plus redundant duplicate indexes
-/// (a count) against `-w`/`-c`; sequentially scanned tables are listed, not
-/// judged; a database that could not be visited is at least WARNING.
-pub fn judge(visit: &Visit<Seen>, t: &Thresholds, verbose: u8) -> CheckResult {
-    let visited = visit.checked.len();
-    let found: Vec<Found> = visit
-        .results()
-        .flat_map(|(_, s)| s.found.iter().cloned())
-        .collect();
-    let locked: Vec<&Locked> = visit.results().flat_map(|(_, s)| &s.locked).collect();
-
-    let of = |kind: &str| {
-        found
-            .iter()
-            .filter(|f| f.kind == kind)
-            .cloned()
-            .collect::<Vec<_>>()
-    };
-    let invalid = of("invalid");
-    let seqscan = of("seqscan");
-    let redundant = redundant_duplicates(&of("duplicate"));
-    // A redundant duplicate that is also unused counts once, as a duplicate.
-    let unused: Vec<Found> = of("unused")
-        .into_iter()
-        .filter(|u| {
-            !redundant
-                .iter()
-                .any(|(d, _)| d.database == u.database && d.schema == u.schema && d.name == u.name)
-        })
-        .collect();
-    let judged = unused.len() + redundant.len();
-
-    let mut status = t.status(&[(Unit::Count, judged as f64)]);
-    if !invalid.is_empty() {
-        status = Status::Critical;
-    }
-    status = visit.floor(status);
-
-    let many = visited > 1;
-    let name = |f: &Found| databases::qualified(&f.database, &f.schema, &f.name, many);
-    let mut summary = String::new();
-    if !invalid.is_empty() {
-        let names: Vec<String> = invalid.iter().map(name).collect();
-        summary.push_str(&format!(
-            "{} invalid index{} ({}); ",
-            invalid.len(),
-            if invalid.len() == 1 { "" } else { "es" },
-            names.join(", ")
-        ));
-    }
-    summary.push_str(&format!(
-        "{} unused index{}, {} duplicate{}; {} table{} read mostly by sequential scans",
-        unused.len(),
-        if unused.len() == 1 { "" } else { "es" },
-        redundant.len(),
-        plural(redundant.len() as i64),
-        seqscan.len(),
-        plural(seqscan.len() as i64),
-    ));
-    summary.push_str(&skipped_note(locked.len()));
-    summary.push_str(&visit.unreachable_note());
-    let unused_bytes: i64 = unused
-        .iter()
-        .chain(redundant.iter().map(|(f, _)| f))
-        .map(|f| f.size)
-        .sum();
-    let perf = [
-        PerfData::new("invalid", invalid.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("unused_and_duplicate", judged as f64, Unit::Count)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("unused", unused.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("duplicate", redundant.len() as f64, Unit::Count).min(0.0),
-        PerfData::new(
-            "unused_and_duplicate_size",
-            unused_bytes as f64,
-            Unit::Bytes,
-        )
-        .min(0.0),
-        PerfData::new("seq_scanned_tables", seqscan.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("skipped", locked.len() as f64, Unit::Count).min(0.0),
-    ];
-    let mut details = visit.unreachable_details();
-    let index_line = |f: &Found, what: &str| {
-        format!(
-            "{what} index {} on {} ({})",
-            name(f),
-            f.table.as_deref().unwrap_or_default(),
-            pretty_bytes(f.size as f64)
-        )
-    };
-    for f in &invalid {
-        details.push(format!(
-            "{}: drop it, or REINDEX INDEX CONCURRENTLY",
-            index_line(f, "invalid")
-        ));
-    }
-    if status != Status::Ok || verbose > 0 {
-        for (f, kept) in &redundant {
-            details.push(format!(
-                "{}: same definition as {kept}",
-                index_line(f, "duplicate")
-            ));
-        }
-        for f in &unused {
-            details.push(format!(
-                "{}: no scan since statistics were reset",
-                index_line(f, "unused")
-            ));
-        }
-    }
-    for f in &seqscan {
-        details.push(format!(
-            "table {} ({}) read mostly by sequential scans, {} rows per scan: missing index?",
-            name(f),
-            pretty_bytes(f.size as f64),
-            f.reads.unwrap_or(0)
-        ));
-    }
-    details.extend(locked.iter().map(|l| l.describe(many)));
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 /// From groups of identical indexes, the ones that could go, each with the
 /// index that stays: one that enforces uniqueness or a constraint if any.
 fn redundant_duplicates(duplicates: &[Found]) -> Vec<(Found, String)> {
@@ -357,6 +357,7 @@ fn redundant_duplicates(duplicates: &[Found]) -> Vec<(Found, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn found(kind: &str, name: &str, size: i64) -> Found {
@@ -395,7 +396,7 @@ mod tests {
             found("unused", "orders_id_idx", 20 * MB),
             found("unused", "orders_note_idx", 30 * MB),
         ]);
-        let r = judge(&v, &thresholds::<Indexes>(None, None), 0);
+        let r = judge::<Indexes>(&v, &options(&[]), &thresholds::<Indexes>(None, None), 0);
         assert_eq!(r.status, Status::Ok);
         // The redundant duplicate that is also unused counts once.
         assert_eq!(
@@ -403,10 +404,21 @@ mod tests {
             "1 unused index, 1 duplicate; 0 tables read mostly by sequential scans"
         );
         assert_eq!(
-            judge(&v, &thresholds::<Indexes>(Some("2"), None), 0).status,
+            judge::<Indexes>(
+                &v,
+                &options(&[]),
+                &thresholds::<Indexes>(Some("2"), None),
+                0
+            )
+            .status,
             Status::Ok
         );
-        let r = reported::<Indexes>(judge(&v, &thresholds::<Indexes>(Some("1"), Some("5")), 0));
+        let r = reported::<Indexes>(judge::<Indexes>(
+            &v,
+            &options(&[]),
+            &thresholds::<Indexes>(Some("1"), Some("5")),
+            0,
+        ));
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.details,
@@ -426,7 +438,12 @@ mod tests {
     #[test]
     fn an_invalid_index_is_critical_whatever_the_thresholds() {
         let v = visit(vec![found("invalid", "orders_broken", 0)]);
-        let r = judge(&v, &thresholds::<Indexes>(Some("100"), None), 0);
+        let r = judge::<Indexes>(
+            &v,
+            &options(&[]),
+            &thresholds::<Indexes>(Some("100"), None),
+            0,
+        );
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,
@@ -441,13 +458,23 @@ mod tests {
     #[test]
     fn sequential_scans_are_listed_not_judged() {
         let v = visit(vec![found("seqscan", "events", 64 * MB)]);
-        let r = judge(&v, &thresholds::<Indexes>(Some("0"), Some("0")), 0);
+        let r = judge::<Indexes>(
+            &v,
+            &options(&[]),
+            &thresholds::<Indexes>(Some("0"), Some("0")),
+            0,
+        );
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.details,
             ["table public.events (64 MB) read mostly by sequential scans, 50000 rows per scan: missing index?"]
         );
-        let empty = judge(&visit(vec![]), &thresholds::<Indexes>(None, None), 0);
+        let empty = judge::<Indexes>(
+            &visit(vec![]),
+            &options(&[]),
+            &thresholds::<Indexes>(None, None),
+            0,
+        );
         assert_eq!((empty.status, empty.details.len()), (Status::Ok, 0));
     }
 

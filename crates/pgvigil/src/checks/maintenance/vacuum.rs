@@ -7,7 +7,7 @@
 //! transaction or a slot holds them, which their own checks report) or
 //! that came since, and another VACUUM would not help.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::judge::{worst, worst_first};
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
@@ -176,8 +176,6 @@ pub struct Running {
 
 impl Check for Vacuum {
     const INTERVAL: u32 = 900;
-    const DISPLAY: &'static str = "VACUUM";
-    const ABOUT: &'static str = "Tables that need VACUUM or ANALYZE: dead tuple share, statistics gone stale while the table changed, autovacuum disabled.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent, Unit::Seconds],
         bare: None,
@@ -197,17 +195,153 @@ impl Check for Vacuum {
   a share of autovacuum_max_workers, and worker_age=DURATION to how long the
   longest-running one has been at its table: all of them busy for hours
   leaves every other table waiting (-w 10%,1d,workers=99%,worker_age=6h).
-  Default: -w 10%,1d -c 50%,7d.";
+  Default: {defaults}.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("10%,1d", "50%,7d"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(args, db, ctx)?;
-        Ok(judge(&measured, &ctx.thresholds, args, ctx.verbose))
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        measure(args, db, ctx)
+    }
+
+    /// Each table against the rules and `-w`/`-c` (the dead share as a
+    /// percentage, the oldest stale VACUUM or ANALYZE as a duration);
+    /// autovacuum off, for a table or the server, is at least WARNING, and so
+    /// is a database that could not be visited. Worst first.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let args = judging.args;
+        let verbose = judging.verbose;
+        let visited = m.visit.checked.len();
+        let mut tables: Vec<Table> = m
+            .visit
+            .results()
+            .flat_map(|(_, tables)| tables.iter().cloned())
+            .map(|table| assess(args, t, table))
+            .collect();
+        let mut status = worst(tables.iter().map(|t| t.status));
+        if !m.autovacuum_on {
+            status = status.worst(Status::Warning);
+        }
+        let busy_pct = m.workers.busy_pct();
+        let workers_status = t.status_labeled(
+            &[],
+            &[("workers", busy_pct), ("worker_age", m.workers.longest)],
+        );
+        status = m.visit.floor(status.worst(workers_status));
+        tables.sort_by(|a, b| {
+            (b.dead_pct.unwrap_or(0.0))
+                .total_cmp(&a.dead_pct.unwrap_or(0.0))
+                .then(b.stale_for.total_cmp(&a.stale_for))
+        });
+        worst_first(&mut tables, |t| t.status);
+        let flagged: Vec<&Table> = tables
+            .iter()
+            .filter(|t| t.needs_vacuum || t.needs_analyze || t.autovacuum_off)
+            .collect();
+        let need_vacuum = tables.iter().filter(|t| t.needs_vacuum).count();
+        let need_analyze = tables.iter().filter(|t| t.needs_analyze).count();
+        let autovacuum_off = tables.iter().filter(|t| t.autovacuum_off).count();
+        let worst_pct = tables.iter().filter_map(|t| t.dead_pct).fold(0.0, f64::max);
+        let oldest_stale = tables.iter().map(|t| t.stale_for).fold(0.0, f64::max);
+
+        let many = visited > 1;
+        let scope = if many {
+            format!(" in {visited} databases")
+        } else {
+            String::new()
+        };
+        let mut summary = match flagged.first() {
+            Some(t) => format!(
+                "{}: {}; {need_vacuum} table{} to VACUUM, {need_analyze} to ANALYZE, {autovacuum_off} with autovacuum disabled{scope}",
+                qualified(t, many),
+                describe(t),
+                plural(need_vacuum as i64),
+            ),
+            None => format!("no table needs VACUUM or ANALYZE{scope}"),
+        };
+        let held: Vec<&Table> = tables.iter().filter(|t| t.held).collect();
+        if let Some(h) = held.iter().max_by_key(|t| t.dead) {
+            let others = held.len() - 1;
+            summary.push_str(&format!(
+                "; {} keeps {} dead tuples though vacuumed {} ago (an old snapshot holds them, or they came since){}",
+                qualified(h, many),
+                h.dead,
+                pretty_duration(h.vacuum_age.unwrap_or(0.0).max(0.0)),
+                if others > 0 {
+                    format!(", and {others} other table{}", plural(others as i64))
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if !m.autovacuum_on {
+            summary.push_str("; autovacuum is off for the server");
+        }
+        if workers_status != Status::Ok {
+            summary.push_str(&format!(
+                "; autovacuum workers {} of {} busy, the longest for {}",
+                m.workers.busy,
+                m.workers.max,
+                pretty_duration(m.workers.longest)
+            ));
+        }
+        summary.push_str(&m.visit.unreachable_note());
+
+        let perf = [
+            PerfData::new("max_dead_pct", round_to(worst_pct, 2), Unit::Percent)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("oldest_stale", oldest_stale.round(), Unit::Seconds)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("need_vacuum", need_vacuum as f64, Unit::Count).min(0.0),
+            PerfData::new("need_analyze", need_analyze as f64, Unit::Count).min(0.0),
+            PerfData::new("autovacuum_disabled", autovacuum_off as f64, Unit::Count).min(0.0),
+            PerfData::new("autovacuum_busy", round_to(busy_pct, 2), Unit::Percent)
+                .min(0.0)
+                .max(100.0)
+                .thresholds_of(t, "workers"),
+            PerfData::new(
+                "autovacuum_longest",
+                round_to(m.workers.longest, 0),
+                Unit::Seconds,
+            )
+            .min(0.0)
+            .thresholds_of(t, "worker_age"),
+        ];
+        let mut details = m.visit.unreachable_details();
+        if status != Status::Ok || verbose > 0 {
+            details.extend(
+                flagged
+                    .iter()
+                    .map(|t| format!("{} {}: {}", t.status, qualified(t, many), describe(t))),
+            );
+        }
+        if workers_status != Status::Ok || verbose > 0 {
+            if let Some(query) = &m.workers.longest_query {
+                details.push(format!(
+                    "{workers_status} autovacuum: {} of {} workers busy; the longest for {}: {}",
+                    m.workers.busy,
+                    m.workers.max,
+                    pretty_duration(m.workers.longest),
+                    crate::output::one_line(query)
+                ));
+            }
+        }
+        for w in &m.running {
+            details.push(format!(
+                "vacuum running: pid {} on {}.{} ({}, {} of {} heap blocks scanned)",
+                w.pid, w.database, w.relation, w.phase, w.scanned, w.total
+            ));
+        }
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
-fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
+fn measure(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     let visit = databases::visit(
         &args.databases,
         db,
@@ -297,139 +431,6 @@ fn read_server(row: &postgres::Row) -> Result<(bool, Workers), Error> {
     ))
 }
 
-/// Each table against the rules and `-w`/`-c` (the dead share as a
-/// percentage, the oldest stale VACUUM or ANALYZE as a duration);
-/// autovacuum off, for a table or the server, is at least WARNING, and so
-/// is a database that could not be visited. Worst first.
-pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckResult {
-    let visited = m.visit.checked.len();
-    let mut tables: Vec<Table> = m
-        .visit
-        .results()
-        .flat_map(|(_, tables)| tables.iter().cloned())
-        .map(|table| assess(args, t, table))
-        .collect();
-    let mut status = worst(tables.iter().map(|t| t.status));
-    if !m.autovacuum_on {
-        status = status.worst(Status::Warning);
-    }
-    let busy_pct = m.workers.busy_pct();
-    let workers_status = t.status_labeled(
-        &[],
-        &[("workers", busy_pct), ("worker_age", m.workers.longest)],
-    );
-    status = m.visit.floor(status.worst(workers_status));
-    tables.sort_by(|a, b| {
-        (b.dead_pct.unwrap_or(0.0))
-            .total_cmp(&a.dead_pct.unwrap_or(0.0))
-            .then(b.stale_for.total_cmp(&a.stale_for))
-    });
-    worst_first(&mut tables, |t| t.status);
-    let flagged: Vec<&Table> = tables
-        .iter()
-        .filter(|t| t.needs_vacuum || t.needs_analyze || t.autovacuum_off)
-        .collect();
-    let need_vacuum = tables.iter().filter(|t| t.needs_vacuum).count();
-    let need_analyze = tables.iter().filter(|t| t.needs_analyze).count();
-    let autovacuum_off = tables.iter().filter(|t| t.autovacuum_off).count();
-    let worst_pct = tables.iter().filter_map(|t| t.dead_pct).fold(0.0, f64::max);
-    let oldest_stale = tables.iter().map(|t| t.stale_for).fold(0.0, f64::max);
-
-    let many = visited > 1;
-    let scope = if many {
-        format!(" in {visited} databases")
-    } else {
-        String::new()
-    };
-    let mut summary = match flagged.first() {
-        Some(t) => format!(
-            "{}: {}; {need_vacuum} table{} to VACUUM, {need_analyze} to ANALYZE, {autovacuum_off} with autovacuum disabled{scope}",
-            qualified(t, many),
-            describe(t),
-            plural(need_vacuum as i64),
-        ),
-        None => format!("no table needs VACUUM or ANALYZE{scope}"),
-    };
-    let held: Vec<&Table> = tables.iter().filter(|t| t.held).collect();
-    if let Some(h) = held.iter().max_by_key(|t| t.dead) {
-        let others = held.len() - 1;
-        summary.push_str(&format!(
-            "; {} keeps {} dead tuples though vacuumed {} ago (an old snapshot holds them, or they came since){}",
-            qualified(h, many),
-            h.dead,
-            pretty_duration(h.vacuum_age.unwrap_or(0.0).max(0.0)),
-            if others > 0 {
-                format!(", and {others} other table{}", plural(others as i64))
-            } else {
-                String::new()
-            }
-        ));
-    }
-    if !m.autovacuum_on {
-        summary.push_str("; autovacuum is off for the server");
-    }
-    if workers_status != Status::Ok {
-        summary.push_str(&format!(
-            "; autovacuum workers {} of {} busy, the longest for {}",
-            m.workers.busy,
-            m.workers.max,
-            pretty_duration(m.workers.longest)
-        ));
-    }
-    summary.push_str(&m.visit.unreachable_note());
-
-    let perf = [
-        PerfData::new("max_dead_pct", round_to(worst_pct, 2), Unit::Percent)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("oldest_stale", oldest_stale.round(), Unit::Seconds)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("need_vacuum", need_vacuum as f64, Unit::Count).min(0.0),
-        PerfData::new("need_analyze", need_analyze as f64, Unit::Count).min(0.0),
-        PerfData::new("autovacuum_disabled", autovacuum_off as f64, Unit::Count).min(0.0),
-        PerfData::new("autovacuum_busy", round_to(busy_pct, 2), Unit::Percent)
-            .min(0.0)
-            .max(100.0)
-            .thresholds_of(t, "workers"),
-        PerfData::new(
-            "autovacuum_longest",
-            round_to(m.workers.longest, 0),
-            Unit::Seconds,
-        )
-        .min(0.0)
-        .thresholds_of(t, "worker_age"),
-    ];
-    let mut details = m.visit.unreachable_details();
-    if status != Status::Ok || verbose > 0 {
-        details.extend(
-            flagged
-                .iter()
-                .map(|t| format!("{} {}: {}", t.status, qualified(t, many), describe(t))),
-        );
-    }
-    if workers_status != Status::Ok || verbose > 0 {
-        if let Some(query) = &m.workers.longest_query {
-            details.push(format!(
-                "{workers_status} autovacuum: {} of {} workers busy; the longest for {}: {}",
-                m.workers.busy,
-                m.workers.max,
-                pretty_duration(m.workers.longest),
-                crate::output::one_line(query)
-            ));
-        }
-    }
-    for w in &m.running {
-        details.push(format!(
-            "vacuum running: pid {} on {}.{} ({}, {} of {} heap blocks scanned)",
-            w.pid, w.database, w.relation, w.phase, w.scanned, w.total
-        ));
-    }
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 /// The table's live rows. pg_stat_reset() sets the live count to 0 while
 /// the table keeps its rows: until a VACUUM or ANALYZE counts them again
 /// (neither has run since, so both ages are unknown), they are
@@ -514,6 +515,7 @@ fn describe(t: &Table) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
     use clap::Parser;
 
@@ -561,10 +563,10 @@ mod tests {
     fn default_thresholds_are_10_and_50_percent_dead_and_1_and_7_days_stale() {
         let t = thresholds::<Vacuum>(None, None);
         let at = |dead: i64, age: f64| {
-            judge(
+            judge::<Vacuum>(
                 &measured(vec![table("t", 100_000, dead, Some(age))]),
-                &t,
                 &args(),
+                &t,
                 0,
             )
             .status
@@ -585,10 +587,10 @@ mod tests {
         // nothing; another VACUUM would not help either.
         let t = thresholds::<Vacuum>(None, None);
         let hot = |age: f64| table("pgbench_branches", 10, 6000, Some(age));
-        let r = judge(
+        let r = judge::<Vacuum>(
             &measured(vec![hot(40.0), table("tellers", 100, 2000, Some(50.0))]),
-            &t,
             &args(),
+            &t,
             0,
         );
         assert_eq!(r.status, Status::Ok);
@@ -599,7 +601,7 @@ mod tests {
         assert_eq!(perf(&r)[0], "max_dead_pct=0%;10;50;0");
         // Past three naptimes autovacuum has not come back: the share counts.
         assert_eq!(
-            judge(&measured(vec![hot(181.0)]), &t, &args(), 0).status,
+            judge::<Vacuum>(&measured(vec![hot(181.0)]), &args(), &t, 0).status,
             Status::Critical
         );
     }
@@ -607,10 +609,10 @@ mod tests {
     #[test]
     fn never_vacuumed_is_stale_since_the_statistics_began() {
         let t = thresholds::<Vacuum>(None, None);
-        let r = reported::<Vacuum>(judge(
+        let r = reported::<Vacuum>(judge::<Vacuum>(
             &measured(vec![table("t", 100_000, 5000, None)]),
-            &t,
             &args(),
+            &t,
             0,
         ));
         assert_eq!(r.status, Status::Critical);
@@ -627,10 +629,10 @@ mod tests {
         let t = thresholds::<Vacuum>(None, None);
         let mut off = table("quiet", 10, 0, Some(60.0));
         off.autovacuum_off = true;
-        let r = judge(
+        let r = judge::<Vacuum>(
             &measured(vec![off, table("fine", 10, 0, Some(1.0))]),
-            &t,
             &args(),
+            &t,
             0,
         );
         assert_eq!(r.status, Status::Warning);
@@ -643,7 +645,7 @@ mod tests {
         assert_eq!(r.details.len(), 1);
         let mut m = measured(vec![]);
         m.autovacuum_on = false;
-        let r = judge(&m, &t, &args(), 0);
+        let r = judge::<Vacuum>(&m, &args(), &t, 0);
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
@@ -661,7 +663,7 @@ mod tests {
             longest: 7200.0,
             longest_query: Some("autovacuum: VACUUM public.big".into()),
         };
-        let r = judge(&m, &t, &args(), 0);
+        let r = judge::<Vacuum>(&m, &args(), &t, 0);
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
@@ -680,7 +682,7 @@ mod tests {
         );
         m.workers.busy = 2;
         m.workers.longest = 60.0;
-        assert_eq!(judge(&m, &t, &args(), 0).status, Status::Ok);
+        assert_eq!(judge::<Vacuum>(&m, &args(), &t, 0).status, Status::Ok);
     }
 
     #[test]
@@ -708,7 +710,7 @@ mod tests {
                 total: 10,
             }],
         };
-        let r = judge(&m, &t, &args(), 1);
+        let r = judge::<Vacuum>(&m, &args(), &t, 1);
         assert_eq!(r.status, Status::Critical);
         assert!(
             r.summary.starts_with("app.public.u: 60000 dead tuples"),
@@ -734,7 +736,7 @@ mod tests {
         let mut unreachable_only = m.clone();
         unreachable_only.visit.checked.clear();
         assert_eq!(
-            judge(&unreachable_only, &t, &args(), 0).status,
+            judge::<Vacuum>(&unreachable_only, &args(), &t, 0).status,
             Status::Warning
         );
     }

@@ -4,7 +4,7 @@
 //! sees them all; what holds the horizon back is read only when it matters.
 
 use crate::check::require_stats_visibility;
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::checks::forecast::{self, ForecastArgs};
 use crate::forecast::Forecast;
 use crate::output::one_line;
@@ -87,6 +87,10 @@ pub struct Measured {
     /// When it reaches autovacuum_freeze_max_age (and autovacuum starts
     /// freezing whatever it costs), while it is below.
     pub to_freeze: Option<Forecast>,
+    /// Whether this role sees every session (pg_read_all_stats).
+    pub sees_all: bool,
+    /// Why a history restarted.
+    pub notes: Vec<String>,
 }
 
 /// One database's horizons.
@@ -108,8 +112,6 @@ pub struct Holder {
 
 impl Check for Wraparound {
     const INTERVAL: u32 = 900;
-    const DISPLAY: &'static str = "WRAPAROUND";
-    const ABOUT: &'static str = "Transaction ID and multixact ID age of the oldest database, against the 2^31 wraparound limit, naming what holds the xmin horizon back.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Percent, Unit::Seconds],
         bare: Some(Unit::Count),
@@ -122,7 +124,7 @@ impl Check for Wraparound {
   a percentage to the share of the 2^31 wraparound limit used by the oldest
   XID or multixact ID age, a duration to the time left before the server
   refuses new transactions, as a lower bound (-w 50%,30d: -c 75%,3d:).
-  Default: -w 50% -c 75%.
+  Default: {defaults}.
   autovacuum_freeze_max_age (default 200 million, 9.3%) is where autovacuum
   starts forcing freezes; ages far beyond it mean vacuum cannot keep up.
 
@@ -136,17 +138,20 @@ FORECAST
   after an eighth of the window; perfdata time_left is in seconds.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("50%", "75%"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
         let rows = db.query(SQL)?;
         let first = rows
             .first()
             .ok_or_else(|| Error::Query("no database".into()))?;
-        let sees_all: bool = get(first, "sees_all")?;
         let now: f64 = get(first, "now")?;
         let next_xid: f64 = get(first, "next_xid")?;
         let freeze_max_age: f64 = get(first, "freeze_max_age")?;
-        let mut measured = Measured::default();
+        let mut measured = Measured {
+            sees_all: get(first, "sees_all")?,
+            ..Measured::default()
+        };
         for row in &rows {
             measured.databases.push(Database {
                 name: get(row, "datname")?,
@@ -154,27 +159,134 @@ FORECAST
                 mxid_age: get(row, "mxid_age")?,
             });
         }
-        let mut notes = Vec::new();
-        forecast_ages(
-            &mut measured,
-            (now, next_xid, freeze_max_age),
-            args,
-            ctx,
-            &mut notes,
-        )?;
-        if ctx.verbose > 0 || status(&measured, &ctx.thresholds) != Status::Ok {
-            // Without pg_read_all_stats other roles' snapshots are invisible,
-            // and the list would wrongly look complete.
-            require_stats_visibility(sees_all, &ctx.conn.user)?;
-            for h in db.query(HOLDERS)? {
-                measured.holders.push(Holder {
-                    kind: get(&h, "kind")?,
-                    what: get(&h, "what")?,
-                    age: get::<Option<i64>>(&h, "age")?.unwrap_or(0),
-                });
+        forecast_ages(&mut measured, (now, next_xid, freeze_max_age), args, ctx)?;
+        Ok(measured)
+    }
+
+    /// What holds the xmin horizon back, read only for an alert or `-v`.
+    fn look_closer(
+        m: &mut Measured,
+        first: &CheckResult,
+        judging: &Judging<Args>,
+        db: &mut Session,
+        ctx: &Context,
+    ) -> Result<bool, Error> {
+        if judging.verbose == 0 && first.status == Status::Ok {
+            return Ok(false);
+        }
+        // Without pg_read_all_stats other roles' snapshots are invisible,
+        // and the list would wrongly look complete.
+        require_stats_visibility(m.sees_all, &ctx.conn.user)?;
+        for h in db.query(HOLDERS)? {
+            m.holders.push(Holder {
+                kind: get(&h, "kind")?,
+                what: get(&h, "what")?,
+                age: get::<Option<i64>>(&h, "age")?.unwrap_or(0),
+            });
+        }
+        Ok(true)
+    }
+
+    /// The verdict; when not OK (or with -v) what holds the xmin horizon back,
+    /// oldest first, and every database's ages.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let verbose = judging.verbose;
+        let Some((oldest, oldest_multi)) = m.oldest() else {
+            return CheckResult::new(Status::Unknown, "no database listed in pg_database");
+        };
+        let (xid_pct, mxid_pct) = m.shares();
+        let pct = xid_pct.max(mxid_pct);
+        let status = status(m, t);
+        let mut summary = format!(
+            "oldest XID age {} in database {} ({} of wraparound), oldest multixact age {} in {} ({})",
+            oldest.xid_age,
+            oldest.name,
+            percent_text(xid_pct),
+            oldest_multi.mxid_age,
+            oldest_multi.name,
+            percent_text(mxid_pct)
+        );
+        let mut perf = vec![
+            PerfData::new("max_xid_age", oldest.xid_age as f64, Unit::Count)
+                .thresholds(t)
+                .min(0.0)
+                .max(WRAP_LIMIT),
+            PerfData::new("max_mxid_age", oldest_multi.mxid_age as f64, Unit::Count)
+                .min(0.0)
+                .max(WRAP_LIMIT),
+            PerfData::new("wraparound_pct", round_to(pct, 3), Unit::Percent)
+                .thresholds(t)
+                .min(0.0)
+                .max(100.0),
+        ];
+        for d in &m.databases {
+            perf.push(
+                PerfData::new(format!("{} xid_age", d.name), d.xid_age as f64, Unit::Count)
+                    .min(0.0),
+            );
+            perf.push(
+                PerfData::new(
+                    format!("{} mxid_age", d.name),
+                    d.mxid_age as f64,
+                    Unit::Count,
+                )
+                .min(0.0),
+            );
+        }
+        if let Some(f) = &m.forecast {
+            if matches!(f, Forecast::Left { .. }) {
+                summary.push_str(&format!(
+                    "; {}",
+                    forecast::describe(f, "new transactions refused", xids)
+                ));
+            }
+            perf.extend(forecast::perf("time_left".into(), f, t));
+        }
+        let mut details = Vec::new();
+        if let Some(f) = &m.forecast {
+            details.push(format!(
+                "wraparound stop (2^31 - 3 million): {}",
+                forecast::describe(f, "reached", xids)
+            ));
+        }
+        if let Some(f @ Forecast::Left { .. }) = &m.to_freeze {
+            details.push(format!(
+                "autovacuum_freeze_max_age: {}",
+                forecast::describe(f, "reached", xids)
+            ));
+        }
+        if status != Status::Ok || verbose > 0 {
+            if m.holders.is_empty() {
+                details.push("nothing holds the xmin horizon back: VACUUM (FREEZE) the oldest database's oldest tables".to_string());
+            }
+            if let Some(h) = m.holders.first() {
+                // Where the on-call person should look first.
+                let name = h.what.split(" (").next().unwrap_or_default();
+                summary.push_str(&format!(
+                    "; oldest xmin held by {} {name} (age {})",
+                    h.kind, h.age
+                ));
+            }
+            for h in &m.holders {
+                details.push(format!(
+                    "xmin horizon held by {} {}: age {}",
+                    h.kind,
+                    one_line(&h.what),
+                    h.age
+                ));
+            }
+            for d in &m.databases {
+                details.push(format!(
+                    "database {}: XID age {}, multixact age {}",
+                    d.name, d.xid_age, d.mxid_age
+                ));
             }
         }
-        Ok(judge(&measured, &ctx.thresholds, ctx.verbose).details(notes))
+        details.extend(m.notes.iter().cloned());
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -184,21 +296,21 @@ fn forecast_ages(
     (now, next_xid, freeze_max_age): (f64, f64, f64),
     args: &Args,
     ctx: &Context,
-    notes: &mut Vec<String>,
 ) -> Result<(), Error> {
     // The next XID only grows: a fall is another cluster (a restore).
     let policy = args.forecast.policy(WINDOW, 0.0);
     let age = m.oldest().map_or(0.0, |(x, _)| x.xid_age as f64);
     let (mut to_stop, mut to_freeze) = (None, None);
-    notes.extend(forecast::update(ctx, &args.state, now, |histories| {
+    let notes = forecast::update(ctx, &args.state, now, |histories| {
         let (series, _) = histories.add("next_xid", now, next_xid, &policy);
         to_stop = Some(series.forecast(age, STOP_LIMIT, &policy));
         if age < freeze_max_age {
             to_freeze = Some(series.forecast(age, freeze_max_age, &policy));
         }
-    })?);
+    })?;
     m.forecast = to_stop;
     m.to_freeze = to_freeze;
+    m.notes.extend(notes);
     Ok(())
 }
 
@@ -246,107 +358,10 @@ pub fn status(m: &Measured, t: &Thresholds) -> Status {
     t.status(&measured)
 }
 
-/// The verdict; when not OK (or with -v) what holds the xmin horizon back,
-/// oldest first, and every database's ages.
-pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
-    let Some((oldest, oldest_multi)) = m.oldest() else {
-        return CheckResult::new(Status::Unknown, "no database listed in pg_database");
-    };
-    let (xid_pct, mxid_pct) = m.shares();
-    let pct = xid_pct.max(mxid_pct);
-    let status = status(m, t);
-    let mut summary = format!(
-        "oldest XID age {} in database {} ({} of wraparound), oldest multixact age {} in {} ({})",
-        oldest.xid_age,
-        oldest.name,
-        percent_text(xid_pct),
-        oldest_multi.mxid_age,
-        oldest_multi.name,
-        percent_text(mxid_pct)
-    );
-    let mut perf = vec![
-        PerfData::new("max_xid_age", oldest.xid_age as f64, Unit::Count)
-            .thresholds(t)
-            .min(0.0)
-            .max(WRAP_LIMIT),
-        PerfData::new("max_mxid_age", oldest_multi.mxid_age as f64, Unit::Count)
-            .min(0.0)
-            .max(WRAP_LIMIT),
-        PerfData::new("wraparound_pct", round_to(pct, 3), Unit::Percent)
-            .thresholds(t)
-            .min(0.0)
-            .max(100.0),
-    ];
-    for d in &m.databases {
-        perf.push(
-            PerfData::new(format!("{} xid_age", d.name), d.xid_age as f64, Unit::Count).min(0.0),
-        );
-        perf.push(
-            PerfData::new(
-                format!("{} mxid_age", d.name),
-                d.mxid_age as f64,
-                Unit::Count,
-            )
-            .min(0.0),
-        );
-    }
-    if let Some(f) = &m.forecast {
-        if matches!(f, Forecast::Left { .. }) {
-            summary.push_str(&format!(
-                "; {}",
-                forecast::describe(f, "new transactions refused", xids)
-            ));
-        }
-        perf.extend(forecast::perf("time_left".into(), f, t));
-    }
-    let mut details = Vec::new();
-    if let Some(f) = &m.forecast {
-        details.push(format!(
-            "wraparound stop (2^31 - 3 million): {}",
-            forecast::describe(f, "reached", xids)
-        ));
-    }
-    if let Some(f @ Forecast::Left { .. }) = &m.to_freeze {
-        details.push(format!(
-            "autovacuum_freeze_max_age: {}",
-            forecast::describe(f, "reached", xids)
-        ));
-    }
-    if status != Status::Ok || verbose > 0 {
-        if m.holders.is_empty() {
-            details.push("nothing holds the xmin horizon back: VACUUM (FREEZE) the oldest database's oldest tables".to_string());
-        }
-        if let Some(h) = m.holders.first() {
-            // Where the on-call person should look first.
-            let name = h.what.split(" (").next().unwrap_or_default();
-            summary.push_str(&format!(
-                "; oldest xmin held by {} {name} (age {})",
-                h.kind, h.age
-            ));
-        }
-        for h in &m.holders {
-            details.push(format!(
-                "xmin horizon held by {} {}: age {}",
-                h.kind,
-                one_line(&h.what),
-                h.age
-            ));
-        }
-        for d in &m.databases {
-            details.push(format!(
-                "database {}: XID age {}, multixact age {}",
-                d.name, d.xid_age, d.mxid_age
-            ));
-        }
-    }
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn measured(xid_age: i64, mxid_age: i64) -> Measured {
@@ -364,8 +379,7 @@ mod tests {
                 },
             ],
             holders: vec![],
-            forecast: None,
-            to_freeze: None,
+            ..Measured::default()
         }
     }
 
@@ -373,13 +387,22 @@ mod tests {
     fn default_thresholds_are_50_and_75_percent_of_the_limit() {
         let t = thresholds::<Wraparound>(None, None);
         let half = (WRAP_LIMIT / 2.0) as i64;
-        assert_eq!(judge(&measured(half, 0), &t, 0).status, Status::Ok);
         assert_eq!(
-            judge(&measured(half + 1000, 0), &t, 0).status,
+            judge::<Wraparound>(&measured(half, 0), &options(&[]), &t, 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge::<Wraparound>(&measured(half + 1000, 0), &options(&[]), &t, 0).status,
             Status::Warning
         );
         assert_eq!(
-            judge(&measured(0, (WRAP_LIMIT * 0.76) as i64), &t, 0).status,
+            judge::<Wraparound>(
+                &measured(0, (WRAP_LIMIT * 0.76) as i64),
+                &options(&[]),
+                &t,
+                0
+            )
+            .status,
             Status::Critical
         );
     }
@@ -387,13 +410,19 @@ mod tests {
     #[test]
     fn a_plain_number_is_the_xid_age() {
         let t = thresholds::<Wraparound>(Some("200000000"), Some("1000000000"));
-        assert_eq!(judge(&measured(200_000_000, 0), &t, 0).status, Status::Ok);
         assert_eq!(
-            judge(&measured(200_000_001, 0), &t, 0).status,
+            judge::<Wraparound>(&measured(200_000_000, 0), &options(&[]), &t, 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge::<Wraparound>(&measured(200_000_001, 0), &options(&[]), &t, 0).status,
             Status::Warning
         );
         // The multixact age counts through the percentage only.
-        assert_eq!(judge(&measured(1, 1_500_000_000), &t, 0).status, Status::Ok);
+        assert_eq!(
+            judge::<Wraparound>(&measured(1, 1_500_000_000), &options(&[]), &t, 0).status,
+            Status::Ok
+        );
     }
 
     #[test]
@@ -412,7 +441,7 @@ mod tests {
                 age: 30,
             },
         ];
-        let r = reported::<Wraparound>(judge(&m, &t, 0));
+        let r = reported::<Wraparound>(judge::<Wraparound>(&m, &options(&[]), &t, 0));
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
@@ -428,7 +457,7 @@ mod tests {
             ]
         );
         assert!(r.hint.unwrap().starts_with("VACUUM (FREEZE, VERBOSE)"));
-        let free = judge(&measured(5000, 0), &t, 0);
+        let free = judge::<Wraparound>(&measured(5000, 0), &options(&[]), &t, 0);
         assert!(free.details[0].starts_with("nothing holds the xmin horizon back"));
     }
 
@@ -448,7 +477,7 @@ mod tests {
                 rate,
                 span: 86400.0,
             });
-            reported::<Wraparound>(judge(&m, &t, 0))
+            reported::<Wraparound>(judge::<Wraparound>(&m, &options(&[]), &t, 0))
         };
         assert_eq!(with(40.0).status, Status::Ok);
         let w = with(10.0);
@@ -467,7 +496,12 @@ mod tests {
 
     #[test]
     fn quiet_when_ok_and_perfdata_per_database() {
-        let r = judge(&measured(3, 4), &thresholds::<Wraparound>(None, None), 0);
+        let r = judge::<Wraparound>(
+            &measured(3, 4),
+            &options(&[]),
+            &thresholds::<Wraparound>(None, None),
+            0,
+        );
         assert!(r.details.is_empty());
         assert_eq!(
             perf(&r),
@@ -482,8 +516,9 @@ mod tests {
             ]
         );
         assert_eq!(
-            judge(
+            judge::<Wraparound>(
                 &Measured::default(),
+                &options(&[]),
                 &thresholds::<Wraparound>(None, None),
                 0
             )

@@ -3,14 +3,14 @@
 //! than timed, and the time they spent writing and syncing. PostgreSQL 17
 //! moved these counters from pg_stat_bgwriter to pg_stat_checkpointer.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::rates::{self, Interval, Rates};
 use crate::session::get;
 use crate::session::Session;
 use crate::state::{Snapshot, StateArgs};
 use crate::units::{pretty_duration, round_to};
 use crate::words::{percent_text, plural};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Checkpoints;
 
@@ -45,8 +45,6 @@ const COUNTERS: [&str; 5] = ["timed", "requested", "write_ms", "sync_ms", "buffe
 
 impl Check for Checkpoints {
     const INTERVAL: u32 = 3600;
-    const DISPLAY: &'static str = "CHECKPOINTS";
-    const ABOUT: &'static str = "Share of requested (forced) checkpoints since the previous run, with their write and sync time (counters kept in a state file).";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent],
         bare: Some(Unit::Percent),
@@ -63,8 +61,9 @@ impl Check for Checkpoints {
   checkpoint_timeout of 5 min). Over fewer, the run is OK, says so, and the
   next run judges over the longer span. No default thresholds.";
     type Args = Args;
+    type Measured = Rates;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
         let version: i32 = get(&db.query_one(VERSION)?, "version")?;
         let row = db.query_one(if version >= 170000 { FROM_17 } else { UP_TO_16 })?;
         let mut snapshot = Snapshot {
@@ -82,8 +81,62 @@ impl Check for Checkpoints {
         }
         let store = ctx.state_store(&args.state)?;
         let min = f64::from(args.min_checkpoints);
-        let rates = rates::advance_when(&store, snapshot, 0.0, |r| checkpoints(r) >= min)?;
-        Ok(judge(&rates, args.min_checkpoints, &ctx.thresholds))
+        rates::advance_when(&store, snapshot, 0.0, |r| checkpoints(r) >= min)
+    }
+
+    /// The share of requested checkpoints over the interval against `-w`/`-c`,
+    /// once the interval holds at least `min` checkpoints.
+    fn judge(rates: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let min = judging.args.min_checkpoints;
+        let t = judging.thresholds;
+        let counters = [
+            PerfData::counter("checkpoints_timed", rates.current.counters["timed"]),
+            PerfData::counter("checkpoints_requested", rates.current.counters["requested"]),
+        ];
+        if let Interval::Baseline { why } = &rates.interval {
+            return CheckResult::new(Status::Ok, why.clone()).perf(counters);
+        }
+        let delta = |name: &str| rates.delta(name).unwrap_or(0.0);
+        let (requested, all) = (delta("requested"), checkpoints(rates));
+        let pct = if all > 0.0 {
+            requested / all * 100.0
+        } else {
+            0.0
+        };
+        let (write, sync) = (delta("write_ms") / 1000.0, delta("sync_ms") / 1000.0);
+        if all < f64::from(min) {
+            // One CHECKPOINT or base backup among a handful is 100% requested
+            // and says nothing of max_wal_size: wait for more.
+            let summary = format!(
+                "{all} checkpoint{} {}, {requested} requested: not judged, fewer than --min-checkpoints {min} (the span carries over to the next run)",
+                plural(all as i64),
+                rates.over(),
+            );
+            let mut perf = vec![PerfData::new("checkpoints", all, Unit::Count).min(0.0)];
+            perf.extend(counters);
+            return CheckResult::new(Status::Ok, summary).perf(perf);
+        }
+        let status = t.status(&[(Unit::Percent, pct)]);
+        let summary = format!(
+            "{all} checkpoint{} {}, {requested} requested ({}): writing {}, syncing {}, {} buffers written",
+            plural(all as i64),
+            rates.over(),
+            percent_text(pct),
+            pretty_duration(write),
+            pretty_duration(sync),
+            delta("buffers")
+        );
+        let mut perf = vec![
+            PerfData::new("requested_pct", round_to(pct, 2), Unit::Percent)
+                .thresholds(t)
+                .min(0.0)
+                .max(100.0),
+            PerfData::new("checkpoints", all, Unit::Count).min(0.0),
+            PerfData::new("write_time", round_to(write, 3), Unit::Seconds).min(0.0),
+            PerfData::new("sync_time", round_to(sync, 3), Unit::Seconds).min(0.0),
+        ];
+        perf.extend(counters);
+        CheckResult::new(status, summary).perf(perf)
     }
 }
 
@@ -92,62 +145,17 @@ fn checkpoints(rates: &Rates) -> f64 {
     rates.delta("timed").unwrap_or(0.0) + rates.delta("requested").unwrap_or(0.0)
 }
 
-/// The share of requested checkpoints over the interval against `-w`/`-c`,
-/// once the interval holds at least `min` checkpoints.
-pub fn judge(rates: &Rates, min: u32, t: &Thresholds) -> CheckResult {
-    let counters = [
-        PerfData::counter("checkpoints_timed", rates.current.counters["timed"]),
-        PerfData::counter("checkpoints_requested", rates.current.counters["requested"]),
-    ];
-    if let Interval::Baseline { why } = &rates.interval {
-        return CheckResult::new(Status::Ok, why.clone()).perf(counters);
-    }
-    let delta = |name: &str| rates.delta(name).unwrap_or(0.0);
-    let (requested, all) = (delta("requested"), checkpoints(rates));
-    let pct = if all > 0.0 {
-        requested / all * 100.0
-    } else {
-        0.0
-    };
-    let (write, sync) = (delta("write_ms") / 1000.0, delta("sync_ms") / 1000.0);
-    if all < f64::from(min) {
-        // One CHECKPOINT or base backup among a handful is 100% requested
-        // and says nothing of max_wal_size: wait for more.
-        let summary = format!(
-            "{all} checkpoint{} {}, {requested} requested: not judged, fewer than --min-checkpoints {min} (the span carries over to the next run)",
-            plural(all as i64),
-            rates.over(),
-        );
-        let mut perf = vec![PerfData::new("checkpoints", all, Unit::Count).min(0.0)];
-        perf.extend(counters);
-        return CheckResult::new(Status::Ok, summary).perf(perf);
-    }
-    let status = t.status(&[(Unit::Percent, pct)]);
-    let summary = format!(
-        "{all} checkpoint{} {}, {requested} requested ({}): writing {}, syncing {}, {} buffers written",
-        plural(all as i64),
-        rates.over(),
-        percent_text(pct),
-        pretty_duration(write),
-        pretty_duration(sync),
-        delta("buffers")
-    );
-    let mut perf = vec![
-        PerfData::new("requested_pct", round_to(pct, 2), Unit::Percent)
-            .thresholds(t)
-            .min(0.0)
-            .max(100.0),
-        PerfData::new("checkpoints", all, Unit::Count).min(0.0),
-        PerfData::new("write_time", round_to(write, 3), Unit::Seconds).min(0.0),
-        PerfData::new("sync_time", round_to(sync, 3), Unit::Seconds).min(0.0),
-    ];
-    perf.extend(counters);
-    CheckResult::new(status, summary).perf(perf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
+
+    fn with_min_checkpoints(min_checkpoints: u32) -> Args {
+        Args {
+            min_checkpoints,
+            ..options(&[])
+        }
+    }
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn rates(timed: f64, requested: f64) -> Rates {
@@ -176,16 +184,31 @@ mod tests {
     #[test]
     fn percent_of_requested_checkpoints_no_default() {
         assert_eq!(
-            judge(&rates(1.0, 9.0), 10, &thresholds::<Checkpoints>(None, None)).status,
+            judge::<Checkpoints>(
+                &rates(1.0, 9.0),
+                &with_min_checkpoints(10),
+                &thresholds::<Checkpoints>(None, None),
+                0
+            )
+            .status,
             Status::Ok
         );
         let t = thresholds::<Checkpoints>(Some("30%"), Some("60%"));
-        assert_eq!(judge(&rates(7.0, 3.0), 10, &t).status, Status::Ok);
-        assert_eq!(judge(&rates(6.0, 4.0), 10, &t).status, Status::Warning);
-        assert_eq!(judge(&rates(3.0, 7.0), 10, &t).status, Status::Critical);
+        assert_eq!(
+            judge::<Checkpoints>(&rates(7.0, 3.0), &with_min_checkpoints(10), &t, 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge::<Checkpoints>(&rates(6.0, 4.0), &with_min_checkpoints(10), &t, 0).status,
+            Status::Warning
+        );
+        assert_eq!(
+            judge::<Checkpoints>(&rates(3.0, 7.0), &with_min_checkpoints(10), &t, 0).status,
+            Status::Critical
+        );
         // No checkpoint at all in the interval: not judged, not a division
         // by zero, even with a minimum of one.
-        let r = judge(&rates(0.0, 0.0), 1, &t);
+        let r = judge::<Checkpoints>(&rates(0.0, 0.0), &with_min_checkpoints(1), &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.summary,
@@ -196,7 +219,7 @@ mod tests {
     #[test]
     fn a_single_requested_checkpoint_is_not_judged() {
         let t = thresholds::<Checkpoints>(Some("30%"), Some("60%"));
-        let r = judge(&rates(0.0, 1.0), 10, &t);
+        let r = judge::<Checkpoints>(&rates(0.0, 1.0), &with_min_checkpoints(10), &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.summary,
@@ -211,15 +234,26 @@ mod tests {
             ]
         );
         // A CHECKPOINT and a base backup in fifty minutes of timed ones.
-        assert_eq!(judge(&rates(8.0, 2.0), 10, &t).status, Status::Ok);
+        assert_eq!(
+            judge::<Checkpoints>(&rates(8.0, 2.0), &with_min_checkpoints(10), &t, 0).status,
+            Status::Ok
+        );
         // Sustained WAL volume.
-        assert_eq!(judge(&rates(1.0, 11.0), 10, &t).status, Status::Critical);
+        assert_eq!(
+            judge::<Checkpoints>(&rates(1.0, 11.0), &with_min_checkpoints(10), &t, 0).status,
+            Status::Critical
+        );
     }
 
     #[test]
     fn the_line_and_perfdata() {
         let t = thresholds::<Checkpoints>(Some("30%"), None);
-        let r = reported::<Checkpoints>(judge(&rates(2.0, 2.0), 4, &t));
+        let r = reported::<Checkpoints>(judge::<Checkpoints>(
+            &rates(2.0, 2.0),
+            &with_min_checkpoints(4),
+            &t,
+            0,
+        ));
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,

@@ -4,11 +4,11 @@
 //! recovery" when replay must remove rows it still reads, or take a lock it
 //! holds; PostgreSQL counts each kind in pg_stat_database_conflicts.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::checks::rates::stat_database::{self, Sample};
 use crate::session::Session;
 use crate::state::StateArgs;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Conflicts;
 
@@ -54,8 +54,6 @@ FROM pg_stat_database d JOIN pg_stat_database_conflicts c ON c.datid = d.datid
 ORDER BY d.datname";
 
 impl Check for Conflicts {
-    const DISPLAY: &'static str = "CONFLICTS";
-    const ABOUT: &'static str = "Queries on a hot standby cancelled by recovery conflicts since the previous run, per database and kind (snapshot, lock, buffer pin, deadlock, tablespace, logical slot).";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count],
         bare: Some(Unit::Count),
@@ -65,90 +63,92 @@ impl Check for Conflicts {
     const HINT: &'static str = "queries on this standby were cancelled so that replay could go on: raise max_standby_streaming_delay (the standby then lags while a query runs), set hot_standby_feedback = on (the primary then keeps rows longer: bloat), or run long reports on a standby kept for them";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the conflicts since the previous run, all kinds together.
-  Default: -w 0 (any cancelled query is WARNING), no -c. Only a standby has
+  Default: {defaults} (any cancelled query is WARNING), no -c. Only a standby has
   recovery conflicts: on a primary the count stays 0. The first run saves a
   baseline and is OK.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("0", ""));
     type Args = Args;
+    type Measured = Sample;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
         let rows = db.query(SQL)?;
-        let sample = stat_database::from_rows(&rows, ctx, &args.state, COLUMNS)?;
-        Ok(judge(&sample, &ctx.thresholds))
+        stat_database::from_rows(&rows, ctx, &args.state, COLUMNS)
     }
-}
 
-/// The conflicts of every kind over the interval against `-w`/`-c`, named
-/// per database and kind.
-pub fn judge(sample: &Sample, t: &Thresholds) -> CheckResult {
-    let counters: Vec<PerfData> = KINDS
-        .iter()
-        .map(|(column, _)| {
-            PerfData::counter(
-                format!("{}_total", column.trim_start_matches("confl_")),
-                sample.total(column),
-            )
-        })
-        .collect();
-    if let Some(first) = sample.baseline(&counters) {
-        return first;
-    }
-    let by_kind: Vec<(&str, f64)> = KINDS
-        .iter()
-        .map(|(column, name)| (*name, sample.total_delta(column)))
-        .collect();
-    let total: f64 = by_kind.iter().map(|(_, n)| n).sum();
-    let status = t.status(&[(Unit::Count, total)]);
-    let mut summary = format!(
-        "{total} quer{} cancelled by recovery conflicts {}",
-        if total == 1.0 { "y" } else { "ies" },
-        sample.rates.over()
-    );
-    let kinds: Vec<String> = by_kind
-        .iter()
-        .filter(|(_, n)| *n > 0.0)
-        .map(|(name, n)| format!("{n} {name}"))
-        .collect();
-    if !kinds.is_empty() {
-        summary.push_str(&format!(" ({})", kinds.join(", ")));
-    }
-    if !sample.in_recovery {
-        summary.push_str("; a primary: recovery conflicts happen only on standbys");
-    }
-    let mut perf = vec![PerfData::new("conflicts", total, Unit::Count)
-        .thresholds(t)
-        .min(0.0)];
-    perf.extend(KINDS.iter().zip(&by_kind).map(|((column, _), (_, n))| {
-        PerfData::new(column.trim_start_matches("confl_"), *n, Unit::Count).min(0.0)
-    }));
-    perf.extend(counters);
-    let details = if status != Status::Ok || total > 0.0 {
-        sample
-            .databases
+    /// The conflicts of every kind over the interval against `-w`/`-c`, named
+    /// per database and kind.
+    fn judge(sample: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let counters: Vec<PerfData> = KINDS
             .iter()
-            .filter_map(|d| {
-                let parts: Vec<String> = KINDS
-                    .iter()
-                    .filter_map(|(column, name)| {
-                        let n = sample.delta(&d.name, column)?;
-                        (n > 0.0).then(|| format!("{n} {name}"))
-                    })
-                    .collect();
-                (!parts.is_empty()).then(|| format!("{}: {}", d.name, parts.join(", ")))
+            .map(|(column, _)| {
+                PerfData::counter(
+                    format!("{}_total", column.trim_start_matches("confl_")),
+                    sample.total(column),
+                )
             })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
+            .collect();
+        if let Some(first) = sample.baseline(&counters) {
+            return first;
+        }
+        let by_kind: Vec<(&str, f64)> = KINDS
+            .iter()
+            .map(|(column, name)| (*name, sample.total_delta(column)))
+            .collect();
+        let total: f64 = by_kind.iter().map(|(_, n)| n).sum();
+        let status = t.status(&[(Unit::Count, total)]);
+        let mut summary = format!(
+            "{total} quer{} cancelled by recovery conflicts {}",
+            if total == 1.0 { "y" } else { "ies" },
+            sample.rates.over()
+        );
+        let kinds: Vec<String> = by_kind
+            .iter()
+            .filter(|(_, n)| *n > 0.0)
+            .map(|(name, n)| format!("{n} {name}"))
+            .collect();
+        if !kinds.is_empty() {
+            summary.push_str(&format!(" ({})", kinds.join(", ")));
+        }
+        if !sample.in_recovery {
+            summary.push_str("; a primary: recovery conflicts happen only on standbys");
+        }
+        let mut perf = vec![PerfData::new("conflicts", total, Unit::Count)
+            .thresholds(t)
+            .min(0.0)];
+        perf.extend(KINDS.iter().zip(&by_kind).map(|((column, _), (_, n))| {
+            PerfData::new(column.trim_start_matches("confl_"), *n, Unit::Count).min(0.0)
+        }));
+        perf.extend(counters);
+        let details = if status != Status::Ok || total > 0.0 {
+            sample
+                .databases
+                .iter()
+                .filter_map(|d| {
+                    let parts: Vec<String> = KINDS
+                        .iter()
+                        .filter_map(|(column, name)| {
+                            let n = sample.delta(&d.name, column)?;
+                            (n > 0.0).then(|| format!("{n} {name}"))
+                        })
+                        .collect();
+                    (!parts.is_empty()).then(|| format!("{}: {}", d.name, parts.join(", ")))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 
     #[test]
@@ -164,7 +164,7 @@ mod tests {
                 ("reports", &[("confl_snapshot", 0.0, 0.0)]),
             ],
         );
-        let r = reported::<Conflicts>(judge(&s, &t));
+        let r = reported::<Conflicts>(judge::<Conflicts>(&s, &options(&[]), &t, 0));
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
@@ -177,13 +177,18 @@ mod tests {
         );
         assert!(r.hint.unwrap().contains("max_standby_streaming_delay"));
         let none = measured(60.0, &[("app", &[("confl_snapshot", 4.0, 4.0)])]);
-        let r = judge(&none, &t);
+        let r = judge::<Conflicts>(&none, &options(&[]), &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.summary,
             "0 queries cancelled by recovery conflicts in the last 1 min 0 s"
         );
-        let first = judge(&baseline(&[("app", &[("confl_snapshot", 4.0)])]), &t);
+        let first = judge::<Conflicts>(
+            &baseline(&[("app", &[("confl_snapshot", 4.0)])]),
+            &options(&[]),
+            &t,
+            0,
+        );
         assert_eq!(first.summary, "first run, baseline saved");
     }
 }

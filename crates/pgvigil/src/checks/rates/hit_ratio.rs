@@ -2,13 +2,13 @@
 //! over the interval since the previous run, not since the statistics were
 //! last reset (a ratio "since March" never moves).
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::checks::rates::stat_database::{self, Sample};
 use crate::session::Session;
 use crate::state::StateArgs;
 use crate::units::round_to;
 use crate::words::percent_text;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct HitRatio;
 
@@ -46,8 +46,6 @@ fn ratio(sample: &Sample, database: Option<&str>) -> (f64, f64) {
 }
 
 impl Check for HitRatio {
-    const DISPLAY: &'static str = "HIT_RATIO";
-    const ABOUT: &'static str = "Buffer cache hit ratio over the interval since the previous run, in all and per database (counters kept in a state file).";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent],
         bare: Some(Unit::Percent),
@@ -57,89 +55,93 @@ impl Check for HitRatio {
     const HINT: &'static str = "reads miss shared_buffers: check shared_buffers against the working set, look for sequential scans of large tables (pg_stat_user_tables.seq_tup_read) and missing indexes";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the hit ratio in % (in all, and of each database that read
-  at least --min-reads blocks); they are lower bounds. Default: -w 95: -c 90:.";
+  at least --min-reads blocks); they are lower bounds. Default: {defaults}.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("95:", "90:"));
     type Args = Args;
+    type Measured = Sample;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let sample = stat_database::sample(db, ctx, &args.state, COLUMNS)?;
-        Ok(judge(&sample, &ctx.thresholds, args, ctx.verbose))
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        stat_database::sample(db, ctx, &args.state, COLUMNS)
     }
-}
 
-/// The hit ratio over the interval, in all and per database, against the
-/// lower bounds `-w`/`-c`; fewer than --min-reads block reads are not judged.
-pub fn judge(sample: &Sample, t: &Thresholds, args: &Args, verbose: u8) -> CheckResult {
-    let counters = sample.counters(&[("blks_hit", "blks_hit"), ("blks_read", "blks_read")]);
-    if let Some(first) = sample.baseline(&counters) {
-        return first;
-    }
-    let (pct, accesses) = ratio(sample, None);
-    let judged = |pct: f64, accesses: f64| {
-        if accesses >= args.min_reads {
-            t.status(&[(Unit::Percent, pct)])
-        } else {
-            Status::Ok
+    /// The hit ratio over the interval, in all and per database, against the
+    /// lower bounds `-w`/`-c`; fewer than --min-reads block reads are not judged.
+    fn judge(sample: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let args = judging.args;
+        let verbose = judging.verbose;
+        let counters = sample.counters(&[("blks_hit", "blks_hit"), ("blks_read", "blks_read")]);
+        if let Some(first) = sample.baseline(&counters) {
+            return first;
         }
-    };
-    let mut status = judged(pct, accesses);
-    let mut details = Vec::new();
-    let mut perf = vec![PerfData::new("hit_ratio", round_to(pct, 2), Unit::Percent)
-        .thresholds(t)
-        .min(0.0)
-        .max(100.0)];
-    for d in &sample.databases {
-        if sample.delta(&d.name, "blks_hit").is_none() {
-            continue;
-        }
-        let (db_pct, db_accesses) = ratio(sample, Some(&d.name));
-        let db_status = judged(db_pct, db_accesses);
-        status = status.worst(db_status);
-        perf.push(
-            PerfData::new(
-                format!("{} hit_ratio", d.name),
-                round_to(db_pct, 2),
-                Unit::Percent,
-            )
+        let (pct, accesses) = ratio(sample, None);
+        let judged = |pct: f64, accesses: f64| {
+            if accesses >= args.min_reads {
+                t.status(&[(Unit::Percent, pct)])
+            } else {
+                Status::Ok
+            }
+        };
+        let mut status = judged(pct, accesses);
+        let mut details = Vec::new();
+        let mut perf = vec![PerfData::new("hit_ratio", round_to(pct, 2), Unit::Percent)
+            .thresholds(t)
             .min(0.0)
-            .max(100.0),
-        );
-        if db_accesses > 0.0 {
-            details.push(format!(
-                "{} {}: {} of {db_accesses} block reads from shared buffers",
-                db_status,
-                d.name,
-                percent_text(db_pct)
-            ));
+            .max(100.0)];
+        for d in &sample.databases {
+            if sample.delta(&d.name, "blks_hit").is_none() {
+                continue;
+            }
+            let (db_pct, db_accesses) = ratio(sample, Some(&d.name));
+            let db_status = judged(db_pct, db_accesses);
+            status = status.worst(db_status);
+            perf.push(
+                PerfData::new(
+                    format!("{} hit_ratio", d.name),
+                    round_to(db_pct, 2),
+                    Unit::Percent,
+                )
+                .min(0.0)
+                .max(100.0),
+            );
+            if db_accesses > 0.0 {
+                details.push(format!(
+                    "{} {}: {} of {db_accesses} block reads from shared buffers",
+                    db_status,
+                    d.name,
+                    percent_text(db_pct)
+                ));
+            }
         }
+        perf.extend(counters);
+        let summary = if accesses < args.min_reads {
+            format!(
+                "{} hit ratio {}, {accesses} block reads (fewer than --min-reads {}: not judged)",
+                percent_text(pct),
+                sample.rates.over(),
+                args.min_reads
+            )
+        } else {
+            format!(
+                "{} hit ratio {}, {accesses} block reads",
+                percent_text(pct),
+                sample.rates.over()
+            )
+        };
+        if status == Status::Ok && verbose == 0 {
+            details.clear();
+        }
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
-    perf.extend(counters);
-    let summary = if accesses < args.min_reads {
-        format!(
-            "{} hit ratio {}, {accesses} block reads (fewer than --min-reads {}: not judged)",
-            percent_text(pct),
-            sample.rates.over(),
-            args.min_reads
-        )
-    } else {
-        format!(
-            "{} hit ratio {}, {accesses} block reads",
-            percent_text(pct),
-            sample.rates.over()
-        )
-    };
-    if status == Status::Ok && verbose == 0 {
-        details.clear();
-    }
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn args(min_reads: f64) -> Args {
@@ -165,15 +167,15 @@ mod tests {
         let t = thresholds::<HitRatio>(None, None);
         // 5 misses of quiet count in all: 9500 of 10005.
         assert_eq!(
-            judge(&sample(9505.0, 495.0), &t, &args(1000.0), 0).status,
+            judge::<HitRatio>(&sample(9505.0, 495.0), &args(1000.0), &t, 0).status,
             Status::Ok
         );
         assert_eq!(
-            judge(&sample(9400.0, 600.0), &t, &args(1000.0), 0).status,
+            judge::<HitRatio>(&sample(9400.0, 600.0), &args(1000.0), &t, 0).status,
             Status::Warning
         );
         assert_eq!(
-            judge(&sample(8900.0, 1100.0), &t, &args(1000.0), 0).status,
+            judge::<HitRatio>(&sample(8900.0, 1100.0), &args(1000.0), &t, 0).status,
             Status::Critical
         );
     }
@@ -181,14 +183,19 @@ mod tests {
     #[test]
     fn too_few_reads_are_not_judged_in_all_nor_per_database() {
         let t = thresholds::<HitRatio>(None, None);
-        let r = judge(&sample(10.0, 90.0), &t, &args(1000.0), 0);
+        let r = judge::<HitRatio>(&sample(10.0, 90.0), &args(1000.0), &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.summary,
             "9.5% hit ratio in the last 1 min 0 s, 105 block reads (fewer than --min-reads 1000: not judged)"
         );
         // quiet's 5 reads, all misses, are below --min-reads even when app alerts.
-        let r = reported::<HitRatio>(judge(&sample(8000.0, 2000.0), &t, &args(100.0), 0));
+        let r = reported::<HitRatio>(judge::<HitRatio>(
+            &sample(8000.0, 2000.0),
+            &args(100.0),
+            &t,
+            0,
+        ));
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.details,
@@ -203,7 +210,7 @@ mod tests {
     #[test]
     fn perfdata_in_all_per_database_and_the_counters() {
         let t = thresholds::<HitRatio>(None, None);
-        let r = judge(&sample(9995.0, 0.0), &t, &args(1000.0), 0);
+        let r = judge::<HitRatio>(&sample(9995.0, 0.0), &args(1000.0), &t, 0);
         assert_eq!(
             perf(&r),
             [
@@ -215,10 +222,10 @@ mod tests {
             ]
         );
         assert!(r.details.is_empty());
-        let first = judge(
+        let first = judge::<HitRatio>(
             &baseline(&[("app", &[("blks_hit", 1.0), ("blks_read", 1.0)])]),
-            &t,
             &args(1.0),
+            &t,
             0,
         );
         assert_eq!(first.summary, "first run, baseline saved");

@@ -1,13 +1,13 @@
 //! check_pg_temp_files: temporary files written since the previous run, by
 //! queries whose sorts and hashes did not fit in work_mem.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::checks::rates::stat_database::{self, Sample};
 use crate::session::Session;
 use crate::state::StateArgs;
 use crate::units::pretty_bytes;
 use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Unit, UnitSpec};
 
 pub struct TempFiles;
 
@@ -20,9 +20,6 @@ pub struct Args {
 const COLUMNS: &[&str] = &["temp_files", "temp_bytes"];
 
 impl Check for TempFiles {
-    const DISPLAY: &'static str = "TEMP_FILES";
-    const ABOUT: &'static str =
-        "Temporary files and bytes written since the previous run (counters kept in a state file).";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Bytes],
         bare: Some(Unit::Count),
@@ -34,59 +31,61 @@ impl Check for TempFiles {
   A plain number applies to the temporary files written since the previous
   run, a size to their bytes. No default.";
     type Args = Args;
+    type Measured = Sample;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let sample = stat_database::sample(db, ctx, &args.state, COLUMNS)?;
-        Ok(judge(&sample, &ctx.thresholds))
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        stat_database::sample(db, ctx, &args.state, COLUMNS)
     }
-}
 
-/// Temporary files (a count) and their bytes (a size) over the interval
-/// against `-w`/`-c`.
-pub fn judge(sample: &Sample, t: &Thresholds) -> CheckResult {
-    let counters = sample.counters(&[
-        ("temp_files_total", "temp_files"),
-        ("temp_bytes_total", "temp_bytes"),
-    ]);
-    if let Some(first) = sample.baseline(&counters) {
-        return first;
+    /// Temporary files (a count) and their bytes (a size) over the interval
+    /// against `-w`/`-c`.
+    fn judge(sample: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let counters = sample.counters(&[
+            ("temp_files_total", "temp_files"),
+            ("temp_bytes_total", "temp_bytes"),
+        ]);
+        if let Some(first) = sample.baseline(&counters) {
+            return first;
+        }
+        let files = sample.total_delta("temp_files");
+        let bytes = sample.total_delta("temp_bytes");
+        let status = t.status(&[(Unit::Count, files), (Unit::Bytes, bytes)]);
+        let summary = format!(
+            "{files} temporary file{} ({}) {}",
+            plural(files as i64),
+            pretty_bytes(bytes),
+            sample.rates.over()
+        );
+        let mut perf = vec![
+            PerfData::new("temp_files", files, Unit::Count)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("temp_bytes", bytes, Unit::Bytes)
+                .thresholds(t)
+                .min(0.0),
+        ];
+        perf.extend(counters);
+        let details = sample
+            .databases
+            .iter()
+            .filter_map(|d| {
+                let n = sample.delta(&d.name, "temp_files")?;
+                let b = sample.delta(&d.name, "temp_bytes")?;
+                (n > 0.0).then(|| format!("{}: {n} files, {}", d.name, pretty_bytes(b)))
+            })
+            .collect::<Vec<_>>();
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
-    let files = sample.total_delta("temp_files");
-    let bytes = sample.total_delta("temp_bytes");
-    let status = t.status(&[(Unit::Count, files), (Unit::Bytes, bytes)]);
-    let summary = format!(
-        "{files} temporary file{} ({}) {}",
-        plural(files as i64),
-        pretty_bytes(bytes),
-        sample.rates.over()
-    );
-    let mut perf = vec![
-        PerfData::new("temp_files", files, Unit::Count)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("temp_bytes", bytes, Unit::Bytes)
-            .thresholds(t)
-            .min(0.0),
-    ];
-    perf.extend(counters);
-    let details = sample
-        .databases
-        .iter()
-        .filter_map(|d| {
-            let n = sample.delta(&d.name, "temp_files")?;
-            let b = sample.delta(&d.name, "temp_bytes")?;
-            (n > 0.0).then(|| format!("{}: {n} files, {}", d.name, pretty_bytes(b)))
-        })
-        .collect::<Vec<_>>();
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
     use crate::Status;
 
@@ -112,23 +111,43 @@ mod tests {
     #[test]
     fn counts_to_files_and_sizes_to_bytes_no_default() {
         assert_eq!(
-            judge(&sample(1e6, 1e15), &thresholds::<TempFiles>(None, None)).status,
+            judge::<TempFiles>(
+                &sample(1e6, 1e15),
+                &options(&[]),
+                &thresholds::<TempFiles>(None, None),
+                0
+            )
+            .status,
             Status::Ok
         );
         let t = thresholds::<TempFiles>(Some("100,1GB"), Some("1000,10GB"));
-        assert_eq!(judge(&sample(100.0, 1073741824.0), &t).status, Status::Ok);
-        assert_eq!(judge(&sample(101.0, 0.0), &t).status, Status::Warning);
         assert_eq!(
-            judge(&sample(0.0, 1073741825.0), &t).status,
+            judge::<TempFiles>(&sample(100.0, 1073741824.0), &options(&[]), &t, 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge::<TempFiles>(&sample(101.0, 0.0), &options(&[]), &t, 0).status,
             Status::Warning
         );
-        assert_eq!(judge(&sample(1001.0, 0.0), &t).status, Status::Critical);
+        assert_eq!(
+            judge::<TempFiles>(&sample(0.0, 1073741825.0), &options(&[]), &t, 0).status,
+            Status::Warning
+        );
+        assert_eq!(
+            judge::<TempFiles>(&sample(1001.0, 0.0), &options(&[]), &t, 0).status,
+            Status::Critical
+        );
     }
 
     #[test]
     fn the_line_and_the_databases_that_spilled() {
         let t = thresholds::<TempFiles>(Some("1"), None);
-        let r = reported::<TempFiles>(judge(&sample(3.0, 3.0 * 1048576.0), &t));
+        let r = reported::<TempFiles>(judge::<TempFiles>(
+            &sample(3.0, 3.0 * 1048576.0),
+            &options(&[]),
+            &t,
+            0,
+        ));
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
@@ -145,9 +164,11 @@ mod tests {
             ]
         );
         assert!(r.hint.is_some());
-        let first = judge(
+        let first = judge::<TempFiles>(
             &baseline(&[("app", &[("temp_files", 2.0), ("temp_bytes", 9.0)])]),
+            &options(&[]),
             &t,
+            0,
         );
         assert_eq!((first.status, first.details.len()), (Status::Ok, 0));
     }

@@ -1,12 +1,12 @@
 //! check_pg_archiver: is WAL archiving keeping up? pg_stat_archiver for
 //! failures, and the `.ready` files still waiting in archive_status.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::session::get;
 use crate::session::Session;
 use crate::units::pretty_duration;
 use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Archiver;
 
@@ -33,8 +33,6 @@ FROM pg_stat_archiver s,
         FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready') r";
 
 impl Check for Archiver {
-    const DISPLAY: &'static str = "ARCHIVER";
-    const ABOUT: &'static str = "WAL archiving: CRITICAL when archive_command fails, thresholds on the WAL files waiting to be archived.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Seconds],
         bare: Some(Unit::Count),
@@ -47,10 +45,85 @@ impl Check for Archiver {
   duration to the age of the oldest. A failing archive_command is CRITICAL
   regardless.";
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(db)?;
-        Ok(judge(&measured, &ctx.thresholds, args))
+    fn fetch(_args: &Args, db: &mut Session, _ctx: &Context) -> Result<Self::Measured, Error> {
+        measure(db)
+    }
+
+    /// A failing archive_command is CRITICAL; otherwise the files waiting (a
+    /// count) and the oldest one's age (a duration) against `-w`/`-c`. A server
+    /// that is not meant to archive is OK, saying why, unless archiving is
+    /// required.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let args = judging.args;
+        let perf = [
+            PerfData::new("ready", m.ready as f64, Unit::Count)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("oldest_ready", m.oldest_ready.round(), Unit::Seconds)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::counter("archived", m.archived as f64),
+            PerfData::counter("failed", m.failed as f64),
+        ];
+        // Archiving that is not meant to happen here.
+        let idle_reason = if m.mode == "off" {
+            Some("archiving is off (archive_mode = off)")
+        } else if m.in_recovery && m.mode == "on" {
+            Some(
+                "standby with archive_mode = on: the primary archives (use always to archive here)",
+            )
+        } else {
+            None
+        };
+        if let Some(reason) = idle_reason {
+            let status = if args.require_archiving && m.mode == "off" {
+                Status::Critical
+            } else {
+                Status::Ok
+            };
+            return CheckResult::new(status, reason).perf(perf);
+        }
+        // A failing archive_command outranks every threshold.
+        let status = if m.failing {
+            Status::Critical
+        } else {
+            t.status(&[
+                (Unit::Count, m.ready as f64),
+                (Unit::Seconds, m.oldest_ready),
+            ])
+        };
+        let waiting = format!(
+            "{} WAL file{} waiting{}",
+            m.ready,
+            plural(m.ready),
+            if m.ready > 0 {
+                format!(", oldest {}", pretty_duration(m.oldest_ready))
+            } else {
+                String::new()
+            }
+        );
+        let last_ok = match &m.last_archived_at {
+            Some(at) => format!(
+                "last success {at} ({})",
+                m.last_archived_wal.as_deref().unwrap_or_default()
+            ),
+            None => "never archived successfully".to_string(),
+        };
+        let summary = if m.failing {
+            format!(
+                "archive_command failing: {} failed at {} ({} failure{} in all), {last_ok}; {waiting}",
+                m.last_failed_wal.as_deref().unwrap_or_default(),
+                m.last_failed_at.as_deref().unwrap_or_default(),
+                m.failed,
+                plural(m.failed),
+            )
+        } else {
+            format!("{waiting}; {last_ok}")
+        };
+        CheckResult::new(status, summary).perf(perf)
     }
 }
 
@@ -73,7 +146,7 @@ pub struct Measured {
     pub oldest_ready: f64,
 }
 
-fn fetch(db: &mut Session) -> Result<Measured, Error> {
+fn measure(db: &mut Session) -> Result<Measured, Error> {
     let row = db.query_one(SQL)?;
     Ok(Measured {
         mode: get(&row, "archive_mode")?,
@@ -90,80 +163,10 @@ fn fetch(db: &mut Session) -> Result<Measured, Error> {
     })
 }
 
-/// A failing archive_command is CRITICAL; otherwise the files waiting (a
-/// count) and the oldest one's age (a duration) against `-w`/`-c`. A server
-/// that is not meant to archive is OK, saying why, unless archiving is
-/// required.
-pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
-    let perf = [
-        PerfData::new("ready", m.ready as f64, Unit::Count)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("oldest_ready", m.oldest_ready.round(), Unit::Seconds)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::counter("archived", m.archived as f64),
-        PerfData::counter("failed", m.failed as f64),
-    ];
-    // Archiving that is not meant to happen here.
-    let idle_reason = if m.mode == "off" {
-        Some("archiving is off (archive_mode = off)")
-    } else if m.in_recovery && m.mode == "on" {
-        Some("standby with archive_mode = on: the primary archives (use always to archive here)")
-    } else {
-        None
-    };
-    if let Some(reason) = idle_reason {
-        let status = if args.require_archiving && m.mode == "off" {
-            Status::Critical
-        } else {
-            Status::Ok
-        };
-        return CheckResult::new(status, reason).perf(perf);
-    }
-    // A failing archive_command outranks every threshold.
-    let status = if m.failing {
-        Status::Critical
-    } else {
-        t.status(&[
-            (Unit::Count, m.ready as f64),
-            (Unit::Seconds, m.oldest_ready),
-        ])
-    };
-    let waiting = format!(
-        "{} WAL file{} waiting{}",
-        m.ready,
-        plural(m.ready),
-        if m.ready > 0 {
-            format!(", oldest {}", pretty_duration(m.oldest_ready))
-        } else {
-            String::new()
-        }
-    );
-    let last_ok = match &m.last_archived_at {
-        Some(at) => format!(
-            "last success {at} ({})",
-            m.last_archived_wal.as_deref().unwrap_or_default()
-        ),
-        None => "never archived successfully".to_string(),
-    };
-    let summary = if m.failing {
-        format!(
-            "archive_command failing: {} failed at {} ({} failure{} in all), {last_ok}; {waiting}",
-            m.last_failed_wal.as_deref().unwrap_or_default(),
-            m.last_failed_at.as_deref().unwrap_or_default(),
-            m.failed,
-            plural(m.failed),
-        )
-    } else {
-        format!("{waiting}; {last_ok}")
-    };
-    CheckResult::new(status, summary).perf(perf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn archiving(ready: i64, oldest: f64) -> Measured {
@@ -181,27 +184,31 @@ mod tests {
     #[test]
     fn no_default_thresholds_and_counts_and_ages_each_their_own() {
         let none = Args::default();
-        let r = judge(
+        let r = judge::<Archiver>(
             &archiving(500, 86400.0),
-            &thresholds::<Archiver>(None, None),
             &none,
+            &thresholds::<Archiver>(None, None),
+            0,
         );
         assert_eq!(r.status, Status::Ok);
         let t = thresholds::<Archiver>(Some("10,10min"), Some("50,1h"));
-        assert_eq!(judge(&archiving(10, 600.0), &t, &none).status, Status::Ok);
         assert_eq!(
-            judge(&archiving(11, 0.0), &t, &none).status,
+            judge::<Archiver>(&archiving(10, 600.0), &none, &t, 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge::<Archiver>(&archiving(11, 0.0), &none, &t, 0).status,
             Status::Warning
         );
         assert_eq!(
-            judge(&archiving(1, 601.0), &t, &none).status,
+            judge::<Archiver>(&archiving(1, 601.0), &none, &t, 0).status,
             Status::Warning
         );
         assert_eq!(
-            judge(&archiving(51, 0.0), &t, &none).status,
+            judge::<Archiver>(&archiving(51, 0.0), &none, &t, 0).status,
             Status::Critical
         );
-        let r = judge(&archiving(2, 75.4), &t, &none);
+        let r = judge::<Archiver>(&archiving(2, 75.4), &none, &t, 0);
         assert_eq!(
             r.summary,
             "2 WAL files waiting, oldest 1 min 15 s; last success 2026-11-29 10:00:00 UTC (00000001000000000000000B)"
@@ -226,10 +233,11 @@ mod tests {
             last_failed_at: Some("2026-11-29 10:05:00 UTC".into()),
             ..archiving(0, 0.0)
         };
-        let r = reported::<Archiver>(judge(
+        let r = reported::<Archiver>(judge::<Archiver>(
             &m,
-            &thresholds::<Archiver>(None, None),
             &Args::default(),
+            &thresholds::<Archiver>(None, None),
+            0,
         ));
         assert_eq!(r.status, Status::Critical);
         assert!(r.summary.starts_with(
@@ -243,10 +251,11 @@ mod tests {
             last_archived_at: None,
             ..m
         };
-        assert!(judge(
+        assert!(judge::<Archiver>(
             &never,
+            &Args::default(),
             &thresholds::<Archiver>(None, None),
-            &Args::default()
+            0
         )
         .summary
         .contains("never archived successfully"));
@@ -260,7 +269,7 @@ mod tests {
             ready: 5,
             ..Measured::default()
         };
-        let r = judge(&off, &t, &Args::default());
+        let r = judge::<Archiver>(&off, &Args::default(), &t, 0);
         assert_eq!(
             (r.status, r.summary.as_str()),
             (Status::Ok, "archiving is off (archive_mode = off)")
@@ -268,13 +277,16 @@ mod tests {
         let required = Args {
             require_archiving: true,
         };
-        assert_eq!(judge(&off, &t, &required).status, Status::Critical);
+        assert_eq!(
+            judge::<Archiver>(&off, &required, &t, 0).status,
+            Status::Critical
+        );
         let standby = Measured {
             mode: "on".into(),
             in_recovery: true,
             ..Measured::default()
         };
-        let r = judge(&standby, &t, &required);
+        let r = judge::<Archiver>(&standby, &required, &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert!(r.summary.starts_with("standby with archive_mode = on"));
     }

@@ -5,7 +5,7 @@
 //! receiver at all, and replay left paused.
 
 use crate::check::require_stats_visibility;
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::judge::worst;
 use crate::range::Range;
 use crate::session::get;
@@ -132,8 +132,6 @@ impl Standby {
 }
 
 impl Check for ReplicationLag {
-    const DISPLAY: &'static str = "REPLICATION_LAG";
-    const ABOUT: &'static str = "Replication lag, on a primary (each standby in pg_stat_replication) or on a standby (WAL received but not replayed).";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: None,
@@ -158,14 +156,26 @@ impl Check for ReplicationLag {
   CRITICAL (--archive-only when the standby restores from the archive only),
   replay paused WARNING.";
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(db, &ctx.conn.user)?;
-        Ok(judge(&measured, &ctx.thresholds, args))
+    fn fetch(_args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        measure(db, &ctx.conn.user)
+    }
+
+    /// Lag in bytes (a size) and in time (a duration) against `-w`/`-c`; on a
+    /// primary, too few standbys streaming is CRITICAL; a standby that does not
+    /// stream is at least WARNING, since it cannot know it is behind.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let args = judging.args;
+        match m {
+            Measured::Standby(replay) => standby_side(replay, t, args),
+            Measured::Primary(standbys) => primary_side(standbys, t, args),
+        }
     }
 }
 
-fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
+fn measure(db: &mut Session, user: &str) -> Result<Measured, Error> {
     let rows = db.query(SQL)?;
     let first = rows.first().ok_or_else(|| Error::Query("no row".into()))?;
     require_stats_visibility(get(first, "sees_all")?, user)?;
@@ -206,16 +216,6 @@ fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
     }
     disambiguate(&mut standbys);
     Ok(Measured::Primary(standbys))
-}
-
-/// Lag in bytes (a size) and in time (a duration) against `-w`/`-c`; on a
-/// primary, too few standbys streaming is CRITICAL; a standby that does not
-/// stream is at least WARNING, since it cannot know it is behind.
-pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
-    match m {
-        Measured::Standby(replay) => standby_side(replay, t, args),
-        Measured::Primary(standbys) => primary_side(standbys, t, args),
-    }
 }
 
 /// The receipt age's ranges: as `-w`/`-c` name them, else the defaults.
@@ -425,6 +425,7 @@ fn disambiguate(standbys: &mut [Standby]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn standby(label: &str, bytes: f64, seconds: f64) -> Standby {
@@ -456,21 +457,23 @@ mod tests {
     fn sizes_and_durations_apply_each_to_their_own_lag() {
         let t = thresholds::<ReplicationLag>(Some("16MB,30s"), Some("1GB,5min"));
         let args = Args::default();
-        let at =
-            |b: f64, s: f64| judge(&Measured::Primary(vec![standby("s1", b, s)]), &t, &args).status;
+        let at = |b: f64, s: f64| {
+            judge::<ReplicationLag>(&Measured::Primary(vec![standby("s1", b, s)]), &args, &t, 0)
+                .status
+        };
         assert_eq!(at(16.0 * 1048576.0, 30.0), Status::Ok);
         assert_eq!(at(16.0 * 1048576.0 + 1.0, 0.0), Status::Warning);
         assert_eq!(at(0.0, 30.5), Status::Warning);
         assert_eq!(at(0.0, 301.0), Status::Critical);
         let streaming = Some("streaming");
         assert_eq!(
-            judge(&replay(0.0, 31.0, streaming), &t, &args).status,
+            judge::<ReplicationLag>(&replay(0.0, 31.0, streaming), &args, &t, 0).status,
             Status::Warning
         );
         // No thresholds: lag alone never alarms.
         let none = thresholds::<ReplicationLag>(None, None);
         assert_eq!(
-            judge(&replay(1e12, 1e6, streaming), &none, &args).status,
+            judge::<ReplicationLag>(&replay(1e12, 1e6, streaming), &args, &none, 0).status,
             Status::Ok
         );
     }
@@ -479,7 +482,7 @@ mod tests {
     fn a_standby_that_does_not_stream_says_why() {
         let t = thresholds::<ReplicationLag>(None, None);
         // No receiver at all: it follows no primary.
-        let r = judge(&replay(0.0, 0.0, None), &t, &Args::default());
+        let r = judge::<ReplicationLag>(&replay(0.0, 0.0, None), &Args::default(), &t, 0);
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,
@@ -490,11 +493,12 @@ mod tests {
             ..Args::default()
         };
         assert_eq!(
-            judge(&replay(0.0, 0.0, None), &t, &archive).status,
+            judge::<ReplicationLag>(&replay(0.0, 0.0, None), &archive, &t, 0).status,
             Status::Ok
         );
         // A receiver that is not streaming (yet, or any more).
-        let r = judge(&replay(0.0, 0.0, Some("waiting")), &t, &Args::default());
+        let r =
+            judge::<ReplicationLag>(&replay(0.0, 0.0, Some("waiting")), &Args::default(), &t, 0);
         assert_eq!(r.status, Status::Warning);
         assert!(r
             .summary
@@ -506,7 +510,7 @@ mod tests {
             replayed_ago: Some(7200.0),
             ..Replay::default()
         });
-        let r = judge(&paused, &t, &Args::default());
+        let r = judge::<ReplicationLag>(&paused, &Args::default(), &t, 0);
         assert_eq!(r.status, Status::Warning);
         assert!(r.summary.ends_with(
             "; last message from the primary 1 s ago; replay is paused (last transaction replayed from 2 h 0 min ago; pg_wal_replay_resume() resumes it)"
@@ -522,7 +526,7 @@ mod tests {
                 receipt_age: Some(age),
                 ..Replay::default()
             });
-            judge(&m, &t, &Args::default())
+            judge::<ReplicationLag>(&m, &Args::default(), &t, 0)
         };
         // Defaults: 1 min and 5 min.
         assert_eq!(at(30.0, None, None).status, Status::Ok);
@@ -543,10 +547,11 @@ mod tests {
         let t = thresholds::<ReplicationLag>(Some("16MB,30s"), Some("1GB,5min"));
         let mut stuck = standby("s1", 4.0 * 1024.0 * 1024.0, 0.2);
         stuck.reply_age = Some(42.0);
-        let r = reported::<ReplicationLag>(judge(
+        let r = reported::<ReplicationLag>(judge::<ReplicationLag>(
             &Measured::Primary(vec![stuck.clone(), standby("s2", 0.0, 0.1)]),
-            &t,
             &Args::default(),
+            &t,
+            0,
         ));
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
@@ -566,7 +571,8 @@ mod tests {
             let mut quiet = stuck.clone();
             (quiet.unconfirmed, quiet.reply_age, quiet.status_interval) =
                 (unconfirmed, Some(age), interval);
-            let r = judge(&Measured::Primary(vec![quiet]), &t, &Args::default());
+            let r =
+                judge::<ReplicationLag>(&Measured::Primary(vec![quiet]), &Args::default(), &t, 0);
             assert_eq!(r.status, Status::Ok, "{}", r.summary);
         }
     }
@@ -578,14 +584,19 @@ mod tests {
             min_standbys: 1,
             ..Args::default()
         };
-        let r = reported::<ReplicationLag>(judge(&Measured::Primary(vec![]), &t, &need_one));
+        let r = reported::<ReplicationLag>(judge::<ReplicationLag>(
+            &Measured::Primary(vec![]),
+            &need_one,
+            &t,
+            0,
+        ));
         assert_eq!(r.status, Status::Critical);
         assert_eq!(r.summary, "no standby connected, 1 expected");
         assert!(r
             .hint
             .unwrap()
             .starts_with("on the standby: is the WAL receiver streaming"));
-        let r = judge(&Measured::Primary(vec![]), &t, &Args::default());
+        let r = judge::<ReplicationLag>(&Measured::Primary(vec![]), &Args::default(), &t, 0);
         assert_eq!(
             (r.status, r.summary.as_str()),
             (Status::Ok, "primary with no standby connected")
@@ -594,13 +605,14 @@ mod tests {
         let mut catching_up = standby("s2", 32.0 * 1048576.0, 2.0);
         catching_up.state = "catchup".into();
         let two = Measured::Primary(vec![standby("s1", 0.0, 0.0), catching_up]);
-        let r = judge(
+        let r = judge::<ReplicationLag>(
             &two,
-            &t,
             &Args {
                 min_standbys: 2,
                 ..Args::default()
             },
+            &t,
+            0,
         );
         assert_eq!(r.status, Status::Critical);
         assert_eq!(

@@ -5,7 +5,7 @@
 //! it into pg_replslot (or streams it, 14+): gigabytes of disk for one big
 //! UPDATE, so the bytes spilled and streamed since the previous run count too.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::judge::{worst, worst_first};
 use crate::session::get;
 use crate::session::Session;
@@ -85,8 +85,6 @@ pub struct Decoded {
 }
 
 impl Check for ReplicationSlots {
-    const DISPLAY: &'static str = "REPLICATION_SLOTS";
-    const ABOUT: &'static str = "Replication slots: WAL each slot retains, wal_status (lost is CRITICAL, unreserved at least WARNING) and how long inactive slots have been inactive.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: None,
@@ -106,9 +104,10 @@ impl Check for ReplicationSlots {
   logical_decoding_work_mem.
   Examples: -w 1GB,1h,spill=1GB -c 10GB,1d";
     type Args = Args;
+    type Measured = Vec<Slot>;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let (now, version, mut slots) = fetch(db)?;
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        let (now, version, mut slots) = measure(db)?;
         let decoding = if version >= 140000 && slots.iter().any(|s| s.kind == "logical") {
             decoding_counters(db)?
         } else {
@@ -134,7 +133,75 @@ impl Check for ReplicationSlots {
             decoded_since(&mut slots, &decoding, previous.as_ref(), &mut seen);
             store.save(&seen)?;
         }
-        Ok(judge(&slots, &ctx.thresholds, ctx.verbose))
+        Ok(slots)
+    }
+
+    /// The worst slot's state; every slot listed, worst and largest first,
+    /// when not OK (or with -v).
+    fn judge(slots: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let verbose = judging.verbose;
+        // Worst first, then by WAL retained; the first names the summary.
+        let mut ordered: Vec<(&Slot, Status)> =
+            slots.iter().map(|s| (s, slot_status(s, t))).collect();
+        ordered.sort_by(|a, b| b.0.retained.total_cmp(&a.0.retained));
+        worst_first(&mut ordered, |(_, state)| *state);
+        let status = worst(ordered.iter().map(|(_, state)| *state));
+        let lines: Vec<String> = ordered.iter().map(|(s, state)| line(s, *state)).collect();
+        let worst = ordered.first();
+        let inactive = slots.iter().filter(|s| !s.active).count();
+        let summary = match worst {
+            None => "no replication slots".to_string(),
+            Some((w, _)) => format!(
+                "slot {} {}; {} slot{}, {inactive} inactive",
+                w.name,
+                describe(w),
+                slots.len(),
+                plural(slots.len() as i64)
+            ),
+        };
+        let mut perf = vec![
+            PerfData::new("slots", slots.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("inactive", inactive as f64, Unit::Count).min(0.0),
+        ];
+        for s in slots {
+            perf.push(
+                PerfData::new(format!("{} retained", s.name), s.retained, Unit::Bytes)
+                    .thresholds(t)
+                    .min(0.0),
+            );
+            if let Some(d) = s.decoded {
+                perf.push(
+                    PerfData::new(format!("{} spill", s.name), d.spill_bytes, Unit::Bytes)
+                        .thresholds_of(t, "spill")
+                        .min(0.0),
+                );
+                perf.push(
+                    PerfData::new(format!("{} stream", s.name), d.stream_bytes, Unit::Bytes)
+                        .thresholds_of(t, "stream")
+                        .min(0.0),
+                );
+            }
+            if let Some(inactive) = s.inactive_for {
+                perf.push(
+                    PerfData::new(
+                        format!("{} inactive_for", s.name),
+                        inactive.round(),
+                        Unit::Seconds,
+                    )
+                    .thresholds(t)
+                    .min(0.0),
+                );
+            }
+        }
+        let details = if status != Status::Ok || verbose > 0 {
+            lines
+        } else {
+            Vec::new()
+        };
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -220,7 +287,7 @@ pub fn decoded_since(
 }
 
 /// The server's clock, its version, the slots.
-fn fetch(db: &mut Session) -> Result<(f64, i32, Vec<Slot>), Error> {
+fn measure(db: &mut Session) -> Result<(f64, i32, Vec<Slot>), Error> {
     let mut slots = Vec::new();
     let (mut now, mut version) = (0.0, 0);
     for row in db.query(SQL)? {
@@ -267,71 +334,6 @@ fn slot_status(s: &Slot, t: &Thresholds) -> Status {
         Some("unreserved") => status.worst(Status::Warning),
         _ => status,
     }
-}
-
-/// The worst slot's state; every slot listed, worst and largest first,
-/// when not OK (or with -v).
-pub fn judge(slots: &[Slot], t: &Thresholds, verbose: u8) -> CheckResult {
-    // Worst first, then by WAL retained; the first names the summary.
-    let mut ordered: Vec<(&Slot, Status)> = slots.iter().map(|s| (s, slot_status(s, t))).collect();
-    ordered.sort_by(|a, b| b.0.retained.total_cmp(&a.0.retained));
-    worst_first(&mut ordered, |(_, state)| *state);
-    let status = worst(ordered.iter().map(|(_, state)| *state));
-    let lines: Vec<String> = ordered.iter().map(|(s, state)| line(s, *state)).collect();
-    let worst = ordered.first();
-    let inactive = slots.iter().filter(|s| !s.active).count();
-    let summary = match worst {
-        None => "no replication slots".to_string(),
-        Some((w, _)) => format!(
-            "slot {} {}; {} slot{}, {inactive} inactive",
-            w.name,
-            describe(w),
-            slots.len(),
-            plural(slots.len() as i64)
-        ),
-    };
-    let mut perf = vec![
-        PerfData::new("slots", slots.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("inactive", inactive as f64, Unit::Count).min(0.0),
-    ];
-    for s in slots {
-        perf.push(
-            PerfData::new(format!("{} retained", s.name), s.retained, Unit::Bytes)
-                .thresholds(t)
-                .min(0.0),
-        );
-        if let Some(d) = s.decoded {
-            perf.push(
-                PerfData::new(format!("{} spill", s.name), d.spill_bytes, Unit::Bytes)
-                    .thresholds_of(t, "spill")
-                    .min(0.0),
-            );
-            perf.push(
-                PerfData::new(format!("{} stream", s.name), d.stream_bytes, Unit::Bytes)
-                    .thresholds_of(t, "stream")
-                    .min(0.0),
-            );
-        }
-        if let Some(inactive) = s.inactive_for {
-            perf.push(
-                PerfData::new(
-                    format!("{} inactive_for", s.name),
-                    inactive.round(),
-                    Unit::Seconds,
-                )
-                .thresholds(t)
-                .min(0.0),
-            );
-        }
-    }
-    let details = if status != Status::Ok || verbose > 0 {
-        lines
-    } else {
-        Vec::new()
-    };
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
 }
 
 /// `WARNING standby1 (physical, inactive for 2 h) retains 48 MB on app, 1 GB more before it is lost`.
@@ -384,6 +386,7 @@ fn describe(s: &Slot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn slot(name: &str, active: bool, retained: f64) -> Slot {
@@ -401,31 +404,44 @@ mod tests {
     #[test]
     fn no_slot_is_ok_and_no_default_thresholds() {
         let t = thresholds::<ReplicationSlots>(None, None);
-        let r = judge(&[], &t, 0);
+        let r = judge::<ReplicationSlots>(&vec![], &options(&[]), &t, 0);
         assert_eq!(
             (r.status, r.summary.as_str()),
             (Status::Ok, "no replication slots")
         );
         assert_eq!(perf(&r), ["slots=0;;;0", "inactive=0;;;0"]);
-        assert_eq!(judge(&[slot("a", false, 1e12)], &t, 0).status, Status::Ok);
+        assert_eq!(
+            judge::<ReplicationSlots>(&vec![slot("a", false, 1e12)], &options(&[]), &t, 0).status,
+            Status::Ok
+        );
     }
 
     #[test]
     fn sizes_to_wal_retained_durations_to_inactive_time() {
         let t = thresholds::<ReplicationSlots>(Some("1GB,1h"), Some("10GB,1d"));
         let gb = 1073741824.0;
-        assert_eq!(judge(&[slot("a", true, gb)], &t, 0).status, Status::Ok);
         assert_eq!(
-            judge(&[slot("a", true, gb + 1.0)], &t, 0).status,
+            judge::<ReplicationSlots>(&vec![slot("a", true, gb)], &options(&[]), &t, 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge::<ReplicationSlots>(&vec![slot("a", true, gb + 1.0)], &options(&[]), &t, 0)
+                .status,
             Status::Warning
         );
         assert_eq!(
-            judge(&[slot("a", true, 10.0 * gb + 1.0)], &t, 0).status,
+            judge::<ReplicationSlots>(
+                &vec![slot("a", true, 10.0 * gb + 1.0)],
+                &options(&[]),
+                &t,
+                0
+            )
+            .status,
             Status::Critical
         );
         // Inactive for 2 h: over 1 h.
         assert_eq!(
-            judge(&[slot("a", false, 0.0)], &t, 0).status,
+            judge::<ReplicationSlots>(&vec![slot("a", false, 0.0)], &options(&[]), &t, 0).status,
             Status::Warning
         );
     }
@@ -438,8 +454,9 @@ mod tests {
         let mut unreserved = slot("tight", true, 100.0);
         unreserved.wal_status = Some("unreserved".into());
         unreserved.safe_wal_size = Some(-5.0);
-        let r = reported::<ReplicationSlots>(judge(
-            &[slot("fine", true, 9e9), unreserved, lost],
+        let r = reported::<ReplicationSlots>(judge::<ReplicationSlots>(
+            &vec![slot("fine", true, 9e9), unreserved, lost],
+            &options(&[]),
             &t,
             0,
         ));
@@ -467,9 +484,13 @@ mod tests {
         logical.kind = "logical".into();
         logical.database = "app".into();
         logical.inactive_for = None;
-        assert!(judge(&[logical.clone()], &t, 0).details.is_empty());
+        assert!(
+            judge::<ReplicationSlots>(&vec![logical.clone()], &options(&[]), &t, 0)
+                .details
+                .is_empty()
+        );
         assert_eq!(
-            judge(&[logical], &t, 1).details,
+            judge::<ReplicationSlots>(&vec![logical], &options(&[]), &t, 1).details,
             ["OK sub (logical, inactive) retains 0 bytes, wal_status reserved on app"]
         );
     }
@@ -489,7 +510,7 @@ mod tests {
         assert_eq!(slots[0].inactive_for, Some(3600.0));
         assert_eq!(later.markers["inactive since gone"], "1000");
         let t = thresholds::<ReplicationSlots>(Some("30min"), Some("2h"));
-        let r = judge(&slots, &t, 0);
+        let r = judge::<ReplicationSlots>(&slots, &options(&[]), &t, 0);
         assert_eq!(r.status, Status::Warning);
         assert!(
             r.summary
@@ -540,7 +561,7 @@ mod tests {
             })
         );
         let t = thresholds::<ReplicationSlots>(Some("spill=1GB"), Some("spill=10GB"));
-        let r = judge(&slots, &t, 0);
+        let r = judge::<ReplicationSlots>(&slots, &options(&[]), &t, 0);
         assert_eq!(r.status, Status::Warning);
         assert!(
             r.summary.starts_with("slot cdc (logical, active) retains 977 kB, wal_status reserved, spilled 2048 MB and streamed 1024 bytes in the last 5 min 0 s;"),

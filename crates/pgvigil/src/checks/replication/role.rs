@@ -4,7 +4,8 @@
 //! split brain, both taking writes), every standby on the primary's timeline
 //! and of the same cluster (system identifier), each node's role and lag.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
+use crate::judge::Findings;
 use crate::session::get;
 use crate::session::Session;
 use crate::state::{Loaded, Snapshot, StateArgs};
@@ -94,8 +95,6 @@ pub struct Measured {
 }
 
 impl Check for Role {
-    const DISPLAY: &'static str = "ROLE";
-    const ABOUT: &'static str = "Whether the node is the primary or a standby, a timeline change since the previous run (a failover), and with --node the whole set: one primary, no split brain, every standby on the primary's timeline and of the same cluster.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[],
         bare: None,
@@ -110,10 +109,151 @@ impl Check for Role {
   than the primary's or of another cluster (system identifier); a node that
   cannot be reached is WARNING, named with the reason.";
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(args, db, ctx)?;
-        Ok(judge(&measured, args))
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        measure(args, db, ctx)
+    }
+
+    /// The node against --expect and its previous run; with --node, the set:
+    /// exactly one primary, every standby on its timeline and of its cluster,
+    /// unreachable nodes named.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let args = judging.args;
+        let mut findings = Findings::new();
+        let this = &m.this;
+        if let Some(expected) = args.expect {
+            let wanted = expected == Expected::Standby;
+            if this.standby != wanted {
+                findings.push(
+                    Status::Critical,
+                    format!(
+                        "{} is {} where {} is expected",
+                        this.name,
+                        role(this),
+                        if wanted { "standby" } else { "primary" }
+                    ),
+                );
+            }
+        }
+        if let Some(before) = &m.changed {
+            findings.push(
+                Status::Warning,
+                format!(
+                    "was {before} at the previous run, now {} on timeline {}: a promotion or failover happened (reported once)",
+                    role(this),
+                    this.timeline
+                )
+);
+        }
+        let reachable: Vec<&Node> = std::iter::once(this)
+            .chain(m.others.iter().filter_map(|n| n.as_ref().ok()))
+            .collect();
+        let unreachable: Vec<&(String, String)> =
+            m.others.iter().filter_map(|n| n.as_ref().err()).collect();
+        let primaries: Vec<&Node> = reachable.iter().copied().filter(|n| !n.standby).collect();
+        let many = !m.others.is_empty();
+        let mut details = Vec::new();
+        if many {
+            match primaries.len() {
+                0 => findings.push(
+                    Status::Critical,
+                    format!(
+                        "no primary among {}: the cluster takes no writes",
+                        count(reachable.len(), "reachable node")
+                    ),
+                ),
+                1 => {}
+                n => findings.push(
+                    Status::Critical,
+                    format!(
+                        "split brain: {n} primaries ({}) take writes apart",
+                        primaries
+                            .iter()
+                            .map(|p| format!("{} on timeline {}", p.name, p.timeline))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            }
+            // The reference: the one primary, else the node -H names.
+            let reference = if primaries.len() == 1 {
+                primaries[0]
+            } else {
+                this
+            };
+            for node in &reachable {
+                if node.system_id != reference.system_id {
+                    findings.push(
+                        Status::Critical,
+                        format!(
+                            "{} belongs to another cluster (system identifier {}, not {})",
+                            node.name, node.system_id, reference.system_id
+                        ),
+                    );
+                } else if node.standby
+                    && primaries.len() == 1
+                    && node.timeline != reference.timeline
+                {
+                    findings.push(
+                        Status::Critical,
+                        format!(
+                            "standby {} is on timeline {}, the primary {} on {}: it does not follow it",
+                            node.name, node.timeline, reference.name, reference.timeline
+                        )
+);
+                }
+                details.push(format!(
+                    "{}: {} on timeline {}{}",
+                    node.name,
+                    role(node),
+                    node.timeline,
+                    node.replay_lag
+                        .map(|l| format!(", {} received and not replayed", pretty_bytes(l)))
+                        .unwrap_or_default()
+                ));
+            }
+            for (name, reason) in &unreachable {
+                findings.push(Status::Warning, format!("{name} unreachable"));
+                details.push(format!("{name}: unreachable: {reason}"));
+            }
+        }
+        let status = findings.worst();
+        let summary = if many {
+            let standbys = reachable.len() - primaries.len();
+            format!(
+                "{} of {} reachable: {} primar{}, {}",
+                reachable.len(),
+                count(m.others.len() + 1, "node"),
+                primaries.len(),
+                if primaries.len() == 1 { "y" } else { "ies" },
+                count(standbys, "standby")
+            )
+        } else {
+            format!(
+                "{} is {} on timeline {}",
+                this.name,
+                role(this),
+                this.timeline
+            )
+        };
+        let summary = findings.after(summary);
+        let mut perf = vec![
+            PerfData::new("primaries", primaries.len() as f64, Unit::Count).min(0.0),
+            PerfData::new(
+                "standbys",
+                (reachable.len() - primaries.len()) as f64,
+                Unit::Count,
+            )
+            .min(0.0),
+            PerfData::new("timeline", f64::from(this.timeline), Unit::Count),
+        ];
+        if many {
+            perf.push(PerfData::new("unreachable", unreachable.len() as f64, Unit::Count).min(0.0));
+        }
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -128,7 +268,7 @@ fn node_of(session: &mut Session, name: String) -> Result<Node, Error> {
     })
 }
 
-fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
+fn measure(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     let this = node_of(db, ctx.conn.target())?;
     let mut others = Vec::new();
     for (host, port) in &args.node {
@@ -172,152 +312,10 @@ fn role(node: &Node) -> &'static str {
     }
 }
 
-/// The node against --expect and its previous run; with --node, the set:
-/// exactly one primary, every standby on its timeline and of its cluster,
-/// unreachable nodes named.
-pub fn judge(m: &Measured, args: &Args) -> CheckResult {
-    let mut findings: Vec<(Status, String)> = Vec::new();
-    let this = &m.this;
-    if let Some(expected) = args.expect {
-        let wanted = expected == Expected::Standby;
-        if this.standby != wanted {
-            findings.push((
-                Status::Critical,
-                format!(
-                    "{} is {} where {} is expected",
-                    this.name,
-                    role(this),
-                    if wanted { "standby" } else { "primary" }
-                ),
-            ));
-        }
-    }
-    if let Some(before) = &m.changed {
-        findings.push((
-            Status::Warning,
-            format!(
-                "was {before} at the previous run, now {} on timeline {}: a promotion or failover happened (reported once)",
-                role(this),
-                this.timeline
-            ),
-        ));
-    }
-    let reachable: Vec<&Node> = std::iter::once(this)
-        .chain(m.others.iter().filter_map(|n| n.as_ref().ok()))
-        .collect();
-    let unreachable: Vec<&(String, String)> =
-        m.others.iter().filter_map(|n| n.as_ref().err()).collect();
-    let primaries: Vec<&Node> = reachable.iter().copied().filter(|n| !n.standby).collect();
-    let many = !m.others.is_empty();
-    let mut details = Vec::new();
-    if many {
-        match primaries.len() {
-            0 => findings.push((
-                Status::Critical,
-                format!(
-                    "no primary among {}: the cluster takes no writes",
-                    count(reachable.len(), "reachable node")
-                ),
-            )),
-            1 => {}
-            n => findings.push((
-                Status::Critical,
-                format!(
-                    "split brain: {n} primaries ({}) take writes apart",
-                    primaries
-                        .iter()
-                        .map(|p| format!("{} on timeline {}", p.name, p.timeline))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )),
-        }
-        // The reference: the one primary, else the node -H names.
-        let reference = if primaries.len() == 1 {
-            primaries[0]
-        } else {
-            this
-        };
-        for node in &reachable {
-            if node.system_id != reference.system_id {
-                findings.push((
-                    Status::Critical,
-                    format!(
-                        "{} belongs to another cluster (system identifier {}, not {})",
-                        node.name, node.system_id, reference.system_id
-                    ),
-                ));
-            } else if node.standby && primaries.len() == 1 && node.timeline != reference.timeline {
-                findings.push((
-                    Status::Critical,
-                    format!(
-                        "standby {} is on timeline {}, the primary {} on {}: it does not follow it",
-                        node.name, node.timeline, reference.name, reference.timeline
-                    ),
-                ));
-            }
-            details.push(format!(
-                "{}: {} on timeline {}{}",
-                node.name,
-                role(node),
-                node.timeline,
-                node.replay_lag
-                    .map(|l| format!(", {} received and not replayed", pretty_bytes(l)))
-                    .unwrap_or_default()
-            ));
-        }
-        for (name, reason) in &unreachable {
-            findings.push((Status::Warning, format!("{name} unreachable")));
-            details.push(format!("{name}: unreachable: {reason}"));
-        }
-    }
-    findings.sort_by_key(|(s, _)| std::cmp::Reverse(s.rank()));
-    let status = findings
-        .iter()
-        .fold(Status::Ok, |worst, (s, _)| worst.worst(*s));
-    let mut summary = if many {
-        let standbys = reachable.len() - primaries.len();
-        format!(
-            "{} of {} reachable: {} primar{}, {}",
-            reachable.len(),
-            count(m.others.len() + 1, "node"),
-            primaries.len(),
-            if primaries.len() == 1 { "y" } else { "ies" },
-            count(standbys, "standby")
-        )
-    } else {
-        format!(
-            "{} is {} on timeline {}",
-            this.name,
-            role(this),
-            this.timeline
-        )
-    };
-    for (_, text) in &findings {
-        summary.push_str("; ");
-        summary.push_str(text);
-    }
-    let mut perf = vec![
-        PerfData::new("primaries", primaries.len() as f64, Unit::Count).min(0.0),
-        PerfData::new(
-            "standbys",
-            (reachable.len() - primaries.len()) as f64,
-            Unit::Count,
-        )
-        .min(0.0),
-        PerfData::new("timeline", f64::from(this.timeline), Unit::Count),
-    ];
-    if many {
-        perf.push(PerfData::new("unreachable", unreachable.len() as f64, Unit::Count).min(0.0));
-    }
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, thresholds};
     use crate::checks::testing::{perf, reported};
 
     fn args(argv: &[&str]) -> Args {
@@ -358,13 +356,23 @@ mod tests {
             changed: Some("standby on timeline 1".into()),
             ..Measured::default()
         };
-        let r = judge(&m, &args(&["--expect", "primary"]));
+        let r = judge::<Role>(
+            &m,
+            &args(&["--expect", "primary"]),
+            &thresholds::<Role>(None, None),
+            0,
+        );
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
             "db1:5432 is primary on timeline 2; was standby on timeline 1 at the previous run, now primary on timeline 2: a promotion or failover happened (reported once)"
         );
-        let r = reported::<Role>(judge(&m, &args(&["--expect", "standby"])));
+        let r = reported::<Role>(judge::<Role>(
+            &m,
+            &args(&["--expect", "standby"]),
+            &thresholds::<Role>(None, None),
+            0,
+        ));
         assert_eq!(r.status, Status::Critical);
         assert!(r
             .summary
@@ -384,7 +392,7 @@ mod tests {
             others: vec![Ok(node("db2:5432", true, 3)), Ok(node("db3:5432", true, 3))],
             changed: None,
         };
-        let r = judge(&healthy, &a);
+        let r = judge::<Role>(&healthy, &a, &thresholds::<Role>(None, None), 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(r.summary, "3 of 3 nodes reachable: 1 primary, 2 standbys");
         assert_eq!(
@@ -394,7 +402,7 @@ mod tests {
 
         let mut split = healthy.clone();
         split.others[1] = Ok(node("db3:5432", false, 4));
-        let r = judge(&split, &a);
+        let r = judge::<Role>(&split, &a, &thresholds::<Role>(None, None), 0);
         assert_eq!(r.status, Status::Critical);
         assert!(
             r.summary.contains("; split brain: 2 primaries (db1:5432 on timeline 3, db3:5432 on timeline 4) take writes apart"),
@@ -407,7 +415,7 @@ mod tests {
         let mut stranger = node("db3:5432", true, 3);
         stranger.system_id = "7300000000000000999".into();
         behind.others[1] = Ok(stranger);
-        let r = judge(&behind, &a);
+        let r = judge::<Role>(&behind, &a, &thresholds::<Role>(None, None), 0);
         assert_eq!(r.status, Status::Critical);
         assert!(r.summary.contains(
             "; standby db2:5432 is on timeline 2, the primary db1:5432 on 3: it does not follow it"
@@ -417,7 +425,7 @@ mod tests {
         let mut gone = healthy.clone();
         gone.this.standby = true;
         gone.others[1] = Err(("db3:5432".into(), "connection refused".into()));
-        let r = judge(&gone, &a);
+        let r = judge::<Role>(&gone, &a, &thresholds::<Role>(None, None), 0);
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,

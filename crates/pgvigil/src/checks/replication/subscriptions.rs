@@ -7,7 +7,7 @@
 //! publisher, its tables are synchronized and it had errors since the
 //! previous run.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::judge::{worst, worst_first};
 use crate::session::databases::parse_regex;
 use crate::session::get;
@@ -143,8 +143,6 @@ pub struct Measured {
 }
 
 impl Check for Subscriptions {
-    const DISPLAY: &'static str = "SUBSCRIPTIONS";
-    const ABOUT: &'static str = "Logical replication subscriptions on the subscriber: disabled, apply worker not running, no message from the publisher, tables not ready, apply and sync errors since the previous run (15+).";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Seconds, Unit::Count],
         bare: Some(Unit::Count),
@@ -159,18 +157,156 @@ impl Check for Subscriptions {
   the previous run (PostgreSQL 15+), and not_ready=N to its tables not yet
   synchronized. A disabled subscription, or an enabled one whose apply worker
   does not run, is CRITICAL whatever the thresholds: exclude one disabled on
-  purpose with --exclude. Default: -w 0,1min -c 5min.
+  purpose with --exclude. Default: {defaults}.
   Examples: -w 0,2min,not_ready=0 -c 3,10min";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("0,1min", "5min"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(args, db, ctx)?;
-        Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        measure(args, db, ctx)
+    }
+
+    /// The worst subscription names the summary; every one listed, worst first,
+    /// when not OK (or with -v).
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let verbose = judging.verbose;
+        if m.standby {
+            // Under Patroni the service runs on every node; whichever is the
+            // primary is judged.
+            return CheckResult::new(
+                Status::Ok,
+                format!(
+                    "a standby: its {} appl{} on the primary only",
+                    count(m.subscriptions.len(), "subscription"),
+                    if m.subscriptions.len() == 1 {
+                        "ies"
+                    } else {
+                        "y"
+                    }
+                ),
+            )
+            .perf([PerfData::new(
+                "subscriptions",
+                m.subscriptions.len() as f64,
+                Unit::Count,
+            )
+            .min(0.0)]);
+        }
+        let mut judged: Vec<(&Subscription, Status, Vec<String>)> = m
+            .subscriptions
+            .iter()
+            .map(|s| {
+                let (status, problems) = judge_one(s, t);
+                (s, status, problems)
+            })
+            .collect();
+        worst_first(&mut judged, |(_, status, _)| *status);
+        let status = worst(judged.iter().map(|(_, status, _)| *status));
+        let disabled = m.subscriptions.iter().filter(|s| !s.enabled).count();
+        let stopped = m
+            .subscriptions
+            .iter()
+            .filter(|s| s.enabled && !s.apply_running)
+            .count();
+        let not_ready: usize = m
+            .subscriptions
+            .iter()
+            .filter_map(|s| s.not_ready.as_ref())
+            .map(Vec::len)
+            .sum();
+        let errors: f64 = m
+            .subscriptions
+            .iter()
+            .filter_map(|s| s.new_errors)
+            .map(|(a, s)| a + s)
+            .sum();
+        let mut summary = match judged.first() {
+            None => "no subscriptions".to_string(),
+            Some((s, state, problems)) if *state != Status::Ok => {
+                format!("subscription {}: {}", s.name, problems.join(", "))
+            }
+            Some(_) => format!("{} streaming", count(m.subscriptions.len(), "subscription")),
+        };
+        if !m.subscriptions.is_empty() {
+            summary.push_str(&format!(
+                "; {} disabled, {stopped} without apply worker, {} not ready",
+                disabled,
+                count(not_ready, "table")
+            ));
+            if !m.counts_errors {
+                summary.push_str("; errors are counted from PostgreSQL 15");
+            } else if m.subscriptions.iter().all(|s| s.new_errors.is_none()) {
+                summary.push_str(&format!("; {}", m.interval));
+            } else {
+                summary.push_str(&format!(", {errors} errors {}", m.interval));
+            }
+        }
+        let mut perf = vec![
+            PerfData::new("subscriptions", m.subscriptions.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("disabled", disabled as f64, Unit::Count).min(0.0),
+            PerfData::new("not_running", stopped as f64, Unit::Count).min(0.0),
+        ];
+        for s in &m.subscriptions {
+            if let Some(age) = s.receipt_age {
+                perf.push(
+                    PerfData::new(
+                        format!("{} receipt_age", s.name),
+                        age.round(),
+                        Unit::Seconds,
+                    )
+                    .thresholds(t)
+                    .min(0.0),
+                );
+            }
+            if let Some(tables) = &s.not_ready {
+                perf.push(
+                    PerfData::new(
+                        format!("{} not_ready", s.name),
+                        tables.len() as f64,
+                        Unit::Count,
+                    )
+                    .thresholds_of(t, "not_ready")
+                    .min(0.0),
+                );
+            }
+            if let Some((apply, sync)) = s.new_errors {
+                perf.push(
+                    PerfData::new(format!("{} errors", s.name), apply + sync, Unit::Count)
+                        .thresholds(t)
+                        .min(0.0),
+                );
+            }
+        }
+        let details = if status != Status::Ok || verbose > 0 {
+            judged
+                .iter()
+                .map(|(s, state, problems)| {
+                    let running = if s.apply_running {
+                        ", apply worker running"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        "{state} {} (database {}, {}{running}): {}",
+                        s.name,
+                        s.database,
+                        if s.enabled { "enabled" } else { "disabled" },
+                        problems.join(", ")
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
-fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
+fn measure(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     let server = db.query_one(VERSION)?;
     let version: i32 = get(&server, "version")?;
     let standby: bool = get(&server, "in_recovery")?;
@@ -316,142 +452,10 @@ fn table_state(entry: &str) -> String {
     format!("{table} {state}")
 }
 
-/// The worst subscription names the summary; every one listed, worst first,
-/// when not OK (or with -v).
-pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
-    if m.standby {
-        // Under Patroni the service runs on every node; whichever is the
-        // primary is judged.
-        return CheckResult::new(
-            Status::Ok,
-            format!(
-                "a standby: its {} appl{} on the primary only",
-                count(m.subscriptions.len(), "subscription"),
-                if m.subscriptions.len() == 1 {
-                    "ies"
-                } else {
-                    "y"
-                }
-            ),
-        )
-        .perf([
-            PerfData::new("subscriptions", m.subscriptions.len() as f64, Unit::Count).min(0.0),
-        ]);
-    }
-    let mut judged: Vec<(&Subscription, Status, Vec<String>)> = m
-        .subscriptions
-        .iter()
-        .map(|s| {
-            let (status, problems) = judge_one(s, t);
-            (s, status, problems)
-        })
-        .collect();
-    worst_first(&mut judged, |(_, status, _)| *status);
-    let status = worst(judged.iter().map(|(_, status, _)| *status));
-    let disabled = m.subscriptions.iter().filter(|s| !s.enabled).count();
-    let stopped = m
-        .subscriptions
-        .iter()
-        .filter(|s| s.enabled && !s.apply_running)
-        .count();
-    let not_ready: usize = m
-        .subscriptions
-        .iter()
-        .filter_map(|s| s.not_ready.as_ref())
-        .map(Vec::len)
-        .sum();
-    let errors: f64 = m
-        .subscriptions
-        .iter()
-        .filter_map(|s| s.new_errors)
-        .map(|(a, s)| a + s)
-        .sum();
-    let mut summary = match judged.first() {
-        None => "no subscriptions".to_string(),
-        Some((s, state, problems)) if *state != Status::Ok => {
-            format!("subscription {}: {}", s.name, problems.join(", "))
-        }
-        Some(_) => format!("{} streaming", count(m.subscriptions.len(), "subscription")),
-    };
-    if !m.subscriptions.is_empty() {
-        summary.push_str(&format!(
-            "; {} disabled, {stopped} without apply worker, {} not ready",
-            disabled,
-            count(not_ready, "table")
-        ));
-        if !m.counts_errors {
-            summary.push_str("; errors are counted from PostgreSQL 15");
-        } else if m.subscriptions.iter().all(|s| s.new_errors.is_none()) {
-            summary.push_str(&format!("; {}", m.interval));
-        } else {
-            summary.push_str(&format!(", {errors} errors {}", m.interval));
-        }
-    }
-    let mut perf = vec![
-        PerfData::new("subscriptions", m.subscriptions.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("disabled", disabled as f64, Unit::Count).min(0.0),
-        PerfData::new("not_running", stopped as f64, Unit::Count).min(0.0),
-    ];
-    for s in &m.subscriptions {
-        if let Some(age) = s.receipt_age {
-            perf.push(
-                PerfData::new(
-                    format!("{} receipt_age", s.name),
-                    age.round(),
-                    Unit::Seconds,
-                )
-                .thresholds(t)
-                .min(0.0),
-            );
-        }
-        if let Some(tables) = &s.not_ready {
-            perf.push(
-                PerfData::new(
-                    format!("{} not_ready", s.name),
-                    tables.len() as f64,
-                    Unit::Count,
-                )
-                .thresholds_of(t, "not_ready")
-                .min(0.0),
-            );
-        }
-        if let Some((apply, sync)) = s.new_errors {
-            perf.push(
-                PerfData::new(format!("{} errors", s.name), apply + sync, Unit::Count)
-                    .thresholds(t)
-                    .min(0.0),
-            );
-        }
-    }
-    let details = if status != Status::Ok || verbose > 0 {
-        judged
-            .iter()
-            .map(|(s, state, problems)| {
-                let running = if s.apply_running {
-                    ", apply worker running"
-                } else {
-                    ""
-                };
-                format!(
-                    "{state} {} (database {}, {}{running}): {}",
-                    s.name,
-                    s.database,
-                    if s.enabled { "enabled" } else { "disabled" },
-                    problems.join(", ")
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn streaming(name: &str) -> Subscription {
@@ -479,7 +483,7 @@ mod tests {
     #[test]
     fn none_is_ok() {
         let t = thresholds::<Subscriptions>(None, None);
-        let r = judge(&measured(Vec::new()), &t, 0);
+        let r = judge::<Subscriptions>(&measured(Vec::new()), &options(&[]), &t, 0);
         assert_eq!(
             (r.status, r.summary.as_str()),
             (Status::Ok, "no subscriptions")
@@ -493,7 +497,7 @@ mod tests {
     #[test]
     fn a_healthy_subscription_is_ok_and_quiet() {
         let t = thresholds::<Subscriptions>(None, None);
-        let r = judge(&measured(vec![streaming("orders")]), &t, 0);
+        let r = judge::<Subscriptions>(&measured(vec![streaming("orders")]), &options(&[]), &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.summary,
@@ -521,8 +525,12 @@ mod tests {
         let mut dead = streaming("dead");
         dead.apply_running = false;
         dead.receipt_age = None;
-        let r =
-            reported::<Subscriptions>(judge(&measured(vec![streaming("fine"), dead, off]), &t, 0));
+        let r = reported::<Subscriptions>(judge::<Subscriptions>(
+            &measured(vec![streaming("fine"), dead, off]),
+            &options(&[]),
+            &t,
+            0,
+        ));
         assert_eq!(r.status, Status::Critical);
         assert!(
             r.summary.starts_with(
@@ -546,7 +554,7 @@ mod tests {
         let t = thresholds::<Subscriptions>(None, None);
         let mut failing = streaming("orders");
         failing.new_errors = Some((4.0, 0.0));
-        let r = judge(&measured(vec![failing]), &t, 0);
+        let r = judge::<Subscriptions>(&measured(vec![failing]), &options(&[]), &t, 0);
         assert_eq!(r.status, Status::Warning);
         assert!(r
             .summary
@@ -554,12 +562,12 @@ mod tests {
         let mut silent = streaming("orders");
         silent.receipt_age = Some(400.0);
         assert_eq!(
-            judge(&measured(vec![silent.clone()]), &t, 0).status,
+            judge::<Subscriptions>(&measured(vec![silent.clone()]), &options(&[]), &t, 0).status,
             Status::Critical
         );
         silent.receipt_age = Some(90.0);
         assert_eq!(
-            judge(&measured(vec![silent]), &t, 0).status,
+            judge::<Subscriptions>(&measured(vec![silent]), &options(&[]), &t, 0).status,
             Status::Warning
         );
     }
@@ -570,7 +578,8 @@ mod tests {
         syncing.not_ready = Some(vec!["public.t1 d".into(), "public.t2 i".into()]);
         syncing.sync_workers = 1;
         let default = thresholds::<Subscriptions>(None, None);
-        let r = judge(&measured(vec![syncing.clone()]), &default, 1);
+        let r =
+            judge::<Subscriptions>(&measured(vec![syncing.clone()]), &options(&[]), &default, 1);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.details,
@@ -578,7 +587,7 @@ mod tests {
         );
         let strict = thresholds::<Subscriptions>(Some("not_ready=0"), None);
         assert_eq!(
-            judge(&measured(vec![syncing]), &strict, 0).status,
+            judge::<Subscriptions>(&measured(vec![syncing]), &options(&[]), &strict, 0).status,
             Status::Warning
         );
     }
@@ -588,7 +597,7 @@ mod tests {
         let t = thresholds::<Subscriptions>(None, None);
         let mut elsewhere = streaming("orders");
         elsewhere.not_ready = None;
-        let r = judge(&measured(vec![elsewhere]), &t, 1);
+        let r = judge::<Subscriptions>(&measured(vec![elsewhere]), &options(&[]), &t, 1);
         assert!(
             r.details[0].ends_with("tables not counted: they are listed in database app (-d app)")
         );
@@ -602,7 +611,7 @@ mod tests {
         old.new_errors = None;
         let mut m = measured(vec![old]);
         m.counts_errors = false;
-        let r = judge(&m, &t, 0);
+        let r = judge::<Subscriptions>(&m, &options(&[]), &t, 0);
         assert!(
             r.summary
                 .ends_with("; errors are counted from PostgreSQL 15"),
@@ -618,7 +627,7 @@ mod tests {
         stopped.apply_running = false;
         let mut m = measured(vec![stopped]);
         m.standby = true;
-        let r = judge(&m, &t, 0);
+        let r = judge::<Subscriptions>(&m, &options(&[]), &t, 0);
         assert_eq!(
             (r.status, r.summary.as_str()),
             (

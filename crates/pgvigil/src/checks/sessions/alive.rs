@@ -5,12 +5,12 @@
 //! which the server answers again within seconds while every application
 //! saw its sessions end.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::session::get;
 use crate::session::Session;
 use crate::state::{Loaded, Snapshot, StateArgs};
 use crate::units::{pretty_duration, round_to};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Alive;
 
@@ -39,8 +39,6 @@ SELECT current_setting('server_version') AS version,
           FROM pg_stat_activity WHERE backend_type = 'checkpointer')::float8 AS reset_seconds";
 
 impl Check for Alive {
-    const DISPLAY: &'static str = "ALIVE";
-    const ABOUT: &'static str = "Whether the server accepts a session and answers a query, and how long that takes (connect included), with its version, role and uptime.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Seconds],
         bare: Some(Unit::Seconds),
@@ -50,7 +48,7 @@ impl Check for Alive {
     const HINT: &'static str = "the server answers slowly: look at its load (top, iostat), at pg_stat_activity for a pile of active sessions, and at the server log; after a restart or a crash reset, read the server log around that time (a backend \"terminated by signal 9\" is usually the kernel's OOM killer: dmesg)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the response time: connecting, authenticating and answering
-  one query (a bare number is seconds). Default: -w 2s -c 8s, as check_pgsql.
+  one query (a bare number is seconds). Default: {defaults}, as check_pgsql.
   A server that cannot be reached is CRITICAL whatever the thresholds.
   --min-uptime makes a start less than that ago WARNING. A crash reset (a
   backend died, the postmaster ended every session and replayed WAL, its
@@ -59,11 +57,69 @@ impl Check for Alive {
   reset is that old, so that a retry does not clear it before it notifies.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("2s", "8s"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let mut measured = fetch(db)?;
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        let mut measured = measure(db)?;
         measured.restart = since_previous(args, ctx, &measured);
-        Ok(judge(&measured, &ctx.thresholds, args))
+        Ok(measured)
+    }
+
+    /// The response time against `-w`/`-c`; a start less than `--min-uptime`
+    /// ago is at least WARNING, a crash reset since the previous run CRITICAL.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let args = judging.args;
+        let mut status = t.status(&[(Unit::Seconds, m.response)]);
+        let role = if m.in_recovery { "standby" } else { "primary" };
+        let mut summary = format!(
+            "PostgreSQL {} ({role}) answered in {} (connect {}); up {}",
+            m.version,
+            pretty_duration(m.response),
+            pretty_duration(m.connect),
+            pretty_duration(m.uptime)
+        );
+        let mut details = Vec::new();
+        if let Some(min) = args.min_uptime.filter(|min| m.uptime < *min) {
+            status = status.worst(Status::Warning);
+            summary.push_str(&format!(
+                "; started at {}, less than --min-uptime {} ago",
+                m.started_at,
+                pretty_duration(min)
+            ));
+        }
+        let reset_age = m.reset_seconds.unwrap_or(0.0);
+        let within_min_uptime = args.min_uptime.is_some_and(|min| reset_age < min);
+        match &m.restart {
+            Since::CrashReset | Since::EarlierCrashReset
+                if m.restart == Since::CrashReset || within_min_uptime =>
+            {
+                status = Status::Critical;
+                summary.push_str(&format!(
+                    "; crash reset at {} ({} ago): a backend died, every session was ended and WAL replayed, the postmaster up since {} ({})",
+                    m.reset_at.as_deref().unwrap_or_default(),
+                    pretty_duration(reset_age),
+                    m.started_at,
+                    if args.min_uptime.is_some() {
+                        "CRITICAL until it is --min-uptime old"
+                    } else {
+                        "reported once"
+                    }
+                ));
+            }
+            Since::Unknown(why) => details.push(why.clone()),
+            Since::CrashReset | Since::EarlierCrashReset | Since::Same => {}
+        }
+        let perf = [
+            PerfData::new("time", round_to(m.response, 6), Unit::Seconds)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("connect_time", round_to(m.connect, 6), Unit::Seconds).min(0.0),
+            PerfData::new("uptime", m.uptime.round(), Unit::Seconds).min(0.0),
+        ];
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -102,7 +158,7 @@ pub enum Since {
     Unknown(String),
 }
 
-fn fetch(db: &mut Session) -> Result<Measured, Error> {
+fn measure(db: &mut Session) -> Result<Measured, Error> {
     let row = db.query_one(SQL)?;
     // Distributions append their own build after a space: "15.18 (Debian …)".
     let version: String = get(&row, "version")?;
@@ -173,65 +229,12 @@ fn since_previous(args: &Args, ctx: &Context, m: &Measured) -> Since {
     }
 }
 
-/// The response time against `-w`/`-c`; a start less than `--min-uptime`
-/// ago is at least WARNING, a crash reset since the previous run CRITICAL.
-pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
-    let mut status = t.status(&[(Unit::Seconds, m.response)]);
-    let role = if m.in_recovery { "standby" } else { "primary" };
-    let mut summary = format!(
-        "PostgreSQL {} ({role}) answered in {} (connect {}); up {}",
-        m.version,
-        pretty_duration(m.response),
-        pretty_duration(m.connect),
-        pretty_duration(m.uptime)
-    );
-    let mut details = Vec::new();
-    if let Some(min) = args.min_uptime.filter(|min| m.uptime < *min) {
-        status = status.worst(Status::Warning);
-        summary.push_str(&format!(
-            "; started at {}, less than --min-uptime {} ago",
-            m.started_at,
-            pretty_duration(min)
-        ));
-    }
-    let reset_age = m.reset_seconds.unwrap_or(0.0);
-    let within_min_uptime = args.min_uptime.is_some_and(|min| reset_age < min);
-    match &m.restart {
-        Since::CrashReset | Since::EarlierCrashReset
-            if m.restart == Since::CrashReset || within_min_uptime =>
-        {
-            status = Status::Critical;
-            summary.push_str(&format!(
-                "; crash reset at {} ({} ago): a backend died, every session was ended and WAL replayed, the postmaster up since {} ({})",
-                m.reset_at.as_deref().unwrap_or_default(),
-                pretty_duration(reset_age),
-                m.started_at,
-                if args.min_uptime.is_some() {
-                    "CRITICAL until it is --min-uptime old"
-                } else {
-                    "reported once"
-                }
-            ));
-        }
-        Since::Unknown(why) => details.push(why.clone()),
-        Since::CrashReset | Since::EarlierCrashReset | Since::Same => {}
-    }
-    let perf = [
-        PerfData::new("time", round_to(m.response, 6), Unit::Seconds)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("connect_time", round_to(m.connect, 6), Unit::Seconds).min(0.0),
-        PerfData::new("uptime", m.uptime.round(), Unit::Seconds).min(0.0),
-    ];
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
+    use crate::Thresholds;
 
     fn measured(response: f64) -> Measured {
         Measured {
@@ -254,14 +257,14 @@ mod tests {
         }
     }
 
-    fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
-        super::judge(m, t, &args(None))
+    fn judged(m: &Measured, t: &Thresholds) -> CheckResult {
+        judge::<Alive>(m, &args(None), t, 0)
     }
 
     #[test]
     fn a_recent_start_warns_and_a_crash_reset_is_critical() {
         let t = thresholds::<Alive>(None, None);
-        let r = super::judge(&measured(0.01), &t, &args(Some(7200.0)));
+        let r = judge::<Alive>(&measured(0.01), &args(Some(7200.0)), &t, 0);
         assert_eq!(r.status, Status::Warning);
         assert!(
             r.summary.ends_with(
@@ -271,13 +274,13 @@ mod tests {
             r.summary
         );
         assert_eq!(
-            super::judge(&measured(0.01), &t, &args(Some(600.0))).status,
+            judge::<Alive>(&measured(0.01), &args(Some(600.0)), &t, 0).status,
             Status::Ok
         );
         let mut m = measured(0.01);
         m.reset_seconds = Some(42.0);
         m.restart = Since::CrashReset;
-        let r = reported::<Alive>(judge(&m, &t));
+        let r = reported::<Alive>(judged(&m, &t));
         assert_eq!(r.status, Status::Critical);
         assert!(
             r.summary.ends_with("; crash reset at 2026-11-29 10:00:00.120000 UTC (42 s ago): a backend died, every session was ended and WAL replayed, the postmaster up since 2026-11-29 10:00:00 UTC (reported once)"),
@@ -287,39 +290,42 @@ mod tests {
         assert!(r.hint.unwrap().contains("OOM killer"));
         // With --min-uptime, it stays CRITICAL until the reset is that old.
         m.restart = Since::EarlierCrashReset;
-        assert_eq!(judge(&m, &t).status, Status::Ok);
-        let r = super::judge(&m, &t, &args(Some(60.0)));
+        assert_eq!(judged(&m, &t).status, Status::Ok);
+        let r = judge::<Alive>(&m, &args(Some(60.0)), &t, 0);
         assert_eq!(r.status, Status::Critical);
         assert!(r
             .summary
             .ends_with("(CRITICAL until it is --min-uptime old)"));
-        assert_eq!(super::judge(&m, &t, &args(Some(30.0))).status, Status::Ok);
+        assert_eq!(
+            judge::<Alive>(&m, &args(Some(30.0)), &t, 0).status,
+            Status::Ok
+        );
         m.restart = Since::Unknown("crash resets not detected: why".into());
-        let r = judge(&m, &t);
+        let r = judged(&m, &t);
         assert_eq!((r.status, r.details.len()), (Status::Ok, 1));
     }
 
     #[test]
     fn default_thresholds_are_2s_and_8s_inclusive() {
         let t = thresholds::<Alive>(None, None);
-        assert_eq!(judge(&measured(2.0), &t).status, Status::Ok);
-        assert_eq!(judge(&measured(2.001), &t).status, Status::Warning);
-        assert_eq!(judge(&measured(8.0), &t).status, Status::Warning);
-        assert_eq!(judge(&measured(8.001), &t).status, Status::Critical);
+        assert_eq!(judged(&measured(2.0), &t).status, Status::Ok);
+        assert_eq!(judged(&measured(2.001), &t).status, Status::Warning);
+        assert_eq!(judged(&measured(8.0), &t).status, Status::Warning);
+        assert_eq!(judged(&measured(8.001), &t).status, Status::Critical);
     }
 
     #[test]
     fn milliseconds_and_bare_seconds_are_both_read() {
         let t = thresholds::<Alive>(Some("500ms"), Some("1"));
-        assert_eq!(judge(&measured(0.5), &t).status, Status::Ok);
-        assert_eq!(judge(&measured(0.6), &t).status, Status::Warning);
-        assert_eq!(judge(&measured(1.2), &t).status, Status::Critical);
+        assert_eq!(judged(&measured(0.5), &t).status, Status::Ok);
+        assert_eq!(judged(&measured(0.6), &t).status, Status::Warning);
+        assert_eq!(judged(&measured(1.2), &t).status, Status::Critical);
     }
 
     #[test]
     fn the_line_names_version_role_and_uptime() {
         let t = thresholds::<Alive>(None, None);
-        let r = judge(&measured(0.003126), &t);
+        let r = judged(&measured(0.003126), &t);
         assert_eq!(
             r.summary,
             "PostgreSQL 17.10 (primary) answered in 3 ms (connect 2 ms); up 1 h 0 min"
@@ -336,7 +342,7 @@ mod tests {
             in_recovery: true,
             ..measured(0.0)
         };
-        assert!(judge(&standby, &t).summary.contains("(standby)"));
-        assert!(reported::<Alive>(judge(&measured(9.0), &t)).hint.is_some());
+        assert!(judged(&standby, &t).summary.contains("(standby)"));
+        assert!(reported::<Alive>(judged(&measured(9.0), &t)).hint.is_some());
     }
 }

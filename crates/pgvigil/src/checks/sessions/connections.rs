@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::filter::{database_name, SessionFilter, Verdict, Who};
 use crate::check::{database_names, require_stats_visibility};
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::session::get;
 use crate::session::Session;
 use crate::units::round_to;
@@ -39,9 +39,6 @@ FROM (SELECT s.datid, s.usesysid, s.application_name, s.backend_type, s.state,
       GROUP BY 1, 2, 3, 4, 5, 6) g";
 
 impl Check for Connections {
-    const DISPLAY: &'static str = "CONNECTIONS";
-    const ABOUT: &'static str =
-        "Client connections against max_connections, less the slots reserved for superusers.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Percent],
         bare: Some(Unit::Count),
@@ -51,24 +48,107 @@ impl Check for Connections {
     const HINT: &'static str = "look at pg_stat_activity grouped by state: idle-in-transaction sessions hold slots (set idle_in_transaction_session_timeout), idle ones call for a pooler such as PgBouncer; terminate with pg_terminate_backend(pid) only after review";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the number of client connections (a plain number) or to the
-  share of usable slots (with %). Default: -w 80% -c 90%.";
+  share of usable slots (with %). Default: {defaults}.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("80%", "90%"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let (usable, groups) = fetch(db, &ctx.conn.user)?;
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        let (usable, groups) = measure(db, &ctx.conn.user)?;
         let mut names = BTreeMap::new();
         if args.filter.reads_databases() {
             names = database_names(db)?;
         }
-        let mut measured = count(usable, &groups, names, &args.filter);
-        // The databases are named only where the long output lists them.
-        if measured.database_names.is_empty()
-            && (ctx.verbose > 0 || status(&measured, &ctx.thresholds) != Status::Ok)
-        {
-            measured.database_names = database_names(db)?;
+        Ok(count(usable, &groups, names, &args.filter))
+    }
+
+    /// The databases are named only where the long output lists them: an
+    /// alert, or `-v`.
+    fn look_closer(
+        m: &mut Measured,
+        first: &CheckResult,
+        judging: &Judging<Args>,
+        db: &mut Session,
+        _ctx: &Context,
+    ) -> Result<bool, Error> {
+        if !m.database_names.is_empty() || (judging.verbose == 0 && first.status == Status::Ok) {
+            return Ok(false);
         }
-        Ok(judge(&measured, &args.filter, &ctx.thresholds, ctx.verbose))
+        m.database_names = database_names(db)?;
+        Ok(true)
+    }
+
+    /// The verdict; when not OK (or with -v) the connections per database and
+    /// per user, most first; always how many the filters left out.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let filter = &judging.args.filter;
+        let t = judging.thresholds;
+        let verbose = judging.verbose;
+        let (total, usable, pct) = (m.total(), m.usable, m.percent());
+        let status = status(m, t);
+        let summary = format!(
+            "{total} of {usable} connection{} used ({}): {} active, {} idle, {} idle in transaction, {} waiting on a lock",
+            plural(usable),
+            percent_text(pct),
+            m.state("active"),
+            m.state("idle"),
+            m.state("idle in transaction") + m.state("idle in transaction (aborted)"),
+            m.waiting,
+        );
+        let max = usable as f64;
+        let mut connections = PerfData::new("connections", total as f64, Unit::Count)
+            .thresholds(t)
+            .min(0.0)
+            .max(max);
+        // Percent thresholds also shown on the count, so graphs draw one line.
+        let to_count = max / 100.0;
+        if connections.warning.is_none() {
+            connections.warning = t
+                .warning(Unit::Percent)
+                .map(|r| r.to_perfdata_scaled(to_count));
+        }
+        if connections.critical.is_none() {
+            connections.critical = t
+                .critical(Unit::Percent)
+                .map(|r| r.to_perfdata_scaled(to_count));
+        }
+        let count = |label: &str, n: i64| {
+            PerfData::new(label, n as f64, Unit::Count)
+                .min(0.0)
+                .max(max)
+        };
+        let perf = vec![
+            connections,
+            PerfData::new("connections_pct", round_to(pct, 2), Unit::Percent)
+                .thresholds(t)
+                .min(0.0)
+                .max(100.0),
+            count("active", m.state("active")),
+            count("idle", m.state("idle")),
+            count("idle_in_transaction", m.state("idle in transaction")),
+            count(
+                "idle_in_transaction_aborted",
+                m.state("idle in transaction (aborted)"),
+            ),
+            count("waiting", m.waiting),
+        ];
+        let mut details = Vec::new();
+        if status != Status::Ok || verbose > 0 {
+            let mut by_name: BTreeMap<String, i64> = BTreeMap::new();
+            for (oid, n) in &m.by_database {
+                let name = oid
+                    .and_then(|o| m.database_names.get(&o))
+                    .cloned()
+                    .unwrap_or_default();
+                *by_name.entry(name).or_default() += n;
+            }
+            details.extend(ranked("database", &by_name));
+            details.extend(ranked("user", &m.by_user));
+        }
+        details.extend(filter.excluded_line(m.excluded));
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -125,7 +205,7 @@ impl Measured {
 }
 
 /// The slots usable by ordinary roles, and the sessions in groups.
-fn fetch(db: &mut Session, user: &str) -> Result<(i64, Vec<Group>), Error> {
+fn measure(db: &mut Session, user: &str) -> Result<(i64, Vec<Group>), Error> {
     let rows = db.query(SQL)?;
     let first = rows
         .first()
@@ -207,76 +287,6 @@ pub fn status(m: &Measured, t: &Thresholds) -> Status {
     ])
 }
 
-/// The verdict; when not OK (or with -v) the connections per database and
-/// per user, most first; always how many the filters left out.
-pub fn judge(m: &Measured, filter: &SessionFilter, t: &Thresholds, verbose: u8) -> CheckResult {
-    let (total, usable, pct) = (m.total(), m.usable, m.percent());
-    let status = status(m, t);
-    let summary = format!(
-        "{total} of {usable} connection{} used ({}): {} active, {} idle, {} idle in transaction, {} waiting on a lock",
-        plural(usable),
-        percent_text(pct),
-        m.state("active"),
-        m.state("idle"),
-        m.state("idle in transaction") + m.state("idle in transaction (aborted)"),
-        m.waiting,
-    );
-    let max = usable as f64;
-    let mut connections = PerfData::new("connections", total as f64, Unit::Count)
-        .thresholds(t)
-        .min(0.0)
-        .max(max);
-    // Percent thresholds also shown on the count, so graphs draw one line.
-    let to_count = max / 100.0;
-    if connections.warning.is_none() {
-        connections.warning = t
-            .warning(Unit::Percent)
-            .map(|r| r.to_perfdata_scaled(to_count));
-    }
-    if connections.critical.is_none() {
-        connections.critical = t
-            .critical(Unit::Percent)
-            .map(|r| r.to_perfdata_scaled(to_count));
-    }
-    let count = |label: &str, n: i64| {
-        PerfData::new(label, n as f64, Unit::Count)
-            .min(0.0)
-            .max(max)
-    };
-    let perf = vec![
-        connections,
-        PerfData::new("connections_pct", round_to(pct, 2), Unit::Percent)
-            .thresholds(t)
-            .min(0.0)
-            .max(100.0),
-        count("active", m.state("active")),
-        count("idle", m.state("idle")),
-        count("idle_in_transaction", m.state("idle in transaction")),
-        count(
-            "idle_in_transaction_aborted",
-            m.state("idle in transaction (aborted)"),
-        ),
-        count("waiting", m.waiting),
-    ];
-    let mut details = Vec::new();
-    if status != Status::Ok || verbose > 0 {
-        let mut by_name: BTreeMap<String, i64> = BTreeMap::new();
-        for (oid, n) in &m.by_database {
-            let name = oid
-                .and_then(|o| m.database_names.get(&o))
-                .cloned()
-                .unwrap_or_default();
-            *by_name.entry(name).or_default() += n;
-        }
-        details.extend(ranked("database", &by_name));
-        details.extend(ranked("user", &m.by_user));
-    }
-    details.extend(filter.excluded_line(m.excluded));
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 /// `database app: 40 connections`, most first.
 fn ranked(kind: &str, counts: &BTreeMap<String, i64>) -> Vec<String> {
     let mut counts: Vec<_> = counts.iter().collect();
@@ -291,10 +301,18 @@ fn ranked(kind: &str, counts: &BTreeMap<String, i64>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::checks::sessions::filter::tests::filter;
+    use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
 
-    fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
-        super::judge(m, &SessionFilter::default(), t, verbose)
+    fn judged(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
+        judge::<Connections>(
+            m,
+            &Args {
+                filter: SessionFilter::default().clone(),
+            },
+            t,
+            verbose,
+        )
     }
 
     fn measured(active: i64, idle: i64, usable: i64) -> Measured {
@@ -319,19 +337,22 @@ mod tests {
     #[test]
     fn default_thresholds_are_80_and_90_percent_of_usable_slots() {
         let t = thresholds::<Connections>(None, None);
-        assert_eq!(judge(&measured(1, 79, 100), &t, 0).status, Status::Ok);
-        assert_eq!(judge(&measured(1, 80, 100), &t, 0).status, Status::Warning);
-        assert_eq!(judge(&measured(1, 89, 100), &t, 0).status, Status::Warning);
-        assert_eq!(judge(&measured(1, 90, 100), &t, 0).status, Status::Critical);
+        assert_eq!(judged(&measured(1, 79, 100), &t, 0).status, Status::Ok);
+        assert_eq!(judged(&measured(1, 80, 100), &t, 0).status, Status::Warning);
+        assert_eq!(judged(&measured(1, 89, 100), &t, 0).status, Status::Warning);
+        assert_eq!(
+            judged(&measured(1, 90, 100), &t, 0).status,
+            Status::Critical
+        );
     }
 
     #[test]
     fn a_plain_number_is_a_count_and_percent_thresholds_show_on_the_count() {
         let t = thresholds::<Connections>(Some("50"), Some("60"));
-        let r = judge(&measured(1, 50, 97), &t, 0);
+        let r = judged(&measured(1, 50, 97), &t, 0);
         assert_eq!(r.status, Status::Warning);
         let t = thresholds::<Connections>(None, None);
-        let r = judge(&measured(1, 8, 97), &t, 0);
+        let r = judged(&measured(1, 8, 97), &t, 0);
         assert_eq!(
             r.summary,
             "9 of 97 connections used (9.3%): 1 active, 8 idle, 0 idle in transaction, 0 waiting on a lock"
@@ -351,7 +372,7 @@ mod tests {
             usable: 0,
             ..Measured::default()
         };
-        let r = judge(&m, &thresholds::<Connections>(None, None), 0);
+        let r = judged(&m, &thresholds::<Connections>(None, None), 0);
         assert_eq!(r.status, Status::Critical);
         assert!(r.summary.starts_with("0 of 0 connections used (100%)"));
     }
@@ -359,7 +380,7 @@ mod tests {
     #[test]
     fn alerts_list_databases_then_users_most_first() {
         let t = thresholds::<Connections>(Some("5"), None);
-        let r = reported::<Connections>(judge(&measured(2, 8, 100), &t, 0));
+        let r = reported::<Connections>(judged(&measured(2, 8, 100), &t, 0));
         assert_eq!(
             r.details,
             [
@@ -374,10 +395,10 @@ mod tests {
             .unwrap()
             .starts_with("look at pg_stat_activity grouped by state"));
         // OK stays quiet unless -v; an unknown database oid reads as "".
-        assert!(judge(&measured(1, 1, 100), &t, 0).details.is_empty());
+        assert!(judged(&measured(1, 1, 100), &t, 0).details.is_empty());
         let mut m = measured(1, 1, 100);
         m.database_names.clear();
-        assert_eq!(judge(&m, &t, 1).details[0], "database : 2 connections");
+        assert_eq!(judged(&m, &t, 1).details[0], "database : 2 connections");
     }
 
     #[test]
@@ -401,13 +422,20 @@ mod tests {
         let t = thresholds::<Connections>(None, None);
         let all = count(100, &groups, names.clone(), &SessionFilter::default());
         assert_eq!(all.excluded, 0);
-        let r = super::judge(&all, &SessionFilter::default(), &t, 0);
+        let r = judge::<Connections>(
+            &all,
+            &Args {
+                filter: SessionFilter::default().clone(),
+            },
+            &t,
+            0,
+        );
         assert_eq!(r.status, Status::Warning);
         assert!(r.summary.starts_with("85 of 100 connections used (85%)"));
 
         let f = filter(&[("exclude-user", "^report$")]);
         let m = count(100, &groups, names.clone(), &f);
-        let r = super::judge(&m, &f, &t, 0);
+        let r = judge::<Connections>(&m, &Args { filter: f.clone() }, &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert!(r.summary.starts_with("70 of 100"), "{}", r.summary);
         assert_eq!(

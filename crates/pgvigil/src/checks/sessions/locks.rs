@@ -5,13 +5,13 @@
 
 use super::filter::{SessionFilter, Verdict, Who};
 use crate::check::require_stats_visibility;
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::output::one_line;
 use crate::session::get;
 use crate::session::Session;
 use crate::units::{pretty_duration, round_to};
 use crate::words::{percent_text, plural};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Locks;
 
@@ -59,9 +59,6 @@ WHERE cardinality(b.blockers) > 0
 ORDER BY b.wait_seconds DESC";
 
 impl Check for Locks {
-    const DISPLAY: &'static str = "LOCKS";
-    const ABOUT: &'static str =
-        "Sessions blocked by other sessions' locks (pg_blocking_pids), and the longest wait.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Seconds, Unit::Percent],
         bare: Some(Unit::Count),
@@ -75,10 +72,82 @@ impl Check for Locks {
   the fast path against max_locks_per_transaction x (max_connections +
   max_prepared_transactions), the documented capacity (-w 5,30s,50%).";
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = keep(fetch(db, &ctx.conn.user)?, &args.filter);
-        Ok(judge(&measured, &args.filter, &ctx.thresholds, ctx.verbose))
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        let measured = keep(measure(db, &ctx.conn.user)?, &args.filter);
+        Ok(measured)
+    }
+
+    /// The blocked sessions against `-w`/`-c` (a count to how many, a duration to
+    /// the longest wait); each blocked session named when not OK, or with -v;
+    /// always how many the filters left out.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let filter = &judging.args.filter;
+        let t = judging.thresholds;
+        let verbose = judging.verbose;
+        let blocked = m.blocked.len() as i64;
+        let longest = m.blocked.iter().map(|b| b.wait_seconds).fold(0.0, f64::max);
+        let table_pct = if m.lock_capacity > 0 {
+            m.shared_locks as f64 / m.lock_capacity as f64 * 100.0
+        } else {
+            0.0
+        };
+        let status = t.status(&[
+            (Unit::Count, blocked as f64),
+            (Unit::Seconds, longest),
+            (Unit::Percent, table_pct),
+        ]);
+        let mut summary = if blocked == 0 {
+            format!(
+                "no session blocked ({} locks held, {} waiting)",
+                m.total_locks, m.waiting_locks
+            )
+        } else {
+            format!(
+                "{blocked} session{} blocked, longest waiting {} ({} lock{} waiting)",
+                plural(blocked),
+                pretty_duration(longest),
+                m.waiting_locks,
+                plural(m.waiting_locks)
+            )
+        };
+        summary.push_str(&format!(
+            "; lock table {} used ({} of {})",
+            percent_text(table_pct),
+            m.shared_locks,
+            m.lock_capacity
+        ));
+        let perf = [
+            PerfData::new("locks", m.total_locks as f64, Unit::Count).min(0.0),
+            PerfData::new("waiting", m.waiting_locks as f64, Unit::Count).min(0.0),
+            PerfData::new("blocked", blocked as f64, Unit::Count)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("longest_wait", round_to(longest, 3), Unit::Seconds)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("lock_table_used", round_to(table_pct, 2), Unit::Percent)
+                .thresholds(t)
+                .min(0.0)
+                .max(100.0),
+        ];
+        let mut details = if status == Status::Ok && verbose == 0 {
+            Vec::new()
+        } else {
+            m.blocked.iter().map(describe_blocked).collect()
+        };
+        if status != Status::Ok || verbose > 0 {
+            if let Some((pid, held)) = m.top_holder {
+                details.push(format!(
+                    "pid {pid} holds the most locks in the shared lock table: {held}"
+                ));
+            }
+        }
+        details.extend(filter.excluded_line(m.excluded));
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -129,7 +198,7 @@ impl Blocked {
     }
 }
 
-fn fetch(db: &mut Session, user: &str) -> Result<Measured, Error> {
+fn measure(db: &mut Session, user: &str) -> Result<Measured, Error> {
     let totals = db.query_one(TOTALS_SQL)?;
     require_stats_visibility(get(&totals, "sees_all")?, user)?;
     let mut measured = Measured {
@@ -178,74 +247,6 @@ pub fn keep(mut m: Measured, filter: &SessionFilter) -> Measured {
     m
 }
 
-/// The blocked sessions against `-w`/`-c` (a count to how many, a duration to
-/// the longest wait); each blocked session named when not OK, or with -v;
-/// always how many the filters left out.
-pub fn judge(m: &Measured, filter: &SessionFilter, t: &Thresholds, verbose: u8) -> CheckResult {
-    let blocked = m.blocked.len() as i64;
-    let longest = m.blocked.iter().map(|b| b.wait_seconds).fold(0.0, f64::max);
-    let table_pct = if m.lock_capacity > 0 {
-        m.shared_locks as f64 / m.lock_capacity as f64 * 100.0
-    } else {
-        0.0
-    };
-    let status = t.status(&[
-        (Unit::Count, blocked as f64),
-        (Unit::Seconds, longest),
-        (Unit::Percent, table_pct),
-    ]);
-    let mut summary = if blocked == 0 {
-        format!(
-            "no session blocked ({} locks held, {} waiting)",
-            m.total_locks, m.waiting_locks
-        )
-    } else {
-        format!(
-            "{blocked} session{} blocked, longest waiting {} ({} lock{} waiting)",
-            plural(blocked),
-            pretty_duration(longest),
-            m.waiting_locks,
-            plural(m.waiting_locks)
-        )
-    };
-    summary.push_str(&format!(
-        "; lock table {} used ({} of {})",
-        percent_text(table_pct),
-        m.shared_locks,
-        m.lock_capacity
-    ));
-    let perf = [
-        PerfData::new("locks", m.total_locks as f64, Unit::Count).min(0.0),
-        PerfData::new("waiting", m.waiting_locks as f64, Unit::Count).min(0.0),
-        PerfData::new("blocked", blocked as f64, Unit::Count)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("longest_wait", round_to(longest, 3), Unit::Seconds)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("lock_table_used", round_to(table_pct, 2), Unit::Percent)
-            .thresholds(t)
-            .min(0.0)
-            .max(100.0),
-    ];
-    let mut details = if status == Status::Ok && verbose == 0 {
-        Vec::new()
-    } else {
-        m.blocked.iter().map(describe_blocked).collect()
-    };
-    if status != Status::Ok || verbose > 0 {
-        if let Some((pid, held)) = m.top_holder {
-            details.push(format!(
-                "pid {pid} holds the most locks in the shared lock table: {held}"
-            ));
-        }
-    }
-    details.extend(filter.excluded_line(m.excluded));
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 /// `pid 4242 (app@shop) waiting 42 s on pid 4100 (idle in transaction for 5 min: UPDATE …): DELETE …`
 fn describe_blocked(b: &Blocked) -> String {
     let blocker_list = b
@@ -275,10 +276,19 @@ fn describe_blocked(b: &Blocked) -> String {
 mod tests {
     use super::*;
     use crate::checks::sessions::filter::tests::filter;
+    use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported};
+    use crate::Thresholds;
 
-    fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
-        super::judge(m, &SessionFilter::default(), t, verbose)
+    fn judged(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
+        judge::<Locks>(
+            m,
+            &Args {
+                filter: SessionFilter::default().clone(),
+            },
+            t,
+            verbose,
+        )
     }
 
     fn thresholds(w: Option<&str>, c: Option<&str>) -> Thresholds {
@@ -310,7 +320,7 @@ mod tests {
             lock_capacity: 6400,
             ..Measured::default()
         };
-        let r = judge(&m, &thresholds(Some("0"), Some("5")), 0);
+        let r = judged(&m, &thresholds(Some("0"), Some("5")), 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.summary,
@@ -340,23 +350,23 @@ mod tests {
         };
         // -w 2 is 0..2: two blocked sessions are within it.
         assert_eq!(
-            judge(&m, &thresholds(Some("2"), None), 0).status,
+            judged(&m, &thresholds(Some("2"), None), 0).status,
             Status::Ok
         );
         assert_eq!(
-            judge(&m, &thresholds(Some("1"), None), 0).status,
+            judged(&m, &thresholds(Some("1"), None), 0).status,
             Status::Warning
         );
         assert_eq!(
-            judge(&m, &thresholds(Some("30s"), None), 0).status,
+            judged(&m, &thresholds(Some("30s"), None), 0).status,
             Status::Ok
         );
         assert_eq!(
-            judge(&m, &thresholds(Some("5,29s"), Some("20,5min")), 0).status,
+            judged(&m, &thresholds(Some("5,29s"), Some("20,5min")), 0).status,
             Status::Warning
         );
         assert_eq!(
-            judge(&m, &thresholds(None, Some("29s")), 0).status,
+            judged(&m, &thresholds(None, Some("29s")), 0).status,
             Status::Critical
         );
     }
@@ -370,7 +380,7 @@ mod tests {
             lock_capacity: 6400,
             ..Measured::default()
         };
-        let r = judge(&m, &thresholds(Some("5,50%"), Some("20,80%")), 0);
+        let r = judged(&m, &thresholds(Some("5,50%"), Some("20,80%")), 0);
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
@@ -387,7 +397,7 @@ mod tests {
             blocked: vec![blocked(4242, 42.0)],
             ..Measured::default()
         };
-        let r = judge(&m, &thresholds(Some("0"), None), 0);
+        let r = judged(&m, &thresholds(Some("0"), None), 0);
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
@@ -410,7 +420,7 @@ mod tests {
             blocked: vec![gone],
             ..m
         };
-        let r = judge(&m, &thresholds(None, None), 1);
+        let r = judged(&m, &thresholds(None, None), 1);
         assert_eq!(r.details, ["pid 7 (@) waiting 1 s on pid 8: "]);
     }
 
@@ -431,14 +441,24 @@ mod tests {
         let kept = keep(m.clone(), &f);
         assert_eq!(kept.blocked.len(), 1);
         assert_eq!(kept.excluded, 1);
-        let r = super::judge(&kept, &f, &thresholds(Some("1,1min"), None), 0);
+        let r = judge::<Locks>(
+            &kept,
+            &Args { filter: f.clone() },
+            &thresholds(Some("1,1min"), None),
+            0,
+        );
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.details,
             ["1 session excluded by filters (user !~ ^report$)"]
         );
         let f = filter(&[("backend-type", "all")]);
-        let r = super::judge(&keep(m, &f), &f, &thresholds(Some("1,1min"), None), 0);
+        let r = judge::<Locks>(
+            &keep(m, &f),
+            &Args { filter: f.clone() },
+            &thresholds(Some("1,1min"), None),
+            0,
+        );
         assert_eq!(r.status, Status::Warning);
         assert!(r.details[0].starts_with("pid 2 (autovacuum worker, app@shop) waiting 15 min"));
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::filter::{database_name, SessionFilter, Verdict, Who};
 use crate::check::{database_names, require_stats_visibility};
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::output::one_line;
 use crate::session::get;
 use crate::session::Session;
@@ -87,8 +87,6 @@ impl Measured {
 }
 
 impl Check for LongRunning {
-    const DISPLAY: &'static str = "LONG_RUNNING";
-    const ABOUT: &'static str = "Age of the oldest open transaction (a long statement, or a session idle in transaction), with the longest statement and idle-in-transaction time.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Seconds],
         bare: Some(Unit::Seconds),
@@ -98,30 +96,92 @@ impl Check for LongRunning {
     const HINT: &'static str = "look at the session in pg_stat_activity (query, state, client); cancel it with pg_cancel_backend(pid) or end it with pg_terminate_backend(pid) after review; set statement_timeout or idle_in_transaction_session_timeout for the role";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to how long the oldest transaction has been open (a bare number
-  is seconds). Default: -w 5min -c 30min.";
+  is seconds). Default: {defaults}.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("5min", "30min"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let open = fetch(db, &ctx.conn.user)?;
-        // The databases are named where a filter or the long output needs
-        // them.
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        let open = measure(db, &ctx.conn.user)?;
+        // The databases are named where a filter needs them.
         let mut names = BTreeMap::new();
         if args.filter.reads_databases() && !open.is_empty() {
             names = database_names(db)?;
         }
-        let mut measured = keep(open, names, &args.filter);
-        if !measured.open.is_empty()
-            && measured.database_names.is_empty()
-            && (ctx.verbose > 0 || status(&measured, &ctx.thresholds) != Status::Ok)
+        Ok(keep(open, names, &args.filter))
+    }
+
+    /// The databases are named only where the long output lists them: an
+    /// alert, or `-v`.
+    fn look_closer(
+        m: &mut Measured,
+        first: &CheckResult,
+        judging: &Judging<Args>,
+        db: &mut Session,
+        _ctx: &Context,
+    ) -> Result<bool, Error> {
+        if m.open.is_empty()
+            || !m.database_names.is_empty()
+            || (judging.verbose == 0 && first.status == Status::Ok)
         {
-            measured.database_names = database_names(db)?;
+            return Ok(false);
         }
-        Ok(judge(&measured, &args.filter, &ctx.thresholds, ctx.verbose))
+        m.database_names = database_names(db)?;
+        Ok(true)
+    }
+
+    /// The verdict; when not OK (or with -v) every open transaction, oldest
+    /// first; always how many sessions the filters left out.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let filter = &judging.args.filter;
+        let t = judging.thresholds;
+        let verbose = judging.verbose;
+        let oldest = m.longest(|o| o.transaction);
+        let statement = m.longest(|o| o.statement);
+        let idle = m.longest(|o| o.idle);
+        let status = status(m, t);
+        let summary = match m.open.first() {
+            None => "no transaction open".to_string(),
+            Some(o) => format!(
+                "oldest transaction open {} (pid {}, {}); longest statement {}, longest idle in transaction {}; {} transaction{} open",
+                pretty_duration(oldest),
+                o.pid,
+                o.state,
+                pretty_duration(statement),
+                pretty_duration(idle),
+                m.open.len(),
+                plural(m.open.len() as i64)
+            ),
+        };
+        let perf = [
+            PerfData::new("oldest_transaction", round_to(oldest, 3), Unit::Seconds)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("longest_statement", round_to(statement, 3), Unit::Seconds).min(0.0),
+            PerfData::new(
+                "longest_idle_in_transaction",
+                round_to(idle, 3),
+                Unit::Seconds,
+            )
+            .min(0.0),
+            PerfData::new("open_transactions", m.open.len() as f64, Unit::Count).min(0.0),
+        ];
+        let mut details: Vec<String> = if status != Status::Ok || verbose > 0 {
+            m.open
+                .iter()
+                .map(|o| describe(o, &m.database_names))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        details.extend(filter.excluded_line(m.excluded));
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
-fn fetch(db: &mut Session, user: &str) -> Result<Vec<Open>, Error> {
+fn measure(db: &mut Session, user: &str) -> Result<Vec<Open>, Error> {
     let rows = db.query(SQL)?;
     let first = rows.first().ok_or_else(|| Error::Query("no row".into()))?;
     require_stats_visibility(get(first, "sees_all")?, user)?;
@@ -175,53 +235,6 @@ pub fn status(m: &Measured, t: &Thresholds) -> Status {
     t.status(&[(Unit::Seconds, m.longest(|o| o.transaction))])
 }
 
-/// The verdict; when not OK (or with -v) every open transaction, oldest
-/// first; always how many sessions the filters left out.
-pub fn judge(m: &Measured, filter: &SessionFilter, t: &Thresholds, verbose: u8) -> CheckResult {
-    let oldest = m.longest(|o| o.transaction);
-    let statement = m.longest(|o| o.statement);
-    let idle = m.longest(|o| o.idle);
-    let status = status(m, t);
-    let summary = match m.open.first() {
-        None => "no transaction open".to_string(),
-        Some(o) => format!(
-            "oldest transaction open {} (pid {}, {}); longest statement {}, longest idle in transaction {}; {} transaction{} open",
-            pretty_duration(oldest),
-            o.pid,
-            o.state,
-            pretty_duration(statement),
-            pretty_duration(idle),
-            m.open.len(),
-            plural(m.open.len() as i64)
-        ),
-    };
-    let perf = [
-        PerfData::new("oldest_transaction", round_to(oldest, 3), Unit::Seconds)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("longest_statement", round_to(statement, 3), Unit::Seconds).min(0.0),
-        PerfData::new(
-            "longest_idle_in_transaction",
-            round_to(idle, 3),
-            Unit::Seconds,
-        )
-        .min(0.0),
-        PerfData::new("open_transactions", m.open.len() as f64, Unit::Count).min(0.0),
-    ];
-    let mut details: Vec<String> = if status != Status::Ok || verbose > 0 {
-        m.open
-            .iter()
-            .map(|o| describe(o, &m.database_names))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    details.extend(filter.excluded_line(m.excluded));
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 /// `pid 42 (app@shop, psql) transaction open 6 min, idle in transaction for
 /// 6 min: UPDATE …`; the application and a backend type other than a
 /// client's named, so a filter can be written from what is shown.
@@ -247,6 +260,7 @@ fn describe(o: &Open, names: &BTreeMap<u32, String>) -> String {
 mod tests {
     use super::*;
     use crate::checks::sessions::filter::tests::filter;
+    use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn none() -> SessionFilter {
@@ -287,23 +301,43 @@ mod tests {
     #[test]
     fn default_thresholds_are_5min_and_30min_inclusive() {
         let t = thresholds::<LongRunning>(None, None);
-        let at = |s: f64| judge(&measured(vec![open(1, "active", s)]), &none(), &t, 0).status;
+        let at = |s: f64| {
+            judge::<LongRunning>(
+                &measured(vec![open(1, "active", s)]),
+                &Args {
+                    filter: none().clone(),
+                },
+                &t,
+                0,
+            )
+            .status
+        };
         assert_eq!(at(300.0), Status::Ok);
         assert_eq!(at(300.5), Status::Warning);
         assert_eq!(at(1800.0), Status::Warning);
         assert_eq!(at(1800.5), Status::Critical);
         let t = thresholds::<LongRunning>(Some("60"), Some("2h"));
         assert_eq!(
-            judge(&measured(vec![open(1, "active", 61.0)]), &none(), &t, 0).status,
+            judge::<LongRunning>(
+                &measured(vec![open(1, "active", 61.0)]),
+                &Args {
+                    filter: none().clone()
+                },
+                &t,
+                0
+            )
+            .status,
             Status::Warning
         );
     }
 
     #[test]
     fn nothing_open_is_ok_with_zeros() {
-        let r = judge(
+        let r = judge::<LongRunning>(
             &Measured::default(),
-            &none(),
+            &Args {
+                filter: none().clone(),
+            },
             &thresholds::<LongRunning>(None, None),
             0,
         );
@@ -326,9 +360,11 @@ mod tests {
             open(10, "idle in transaction", 600.0),
             open(11, "active", 120.0),
         ]);
-        let r = reported::<LongRunning>(judge(
+        let r = reported::<LongRunning>(judge::<LongRunning>(
             &m,
-            &none(),
+            &Args {
+                filter: none().clone(),
+            },
             &thresholds::<LongRunning>(None, None),
             0,
         ));
@@ -361,14 +397,21 @@ mod tests {
         // Without a filter the dump leads, and autovacuum is not a client.
         let m = keep(all.clone(), names.clone(), &none());
         assert_eq!((m.open.len(), m.excluded), (2, 0));
-        let r = judge(&m, &none(), &t, 0);
+        let r = judge::<LongRunning>(
+            &m,
+            &Args {
+                filter: none().clone(),
+            },
+            &t,
+            0,
+        );
         assert_eq!(r.status, Status::Critical);
         assert!(r.summary.contains("(pid 20, active)"), "{}", r.summary);
         assert!(r.details[0].starts_with("pid 20 (app@shop, pg_dump) transaction open 40 min"));
 
         let f = filter(&[("exclude-app", "^pg_dump$")]);
         let m = keep(all.clone(), names.clone(), &f);
-        let r = judge(&m, &f, &t, 0);
+        let r = judge::<LongRunning>(&m, &Args { filter: f.clone() }, &t, 0);
         assert_eq!(r.status, Status::Critical);
         assert!(
             r.summary.contains("(pid 22, idle in transaction)"),
@@ -382,7 +425,7 @@ mod tests {
 
         // Once the leak is gone the dump alone is OK, and still counted.
         let m = keep(all[..2].to_vec(), names.clone(), &f);
-        let r = judge(&m, &f, &t, 0);
+        let r = judge::<LongRunning>(&m, &Args { filter: f.clone() }, &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.details,
@@ -395,7 +438,7 @@ mod tests {
             ("exclude-db", "^postgres$"),
         ]);
         let m = keep(all, names, &f);
-        let r = judge(&m, &f, &t, 0);
+        let r = judge::<LongRunning>(&m, &Args { filter: f.clone() }, &t, 0);
         assert_eq!(r.status, Status::Critical);
         assert!(
             r.details[0].starts_with("pid 21 (autovacuum worker, app@shop) transaction open 1 h")

@@ -4,13 +4,13 @@
 //! back, survives restarts, and has no session in pg_stat_activity: so
 //! check_pg_long_running never sees it, and it gets its own check.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::output::one_line;
 use crate::session::get;
 use crate::session::Session;
 use crate::units::{pretty_duration, round_to};
 use crate::words::{count, plural};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct PreparedTxns;
 
@@ -48,8 +48,6 @@ pub struct Prepared {
 }
 
 impl Check for PreparedTxns {
-    const DISPLAY: &'static str = "PREPARED_TXNS";
-    const ABOUT: &'static str = "Transactions left prepared (two-phase commit): how many, and the age of the oldest, naming gid, owner and database.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Seconds, Unit::Count],
         bare: Some(Unit::Count),
@@ -60,18 +58,82 @@ impl Check for PreparedTxns {
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A duration applies to the age of the oldest prepared transaction, a plain
   number to how many there are (-w 5min,10).
-  Default: -w 5min -c 1h: a transaction manager resolves its own within
+  Default: {defaults}: a transaction manager resolves its own within
   seconds, so one prepared for minutes is likely forgotten.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("5min", "1h"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(db)?;
-        Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
+    fn fetch(_args: &Args, db: &mut Session, _ctx: &Context) -> Result<Self::Measured, Error> {
+        measure(db)
+    }
+
+    /// The oldest one's age (a duration) and how many (a count) against
+    /// `-w`/`-c`; each named, oldest first, when not OK or with -v.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let verbose = judging.verbose;
+        let prepared_count = m.prepared.len();
+        let oldest = m.prepared.iter().map(|p| p.age).fold(0.0, f64::max);
+        let status = t.status(&[
+            (Unit::Seconds, oldest),
+            (Unit::Count, prepared_count as f64),
+        ]);
+        let summary = match m.prepared.first() {
+            None if m.max_prepared == 0 => {
+                "no prepared transaction (max_prepared_transactions is 0: none can be)".to_string()
+            }
+            None => format!(
+                "no prepared transaction (max_prepared_transactions {})",
+                m.max_prepared
+            ),
+            Some(p) => format!(
+                "{prepared_count} prepared transaction{}, oldest {} ago: {} ({}@{}, {} behind); max_prepared_transactions {}",
+                plural(prepared_count as i64),
+                pretty_duration(oldest),
+                quoted(&p.gid),
+                p.owner,
+                p.database,
+                behind(p.xid_age),
+                m.max_prepared
+            ),
+        };
+        let mut prepared = PerfData::new("prepared", prepared_count as f64, Unit::Count)
+            .thresholds(t)
+            .min(0.0);
+        if m.max_prepared > 0 {
+            prepared = prepared.max(f64::from(m.max_prepared));
+        }
+        let perf = [
+            prepared,
+            PerfData::new("oldest_prepared", round_to(oldest, 3), Unit::Seconds)
+                .thresholds(t)
+                .min(0.0),
+        ];
+        let details = if status != Status::Ok || verbose > 0 {
+            m.prepared
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} prepared {} ago by {} in {}, {} behind",
+                        quoted(&p.gid),
+                        pretty_duration(p.age),
+                        p.owner,
+                        p.database,
+                        behind(p.xid_age)
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
-fn fetch(db: &mut Session) -> Result<Measured, Error> {
+fn measure(db: &mut Session) -> Result<Measured, Error> {
     let rows = db.query(SQL)?;
     let mut measured = Measured::default();
     for row in &rows {
@@ -90,68 +152,6 @@ fn fetch(db: &mut Session) -> Result<Measured, Error> {
     Ok(measured)
 }
 
-/// The oldest one's age (a duration) and how many (a count) against
-/// `-w`/`-c`; each named, oldest first, when not OK or with -v.
-pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
-    let prepared_count = m.prepared.len();
-    let oldest = m.prepared.iter().map(|p| p.age).fold(0.0, f64::max);
-    let status = t.status(&[
-        (Unit::Seconds, oldest),
-        (Unit::Count, prepared_count as f64),
-    ]);
-    let summary = match m.prepared.first() {
-        None if m.max_prepared == 0 => {
-            "no prepared transaction (max_prepared_transactions is 0: none can be)".to_string()
-        }
-        None => format!(
-            "no prepared transaction (max_prepared_transactions {})",
-            m.max_prepared
-        ),
-        Some(p) => format!(
-            "{prepared_count} prepared transaction{}, oldest {} ago: {} ({}@{}, {} behind); max_prepared_transactions {}",
-            plural(prepared_count as i64),
-            pretty_duration(oldest),
-            quoted(&p.gid),
-            p.owner,
-            p.database,
-            behind(p.xid_age),
-            m.max_prepared
-        ),
-    };
-    let mut prepared = PerfData::new("prepared", prepared_count as f64, Unit::Count)
-        .thresholds(t)
-        .min(0.0);
-    if m.max_prepared > 0 {
-        prepared = prepared.max(f64::from(m.max_prepared));
-    }
-    let perf = [
-        prepared,
-        PerfData::new("oldest_prepared", round_to(oldest, 3), Unit::Seconds)
-            .thresholds(t)
-            .min(0.0),
-    ];
-    let details = if status != Status::Ok || verbose > 0 {
-        m.prepared
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} prepared {} ago by {} in {}, {} behind",
-                    quoted(&p.gid),
-                    pretty_duration(p.age),
-                    p.owner,
-                    p.database,
-                    behind(p.xid_age)
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 /// `1200 transactions`: how far it holds the xmin horizon back.
 fn behind(xid_age: i64) -> String {
     count(usize::try_from(xid_age).unwrap_or(0), "transaction")
@@ -165,6 +165,7 @@ fn quoted(gid: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn prepared(gid: &str, age: f64) -> Prepared {
@@ -187,20 +188,25 @@ mod tests {
     #[test]
     fn default_thresholds_are_5min_and_1h_on_the_oldest() {
         let t = thresholds::<PreparedTxns>(None, None);
-        let at = |age: f64| judge(&measured(vec![prepared("x", age)]), &t, 0).status;
+        let at = |age: f64| {
+            judge::<PreparedTxns>(&measured(vec![prepared("x", age)]), &options(&[]), &t, 0).status
+        };
         assert_eq!(at(300.0), Status::Ok);
         assert_eq!(at(301.0), Status::Warning);
         assert_eq!(at(3601.0), Status::Critical);
         // A count applies to how many.
         let t = thresholds::<PreparedTxns>(Some("1h,1"), None);
         let two = measured(vec![prepared("a", 10.0), prepared("b", 5.0)]);
-        assert_eq!(judge(&two, &t, 0).status, Status::Warning);
+        assert_eq!(
+            judge::<PreparedTxns>(&two, &options(&[]), &t, 0).status,
+            Status::Warning
+        );
     }
 
     #[test]
     fn none_prepared_says_whether_any_can_be() {
         let t = thresholds::<PreparedTxns>(None, None);
-        let r = judge(&Measured::default(), &t, 0);
+        let r = judge::<PreparedTxns>(&Measured::default(), &options(&[]), &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.summary,
@@ -210,7 +216,7 @@ mod tests {
             perf(&r),
             ["prepared=0;;;0", "oldest_prepared=0s;300;3600;0"]
         );
-        let r = judge(&measured(vec![]), &t, 0);
+        let r = judge::<PreparedTxns>(&measured(vec![]), &options(&[]), &t, 0);
         assert_eq!(
             r.summary,
             "no prepared transaction (max_prepared_transactions 100)"
@@ -221,7 +227,7 @@ mod tests {
     fn a_forgotten_one_is_named_with_what_resolves_it() {
         let t = thresholds::<PreparedTxns>(None, None);
         let m = measured(vec![prepared("xa:42'7", 900.0), prepared("xa:43", 60.0)]);
-        let r = reported::<PreparedTxns>(judge(&m, &t, 0));
+        let r = reported::<PreparedTxns>(judge::<PreparedTxns>(&m, &options(&[]), &t, 0));
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,

@@ -2,7 +2,7 @@
 //! report lists), and how fast each grows per day, from the previous run's sizes.
 
 use super::growth::{growth_text, interval_note, per_day, GrowthArgs};
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::checks::forecast::{self, ForecastArgs};
 use crate::forecast::Forecast;
 use crate::judge::{worst, worst_first};
@@ -110,8 +110,6 @@ struct Database<'a> {
 
 impl Check for DbSize {
     const INTERVAL: u32 = 3600;
-    const DISPLAY: &'static str = "DB_SIZE";
-    const ABOUT: &'static str = "Size of every database, and its growth per day since the previous run (sizes kept in a state file).";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: Some(Unit::Bytes),
@@ -136,9 +134,11 @@ FORECAST
   history. perfdata '<database> time_left' and 'total time_left' are in
   seconds.";
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        if ctx.thresholds.uses(Unit::Seconds)
+    /// A time left needs a limit to reach.
+    fn validate(args: &Args, thresholds: &Thresholds) -> Result<(), Error> {
+        if thresholds.uses(Unit::Seconds)
             && args.limits.limit.is_none()
             && args.limits.total_limit.is_none()
         {
@@ -146,9 +146,132 @@ FORECAST
                 "a duration in -w/-c is the time left before --limit or --total-limit: give one of them".into(),
             ));
         }
-        let mut measured = fetch(db, ctx, args)?;
+        Ok(())
+    }
+
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        let mut measured = measure(db, ctx, args)?;
         forecast_sizes(&mut measured, args, ctx)?;
-        Ok(judge(&measured, &ctx.thresholds, args))
+        Ok(measured)
+    }
+
+    /// Each database's size against `-w`/`-c`, and its growth per day against
+    /// `--growth` (WARNING) and `--growth-critical`; the worst database first,
+    /// then the largest.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let args = judging.args;
+        let mut databases: Vec<Database> = m
+            .databases
+            .iter()
+            .map(|(name, size)| {
+                let per_day = per_day(&m.rates, name, *size);
+                let forecast = m.forecasts.iter().find(|(n, _)| n == name).map(|(_, f)| f);
+                let mut measured = vec![(Unit::Bytes, *size)];
+                measured.extend(
+                    forecast
+                        .and_then(forecast::seconds_left)
+                        .map(|left| (Unit::Seconds, left)),
+                );
+                let status = args.growth.judge(per_day, t.status(&measured));
+                Database {
+                    name,
+                    size: *size,
+                    per_day,
+                    forecast,
+                    status,
+                }
+            })
+            .collect();
+        let total_left = m.total_forecast.as_ref().and_then(forecast::seconds_left);
+        let total_status = total_left.map_or(Status::Ok, |left| t.status(&[(Unit::Seconds, left)]));
+        let status = worst(databases.iter().map(|d| d.status)).worst(total_status);
+        databases.sort_by(|a, b| b.size.total_cmp(&a.size));
+        worst_first(&mut databases, |d| d.status);
+        let total: f64 = databases.iter().map(|d| d.size).sum();
+        let limit = args.limits.limit;
+        let total_limit = args.limits.total_limit;
+        let mut summary = match databases.first() {
+            Some(first) => format!(
+                "{} {}{}{}; {} databases, {} in all{}",
+                first.name,
+                pretty_bytes(first.size),
+                growth_text(first.per_day),
+                outlook(first.forecast, limit),
+                databases.len(),
+                pretty_bytes(total),
+                outlook(m.total_forecast.as_ref(), total_limit)
+            ),
+            None => "no database".to_string(),
+        };
+        summary.push_str(&interval_note(&m.rates));
+        let mut perf = vec![PerfData::new("total_size", total, Unit::Bytes).min(0.0)];
+        if let Some(f) = &m.total_forecast {
+            perf.extend(forecast::perf("total time_left".into(), f, t));
+        }
+        for d in &databases {
+            perf.push(
+                PerfData::new(format!("{} size", d.name), d.size, Unit::Bytes)
+                    .thresholds(t)
+                    .min(0.0),
+            );
+            if let Some(growth) = d.per_day {
+                perf.push(
+                    args.growth
+                        .perf(format!("{} growth_per_day", d.name), growth),
+                );
+            }
+            if let Some(f) = d.forecast {
+                perf.extend(forecast::perf(format!("{} time_left", d.name), f, t));
+            }
+        }
+        let mut details: Vec<String> = databases
+            .iter()
+            .take(10)
+            .map(|d| {
+                let forecast = match (d.forecast, limit) {
+                    (Some(f), Some(limit)) => format!(
+                        "; {}",
+                        forecast::describe(
+                            f,
+                            &format!("reaches {}", pretty_bytes(limit as f64)),
+                            pretty_bytes
+                        )
+                    ),
+                    _ => String::new(),
+                };
+                format!(
+                    "{} {}: {}{}{forecast}",
+                    d.status,
+                    d.name,
+                    pretty_bytes(d.size),
+                    growth_text(d.per_day)
+                )
+            })
+            .collect();
+        if let (Some(f), Some(limit)) = (&m.total_forecast, total_limit) {
+            details.push(format!(
+                "{total_status} all databases: {}; {}",
+                pretty_bytes(total),
+                forecast::describe(
+                    f,
+                    &format!("reach {}", pretty_bytes(limit as f64)),
+                    pretty_bytes
+                )
+            ));
+        }
+        for (name, size) in &m.largest_tables {
+            details.push(format!("table {name}: {}", pretty_bytes(*size)));
+        }
+        details.extend(
+            m.locked_tables
+                .iter()
+                .map(|l| format!("table {}", l.describe(false))),
+        );
+        details.extend(m.notes.iter().cloned());
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -191,7 +314,7 @@ fn outlook(f: Option<&Forecast>, limit: Option<u64>) -> String {
     })
 }
 
-fn fetch(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error> {
+fn measure(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error> {
     let rows = db.query(SQL)?;
     let first = rows
         .first()
@@ -231,127 +354,11 @@ fn fetch(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error
     })
 }
 
-/// Each database's size against `-w`/`-c`, and its growth per day against
-/// `--growth` (WARNING) and `--growth-critical`; the worst database first,
-/// then the largest.
-pub fn judge(m: &Measured, t: &Thresholds, args: &Args) -> CheckResult {
-    let mut databases: Vec<Database> = m
-        .databases
-        .iter()
-        .map(|(name, size)| {
-            let per_day = per_day(&m.rates, name, *size);
-            let forecast = m.forecasts.iter().find(|(n, _)| n == name).map(|(_, f)| f);
-            let mut measured = vec![(Unit::Bytes, *size)];
-            measured.extend(
-                forecast
-                    .and_then(forecast::seconds_left)
-                    .map(|left| (Unit::Seconds, left)),
-            );
-            let status = args.growth.judge(per_day, t.status(&measured));
-            Database {
-                name,
-                size: *size,
-                per_day,
-                forecast,
-                status,
-            }
-        })
-        .collect();
-    let total_left = m.total_forecast.as_ref().and_then(forecast::seconds_left);
-    let total_status = total_left.map_or(Status::Ok, |left| t.status(&[(Unit::Seconds, left)]));
-    let status = worst(databases.iter().map(|d| d.status)).worst(total_status);
-    databases.sort_by(|a, b| b.size.total_cmp(&a.size));
-    worst_first(&mut databases, |d| d.status);
-    let total: f64 = databases.iter().map(|d| d.size).sum();
-    let limit = args.limits.limit;
-    let total_limit = args.limits.total_limit;
-    let mut summary = match databases.first() {
-        Some(first) => format!(
-            "{} {}{}{}; {} databases, {} in all{}",
-            first.name,
-            pretty_bytes(first.size),
-            growth_text(first.per_day),
-            outlook(first.forecast, limit),
-            databases.len(),
-            pretty_bytes(total),
-            outlook(m.total_forecast.as_ref(), total_limit)
-        ),
-        None => "no database".to_string(),
-    };
-    summary.push_str(&interval_note(&m.rates));
-    let mut perf = vec![PerfData::new("total_size", total, Unit::Bytes).min(0.0)];
-    if let Some(f) = &m.total_forecast {
-        perf.extend(forecast::perf("total time_left".into(), f, t));
-    }
-    for d in &databases {
-        perf.push(
-            PerfData::new(format!("{} size", d.name), d.size, Unit::Bytes)
-                .thresholds(t)
-                .min(0.0),
-        );
-        if let Some(growth) = d.per_day {
-            perf.push(
-                args.growth
-                    .perf(format!("{} growth_per_day", d.name), growth),
-            );
-        }
-        if let Some(f) = d.forecast {
-            perf.extend(forecast::perf(format!("{} time_left", d.name), f, t));
-        }
-    }
-    let mut details: Vec<String> = databases
-        .iter()
-        .take(10)
-        .map(|d| {
-            let forecast = match (d.forecast, limit) {
-                (Some(f), Some(limit)) => format!(
-                    "; {}",
-                    forecast::describe(
-                        f,
-                        &format!("reaches {}", pretty_bytes(limit as f64)),
-                        pretty_bytes
-                    )
-                ),
-                _ => String::new(),
-            };
-            format!(
-                "{} {}: {}{}{forecast}",
-                d.status,
-                d.name,
-                pretty_bytes(d.size),
-                growth_text(d.per_day)
-            )
-        })
-        .collect();
-    if let (Some(f), Some(limit)) = (&m.total_forecast, total_limit) {
-        details.push(format!(
-            "{total_status} all databases: {}; {}",
-            pretty_bytes(total),
-            forecast::describe(
-                f,
-                &format!("reach {}", pretty_bytes(limit as f64)),
-                pretty_bytes
-            )
-        ));
-    }
-    for (name, size) in &m.largest_tables {
-        details.push(format!("table {name}: {}", pretty_bytes(*size)));
-    }
-    details.extend(
-        m.locked_tables
-            .iter()
-            .map(|l| format!("table {}", l.describe(false))),
-    );
-    details.extend(m.notes.iter().cloned());
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::growth::parse_growth;
     use super::*;
+    use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
     use crate::rates::Interval;
 
@@ -396,22 +403,26 @@ mod tests {
     fn sizes_meet_w_and_c_no_default() {
         let none = args(None, None);
         assert_eq!(
-            judge(
+            judge::<DbSize>(
                 &measured(1.0, 500.0),
+                &none,
                 &thresholds::<DbSize>(None, None),
-                &none
+                0
             )
             .status,
             Status::Ok
         );
         let t = thresholds::<DbSize>(Some("100GB"), Some("200GB"));
-        assert_eq!(judge(&measured(1.0, 100.0), &t, &none).status, Status::Ok);
         assert_eq!(
-            judge(&measured(1.0, 100.5), &t, &none).status,
+            judge::<DbSize>(&measured(1.0, 100.0), &none, &t, 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge::<DbSize>(&measured(1.0, 100.5), &none, &t, 0).status,
             Status::Warning
         );
         assert_eq!(
-            judge(&measured(1.0, 201.0), &t, &none).status,
+            judge::<DbSize>(&measured(1.0, 201.0), &none, &t, 0).status,
             Status::Critical
         );
     }
@@ -420,9 +431,15 @@ mod tests {
     fn growth_per_day_has_its_own_ranges() {
         let t = thresholds::<DbSize>(None, None);
         let a = args(Some("5GB"), Some("20GB"));
-        assert_eq!(judge(&measured(10.0, 15.0), &t, &a).status, Status::Ok);
-        assert_eq!(judge(&measured(10.0, 16.0), &t, &a).status, Status::Warning);
-        let r = reported::<DbSize>(judge(&measured(10.0, 31.0), &t, &a));
+        assert_eq!(
+            judge::<DbSize>(&measured(10.0, 15.0), &a, &t, 0).status,
+            Status::Ok
+        );
+        assert_eq!(
+            judge::<DbSize>(&measured(10.0, 16.0), &a, &t, 0).status,
+            Status::Warning
+        );
+        let r = reported::<DbSize>(judge::<DbSize>(&measured(10.0, 31.0), &a, &t, 0));
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,
@@ -441,7 +458,7 @@ mod tests {
         );
         assert!(r.hint.is_some());
         // Shrinking reads as negative growth.
-        assert!(judge(&measured(10.0, 9.0), &t, &a)
+        assert!(judge::<DbSize>(&measured(10.0, 9.0), &a, &t, 0)
             .summary
             .contains("(-1024 MB per day)"));
     }
@@ -464,7 +481,7 @@ mod tests {
                 rate: 0.0,
                 span: 86400.0,
             });
-            reported::<DbSize>(judge(&m, &t, &a))
+            reported::<DbSize>(judge::<DbSize>(&m, &a, &t, 0))
         };
         assert_eq!(with(40.0).status, Status::Ok);
         let w = with(20.0);
@@ -492,13 +509,15 @@ mod tests {
             needed: 3600.0,
         };
         m.largest_tables = vec![("public.orders".into(), GB)];
-        let r = judge(&m, &t, &a);
+        let r = judge::<DbSize>(&m, &a, &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert!(r.summary.ends_with(
             "; growth: baseline from 1 min 0 s ago, measured once 1 h 0 min have passed"
         ));
         assert_eq!(r.details.last().unwrap(), "table public.orders: 1024 MB");
         m.databases.clear();
-        assert!(judge(&m, &t, &a).summary.starts_with("no database"));
+        assert!(judge::<DbSize>(&m, &a, &t, 0)
+            .summary
+            .starts_with("no database"));
     }
 }

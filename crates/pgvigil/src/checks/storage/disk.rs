@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::checks::forecast::{self, ForecastArgs};
 use crate::filesystem::{self, Usage};
 use crate::forecast::Forecast;
@@ -13,7 +13,7 @@ use crate::session::Session;
 use crate::state::StateArgs;
 use crate::units::{pretty_bytes, round_to};
 use crate::words::{count, percent_text};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Disk;
 
@@ -61,8 +61,6 @@ pub struct Filesystem {
 }
 
 impl Check for Disk {
-    const DISPLAY: &'static str = "DISK";
-    const ABOUT: &'static str = "Usage of every filesystem holding the data directory, pg_wal and the tablespaces. Runs on the database host.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent, Unit::Bytes, Unit::Seconds],
         bare: Some(Unit::Percent),
@@ -74,7 +72,7 @@ impl Check for Disk {
   -w/-c apply to each filesystem: a percentage (or bare number) to the share
   used, a size to the bytes used, a duration to the time left before it is
   full, as a lower bound: -w 80%,7d: -c 90%,1d: alerts at 80% used or when
-  full within 7 days. Default: -w 80% -c 90%.
+  full within 7 days. Default: {defaults}.
 
 FORECAST
   Each run keeps the bytes used of every filesystem in a history (a state
@@ -87,11 +85,113 @@ FORECAST
   seconds, 315360000 (ten years) when not growing.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("80%", "90%"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let mut measured = fetch(db, ctx)?;
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        let mut measured = measure(db, ctx)?;
         forecast_each(&mut measured, args, ctx)?;
-        Ok(judge(&measured, &ctx.thresholds))
+        Ok(measured)
+    }
+
+    /// Each filesystem's share used (a percentage) and bytes used (a size)
+    /// against `-w`/`-c`; the summary names the offenders, or the fullest when
+    /// all is well.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let judged: Vec<Status> = m
+            .filesystems
+            .iter()
+            .map(|fs| {
+                let mut measured = vec![
+                    (Unit::Percent, fs.usage.percent_used()),
+                    (Unit::Bytes, fs.usage.used),
+                ];
+                measured.extend(
+                    fs.forecast
+                        .as_ref()
+                        .and_then(forecast::seconds_left)
+                        .map(|left| (Unit::Seconds, left)),
+                );
+                t.status(&measured)
+            })
+            .collect();
+        let status = worst(judged.iter().copied());
+        let describe = |fs: &Filesystem| {
+            format!(
+                "{} {} used ({} free of {})",
+                fs.mount.display(),
+                percent_text(fs.usage.percent_used()),
+                pretty_bytes(fs.usage.available),
+                pretty_bytes(fs.usage.total)
+            )
+        };
+        let outlook = |fs: &Filesystem| {
+            fs.forecast
+                .as_ref()
+                .map(|f| format!("; {}", forecast::describe(f, "full", pretty_bytes)))
+                .unwrap_or_default()
+        };
+        // In the status line only a time left: the rest waits in the details.
+        let time_left =
+            |fs: &Filesystem| forecast::time_left_text(fs.forecast.as_ref(), "full", pretty_bytes);
+        let offenders: Vec<String> = m
+            .filesystems
+            .iter()
+            .zip(&judged)
+            .filter(|(_, s)| **s != Status::Ok)
+            .map(|(fs, _)| format!("{}{}", describe(fs), time_left(fs)))
+            .collect();
+        let summary = if !offenders.is_empty() {
+            offenders.join("; ")
+        } else {
+            match m
+                .filesystems
+                .iter()
+                .max_by(|a, b| a.usage.percent_used().total_cmp(&b.usage.percent_used()))
+            {
+                Some(fullest) => format!(
+                    "{}, fullest {}{}",
+                    count(m.filesystems.len(), "filesystem"),
+                    describe(fullest),
+                    time_left(fullest)
+                ),
+                None => "no filesystem measured".to_string(),
+            }
+        };
+        let mut perf = Vec::new();
+        let mut details = Vec::new();
+        for (fs, state) in m.filesystems.iter().zip(&judged) {
+            let mount = fs.mount.display();
+            perf.push(
+                PerfData::new(format!("{mount} used"), fs.usage.used, Unit::Bytes)
+                    .thresholds(t)
+                    .min(0.0)
+                    .max(fs.usage.total),
+            );
+            perf.push(
+                PerfData::new(
+                    format!("{mount} used_pct"),
+                    round_to(fs.usage.percent_used(), 2),
+                    Unit::Percent,
+                )
+                .thresholds(t)
+                .min(0.0)
+                .max(100.0),
+            );
+            if let Some(f) = &fs.forecast {
+                perf.extend(forecast::perf(format!("{mount} time_left"), f, t));
+            }
+            details.push(format!(
+                "{state}: {} holds {}{}",
+                describe(fs),
+                fs.holds.join(", "),
+                outlook(fs)
+            ));
+        }
+        details.extend(m.notes.iter().cloned());
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -111,7 +211,7 @@ fn forecast_each(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), Err
     Ok(())
 }
 
-fn fetch(db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
+fn measure(db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     // statvfs sees this machine's filesystems only.
     let hosts = ctx.conn.hosts();
     let remote = hosts.iter().find(|h| !filesystem::is_local_host(h));
@@ -155,106 +255,6 @@ fn fetch(db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     Ok(measured)
 }
 
-/// Each filesystem's share used (a percentage) and bytes used (a size)
-/// against `-w`/`-c`; the summary names the offenders, or the fullest when
-/// all is well.
-pub fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
-    let judged: Vec<Status> = m
-        .filesystems
-        .iter()
-        .map(|fs| {
-            let mut measured = vec![
-                (Unit::Percent, fs.usage.percent_used()),
-                (Unit::Bytes, fs.usage.used),
-            ];
-            measured.extend(
-                fs.forecast
-                    .as_ref()
-                    .and_then(forecast::seconds_left)
-                    .map(|left| (Unit::Seconds, left)),
-            );
-            t.status(&measured)
-        })
-        .collect();
-    let status = worst(judged.iter().copied());
-    let describe = |fs: &Filesystem| {
-        format!(
-            "{} {} used ({} free of {})",
-            fs.mount.display(),
-            percent_text(fs.usage.percent_used()),
-            pretty_bytes(fs.usage.available),
-            pretty_bytes(fs.usage.total)
-        )
-    };
-    let outlook = |fs: &Filesystem| {
-        fs.forecast
-            .as_ref()
-            .map(|f| format!("; {}", forecast::describe(f, "full", pretty_bytes)))
-            .unwrap_or_default()
-    };
-    // In the status line only a time left: the rest waits in the details.
-    let time_left =
-        |fs: &Filesystem| forecast::time_left_text(fs.forecast.as_ref(), "full", pretty_bytes);
-    let offenders: Vec<String> = m
-        .filesystems
-        .iter()
-        .zip(&judged)
-        .filter(|(_, s)| **s != Status::Ok)
-        .map(|(fs, _)| format!("{}{}", describe(fs), time_left(fs)))
-        .collect();
-    let summary = if !offenders.is_empty() {
-        offenders.join("; ")
-    } else {
-        match m
-            .filesystems
-            .iter()
-            .max_by(|a, b| a.usage.percent_used().total_cmp(&b.usage.percent_used()))
-        {
-            Some(fullest) => format!(
-                "{}, fullest {}{}",
-                count(m.filesystems.len(), "filesystem"),
-                describe(fullest),
-                time_left(fullest)
-            ),
-            None => "no filesystem measured".to_string(),
-        }
-    };
-    let mut perf = Vec::new();
-    let mut details = Vec::new();
-    for (fs, state) in m.filesystems.iter().zip(&judged) {
-        let mount = fs.mount.display();
-        perf.push(
-            PerfData::new(format!("{mount} used"), fs.usage.used, Unit::Bytes)
-                .thresholds(t)
-                .min(0.0)
-                .max(fs.usage.total),
-        );
-        perf.push(
-            PerfData::new(
-                format!("{mount} used_pct"),
-                round_to(fs.usage.percent_used(), 2),
-                Unit::Percent,
-            )
-            .thresholds(t)
-            .min(0.0)
-            .max(100.0),
-        );
-        if let Some(f) = &fs.forecast {
-            perf.extend(forecast::perf(format!("{mount} time_left"), f, t));
-        }
-        details.push(format!(
-            "{state}: {} holds {}{}",
-            describe(fs),
-            fs.holds.join(", "),
-            outlook(fs)
-        ));
-    }
-    details.extend(m.notes.iter().cloned());
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 fn not_visible(role: &str, path: &Path, e: std::io::Error) -> Error {
     Error::CannotMeasure(format!(
         "{role} {} is not visible here ({e}): check_pg_disk must run on the database host as a user that can see it",
@@ -265,6 +265,7 @@ fn not_visible(role: &str, path: &Path, e: std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 
     const GB: f64 = 1073741824.0;
@@ -294,9 +295,11 @@ mod tests {
     fn default_thresholds_are_80_and_90_percent_inclusive() {
         let t = thresholds::<Disk>(None, None);
         let at = |used: f64| {
-            judge(
+            judge::<Disk>(
                 &measured(vec![fs("/", used, 100.0 - used, &["data directory"])]),
+                &options(&[]),
                 &t,
+                0,
             )
             .status
         };
@@ -310,9 +313,11 @@ mod tests {
     fn sizes_apply_to_bytes_used_and_bare_numbers_are_percent() {
         let t = thresholds::<Disk>(Some("85,400GB"), Some("95,450GB"));
         let one = |used: f64, free: f64| {
-            judge(
+            judge::<Disk>(
                 &measured(vec![fs("/", used, free, &["data directory"])]),
+                &options(&[]),
                 &t,
+                0,
             )
             .status
         };
@@ -329,7 +334,7 @@ mod tests {
             fs("/", 50.0, 50.0, &["data directory"]),
             fs("/wal", 95.0, 5.0, &["pg_wal", "tablespace fast"]),
         ];
-        let r = reported::<Disk>(judge(&measured(two.clone()), &t));
+        let r = reported::<Disk>(judge::<Disk>(&measured(two.clone()), &options(&[]), &t, 0));
         assert_eq!(r.status, Status::Critical);
         assert_eq!(r.summary, "/wal 95% used (5120 MB free of 100 GB)");
         assert_eq!(
@@ -345,7 +350,7 @@ mod tests {
             .unwrap()
             .starts_with("find what fills the disk"));
         assert_eq!(perf(&r)[1], "'/ used_pct'=50%;80;90;0;100");
-        let calm = judge(&measured(vec![two[0].clone()]), &t);
+        let calm = judge::<Disk>(&measured(vec![two[0].clone()]), &options(&[]), &t, 0);
         assert_eq!(
             calm.summary,
             "1 filesystem, fullest / 50% used (50 GB free of 100 GB)"
@@ -358,7 +363,7 @@ mod tests {
         let with = |f: Option<Forecast>| {
             let mut one = fs("/", 50.0, 50.0, &["data directory"]);
             one.forecast = f;
-            reported::<Disk>(judge(&measured(vec![one]), &t))
+            reported::<Disk>(judge::<Disk>(&measured(vec![one]), &options(&[]), &t, 0))
         };
         let left = |days: f64| {
             Some(Forecast::Left {
@@ -400,14 +405,14 @@ mod tests {
         let mut m = measured(vec![fs("/", 0.0, 0.0, &["data directory"])]);
         m.notes
             .push("pg_wal not inspected (denied); it is counted with the data directory".into());
-        let r = judge(&m, &t);
+        let r = judge::<Disk>(&m, &options(&[]), &t, 0);
         assert_eq!(r.status, Status::Ok);
         assert_eq!(
             r.details.last().unwrap(),
             "pg_wal not inspected (denied); it is counted with the data directory"
         );
         assert_eq!(
-            judge(&Measured::default(), &t).summary,
+            judge::<Disk>(&Measured::default(), &options(&[]), &t, 0).summary,
             "no filesystem measured"
         );
     }

@@ -3,7 +3,7 @@
 //! nobody purges grows to hundreds of GB; a database-size threshold fires
 //! late and does not say which table it is.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::checks::forecast::{self, ForecastArgs};
 use crate::forecast::Forecast;
 use crate::judge::{worst, worst_first};
@@ -192,8 +192,6 @@ impl Relation {
 
 impl Check for RelationSize {
     const INTERVAL: u32 = 3600;
-    const DISPLAY: &'static str = "RELATION_SIZE";
-    const ABOUT: &'static str = "The largest tables (total size), indexes and TOAST tables, each against size thresholds and its growth per day since the previous run.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Bytes, Unit::Seconds],
         bare: Some(Unit::Bytes),
@@ -219,20 +217,122 @@ FORECAST
   window; a fall of more than 5% (VACUUM FULL, TRUNCATE) restarts the
   history. perfdata time_left is the least, in seconds.";
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        if ctx.thresholds.uses(Unit::Seconds) && args.limit.is_none() {
+    /// A time left needs a limit to reach.
+    fn validate(args: &Args, thresholds: &Thresholds) -> Result<(), Error> {
+        if thresholds.uses(Unit::Seconds) && args.limit.is_none() {
             return Err(Error::Usage(
                 "a duration in -w/-c is the time left before --limit: give it".into(),
             ));
         }
-        let mut measured = fetch(args, db, ctx)?;
+        Ok(())
+    }
+
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        let mut measured = measure(args, db, ctx)?;
         forecast_largest(&mut measured, args, ctx)?;
-        Ok(judge(&measured, &ctx.thresholds, args, ctx.verbose))
+        Ok(measured)
+    }
+
+    /// Each relation's size against `-w`/`-c`, and the growth per day of those
+    /// kept from the previous run against `--growth`/`--growth-critical`; the
+    /// worst first, then the largest. A skipped (locked) relation is named,
+    /// and a database that could not be visited makes it at least WARNING.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let args = judging.args;
+        let verbose = judging.verbose;
+        let many = m.visit.checked.len() > 1;
+        let mut judged: Vec<Judged> = m
+            .visit
+            .results()
+            .flat_map(|(_, relations)| relations.iter())
+            .map(|relation| {
+                let per_day = per_day(&m.rates, &relation.key(), relation.size);
+                let key = relation.key();
+                let forecast = m.forecasts.iter().find(|(k, _)| *k == key).map(|(_, f)| f);
+                let mut measured = vec![(Unit::Bytes, relation.size)];
+                measured.extend(
+                    forecast
+                        .and_then(forecast::seconds_left)
+                        .map(|left| (Unit::Seconds, left)),
+                );
+                Judged {
+                    relation,
+                    per_day,
+                    forecast,
+                    status: args.growth.judge(per_day, t.status(&measured)),
+                }
+            })
+            .collect();
+        judged.sort_by(|a, b| b.relation.size.total_cmp(&a.relation.size));
+        worst_first(&mut judged, |j| j.status);
+        let status = m.visit.floor(worst(judged.iter().map(|j| j.status)));
+        let alerting = judged.iter().filter(|j| j.status != Status::Ok).count();
+        let scope = if many {
+            format!(" in {} databases", m.visit.checked.len())
+        } else {
+            String::new()
+        };
+        let mut summary = match judged.first() {
+            Some(j) => format!(
+                "{}; {} checked{scope}",
+                j.describe(many, args.limit),
+                count(judged.len(), "relation")
+            ),
+            None => format!(
+                "no relation of {} or more{scope}",
+                pretty_bytes(args.min_size as f64)
+            ),
+        };
+        if alerting > 1 {
+            summary.push_str(&format!(", {alerting} alerting"));
+        }
+        if args.estimate {
+            summary.push_str(", sizes estimated from pg_class.relpages");
+        }
+        summary.push_str(&skipped_note(m.locked.len()));
+        summary.push_str(&interval_note(&m.rates));
+        summary.push_str(&m.visit.unreachable_note());
+
+        let largest = judged.iter().map(|j| j.relation.size).fold(0.0, f64::max);
+        let mut perf = vec![
+            PerfData::new("largest", largest, Unit::Bytes)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("relations", judged.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("alerting", alerting as f64, Unit::Count).min(0.0),
+            PerfData::new("skipped", m.locked.len() as f64, Unit::Count).min(0.0),
+        ];
+        // The least time left, absent while every history is too short.
+        let outlook = forecast::least(m.forecasts.iter().map(|(_, f)| f));
+        if let Some(f) = &outlook {
+            perf.extend(forecast::perf("time_left".into(), f, t));
+        }
+        let fastest = judged.iter().filter_map(|j| j.per_day).reduce(f64::max);
+        if let Some(growth) = fastest {
+            perf.push(args.growth.perf("max_growth_per_day".into(), growth));
+        }
+        let mut details = m.visit.unreachable_details();
+        details.extend(m.locked.iter().map(|l| l.describe(many)));
+        let shown = judged
+            .iter()
+            .enumerate()
+            .filter(|(i, j)| j.status != Status::Ok || (verbose > 0 && *i < args.top as usize));
+        details
+            .extend(shown.map(|(_, j)| format!("{} {}", j.status, j.describe(many, args.limit))));
+        if let Some(f @ Forecast::Gathering { .. }) = &outlook {
+            details.push(forecast::describe(f, "", |_| String::new()));
+        }
+        details.extend(m.notes.iter().cloned());
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
-fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
+fn measure(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     let kinds = kinds(args);
     let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
     let min_size = i64::try_from(args.min_size).unwrap_or(i64::MAX);
@@ -374,101 +474,10 @@ impl Judged<'_> {
     }
 }
 
-/// Each relation's size against `-w`/`-c`, and the growth per day of those
-/// kept from the previous run against `--growth`/`--growth-critical`; the
-/// worst first, then the largest. A skipped (locked) relation is named,
-/// and a database that could not be visited makes it at least WARNING.
-pub fn judge(m: &Measured, t: &Thresholds, args: &Args, verbose: u8) -> CheckResult {
-    let many = m.visit.checked.len() > 1;
-    let mut judged: Vec<Judged> = m
-        .visit
-        .results()
-        .flat_map(|(_, relations)| relations.iter())
-        .map(|relation| {
-            let per_day = per_day(&m.rates, &relation.key(), relation.size);
-            let key = relation.key();
-            let forecast = m.forecasts.iter().find(|(k, _)| *k == key).map(|(_, f)| f);
-            let mut measured = vec![(Unit::Bytes, relation.size)];
-            measured.extend(
-                forecast
-                    .and_then(forecast::seconds_left)
-                    .map(|left| (Unit::Seconds, left)),
-            );
-            Judged {
-                relation,
-                per_day,
-                forecast,
-                status: args.growth.judge(per_day, t.status(&measured)),
-            }
-        })
-        .collect();
-    judged.sort_by(|a, b| b.relation.size.total_cmp(&a.relation.size));
-    worst_first(&mut judged, |j| j.status);
-    let status = m.visit.floor(worst(judged.iter().map(|j| j.status)));
-    let alerting = judged.iter().filter(|j| j.status != Status::Ok).count();
-    let scope = if many {
-        format!(" in {} databases", m.visit.checked.len())
-    } else {
-        String::new()
-    };
-    let mut summary = match judged.first() {
-        Some(j) => format!(
-            "{}; {} checked{scope}",
-            j.describe(many, args.limit),
-            count(judged.len(), "relation")
-        ),
-        None => format!(
-            "no relation of {} or more{scope}",
-            pretty_bytes(args.min_size as f64)
-        ),
-    };
-    if alerting > 1 {
-        summary.push_str(&format!(", {alerting} alerting"));
-    }
-    if args.estimate {
-        summary.push_str(", sizes estimated from pg_class.relpages");
-    }
-    summary.push_str(&skipped_note(m.locked.len()));
-    summary.push_str(&interval_note(&m.rates));
-    summary.push_str(&m.visit.unreachable_note());
-
-    let largest = judged.iter().map(|j| j.relation.size).fold(0.0, f64::max);
-    let mut perf = vec![
-        PerfData::new("largest", largest, Unit::Bytes)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("relations", judged.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("alerting", alerting as f64, Unit::Count).min(0.0),
-        PerfData::new("skipped", m.locked.len() as f64, Unit::Count).min(0.0),
-    ];
-    // The least time left, absent while every history is too short.
-    let outlook = forecast::least(m.forecasts.iter().map(|(_, f)| f));
-    if let Some(f) = &outlook {
-        perf.extend(forecast::perf("time_left".into(), f, t));
-    }
-    let fastest = judged.iter().filter_map(|j| j.per_day).reduce(f64::max);
-    if let Some(growth) = fastest {
-        perf.push(args.growth.perf("max_growth_per_day".into(), growth));
-    }
-    let mut details = m.visit.unreachable_details();
-    details.extend(m.locked.iter().map(|l| l.describe(many)));
-    let shown = judged
-        .iter()
-        .enumerate()
-        .filter(|(i, j)| j.status != Status::Ok || (verbose > 0 && *i < args.top as usize));
-    details.extend(shown.map(|(_, j)| format!("{} {}", j.status, j.describe(many, args.limit))));
-    if let Some(f @ Forecast::Gathering { .. }) = &outlook {
-        details.push(forecast::describe(f, "", |_| String::new()));
-    }
-    details.extend(m.notes.iter().cloned());
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
     use crate::rates::Interval;
 
@@ -525,7 +534,7 @@ mod tests {
             ],
             None,
         );
-        let r = reported::<RelationSize>(judge(&m, &t, &args(&[]), 0));
+        let r = reported::<RelationSize>(judge::<RelationSize>(&m, &args(&[]), &t, 0));
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
@@ -562,7 +571,7 @@ mod tests {
             Some(previous),
         );
         let a = args(&["--growth", "1GB", "--growth-critical", "4GB"]);
-        let r = judge(&m, &t, &a, 0);
+        let r = judge::<RelationSize>(&m, &a, &t, 0);
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,

@@ -4,7 +4,7 @@
 //! that counts is the owning column's type as much as the sequence's own
 //! maxvalue, and the warning has to come weeks ahead.
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::checks::forecast::{self, ForecastArgs};
 use crate::forecast::Forecast;
 use crate::judge::worst_first;
@@ -15,7 +15,7 @@ use crate::session::Session;
 use crate::state::StateArgs;
 use crate::units::round_to;
 use crate::words::{count, percent_text};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Sequences;
 
@@ -179,8 +179,6 @@ fn type_bounds(column_type: &str) -> Option<(i128, i128)> {
 }
 
 impl Check for Sequences {
-    const DISPLAY: &'static str = "SEQUENCES";
-    const ABOUT: &'static str = "How much of its range each sequence has used, against the owning column's type or its maxvalue (minvalue when descending), naming table.column and the values left.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent, Unit::Seconds],
         bare: None,
@@ -195,7 +193,7 @@ impl Check for Sequences {
   instead of failing: it is listed apart and not judged. A sequence whose
   value the role may not read makes the result UNKNOWN, naming the grant.
   A duration applies to the time left before a sequence runs out, as a
-  lower bound (-w 75%,30d: -c 90%,7d:). Default: -w 75% -c 90%.
+  lower bound (-w 75%,30d: -c 90%,7d:). Default: {defaults}.
 
 FORECAST
   Each run keeps every sequence's nextval() calls in a history (a state
@@ -206,11 +204,137 @@ FORECAST
   history. perfdata time_left is the least time left, in seconds.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("75%", "90%"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let mut measured = fetch(args, db, ctx)?;
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        let mut measured = measure(args, db, ctx)?;
         forecast_each(&mut measured, args, ctx)?;
-        Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
+        Ok(measured)
+    }
+
+    /// Each readable sequence that does not cycle against `-w`/`-c`, the worst
+    /// first; any sequence whose value the role may not read makes the result
+    /// at least UNKNOWN, naming the grant, so that no share is ever a silent 0%.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let verbose = judging.verbose;
+        let many = m.visit.checked.len() > 1;
+        let mut judged = Vec::new();
+        let mut cycling = Vec::new();
+        let mut unreadable = Vec::new();
+        for (database, sequences) in m.visit.results() {
+            for s in sequences {
+                let label = s.label(database, many);
+                if !s.readable {
+                    unreadable.push((database, s, label));
+                } else if s.cycle {
+                    cycling.push(label);
+                } else {
+                    let usage = s.usage();
+                    let mut measured = vec![(Unit::Percent, usage.percent)];
+                    let left = s.forecast.as_ref().and_then(forecast::seconds_left);
+                    measured.extend(left.map(|l| (Unit::Seconds, l)));
+                    let status = t.status(&measured);
+                    judged.push(Judged {
+                        label,
+                        usage,
+                        forecast: s.forecast,
+                        status,
+                    });
+                }
+            }
+        }
+        judged.sort_by(|a, b| b.usage.percent.total_cmp(&a.usage.percent));
+        worst_first(&mut judged, |j| j.status);
+        // With none judged, the empty maximum still meets the thresholds (an
+        // inverted range may alert on it).
+        let mut status = judged
+            .first()
+            .map_or_else(|| t.status(&[(Unit::Percent, 0.0)]), |j| j.status);
+        let worst_pct = judged.first().map_or(0.0, |j| j.usage.percent);
+
+        // The least time left, absent while every history is too short.
+        let outlook = forecast::least(judged.iter().filter_map(|j| j.forecast.as_ref()));
+        let scope = if many {
+            format!(" in {} databases", m.visit.checked.len())
+        } else {
+            String::new()
+        };
+        let mut summary = match judged.first() {
+            Some(j) => format!(
+                "{}; {} checked{scope}",
+                j.describe(),
+                count(judged.len(), "sequence")
+            ),
+            None => format!("no sequence to check{scope}"),
+        };
+        if !cycling.is_empty() {
+            summary.push_str(&format!(", {} cycling (not judged)", cycling.len()));
+        }
+
+        if let Some((database, first, _)) = unreadable.first() {
+            status = status.worst(Status::Unknown);
+            summary = format!(
+                "{} unreadable by role \"{}\" (e.g. {}): GRANT pg_read_all_data TO \"{}\" (PostgreSQL 14+) or GRANT SELECT ON ALL SEQUENCES IN SCHEMA {} TO \"{}\"; {summary}",
+                count(unreadable.len(), "sequence"),
+                m.role,
+                qualified(database, &first.schema, &first.name, many),
+                m.role,
+                first.schema,
+                m.role
+            );
+        }
+        status = m.visit.floor(status);
+        summary.push_str(&m.visit.unreachable_note());
+
+        let mut perf = vec![
+            PerfData::new("max_used", round_to(worst_pct, 2), Unit::Percent)
+                .thresholds(t)
+                .min(0.0)
+                .max(100.0),
+            PerfData::new("sequences", judged.len() as f64, Unit::Count).min(0.0),
+            PerfData::new(
+                "over_warning",
+                judged.iter().filter(|j| j.status != Status::Ok).count() as f64,
+                Unit::Count,
+            )
+            .min(0.0),
+            PerfData::new("cycling", cycling.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("unreadable", unreadable.len() as f64, Unit::Count).min(0.0),
+        ];
+        if let Some(f) = &outlook {
+            perf.extend(forecast::perf("time_left".into(), f, t));
+        }
+        let mut details = m.visit.unreachable_details();
+        details.extend(
+            unreadable
+                .iter()
+                .map(|(_, _, label)| format!("UNKNOWN {label}: value not readable")),
+        );
+        let shown = judged
+            .iter()
+            .filter(|j| verbose > 0 || j.status != Status::Ok);
+        details.extend(shown.map(|j| format!("{} {}", j.status, j.describe())));
+        if verbose > 0 {
+            details.extend(
+                cycling
+                    .iter()
+                    .map(|label| format!("{label}: cycles, not judged")),
+            );
+            details.extend(judged.iter().filter_map(|j| match &j.forecast {
+                Some(f @ (Forecast::Gathering { .. } | Forecast::NotGrowing { .. })) => Some(
+                    format!("{}: {}", j.label, forecast::describe(f, "runs out", values)),
+                ),
+                _ => None,
+            }));
+        }
+        if let Some(f @ Forecast::Gathering { .. }) = &outlook {
+            details.push(forecast::describe(f, "", |_| String::new()));
+        }
+        details.extend(m.notes.iter().cloned());
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -235,7 +359,7 @@ fn forecast_each(m: &mut Measured, args: &Args, ctx: &Context) -> Result<(), Err
     Ok(())
 }
 
-fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
+fn measure(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Error> {
     let visit = databases::visit(&args.databases, db, &ctx.conn, ctx.timeout, |_, session| {
         let mut role = None;
         let mut sequences = Vec::new();
@@ -316,134 +440,10 @@ impl Judged {
     }
 }
 
-/// Each readable sequence that does not cycle against `-w`/`-c`, the worst
-/// first; any sequence whose value the role may not read makes the result
-/// at least UNKNOWN, naming the grant, so that no share is ever a silent 0%.
-pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
-    let many = m.visit.checked.len() > 1;
-    let mut judged = Vec::new();
-    let mut cycling = Vec::new();
-    let mut unreadable = Vec::new();
-    for (database, sequences) in m.visit.results() {
-        for s in sequences {
-            let label = s.label(database, many);
-            if !s.readable {
-                unreadable.push((database, s, label));
-            } else if s.cycle {
-                cycling.push(label);
-            } else {
-                let usage = s.usage();
-                let mut measured = vec![(Unit::Percent, usage.percent)];
-                let left = s.forecast.as_ref().and_then(forecast::seconds_left);
-                measured.extend(left.map(|l| (Unit::Seconds, l)));
-                let status = t.status(&measured);
-                judged.push(Judged {
-                    label,
-                    usage,
-                    forecast: s.forecast,
-                    status,
-                });
-            }
-        }
-    }
-    judged.sort_by(|a, b| b.usage.percent.total_cmp(&a.usage.percent));
-    worst_first(&mut judged, |j| j.status);
-    // With none judged, the empty maximum still meets the thresholds (an
-    // inverted range may alert on it).
-    let mut status = judged
-        .first()
-        .map_or_else(|| t.status(&[(Unit::Percent, 0.0)]), |j| j.status);
-    let worst_pct = judged.first().map_or(0.0, |j| j.usage.percent);
-
-    // The least time left, absent while every history is too short.
-    let outlook = forecast::least(judged.iter().filter_map(|j| j.forecast.as_ref()));
-    let scope = if many {
-        format!(" in {} databases", m.visit.checked.len())
-    } else {
-        String::new()
-    };
-    let mut summary = match judged.first() {
-        Some(j) => format!(
-            "{}; {} checked{scope}",
-            j.describe(),
-            count(judged.len(), "sequence")
-        ),
-        None => format!("no sequence to check{scope}"),
-    };
-    if !cycling.is_empty() {
-        summary.push_str(&format!(", {} cycling (not judged)", cycling.len()));
-    }
-
-    if let Some((database, first, _)) = unreadable.first() {
-        status = status.worst(Status::Unknown);
-        summary = format!(
-            "{} unreadable by role \"{}\" (e.g. {}): GRANT pg_read_all_data TO \"{}\" (PostgreSQL 14+) or GRANT SELECT ON ALL SEQUENCES IN SCHEMA {} TO \"{}\"; {summary}",
-            count(unreadable.len(), "sequence"),
-            m.role,
-            qualified(database, &first.schema, &first.name, many),
-            m.role,
-            first.schema,
-            m.role
-        );
-    }
-    status = m.visit.floor(status);
-    summary.push_str(&m.visit.unreachable_note());
-
-    let mut perf = vec![
-        PerfData::new("max_used", round_to(worst_pct, 2), Unit::Percent)
-            .thresholds(t)
-            .min(0.0)
-            .max(100.0),
-        PerfData::new("sequences", judged.len() as f64, Unit::Count).min(0.0),
-        PerfData::new(
-            "over_warning",
-            judged.iter().filter(|j| j.status != Status::Ok).count() as f64,
-            Unit::Count,
-        )
-        .min(0.0),
-        PerfData::new("cycling", cycling.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("unreadable", unreadable.len() as f64, Unit::Count).min(0.0),
-    ];
-    if let Some(f) = &outlook {
-        perf.extend(forecast::perf("time_left".into(), f, t));
-    }
-    let mut details = m.visit.unreachable_details();
-    details.extend(
-        unreadable
-            .iter()
-            .map(|(_, _, label)| format!("UNKNOWN {label}: value not readable")),
-    );
-    let shown = judged
-        .iter()
-        .filter(|j| verbose > 0 || j.status != Status::Ok);
-    details.extend(shown.map(|j| format!("{} {}", j.status, j.describe())));
-    if verbose > 0 {
-        details.extend(
-            cycling
-                .iter()
-                .map(|label| format!("{label}: cycles, not judged")),
-        );
-        details.extend(judged.iter().filter_map(|j| match &j.forecast {
-            Some(f @ (Forecast::Gathering { .. } | Forecast::NotGrowing { .. })) => Some(format!(
-                "{}: {}",
-                j.label,
-                forecast::describe(f, "runs out", values)
-            )),
-            _ => None,
-        }));
-    }
-    if let Some(f @ Forecast::Gathering { .. }) = &outlook {
-        details.push(forecast::describe(f, "", |_| String::new()));
-    }
-    details.extend(m.notes.iter().cloned());
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn serial(column_type: &str, last: Option<i64>) -> Sequence {
@@ -478,7 +478,7 @@ mod tests {
         let with = |f: Option<Forecast>| {
             let mut s = serial("integer", Some(1_000_000));
             s.forecast = f;
-            reported::<Sequences>(judge(&measured(vec![s]), &t, 0))
+            reported::<Sequences>(judge::<Sequences>(&measured(vec![s]), &options(&[]), &t, 0))
         };
         let left = |days: f64| Forecast::Left {
             left: days * 86400.0,
@@ -562,7 +562,7 @@ mod tests {
         cycling.owner = None;
         cycling.cycle = true;
         let m = measured(vec![serial("integer", Some(2_000_000_000)), cycling]);
-        let r = reported::<Sequences>(judge(&m, &t, 0));
+        let r = reported::<Sequences>(judge::<Sequences>(&m, &options(&[]), &t, 0));
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,
@@ -586,7 +586,7 @@ mod tests {
         let t = thresholds::<Sequences>(None, None);
         let mut hidden = serial("integer", None);
         hidden.readable = false;
-        let r = judge(&measured(vec![hidden]), &t, 0);
+        let r = judge::<Sequences>(&measured(vec![hidden]), &options(&[]), &t, 0);
         assert_eq!(r.status, Status::Unknown);
         assert!(
             r.summary.starts_with("1 sequence unreadable by role \"monitor\" (e.g. public.orders_id_seq): GRANT pg_read_all_data TO \"monitor\" (PostgreSQL 14+) or GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO \"monitor\"; no sequence to check"),
@@ -596,8 +596,9 @@ mod tests {
         // A critical one stays critical.
         let mut hidden = serial("integer", None);
         hidden.readable = false;
-        let r = judge(
+        let r = judge::<Sequences>(
             &measured(vec![hidden, serial("integer", Some(2_100_000_000))]),
+            &options(&[]),
             &t,
             0,
         );

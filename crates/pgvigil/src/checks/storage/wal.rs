@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::checks::forecast::{self, ForecastArgs};
 use crate::filesystem::{self, Usage};
 use crate::forecast::Forecast;
@@ -16,7 +16,7 @@ use crate::session::Session;
 use crate::state::{Snapshot, StateArgs};
 use crate::units::{pretty_bytes, pretty_duration, round_to};
 use crate::words::{count, percent_text};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Wal;
 
@@ -94,6 +94,8 @@ pub struct Measured {
     pub rates: Rates,
     /// The filesystem holding pg_wal, when this machine is the server's.
     pub filesystem: Option<WalFilesystem>,
+    /// Why pg_wal's filesystem was not measured.
+    pub unmeasured: Option<String>,
     /// When pg_wal's size reaches the budget; None without a history.
     pub to_budget: Option<Forecast>,
     /// Why something was not measured or a history restarted.
@@ -149,8 +151,6 @@ pub struct Slot {
 }
 
 impl Check for Wal {
-    const DISPLAY: &'static str = "WAL";
-    const ABOUT: &'static str = "How much WAL pg_wal holds, against what max_wal_size and wal_keep_size let it hold, WAL written per second, and what holds the rest: the archiver's backlog, the oldest slot, the checkpoint distance.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Percent, Unit::Bytes, Unit::Count, Unit::Seconds],
         bare: Some(Unit::Count),
@@ -166,7 +166,7 @@ impl Check for Wal {
   WAL files. rate=SIZE applies to WAL written per second since the previous
   run (received, on a standby): -w 100%,rate=64MB. A duration applies to
   the time left before pg_wal's filesystem is full, as a lower bound:
-  -w 100%,6h: -c 150%,1h:. Default: -w 100% -c 150%.
+  -w 100%,6h: -c 150%,1h:. Default: {defaults}.
 
 FORECAST
   Each run keeps the bytes used of pg_wal's filesystem and pg_wal's size in
@@ -184,48 +184,173 @@ FORECAST
   growing.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("100%", "150%"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let (mut measured, data_directory, now) = fetch(args, db, ctx)?;
-        measure_filesystem(&mut measured, &data_directory, ctx)?;
+    fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        let (mut measured, data_directory, now) = measure(args, db, ctx)?;
+        match measure_filesystem(&data_directory, ctx) {
+            Ok(fs) => measured.filesystem = Some(fs),
+            Err(why) => measured.unmeasured = Some(why),
+        }
         forecast_both(&mut measured, now, args, ctx)?;
-        Ok(judge(&measured, &ctx.thresholds, ctx.verbose))
+        Ok(measured)
+    }
+
+    /// pg_wal's size against `-w`/`-c` (as a share of the budget, a size or a
+    /// file count), and WAL per second against `rate=`; the long output names
+    /// what holds WAL, largest first.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let verbose = judging.verbose;
+        if let Some(why) = &m.unmeasured {
+            // Only the database host sees pg_wal's filesystem.
+            if t.uses(Unit::Seconds) {
+                return CheckResult::cannot_measure(format!(
+                    "{why}: the time left before pg_wal's filesystem is full is measured on the database host (NRPE, Icinga agent), connecting through the local socket"
+                ));
+            }
+        }
+        let budget = m.settings.budget();
+        let percent = if budget > 0.0 {
+            m.size / budget * 100.0
+        } else {
+            0.0
+        };
+        let rate = match &m.rates.interval {
+            Interval::Measured { seconds, .. } if *seconds > 0.0 => {
+                m.rates.delta("position").map(|d| d / seconds)
+            }
+            _ => None,
+        };
+        let named: Vec<(&str, f64)> = rate.map(|r| ("rate", r)).into_iter().collect();
+        let fs_forecast = m.filesystem.as_ref().and_then(|fs| fs.forecast.as_ref());
+        let mut measured = vec![
+            (Unit::Percent, percent),
+            (Unit::Bytes, m.size),
+            (Unit::Count, m.files as f64),
+        ];
+        measured.extend(
+            fs_forecast
+                .and_then(forecast::seconds_left)
+                .map(|left| (Unit::Seconds, left)),
+        );
+        let status = t.status_labeled(&measured, &named);
+        let held = holders(m);
+        let mut summary = format!(
+            "pg_wal {} in {}, {} of {}{}",
+            pretty_bytes(m.size),
+            count(m.files as usize, "file"),
+            percent_text(percent),
+            m.settings.describe(),
+            forecast::time_left_text(fs_forecast, "its filesystem full", pretty_bytes)
+        );
+        if status != Status::Ok {
+            if let Some((_, what)) = held.first() {
+                summary.push_str(&format!("; most held by {what}"));
+            }
+        }
+        match (&m.rates.interval, rate) {
+            (_, Some(r)) => summary.push_str(&format!(
+                "; {} {} per second {}",
+                if m.in_recovery { "received" } else { "written" },
+                pretty_bytes(r),
+                m.rates.over()
+            )),
+            (Interval::Baseline { why }, None) => summary.push_str(&format!("; rate: {why}")),
+            _ => {}
+        }
+        if m.in_recovery {
+            summary.push_str(" (standby)");
+        }
+
+        let mut perf = vec![
+            PerfData::new("wal_size", m.size.round(), Unit::Bytes)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("wal_files", m.files as f64, Unit::Count)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("wal_used", round_to(percent, 2), Unit::Percent)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("ready", m.ready as f64, Unit::Count).min(0.0),
+            PerfData::new(
+                "slot_retained",
+                m.oldest_slot.as_ref().map_or(0.0, |s| s.retained).round(),
+                Unit::Bytes,
+            )
+            .min(0.0),
+            PerfData::new(
+                "checkpoint_distance",
+                m.checkpoint_distance.round(),
+                Unit::Bytes,
+            )
+            .min(0.0),
+        ];
+        if let Some(r) = rate {
+            perf.push(
+                PerfData::new("wal_rate", round_to(r, 0), Unit::Bytes)
+                    .min(0.0)
+                    .thresholds_of(t, "rate"),
+            );
+        }
+        if let Some(f) = fs_forecast {
+            perf.extend(forecast::perf("time_left".into(), f, t));
+        }
+        if let Some(f) = &m.to_budget {
+            perf.extend(forecast::perf_plain("budget_time_left".into(), f));
+        }
+        let mut details: Vec<String> = if status != Status::Ok || verbose > 0 {
+            held.into_iter().map(|(_, what)| what).collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(fs) = &m.filesystem {
+            details.push(format!(
+                "pg_wal's filesystem {} {} used ({} free of {}){}",
+                fs.mount.display(),
+                percent_text(fs.usage.percent_used()),
+                pretty_bytes(fs.usage.available),
+                pretty_bytes(fs.usage.total),
+                fs.forecast
+                    .as_ref()
+                    .map(|f| format!(": {}", forecast::describe(f, "full", pretty_bytes)))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(f) = &m.to_budget {
+            details.push(format!(
+                "budget ({}): {}",
+                m.settings.describe(),
+                forecast::describe(f, "reached", pretty_bytes)
+            ));
+        }
+        if let Some(why) = &m.unmeasured {
+            details.push(format!("pg_wal's filesystem not measured: {why}"));
+        }
+        details.extend(m.notes.iter().cloned());
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
-/// statvfs of pg_wal, which only the database host can see; elsewhere a
-/// note, or the error when a threshold asks for the time left.
-fn measure_filesystem(m: &mut Measured, data_directory: &str, ctx: &Context) -> Result<(), Error> {
-    let not_here = |why: String| {
-        if ctx.thresholds.uses(Unit::Seconds) {
-            Err(Error::CannotMeasure(format!(
-                "{why}: the time left before pg_wal's filesystem is full is measured on the database host (NRPE, Icinga agent), connecting through the local socket"
-            )))
-        } else {
-            Ok(format!("pg_wal's filesystem not measured: {why}"))
-        }
-    };
+/// statvfs of pg_wal, which only the database host can see; elsewhere why
+/// not.
+fn measure_filesystem(data_directory: &str, ctx: &Context) -> Result<WalFilesystem, String> {
     let hosts = ctx.conn.hosts();
     if let Some(host) = hosts.iter().find(|h| !filesystem::is_local_host(h)) {
-        m.notes
-            .push(not_here(format!("{host} is not this machine"))?);
-        return Ok(());
+        return Err(format!("{host} is not this machine"));
     }
     let wal = PathBuf::from(data_directory).join("pg_wal");
-    match std::fs::canonicalize(&wal).and_then(|path| Ok((filesystem::usage(&path)?, path))) {
-        Ok((usage, path)) => {
-            m.filesystem = Some(WalFilesystem {
-                mount: filesystem::mount_point(&path),
-                usage,
-                forecast: None,
-            })
-        }
-        Err(e) => m.notes.push(not_here(format!(
-            "{} is not visible here ({e})",
-            wal.display()
-        ))?),
-    }
-    Ok(())
+    std::fs::canonicalize(&wal)
+        .and_then(|path| Ok((filesystem::usage(&path)?, path)))
+        .map(|(usage, path)| WalFilesystem {
+            mount: filesystem::mount_point(&path),
+            usage,
+            forecast: None,
+        })
+        .map_err(|e| format!("{} is not visible here ({e})", wal.display()))
 }
 
 /// Adds this run's filesystem usage (on this machine's clock) and pg_wal's
@@ -249,7 +374,7 @@ fn forecast_both(m: &mut Measured, now: f64, args: &Args, ctx: &Context) -> Resu
     Ok(())
 }
 
-fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<(Measured, String, f64), Error> {
+fn measure(args: &Args, db: &mut Session, ctx: &Context) -> Result<(Measured, String, f64), Error> {
     let row = db.query_one(SQL)?;
     let mut snapshot = Snapshot {
         taken_at: get(&row, "now")?,
@@ -291,6 +416,7 @@ fn fetch(args: &Args, db: &mut Session, ctx: &Context) -> Result<(Measured, Stri
         oldest_slot,
         rates,
         filesystem: None,
+        unmeasured: None,
         to_budget: None,
         notes: Vec::new(),
     };
@@ -334,134 +460,10 @@ pub fn holders(m: &Measured) -> Vec<(f64, String)> {
     held
 }
 
-/// pg_wal's size against `-w`/`-c` (as a share of the budget, a size or a
-/// file count), and WAL per second against `rate=`; the long output names
-/// what holds WAL, largest first.
-pub fn judge(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
-    let budget = m.settings.budget();
-    let percent = if budget > 0.0 {
-        m.size / budget * 100.0
-    } else {
-        0.0
-    };
-    let rate = match &m.rates.interval {
-        Interval::Measured { seconds, .. } if *seconds > 0.0 => {
-            m.rates.delta("position").map(|d| d / seconds)
-        }
-        _ => None,
-    };
-    let named: Vec<(&str, f64)> = rate.map(|r| ("rate", r)).into_iter().collect();
-    let fs_forecast = m.filesystem.as_ref().and_then(|fs| fs.forecast.as_ref());
-    let mut measured = vec![
-        (Unit::Percent, percent),
-        (Unit::Bytes, m.size),
-        (Unit::Count, m.files as f64),
-    ];
-    measured.extend(
-        fs_forecast
-            .and_then(forecast::seconds_left)
-            .map(|left| (Unit::Seconds, left)),
-    );
-    let status = t.status_labeled(&measured, &named);
-    let held = holders(m);
-    let mut summary = format!(
-        "pg_wal {} in {}, {} of {}{}",
-        pretty_bytes(m.size),
-        count(m.files as usize, "file"),
-        percent_text(percent),
-        m.settings.describe(),
-        forecast::time_left_text(fs_forecast, "its filesystem full", pretty_bytes)
-    );
-    if status != Status::Ok {
-        if let Some((_, what)) = held.first() {
-            summary.push_str(&format!("; most held by {what}"));
-        }
-    }
-    match (&m.rates.interval, rate) {
-        (_, Some(r)) => summary.push_str(&format!(
-            "; {} {} per second {}",
-            if m.in_recovery { "received" } else { "written" },
-            pretty_bytes(r),
-            m.rates.over()
-        )),
-        (Interval::Baseline { why }, None) => summary.push_str(&format!("; rate: {why}")),
-        _ => {}
-    }
-    if m.in_recovery {
-        summary.push_str(" (standby)");
-    }
-
-    let mut perf = vec![
-        PerfData::new("wal_size", m.size.round(), Unit::Bytes)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("wal_files", m.files as f64, Unit::Count)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("wal_used", round_to(percent, 2), Unit::Percent)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("ready", m.ready as f64, Unit::Count).min(0.0),
-        PerfData::new(
-            "slot_retained",
-            m.oldest_slot.as_ref().map_or(0.0, |s| s.retained).round(),
-            Unit::Bytes,
-        )
-        .min(0.0),
-        PerfData::new(
-            "checkpoint_distance",
-            m.checkpoint_distance.round(),
-            Unit::Bytes,
-        )
-        .min(0.0),
-    ];
-    if let Some(r) = rate {
-        perf.push(
-            PerfData::new("wal_rate", round_to(r, 0), Unit::Bytes)
-                .min(0.0)
-                .thresholds_of(t, "rate"),
-        );
-    }
-    if let Some(f) = fs_forecast {
-        perf.extend(forecast::perf("time_left".into(), f, t));
-    }
-    if let Some(f) = &m.to_budget {
-        perf.extend(forecast::perf_plain("budget_time_left".into(), f));
-    }
-    let mut details: Vec<String> = if status != Status::Ok || verbose > 0 {
-        held.into_iter().map(|(_, what)| what).collect()
-    } else {
-        Vec::new()
-    };
-    if let Some(fs) = &m.filesystem {
-        details.push(format!(
-            "pg_wal's filesystem {} {} used ({} free of {}){}",
-            fs.mount.display(),
-            percent_text(fs.usage.percent_used()),
-            pretty_bytes(fs.usage.available),
-            pretty_bytes(fs.usage.total),
-            fs.forecast
-                .as_ref()
-                .map(|f| format!(": {}", forecast::describe(f, "full", pretty_bytes)))
-                .unwrap_or_default()
-        ));
-    }
-    if let Some(f) = &m.to_budget {
-        details.push(format!(
-            "budget ({}): {}",
-            m.settings.describe(),
-            forecast::describe(f, "reached", pretty_bytes)
-        ));
-    }
-    details.extend(m.notes.iter().cloned());
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 
     const MB: f64 = 1024.0 * 1024.0;
@@ -488,6 +490,7 @@ mod tests {
                 },
             },
             filesystem: None,
+            unmeasured: None,
             to_budget: None,
             notes: Vec::new(),
         }
@@ -517,7 +520,7 @@ mod tests {
             active: false,
             retained: 1100.0 * MB,
         });
-        let r = reported::<Wal>(judge(&m, &t, 0));
+        let r = reported::<Wal>(judge::<Wal>(&m, &options(&[]), &t, 0));
         assert_eq!(r.status, Status::Warning);
         assert_eq!(
             r.summary,
@@ -532,8 +535,14 @@ mod tests {
                 "wal_used=117.19%;100;150;0"
             ]
         );
-        assert_eq!(judge(&measured(1600.0), &t, 0).status, Status::Critical);
-        assert_eq!(judge(&measured(500.0), &t, 0).status, Status::Ok);
+        assert_eq!(
+            judge::<Wal>(&measured(1600.0), &options(&[]), &t, 0).status,
+            Status::Critical
+        );
+        assert_eq!(
+            judge::<Wal>(&measured(500.0), &options(&[]), &t, 0).status,
+            Status::Ok
+        );
     }
 
     #[test]
@@ -552,7 +561,7 @@ mod tests {
             seconds: 300.0,
             previous,
         };
-        let r = judge(&m, &t, 0);
+        let r = judge::<Wal>(&m, &options(&[]), &t, 0);
         assert_eq!(r.status, Status::Warning);
         assert!(
             r.summary.ends_with(
@@ -589,7 +598,7 @@ mod tests {
                 rate: 0.0,
                 span: 3600.0,
             });
-            reported::<Wal>(judge(&m, &t, 0))
+            reported::<Wal>(judge::<Wal>(&m, &options(&[]), &t, 0))
         };
         assert_eq!(with(Some(8.0)).status, Status::Ok);
         let w = with(Some(3.0));

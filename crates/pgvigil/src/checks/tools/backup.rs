@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::check::{Check, Context};
+use crate::check::{Check, Context, Judging};
 use crate::logs::files::glob_match;
 use crate::session::get;
 use crate::session::Session;
@@ -60,8 +60,6 @@ SELECT CASE WHEN pg_is_in_recovery() THEN NULL
 
 impl Check for Backup {
     const INTERVAL: u32 = 3600;
-    const DISPLAY: &'static str = "BACKUP";
-    const ABOUT: &'static str = "Freshness of backups: the newest pg_dump file in a directory (age, and size against the previous one), or a pgBackRest stanza's newest backups (age per type, the archive's last WAL).";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Seconds],
         bare: None,
@@ -71,23 +69,21 @@ impl Check for Backup {
     const HINT: &'static str = "look at the backup job's own log (cron mail, systemd journal, pgbackrest's log-path) and run it by hand as its user; check the target's free space, and that the newest backup restores";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the age of the newest backup (any type for pgBackRest).
-  Default: -w 25h -c 49h (a daily backup, with an hour of slack). No dump, an
+  Default: {defaults} (a daily backup, with an hour of slack). No dump, an
   empty newest dump, or pgBackRest reporting no valid backup is CRITICAL; a
   dump smaller than the one before by more than --max-shrink is WARNING (the
   one before of the same name but for its digits: app-20261207.sql.gz follows
   app-20261206.sql.gz, whatever other databases were dumped between).";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("25h", "49h"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn without_server(args: &Args, ctx: &Context) -> Option<Result<CheckResult, Error>> {
+    fn fetch_local(args: &Args, _ctx: &Context) -> Option<Result<Self::Measured, Error>> {
         let dir = args.dump_dir.as_ref()?;
-        Some(
-            fetch_dumps(dir, &args.pattern)
-                .map(|found| judge_dumps(&found, dir, args, &ctx.thresholds, ctx.verbose)),
-        )
+        Some(fetch_dumps(dir, &args.pattern).map(Measured::Dumps))
     }
 
-    fn run(args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
+    fn fetch(args: &Args, db: &mut Session, _ctx: &Context) -> Result<Self::Measured, Error> {
         let stanza = args.pgbackrest.as_deref().unwrap_or_default();
         // The server's WAL position, then the repository's view.
         let row = db.query_one(WAL_SQL)?;
@@ -97,14 +93,33 @@ impl Check for Backup {
         };
         let info = pgbackrest_info(stanza, args.pgbackrest_config.as_deref())?;
         let repository = read_stanza(&info, SystemTime::now());
-        Ok(judge_pgbackrest(
-            stanza,
-            &repository,
-            &server,
-            args.min_full,
-            &ctx.thresholds,
-        ))
+        Ok(Measured::PgBackRest { repository, server })
     }
+
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let (args, t) = (judging.args, judging.thresholds);
+        match m {
+            Measured::Dumps(found) => {
+                let dir = args.dump_dir.as_deref().unwrap_or(Path::new("."));
+                judge_dumps(found, dir, args, t, judging.verbose)
+            }
+            Measured::PgBackRest { repository, server } => {
+                let stanza = args.pgbackrest.as_deref().unwrap_or_default();
+                judge_pgbackrest(stanza, repository, server, args.min_full, t)
+            }
+        }
+    }
+}
+
+/// The dumps found, or the pgBackRest repository with the server's WAL
+/// position.
+#[derive(Debug, Clone)]
+pub enum Measured {
+    Dumps(Vec<Dump>),
+    PgBackRest {
+        repository: Repository,
+        server: ServerWal,
+    },
 }
 
 /// One dump file.
@@ -164,7 +179,7 @@ fn series(path: &Path) -> String {
 /// The newest dump's age against `-w`/`-c`; none, or an empty newest one,
 /// is CRITICAL; one smaller than the one before of the same series by
 /// more than --max-shrink is at least WARNING.
-pub fn judge_dumps(
+fn judge_dumps(
     found: &[Dump],
     dir: &Path,
     args: &Args,
@@ -384,7 +399,7 @@ pub fn read_stanza(info: &Value, now: SystemTime) -> Repository {
 /// The stanza's verdict: a status other than ok, or no backup, is CRITICAL;
 /// otherwise the freshest backup's age against `-w`/`-c`; the archive's
 /// newest WAL against the server's.
-pub fn judge_pgbackrest(
+fn judge_pgbackrest(
     stanza: &str,
     r: &Repository,
     server: &ServerWal,

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::check::{Check, Context};
-use crate::judge::{worst, worst_first};
+use crate::check::{Check, Context, Judging};
+use crate::judge::Findings;
 use std::path::PathBuf;
 
 use crate::rest::{Client, Failure, Https};
@@ -130,8 +130,6 @@ pub struct Measured {
 }
 
 impl Check for Patroni {
-    const DISPLAY: &'static str = "PATRONI";
-    const ABOUT: &'static str = "A Patroni cluster through its REST API: a leader, healthy replicas on the leader's timeline and their lag, maintenance mode, scheduled switchover or restart, a failover or a member gone since the previous run, the node's role.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Bytes],
         bare: Some(Unit::Count),
@@ -147,18 +145,257 @@ impl Check for Patroni {
   replica not healthy, maintenance mode (pause), a scheduled switchover or
   restart, a new leader or timeline since the previous run (once) and a
   member gone since the previous run (once) are at least WARNING.
-  Default: -w 16MB -c 1:,1GB (no healthy replica is CRITICAL).
+  Default: {defaults} (no healthy replica is CRITICAL).
   Examples: -w 2:,16MB -c 1:,1GB";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> = Some(("16MB", "1:,1GB"));
     type Args = Args;
+    type Measured = Measured;
 
-    fn without_server(args: &Args, ctx: &Context) -> Option<Result<CheckResult, Error>> {
-        Some(measure(args, ctx).map(|m| judge(&m, args.expect, &ctx.thresholds, ctx.verbose)))
+    /// Patroni's REST API answers, never the server: the run does not
+    /// connect.
+    fn fetch_local(args: &Args, ctx: &Context) -> Option<Result<Self::Measured, Error>> {
+        Some(measure(args, ctx))
     }
 
-    fn run(args: &Args, _db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let m = measure(args, ctx)?;
-        Ok(judge(&m, args.expect, &ctx.thresholds, ctx.verbose))
+    fn fetch(args: &Args, _db: &mut Session, ctx: &Context) -> Result<Self::Measured, Error> {
+        measure(args, ctx)
+    }
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let (expect, t, verbose) = (judging.args.expect, judging.thresholds, judging.verbose);
+        let node = match &m.node {
+            Err(Failure(why)) => {
+                return CheckResult::new(
+                    Status::Critical,
+                    format!("Patroni's REST API at {} does not answer: {why}", m.api),
+                )
+            }
+            Ok(node) => node,
+        };
+        let view = match &m.cluster {
+            Err(Failure(why)) => {
+                let unlocked = if node.cluster_unlocked {
+                    ", no leader key in the DCS"
+                } else {
+                    ""
+                };
+                return CheckResult::new(
+                    Status::Critical,
+                    format!(
+                        "Patroni at {} cannot give the cluster (is its DCS reachable?): {why}; this node: {} {}{unlocked}",
+                        m.api,
+                        or_unknown(&node.role),
+                        or_unknown(&node.state)
+                    ),
+                );
+            }
+            Ok(view) => view,
+        };
+        let leaders: Vec<&Member> = view.members.iter().filter(|x| x.leads()).collect();
+        let leader = leaders.first().copied();
+        let mut findings = Findings::new();
+        match leaders.len() {
+            0 => findings.push(Status::Critical, "no leader: the cluster is read-only"),
+            1 => {}
+            n => findings.push(
+                Status::Critical,
+                format!(
+                    "{n} leaders: {}",
+                    leaders
+                        .iter()
+                        .map(|l| l.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        }
+        if let (Some(expected), Some(leads)) = (expect, node_leads(m)) {
+            let is = if leads { "the leader" } else { "a replica" };
+            let wanted = match expected {
+                Expected::Leader => leads,
+                Expected::Replica => !leads,
+            };
+            if !wanted {
+                findings.push(
+                    Status::Critical,
+                    format!(
+                        "this node is {is}, expected {}",
+                        match expected {
+                            Expected::Leader => "the leader",
+                            Expected::Replica => "a replica",
+                        }
+                    ),
+                );
+            }
+        }
+        if view.paused {
+            let since = m
+                .paused_for
+                .filter(|s| *s >= 1.0)
+                .map(|s| format!(" for at least {}", pretty_duration(s)))
+                .unwrap_or_default();
+            findings.push(
+                Status::Warning,
+                format!("maintenance mode (paused){since}: no automatic failover"),
+            );
+        }
+        if let Some((at, from, to)) = &view.scheduled_switchover {
+            let to = if to.is_empty() {
+                String::new()
+            } else {
+                format!(" to {to}")
+            };
+            findings.push(
+                Status::Warning,
+                format!("switchover scheduled at {at} from {from}{to}"),
+            );
+        }
+        for member in &view.members {
+            if let Some(at) = &member.scheduled_restart {
+                findings.push(
+                    Status::Warning,
+                    format!("restart of {} scheduled at {at}", member.name),
+                );
+            }
+        }
+        if let Some(previous) = &m.previous {
+            let now_leader = leader.map(|l| l.name.as_str()).unwrap_or_default();
+            let now_timeline = leader.and_then(|l| l.timeline);
+            if !previous.leader.is_empty()
+                && !now_leader.is_empty()
+                && previous.leader != now_leader
+            {
+                let timelines = match (previous.timeline, now_timeline) {
+                    (Some(a), Some(b)) if a != b => format!(", timeline {a} → {b}"),
+                    _ => String::new(),
+                };
+                findings.push(
+                    Status::Warning,
+                    format!(
+                        "new leader since the previous run: {} → {now_leader}{timelines} (a failover or switchover)",
+                        previous.leader
+                    )
+);
+            } else if let (Some(a), Some(b)) = (previous.timeline, now_timeline) {
+                if a != b {
+                    findings.push(
+                        Status::Warning,
+                        format!("the leader's timeline changed since the previous run: {a} → {b}"),
+                    );
+                }
+            }
+            let current: BTreeSet<&str> = view.members.iter().map(|x| x.name.as_str()).collect();
+            let gone: Vec<&str> = previous
+                .members
+                .iter()
+                .map(String::as_str)
+                .filter(|n| !current.contains(n))
+                .collect();
+            if !gone.is_empty() {
+                findings.push(
+                    Status::Warning,
+                    format!("gone since the previous run: {}", gone.join(", ")),
+                );
+            }
+        }
+        // Replicas, by how they stand.
+        let replicas: Vec<&Member> = view.members.iter().filter(|x| !x.leads()).collect();
+        let mut lines = Vec::new();
+        for r in &replicas {
+            let (state, problems) = judge_replica(r, leader, t);
+            let lag = r.lag.map(pretty_bytes).unwrap_or_else(|| "unknown".into());
+            let timeline = r
+                .timeline
+                .map(|tl| format!(", timeline {tl}"))
+                .unwrap_or_default();
+            let problems = if problems.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", problems.join(", "))
+            };
+            lines.push(format!(
+                "{state} {} ({}, {}{timeline}) lag {lag}{problems}",
+                r.name,
+                r.role,
+                or_unknown(&r.state)
+            ));
+            if state != Status::Ok {
+                findings.push(
+                    state,
+                    format!("replica {} {}{problems}", r.name, or_unknown(&r.state)),
+                );
+            }
+        }
+        let healthy = replicas.iter().filter(|r| is_healthy(r, leader)).count();
+        let count_status = t.status(&[(Unit::Count, healthy as f64)]);
+        if count_status != Status::Ok {
+            findings.push(
+                count_status,
+                format!(
+                    "{} of {} healthy",
+                    healthy,
+                    count(replicas.len(), "replica")
+                ),
+            );
+        }
+        let status = findings.worst();
+        let leader_text = match leader {
+            Some(l) => format!(
+                "leader {}{}",
+                l.name,
+                l.timeline
+                    .map(|tl| format!(" (timeline {tl})"))
+                    .unwrap_or_default()
+            ),
+            None => "no leader".into(),
+        };
+        let max_lag = replicas.iter().filter_map(|r| r.lag).fold(0.0, f64::max);
+        let overview = format!(
+            "{leader_text}, {healthy} of {} streaming, max lag {}",
+            count(replicas.len(), "replica"),
+            pretty_bytes(max_lag)
+        );
+        let problems = findings.alerts();
+        let summary = if problems.is_empty() {
+            overview
+        } else {
+            format!("{}; {overview}", problems.join(", "))
+        };
+        let mut perf = vec![
+            PerfData::new("members", view.members.len() as f64, Unit::Count).min(0.0),
+            PerfData::new("healthy_replicas", healthy as f64, Unit::Count)
+                .thresholds(t)
+                .min(0.0),
+            PerfData::new("paused", if view.paused { 1.0 } else { 0.0 }, Unit::Count)
+                .min(0.0)
+                .max(1.0),
+        ];
+        if let Some(tl) = leader.and_then(|l| l.timeline) {
+            perf.push(PerfData::new("timeline", tl as f64, Unit::Count));
+        }
+        for r in &replicas {
+            if let Some(lag) = r.lag {
+                perf.push(
+                    PerfData::new(format!("{} lag", r.name), lag, Unit::Bytes)
+                        .thresholds(t)
+                        .min(0.0),
+                );
+            }
+        }
+        let details = if status != Status::Ok || verbose > 0 {
+            let version = if node.version.is_empty() {
+                String::new()
+            } else {
+                format!(" (Patroni {})", node.version)
+            };
+            let mut d = vec![format!("asked {}{version}", m.api)];
+            d.extend(lines);
+            d
+        } else {
+            Vec::new()
+        };
+        CheckResult::new(status, summary)
+            .perf(perf)
+            .details(details)
     }
 }
 
@@ -411,257 +648,10 @@ fn node_leads(m: &Measured) -> Option<bool> {
     m.node.as_ref().ok().map(|n| is_leader_role(&n.role))
 }
 
-pub fn judge(m: &Measured, expect: Option<Expected>, t: &Thresholds, verbose: u8) -> CheckResult {
-    let node = match &m.node {
-        Err(Failure(why)) => {
-            return CheckResult::new(
-                Status::Critical,
-                format!("Patroni's REST API at {} does not answer: {why}", m.api),
-            )
-        }
-        Ok(node) => node,
-    };
-    let view = match &m.cluster {
-        Err(Failure(why)) => {
-            let unlocked = if node.cluster_unlocked {
-                ", no leader key in the DCS"
-            } else {
-                ""
-            };
-            return CheckResult::new(
-                Status::Critical,
-                format!(
-                    "Patroni at {} cannot give the cluster (is its DCS reachable?): {why}; this node: {} {}{unlocked}",
-                    m.api,
-                    or_unknown(&node.role),
-                    or_unknown(&node.state)
-                ),
-            );
-        }
-        Ok(view) => view,
-    };
-    let leaders: Vec<&Member> = view.members.iter().filter(|x| x.leads()).collect();
-    let leader = leaders.first().copied();
-    let mut findings: Vec<(Status, String)> = Vec::new();
-    match leaders.len() {
-        0 => findings.push((
-            Status::Critical,
-            "no leader: the cluster is read-only".into(),
-        )),
-        1 => {}
-        n => findings.push((
-            Status::Critical,
-            format!(
-                "{n} leaders: {}",
-                leaders
-                    .iter()
-                    .map(|l| l.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )),
-    }
-    if let (Some(expected), Some(leads)) = (expect, node_leads(m)) {
-        let is = if leads { "the leader" } else { "a replica" };
-        let wanted = match expected {
-            Expected::Leader => leads,
-            Expected::Replica => !leads,
-        };
-        if !wanted {
-            findings.push((
-                Status::Critical,
-                format!(
-                    "this node is {is}, expected {}",
-                    match expected {
-                        Expected::Leader => "the leader",
-                        Expected::Replica => "a replica",
-                    }
-                ),
-            ));
-        }
-    }
-    if view.paused {
-        let since = m
-            .paused_for
-            .filter(|s| *s >= 1.0)
-            .map(|s| format!(" for at least {}", pretty_duration(s)))
-            .unwrap_or_default();
-        findings.push((
-            Status::Warning,
-            format!("maintenance mode (paused){since}: no automatic failover"),
-        ));
-    }
-    if let Some((at, from, to)) = &view.scheduled_switchover {
-        let to = if to.is_empty() {
-            String::new()
-        } else {
-            format!(" to {to}")
-        };
-        findings.push((
-            Status::Warning,
-            format!("switchover scheduled at {at} from {from}{to}"),
-        ));
-    }
-    for member in &view.members {
-        if let Some(at) = &member.scheduled_restart {
-            findings.push((
-                Status::Warning,
-                format!("restart of {} scheduled at {at}", member.name),
-            ));
-        }
-    }
-    if let Some(previous) = &m.previous {
-        let now_leader = leader.map(|l| l.name.as_str()).unwrap_or_default();
-        let now_timeline = leader.and_then(|l| l.timeline);
-        if !previous.leader.is_empty() && !now_leader.is_empty() && previous.leader != now_leader {
-            let timelines = match (previous.timeline, now_timeline) {
-                (Some(a), Some(b)) if a != b => format!(", timeline {a} → {b}"),
-                _ => String::new(),
-            };
-            findings.push((
-                Status::Warning,
-                format!(
-                    "new leader since the previous run: {} → {now_leader}{timelines} (a failover or switchover)",
-                    previous.leader
-                ),
-            ));
-        } else if let (Some(a), Some(b)) = (previous.timeline, now_timeline) {
-            if a != b {
-                findings.push((
-                    Status::Warning,
-                    format!("the leader's timeline changed since the previous run: {a} → {b}"),
-                ));
-            }
-        }
-        let current: BTreeSet<&str> = view.members.iter().map(|x| x.name.as_str()).collect();
-        let gone: Vec<&str> = previous
-            .members
-            .iter()
-            .map(String::as_str)
-            .filter(|n| !current.contains(n))
-            .collect();
-        if !gone.is_empty() {
-            findings.push((
-                Status::Warning,
-                format!("gone since the previous run: {}", gone.join(", ")),
-            ));
-        }
-    }
-    // Replicas, by how they stand.
-    let replicas: Vec<&Member> = view.members.iter().filter(|x| !x.leads()).collect();
-    let mut lines = Vec::new();
-    for r in &replicas {
-        let (state, problems) = judge_replica(r, leader, t);
-        let lag = r.lag.map(pretty_bytes).unwrap_or_else(|| "unknown".into());
-        let timeline = r
-            .timeline
-            .map(|tl| format!(", timeline {tl}"))
-            .unwrap_or_default();
-        let problems = if problems.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", problems.join(", "))
-        };
-        lines.push(format!(
-            "{state} {} ({}, {}{timeline}) lag {lag}{problems}",
-            r.name,
-            r.role,
-            or_unknown(&r.state)
-        ));
-        if state != Status::Ok {
-            findings.push((
-                state,
-                format!("replica {} {}{problems}", r.name, or_unknown(&r.state)),
-            ));
-        }
-    }
-    let healthy = replicas.iter().filter(|r| is_healthy(r, leader)).count();
-    let count_status = t.status(&[(Unit::Count, healthy as f64)]);
-    if count_status != Status::Ok {
-        findings.push((
-            count_status,
-            format!(
-                "{} of {} healthy",
-                healthy,
-                count(replicas.len(), "replica")
-            ),
-        ));
-    }
-    let status = worst(findings.iter().map(|(s, _)| *s));
-    // Worst first, in the order found.
-    worst_first(&mut findings, |(s, _)| *s);
-    let leader_text = match leader {
-        Some(l) => format!(
-            "leader {}{}",
-            l.name,
-            l.timeline
-                .map(|tl| format!(" (timeline {tl})"))
-                .unwrap_or_default()
-        ),
-        None => "no leader".into(),
-    };
-    let max_lag = replicas.iter().filter_map(|r| r.lag).fold(0.0, f64::max);
-    let overview = format!(
-        "{leader_text}, {healthy} of {} streaming, max lag {}",
-        count(replicas.len(), "replica"),
-        pretty_bytes(max_lag)
-    );
-    let summary = match findings
-        .iter()
-        .filter(|(s, _)| *s != Status::Ok)
-        .collect::<Vec<_>>()
-    {
-        problems if problems.is_empty() => overview,
-        problems => format!(
-            "{}; {overview}",
-            problems
-                .iter()
-                .map(|(_, text)| text.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut perf = vec![
-        PerfData::new("members", view.members.len() as f64, Unit::Count).min(0.0),
-        PerfData::new("healthy_replicas", healthy as f64, Unit::Count)
-            .thresholds(t)
-            .min(0.0),
-        PerfData::new("paused", if view.paused { 1.0 } else { 0.0 }, Unit::Count)
-            .min(0.0)
-            .max(1.0),
-    ];
-    if let Some(tl) = leader.and_then(|l| l.timeline) {
-        perf.push(PerfData::new("timeline", tl as f64, Unit::Count));
-    }
-    for r in &replicas {
-        if let Some(lag) = r.lag {
-            perf.push(
-                PerfData::new(format!("{} lag", r.name), lag, Unit::Bytes)
-                    .thresholds(t)
-                    .min(0.0),
-            );
-        }
-    }
-    let details = if status != Status::Ok || verbose > 0 {
-        let version = if node.version.is_empty() {
-            String::new()
-        } else {
-            format!(" (Patroni {})", node.version)
-        };
-        let mut d = vec![format!("asked {}{version}", m.api)];
-        d.extend(lines);
-        d
-    } else {
-        Vec::new()
-    };
-    CheckResult::new(status, summary)
-        .perf(perf)
-        .details(details)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn member(name: &str, role: &str, timeline: i64, lag: Option<f64>) -> Member {
@@ -703,7 +693,14 @@ mod tests {
     }
 
     fn run(m: &Measured, expect: Option<Expected>) -> CheckResult {
-        reported::<Patroni>(judge(m, expect, &thresholds::<Patroni>(None, None), 0))
+        let mut args: Args = options(&[]);
+        args.expect = expect;
+        reported::<Patroni>(judge::<Patroni>(
+            m,
+            &args,
+            &thresholds::<Patroni>(None, None),
+            0,
+        ))
     }
 
     #[test]

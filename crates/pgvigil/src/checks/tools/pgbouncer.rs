@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use crate::check::{Check, Context};
-use crate::judge::worst_first;
+use crate::check::{Check, Context, Judging};
+use crate::judge::Findings;
 use crate::session::Session;
 use crate::session::TextRow;
 use crate::units::pretty_duration;
 use crate::words::{percent_text, plural};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Pgbouncer;
 
@@ -39,8 +39,6 @@ pub struct Pool {
 }
 
 impl Check for Pgbouncer {
-    const DISPLAY: &'static str = "PGBOUNCER";
-    const ABOUT: &'static str = "PgBouncer's pools from its admin console (database pgbouncer, as a stats_users role; usually -p 6432): clients waiting and the longest wait per pool, server connections against pool_size, clients against max_client_conn.";
     const UNITS: UnitSpec = UnitSpec {
         accepted: &[Unit::Count, Unit::Seconds, Unit::Percent],
         bare: Some(Unit::Count),
@@ -52,17 +50,105 @@ impl Check for Pgbouncer {
   -w/-c apply to each pool: a count to its clients waiting for a server
   connection (cl_waiting), a duration to its longest wait (maxwait); a
   percentage to all clients against max_client_conn.
-  Default: -w 5,10s,80% -c 20,1min,95%.
+  Default: {defaults}.
   The check connects to the console database pgbouncer, whatever -d says, as a
   role listed in stats_users.";
     const DEFAULT_THRESHOLDS: Option<(&'static str, &'static str)> =
         Some(("5,10s,80%", "20,1min,95%"));
     const CONSOLE: Option<&'static str> = Some("pgbouncer");
     type Args = Args;
+    type Measured = Measured;
 
-    fn run(_args: &Args, db: &mut Session, ctx: &Context) -> Result<CheckResult, Error> {
-        let measured = fetch(db)?;
-        Ok(judge(&measured, &ctx.thresholds))
+    fn fetch(_args: &Args, db: &mut Session, _ctx: &Context) -> Result<Self::Measured, Error> {
+        measure(db)
+    }
+
+    /// Each pool's clients waiting (a count) and longest wait (a duration),
+    /// and all clients against max_client_conn (a percentage), against
+    /// `-w`/`-c`; the pools in trouble first.
+    fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
+        let t = judging.thresholds;
+        let (measured, clients, max_clients) = (&m.pools, m.clients, m.max_clients);
+        let clients_pct = if max_clients > 0.0 {
+            clients * 100.0 / max_clients
+        } else {
+            100.0
+        };
+        let judged: Vec<Status> = measured
+            .iter()
+            .map(|p| t.status(&[(Unit::Count, p.waiting), (Unit::Seconds, p.maxwait)]))
+            .collect();
+        let status = judged
+            .iter()
+            .copied()
+            .fold(t.status(&[(Unit::Percent, clients_pct)]), Status::worst);
+
+        let describe = |p: &Pool| {
+            let size = p.pool_size.map_or(String::new(), |s| format!(" of {s}"));
+            format!(
+                "{}: {} waiting (longest {}), {} active; {}{size} server connections",
+                p.name,
+                p.waiting,
+                pretty_duration(p.maxwait),
+                p.active,
+                p.servers
+            )
+        };
+        let mut pools = Findings::new();
+        pools.extend(measured.iter().zip(&judged).map(|(p, s)| (*s, describe(p))));
+        let alerts = pools.alerts();
+        let waiting = measured.iter().map(|p| p.waiting).fold(0.0, |a, b| a + b);
+        let longest = measured.iter().map(|p| p.maxwait).fold(0.0, f64::max);
+        let totals = format!(
+            "{clients} of {max_clients} client connections ({})",
+            percent_text(clients_pct)
+        );
+        let summary = if alerts.is_empty() {
+            format!(
+                "{} pool{}, {waiting} clients waiting (longest {}); {totals}",
+                measured.len(),
+                plural(measured.len() as i64),
+                pretty_duration(longest)
+            )
+        } else {
+            format!("{}; {totals}", alerts.join("; "))
+        };
+        let details = measured
+            .iter()
+            .zip(&judged)
+            .map(|(p, s)| format!("{s} {}", describe(p)));
+        let mut perfdata = vec![
+            PerfData::new("clients", clients, Unit::Count)
+                .min(0.0)
+                .max(max_clients),
+            PerfData::new("clients_pct", percent(clients_pct), Unit::Percent)
+                .thresholds(t)
+                .min(0.0)
+                .max(100.0),
+            PerfData::new("waiting", waiting, Unit::Count).min(0.0),
+            PerfData::new("maxwait", longest, Unit::Seconds).min(0.0),
+        ];
+        for p in measured {
+            perfdata.push(
+                PerfData::new(format!("{} waiting", p.name), p.waiting, Unit::Count)
+                    .thresholds(t)
+                    .min(0.0),
+            );
+            perfdata.push(
+                PerfData::new(format!("{} maxwait", p.name), p.maxwait, Unit::Seconds)
+                    .thresholds(t)
+                    .min(0.0),
+            );
+            let mut servers =
+                PerfData::new(format!("{} servers", p.name), p.servers, Unit::Count).min(0.0);
+            if let Some(size) = p.pool_size {
+                servers = servers.max(size);
+            }
+            perfdata.push(servers);
+        }
+        CheckResult::new(status, summary)
+            .perf(perfdata)
+            .details(details)
     }
 }
 
@@ -75,7 +161,7 @@ pub struct Console {
     pub lists: Vec<TextRow>,
 }
 
-fn fetch(db: &mut Session) -> Result<Measured, Error> {
+fn measure(db: &mut Session) -> Result<Measured, Error> {
     // The console answers one SHOW at a time.
     let console = Console {
         pools: db.simple_query("SHOW POOLS")?,
@@ -141,98 +227,6 @@ pub fn read_console(console: &Console) -> Result<Measured, Error> {
     })
 }
 
-/// Each pool's clients waiting (a count) and longest wait (a duration),
-/// and all clients against max_client_conn (a percentage), against
-/// `-w`/`-c`; the pools in trouble first.
-pub fn judge(m: &Measured, t: &Thresholds) -> CheckResult {
-    let (measured, clients, max_clients) = (&m.pools, m.clients, m.max_clients);
-    let clients_pct = if max_clients > 0.0 {
-        clients * 100.0 / max_clients
-    } else {
-        100.0
-    };
-    let judged: Vec<Status> = measured
-        .iter()
-        .map(|p| t.status(&[(Unit::Count, p.waiting), (Unit::Seconds, p.maxwait)]))
-        .collect();
-    let status = judged
-        .iter()
-        .copied()
-        .fold(t.status(&[(Unit::Percent, clients_pct)]), Status::worst);
-
-    let describe = |p: &Pool| {
-        let size = p.pool_size.map_or(String::new(), |s| format!(" of {s}"));
-        format!(
-            "{}: {} waiting (longest {}), {} active; {}{size} server connections",
-            p.name,
-            p.waiting,
-            pretty_duration(p.maxwait),
-            p.active,
-            p.servers
-        )
-    };
-    let mut alerts: Vec<(Status, String)> = measured
-        .iter()
-        .zip(&judged)
-        .filter(|(_, s)| **s != Status::Ok)
-        .map(|(p, s)| (*s, describe(p)))
-        .collect();
-    worst_first(&mut alerts, |(s, _)| *s);
-    let waiting = measured.iter().map(|p| p.waiting).fold(0.0, |a, b| a + b);
-    let longest = measured.iter().map(|p| p.maxwait).fold(0.0, f64::max);
-    let totals = format!(
-        "{clients} of {max_clients} client connections ({})",
-        percent_text(clients_pct)
-    );
-    let summary = if alerts.is_empty() {
-        format!(
-            "{} pool{}, {waiting} clients waiting (longest {}); {totals}",
-            measured.len(),
-            plural(measured.len() as i64),
-            pretty_duration(longest)
-        )
-    } else {
-        let shown: Vec<&str> = alerts.iter().map(|(_, line)| line.as_str()).collect();
-        format!("{}; {totals}", shown.join("; "))
-    };
-    let details = measured
-        .iter()
-        .zip(&judged)
-        .map(|(p, s)| format!("{s} {}", describe(p)));
-    let mut perfdata = vec![
-        PerfData::new("clients", clients, Unit::Count)
-            .min(0.0)
-            .max(max_clients),
-        PerfData::new("clients_pct", percent(clients_pct), Unit::Percent)
-            .thresholds(t)
-            .min(0.0)
-            .max(100.0),
-        PerfData::new("waiting", waiting, Unit::Count).min(0.0),
-        PerfData::new("maxwait", longest, Unit::Seconds).min(0.0),
-    ];
-    for p in measured {
-        perfdata.push(
-            PerfData::new(format!("{} waiting", p.name), p.waiting, Unit::Count)
-                .thresholds(t)
-                .min(0.0),
-        );
-        perfdata.push(
-            PerfData::new(format!("{} maxwait", p.name), p.maxwait, Unit::Seconds)
-                .thresholds(t)
-                .min(0.0),
-        );
-        let mut servers =
-            PerfData::new(format!("{} servers", p.name), p.servers, Unit::Count).min(0.0);
-        if let Some(size) = p.pool_size {
-            servers = servers.max(size);
-        }
-        perfdata.push(servers);
-    }
-    CheckResult::new(status, summary)
-        .perf(perfdata)
-        .details(details)
-}
-
 fn text(row: &TextRow, column: &str) -> Result<String, Error> {
     Ok(row.text(column)?.unwrap_or_default().to_string())
 }
@@ -244,6 +238,7 @@ fn percent(value: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 
     fn pool(name: &str, waiting: f64, maxwait: f64) -> Pool {
@@ -269,9 +264,11 @@ mod tests {
     fn default_thresholds_per_pool_and_for_all_clients() {
         let t = thresholds::<Pgbouncer>(None, None);
         let at = |waiting: f64, maxwait: f64, clients: f64| {
-            judge(
+            judge::<Pgbouncer>(
                 &measured(vec![pool("app/app", waiting, maxwait)], clients),
+                &options(&[]),
                 &t,
+                0,
             )
             .status
         };
@@ -295,7 +292,7 @@ mod tests {
             ],
             40.0,
         );
-        let r = reported::<Pgbouncer>(judge(&m, &t));
+        let r = reported::<Pgbouncer>(judge::<Pgbouncer>(&m, &options(&[]), &t, 0));
         assert_eq!(r.status, Status::Critical);
         assert_eq!(
             r.summary,
@@ -312,7 +309,12 @@ mod tests {
     #[test]
     fn quiet_pools_and_no_pool() {
         let t = thresholds::<Pgbouncer>(None, None);
-        let r = judge(&measured(vec![pool("a/app", 1.0, 0.25)], 3.0), &t);
+        let r = judge::<Pgbouncer>(
+            &measured(vec![pool("a/app", 1.0, 0.25)], 3.0),
+            &options(&[]),
+            &t,
+            0,
+        );
         assert_eq!(
             r.summary,
             "1 pool, 1 clients waiting (longest 250 ms); 3 of 100 client connections (3%)"
@@ -331,6 +333,9 @@ mod tests {
             ..Measured::default()
         };
         // A console that allows no client at all is full.
-        assert_eq!(judge(&none, &t).status, Status::Critical);
+        assert_eq!(
+            judge::<Pgbouncer>(&none, &options(&[]), &t, 0).status,
+            Status::Critical
+        );
     }
 }
