@@ -1,6 +1,7 @@
 //! The Icinga2 CheckCommands and Nagios commands in packaging/ against the
-//! plugins themselves: one command per program of the registry, every option they
-//! pass accepted by that binary's --help, every option of the binary offered.
+//! plugins themselves: the binary's own rendering of them, byte for byte; one
+//! command per program of the registry, every option they pass accepted by
+//! that binary's --help, every option of the binary offered.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -111,6 +112,30 @@ fn all_arguments(commands: &BTreeMap<String, CheckCommand>, name: &str) -> BTree
         all.extend(all_arguments(commands, import));
     }
     all
+}
+
+/// What `pgvigil FLAG` prints, as the packaged file holds it.
+fn generated(flag: &str) -> String {
+    let out = std::process::Command::new(harness::plugin::pgvigil())
+        .arg(flag)
+        .output()
+        .expect("pgvigil runs");
+    assert!(out.status.success(), "pgvigil {flag}");
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+#[test]
+fn the_packaged_commands_are_the_generators_output() {
+    for (flag, path) in [
+        ("--icinga2-commands", "packaging/icinga2/pgvigil.conf"),
+        ("--nagios-commands", "packaging/nagios/pgvigil.cfg"),
+    ] {
+        assert!(
+            generated(flag) == repo_file(path),
+            "{path} is not what `pgvigil {flag}` prints: regenerate it with \
+             `cargo run -q -p pgvigil-plugins -- {flag} > {path}`"
+        );
+    }
 }
 
 #[test]

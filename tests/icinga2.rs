@@ -239,7 +239,7 @@ const CASES: &[Case] = &[
     Case {
         service: "settings",
         command: "pgvigil_settings",
-        vars: &[("pgvigil_settings_changed", "true")],
+        vars: &[("pgvigil_changed", "true")],
         state: "CRITICAL",
     },
     Case {
@@ -253,10 +253,7 @@ const CASES: &[Case] = &[
         service: "health-warning",
         command: "pgvigil_health",
         vars: &[
-            (
-                "pgvigil_health_checks",
-                "alive;connections -w 0;locks -w 5 -c 20",
-            ),
+            ("pgvigil_check", "alive;connections -w 0;locks -w 5 -c 20"),
             (
                 "pgvigil_runbook_url",
                 "https://wiki.example.com/{check}/{state}",
@@ -291,7 +288,7 @@ const CASES: &[Case] = &[
 /// What a variable's value looks like in the configuration; the health
 /// checks, `;`-separated here, are an array of strings.
 fn literal(var: &str, value: &str) -> String {
-    if var == "pgvigil_health_checks" {
+    if var == "pgvigil_check" {
         let items: Vec<String> = value.split(';').map(|c| format!("{c:?}")).collect();
         format!("[ {} ]", items.join(", "))
     } else if value == "true" || value == "false" {
@@ -318,7 +315,7 @@ fn by_hand(case: &Case, cluster: &Cluster, password: &str) -> harness::PluginOut
     ])
     .env("PGPASSWORD", password);
     for (var, value) in case.vars {
-        if *var == "pgvigil_health_checks" {
+        if *var == "pgvigil_check" {
             for check in value.split(';') {
                 run.args(&["--check", check]);
             }
@@ -335,7 +332,7 @@ fn by_hand(case: &Case, cluster: &Cluster, password: &str) -> harness::PluginOut
             "pgvigil_require_checksums" => "--require-checksums",
             "pgvigil_log" => "--log",
             "pgvigil_runbook_url" => "--runbook-url",
-            "pgvigil_settings_changed" => "--changed",
+            "pgvigil_changed" => "--changed",
             other => panic!("no flag for {other}"),
         };
         run.arg(flag);

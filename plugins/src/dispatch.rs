@@ -16,6 +16,8 @@ usage: pgvigil CHECK [OPTIONS]     run a check (or check_pg_CHECK, a link to pgv
                                    write shell completions for every program into DIR
        pgvigil --director-basket   print the Icinga Director basket: every check's command,
                                    data fields and service template (JSON)
+       pgvigil --icinga2-commands  print the Icinga2 CheckCommands and EventCommands
+       pgvigil --nagios-commands   print the Nagios command definitions
        pgvigil setup-check [-H HOST -p PORT -U USER -d DB]
                                    can this role do every check's full job? the SQL for each gap
        pgvigil --version";
@@ -71,8 +73,11 @@ pub fn main(mut args: Vec<OsString>) -> ! {
         },
         Some("--director-basket") => exit(
             0,
-            &serde_json::to_string_pretty(&crate::director::basket()).unwrap_or_default(),
+            &serde_json::to_string_pretty(&crate::daemons::director::basket()).unwrap_or_default(),
         ),
+        // What the packages install; a test holds packaging/ to it.
+        Some("--icinga2-commands") => exit(0, crate::daemons::icinga2::commands().trim_end()),
+        Some("--nagios-commands") => exit(0, crate::daemons::nagios::commands().trim_end()),
         Some("setup-check") => {
             args.remove(0);
             pgvigil::setup_check::main(args)

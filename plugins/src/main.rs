@@ -3,7 +3,7 @@
 //! `pgvigil locks …` it runs it too.
 
 mod completions;
-mod director;
+mod daemons;
 mod dispatch;
 mod links;
 

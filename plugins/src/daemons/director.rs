@@ -7,89 +7,19 @@
 //! Names stay apart from the Icinga2 conf's (`pgvigil_locks` there,
 //! `check_pg_locks` here), so a Director deploying beside
 //! `include <plugins-contrib>` defines nothing twice; the variables are the
-//! same (`pgvigil_warning`, …), so hosts read alike either way. The Director
+//! same (`pgvigil_warning`, …, by the rule in `daemons`), so hosts read
+//! alike either way. The Director
 //! has no `env` for commands: the password comes from `--password-file` or
 //! the icinga user's ~/.pgpass, never from the command line.
 
 use std::collections::BTreeMap;
 
-use clap::{Arg, ArgAction};
 use pgvigil::registry::{self, Entry};
 use serde_json::{json, Map, Value};
 
-/// Options a daemon's check has no use for: the Director reads Nagios text.
-const LEFT_OUT: &[&str] = &["help", "version", "format"];
+use super::{params, Kind};
 
 const DATATYPE: &str = "Icinga\\Module\\Director\\DataType\\DataType";
-
-/// How an option reaches the command line.
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Kind {
-    /// `-v` when the variable is true.
-    Flag,
-    /// `--node a --node b` from an array.
-    List,
-    /// `-w 80%`.
-    Value,
-}
-
-/// One option of one check, as the Director sees it.
-struct Param {
-    /// The key on the command line: the short spelling when there is one,
-    /// as the Icinga2 conf writes it.
-    key: String,
-    varname: String,
-    caption: String,
-    help: String,
-    kind: Kind,
-}
-
-fn kind(arg: &Arg) -> Kind {
-    match arg.get_action() {
-        ArgAction::SetTrue | ArgAction::Count => Kind::Flag,
-        ArgAction::Append => Kind::List,
-        _ => Kind::Value,
-    }
-}
-
-/// `--password-file` → `pgvigil_password_file`, caption "Password file".
-fn option(arg: &Arg) -> Option<Param> {
-    let long = arg.get_long()?;
-    if LEFT_OUT.contains(&long) {
-        return None;
-    }
-    let key = match arg.get_short() {
-        Some(short) => format!("-{short}"),
-        None => format!("--{long}"),
-    };
-    let mut caption = long.replace('-', " ");
-    caption[..1].make_ascii_uppercase();
-    let mut help = arg
-        .get_help()
-        .map(|h| h.to_string())
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    let defaults: Vec<String> = arg
-        .get_default_values()
-        .iter()
-        .map(|d| d.to_string_lossy().into_owned())
-        .collect();
-    if !defaults.is_empty() && !arg.is_hide_default_value_set() {
-        help = format!("{help} [default: {}]", defaults.join(", "));
-    }
-    if long == "host" {
-        help = format!("{help}; here the host's address unless set, and not passed with a service");
-    }
-    Some(Param {
-        key,
-        varname: format!("pgvigil_{}", long.replace('-', "_")),
-        caption,
-        help,
-        kind: kind(arg),
-    })
-}
 
 /// A data field: its caption, each distinct help with the checks giving
 /// it, and its kind.
@@ -112,13 +42,6 @@ impl Field {
                 .join("; "),
         }
     }
-}
-
-fn params(entry: &Entry) -> Vec<Param> {
-    (entry.command)()
-        .get_arguments()
-        .filter_map(option)
-        .collect()
 }
 
 /// The service template's name: `pgvigil-replication-lag`.
