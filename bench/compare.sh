@@ -5,9 +5,9 @@
 # and spread of wall time, CPU (user+sys, children included) and peak RSS, and
 # then, with log_connections and log_statement=all on, the connections and
 # statements each run costs the server. Twice: on an empty cluster, then with
-# 10,000 tables and 500 idle sessions. Prints Markdown; keeps the latest
-# Markdown and JSON in bench/results/compare.{md,json} (a BENCH_CHECKS run in
-# compare-<checks>.{md,json}); git keeps the history. Then, without
+# 10,000 tables and 500 idle sessions. Prints Markdown; keeps the figures in
+# bench/results/compare.json and the whole report in compare.md, a
+# BENCH_CHECKS run replacing those checks' rows alone; git keeps the history. Then, without
 # BENCH_CHECKS, the two scales one throwaway cluster cannot hold, each built
 # once and cached (bench/databases.sh: 1,000 databases; bench/relations.sh:
 # one database of 100,000 relations), BENCH_SCALE_RUNS runs each (default 3).
@@ -70,14 +70,12 @@ make_tables="printf '%s\n' \"SELECT format('CREATE TABLE bench_t%s (id int PRIMA
 # last_analyze, database_size, the ratios) die after its first three
 # statements, exit 2, and look fast.
 mkdir -p bench/results
-stamp=compare${BENCH_CHECKS:+-${BENCH_CHECKS//,/-}}
-echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), $runs runs per tool and check" |
-  tee "bench/results/$stamp.md"
+echo "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}'), $runs runs per tool and check"
 python3 bench/measure.py --server-version "$("$pgbin/postgres" --version | awk '{print $3}')" --base "$base" --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \
   --bin "$PWD/target/release" --status-file "$base/pgactivity.status" --runs "$runs" \
-  --json "bench/results/$stamp.json" --make-tables "$make_tables" \
+  --json bench/results/compare.json --markdown bench/results/compare.md --make-tables "$make_tables" \
   --logging-on "$(logging on all)" --logging-off "$(logging off none)" ${BENCH_CHECKS:+--checks "$BENCH_CHECKS"} \
-  "${patroni_args[@]}" | tee -a "bench/results/$stamp.md"
+  "${patroni_args[@]}"
 
 if [ -z "${BENCH_CHECKS:-}" ]; then
   cleanup_cluster

@@ -3,7 +3,10 @@
 measures, per run: wall time, CPU time (user+sys, the check's own children
 included, through wait4) and peak RSS, with pgvigil-bench-run; then, with log_connections and
 log_statement=all switched on, the connections and statements each run costs
-the server. Writes a Markdown table to stdout and the figures as JSON.
+the server. The figures go into one JSON file, each check's row replacing
+the one an earlier run left (a run of some checks updates theirs alone), and
+the whole table is written again as Markdown: one file per benchmark, under a
+stable name; git keeps what they said before.
 
 Called by bench/compare.sh, which starts the throwaway cluster."""
 
@@ -343,6 +346,22 @@ def commands(a):
                                "-c", "1:", "--max-lag", "1GB"], {}),
             "check_pgsql": (floor, {}),
         }
+    # Every other check `pgvigil --list` names, by the example the registry
+    # gives it, beside the floor: a new check is measured with no line here.
+    if b:
+        measured = {argv[0].rsplit("/", 1)[-1] for row in rows.values() for argv, _ in [row["pgvigil"]]}
+        listing = subprocess.run([f"{b}/pgvigil", "--list"], capture_output=True, text=True, check=True)
+        for plugin in (line.split()[0] for line in listing.stdout.splitlines()):
+            # Handlers act on a state change; they are not checks to time.
+            if not plugin.startswith("check_pg_") or plugin in measured:
+                continue
+            example = subprocess.run([f"{b}/pgvigil", "--example", plugin], capture_output=True,
+                                     text=True, check=True).stdout.split(None, 1)
+            options = shlex.split(example[1]) if len(example) > 1 else []
+            rows[plugin.removeprefix("check_pg_")] = {
+                "pgvigil": ([f"{b}/{plugin}", *ours, *options], STATE),
+                "check_pgsql": (floor, {}),
+            }
     return rows
 
 
@@ -464,11 +483,63 @@ MAINTENANCE = {"wraparound", "last_vacuum", "last_analyze", "table_bloat", "btre
                "relation_size", "relation_size_estimate"}
 
 
+def order():
+    """The checks in the order commands() gives them."""
+    from types import SimpleNamespace
+    dummy = SimpleNamespace(base="", bin="", port=0, standby_port=0, bouncer_port=0,
+                            status_file="", patroni_api="api", check_patroni="", server_version="")
+    return list(commands(dummy))
+
+
+def merge(path, report, cmds):
+    """The report at path with this run's checks put in (or replaced)."""
+    try:
+        with open(path) as f:
+            merged = json.load(f)
+    except FileNotFoundError:
+        merged = {"scenarios": {}, "checks": {}}
+    merged.setdefault("checks", {})
+    merged["machine"] = report["machine"]
+    for name, scenario in report["scenarios"].items():
+        into = merged["scenarios"].setdefault(name, {"label": scenario["label"], "timing": {}, "server": {}})
+        into["label"] = scenario["label"]
+        for part in ("timing", "server"):
+            into[part].update(scenario[part])
+    for check in cmds:
+        merged["checks"][check] = {
+            "date": report["machine"]["date"], "runs": report["runs"],
+            "server_version": report["server_version"],
+            # The checks run with --all-databases visit postgres and app.
+            "visited": 2 if "--all-databases" in cmds[check]["pgvigil"][0] else 1,
+        }
+    return merged
+
+
+def render(merged):
+    """The whole report as Markdown."""
+    known = order()
+    rank = {c: i for i, c in enumerate(known)}
+    m = merged["machine"]
+    lines = [f"Machine: {m['cores']} cores, {m['memory_gib']} GiB. Each check's last run "
+             "(date, PostgreSQL release, runs per tool) is in the last table.", ""]
+    for scenario in merged["scenarios"].values():
+        def ordered(d):
+            return dict(sorted(d.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+        results, costs = ordered(scenario["timing"]), ordered(scenario["server"])
+        lines += [f"### {scenario['label']}", "", table(results, costs), "", "Targets:", "",
+                  targets(results, costs, merged["checks"]), ""]
+    lines += ["### When each check was measured", "", "| check | date | PostgreSQL | runs per tool |",
+              "|---|---|---|---|"]
+    for check, c in sorted(merged["checks"].items(), key=lambda kv: rank.get(kv[0], len(rank))):
+        lines.append(f"| {check} | {c['date']} | {c['server_version']} | {c['runs']} |")
+    return "\n".join(lines) + "\n"
+
+
 def mark(ok):
     return "✓" if ok else "✗"
 
 
-def targets(results, costs, cmds):
+def targets(results, costs, checks):
     """The targets the project set itself, one line per check."""
     lines = ["| check | pgvigil / check_pgsql (≤ 1.2) | check_postgres / pgvigil (≥ 16) | CPU ms (≤ 5) | connections (= 1) |",
              "|---|---|---|---|---|"]
@@ -509,8 +580,7 @@ def targets(results, costs, cmds):
         limit = 1000 if "bloat" in check else 250
         conns = costs[check]["pgvigil"]["connections"]
         cpu = tools["pgvigil"]["cpu_ms"]["median"]
-        # The checks run with --all-databases visit postgres and app.
-        visited = 2 if "--all-databases" in cmds[check]["pgvigil"][0] else 1
+        visited = checks[check]["visited"]
         lines.append(
             f"| {check} | {ratios[0]} | {ratios[1]} | {server:.1f} {mark(server < limit)} | {cpu:.1f} | "
             f"{conns:g} for {visited} {mark(conns == visited)} |"
@@ -548,13 +618,14 @@ def main():
     p.add_argument("--server-version", required=True, help="the server's release, e.g. 15.18")
     p.add_argument("--patroni-api", default="", help="a Patroni node's REST API, for the patroni row")
     p.add_argument("--check-patroni", default="", help="dalibo's check_patroni, for the patroni row")
+    p.add_argument("--markdown", required=True, help="the Markdown report, rewritten whole")
     a = p.parse_args()
     global RUNNER
     RUNNER = os.path.join(a.bin, "pgvigil-bench-run")
     cmds = commands(a)
     if a.checks:
         cmds = {k: v for k, v in cmds.items() if k in a.checks.split(",")}
-    report = {"machine": machine(), "runs": a.runs, "scenarios": {}}
+    report = {"machine": machine(), "runs": a.runs, "server_version": a.server_version, "scenarios": {}}
     idle = []
     for scenario in ("empty", "scale"):
         if scenario == "scale":
@@ -567,12 +638,15 @@ def main():
         costs = server_cost(a, cmds)
         subprocess.run(a.logging_off, shell=True, check=True)
         report["scenarios"][scenario] = {"label": label, "timing": results, "server": costs}
-        print(f"\n### {label}\n\n{table(results, costs)}\n\nTargets:\n\n{targets(results, costs, cmds)}")
+        print(f"\n### {label}\n\n{table(results, costs)}")
     for s in idle:
         s.close()
+    merged = merge(a.json, report, cmds)
     with open(a.json, "w") as f:
-        json.dump(report, f, indent=1)
-    print(f"\nJSON: {a.json}")
+        json.dump(merged, f, indent=1)
+    with open(a.markdown, "w") as f:
+        f.write(render(merged))
+    print(f"\nThe whole report, targets included: {a.markdown} ({a.json})")
 
 
 def machine():

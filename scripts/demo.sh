@@ -36,75 +36,61 @@ example() {
   local port_=$1 name=$2; shift 2
   eval "plugin \"\$port_\" $("$bin/pgvigil" --example "$name") \"\$@\""
 }
-example "$port" check_pg_alive
-example "$port" check_pg_connections
-example "$port" check_pg_replication_lag
-plugin "$standby_port" check_pg_replication_lag -w 16MB,30s -c 1GB,5min
-example "$port" check_pg_disk
-example "$port" check_pg_locks
-example "$port" check_pg_long_running
-example "$port" check_pg_prepared_txns
-example "$port" check_pg_sequences
-example "$port" check_pg_archiver
-example "$port" check_pg_wraparound
-example "$port" check_pg_vacuum
-example "$port" check_pg_bloat
-example "$port" check_pg_indexes
+# What some checks need first: a subscription, work between two runs of the
+# rate checks, a dump, PgBouncer and a Patroni cluster.
 # Logical replication: database shop subscribes to the primary's table demo
 # (the slot is made first: a subscription to its own cluster cannot make it).
 psql_p -c "CREATE DATABASE shop" -c "CREATE PUBLICATION demo_pub FOR TABLE demo WITH (publish = 'insert')" \
   -c "SELECT pg_create_logical_replication_slot('demo_sub', 'pgoutput')" >/dev/null
 psql_p -d shop -c "CREATE TABLE demo (i int)" \
   -c "CREATE SUBSCRIPTION demo_sub CONNECTION 'host=$base port=$port user=postgres dbname=postgres' PUBLICATION demo_pub WITH (create_slot = false, slot_name = 'demo_sub')" >/dev/null
-sleep 2
-example "$port" check_pg_subscriptions -d shop -v
-example "$port" check_pg_replication_slots
-plugin "$port" check_pg_role --expect primary --node "$base:$standby_port"
-plugin "$standby_port" check_pg_wraparound
-plugin "$standby_port" check_pg_conflicts
 # The rate checks compare two runs: a baseline, some work, then the interval.
 for c in check_pg_hit_ratio check_pg_deadlocks check_pg_commit_ratio check_pg_temp_files check_pg_checksums check_pg_checkpoints; do
   PGPORT=$port "$bin/$c" >/dev/null || true
 done
 psql_p -c "SET work_mem = '64kB'" -c "SELECT count(*) FROM (SELECT * FROM demo ORDER BY i DESC) s" -c "CHECKPOINT" >/dev/null
-sleep 1
-example "$port" check_pg_hit_ratio --min-reads 10
-example "$port" check_pg_deadlocks
-example "$port" check_pg_commit_ratio
-example "$port" check_pg_temp_files
-example "$port" check_pg_checksums
-example "$port" check_pg_checkpoints
-example "$port" check_pg_db_size
-example "$port" check_pg_relation_size
-example "$port" check_pg_wal
-plugin "$standby_port" check_pg_wal
-# The log check reads the primary's log from the start (as root it may; an
-# unprivileged user would need log_file_mode = 0640 and the server's group).
-example "$port" check_pg_log --log "$base/primary.log" --from-start
-example "$port" check_pg_query
-# Configuration and roles as security practice wants them (the
-# throwaway cluster runs with fsync off, and logs no lock waits).
-example "$port" check_pg_settings
-example "$port" check_pg_version
-example "$port" check_pg_roles
-# A daily pg_dump, then the check of its freshness.
+# A daily pg_dump, for the check of its freshness.
 mkdir -p "$base/dumps"
 "$pgbin/pg_dump" -h "$base" -p "$port" -U postgres -d postgres -f "$base/dumps/postgres-$(date +%F).sql"
-plugin "$port" check_pg_backup --dump-dir "$base/dumps" --pattern '*.sql' -w 25h -c 49h
 # PgBouncer in front of the primary, read through its admin console.
 start_pgbouncer
 "$pgbin/psql" -X -q -h "$base/pgbouncer" -p "$bouncer_port" -U postgres -d postgres -c "SELECT 1" >/dev/null
-plugin "$bouncer_port" check_pg_pgbouncer -H "$base/pgbouncer" -w 5,10s -c 20,1min
-# A Patroni cluster of two nodes beside it (etcd on loopback), read through
-# node1's REST API; then put in maintenance mode, as someone may forget it.
+# A Patroni cluster of two nodes beside it (etcd on loopback).
 start_patroni 2
-plugin "$port" check_pg_patroni --api "$patroni_api" --expect leader
-HOME=$patroni_dir run_pg patronictl -c "$patroni_dir/node1.yml" pause --wait >/dev/null
-plugin "$port" check_pg_patroni --api "$patroni_api" --expect leader
-# The event handler for the connections service, as run by hand: a dry run
-# that names the idle sessions it would terminate (none on this quiet cluster;
-# superusers' sessions, such as PgBouncer's here, it never touches).
-example "$port" handle_pg_connections
+sleep 1
+
+# Every program `pgvigil --list` names, in its order, runs the example the
+# registry gives it; the few that need more are in this table. A new check
+# needs no line here.
+for name in $("$bin/pgvigil" --list | awk '{print $1}'); do
+  case $name in
+    check_pg_subscriptions) example "$port" "$name" -d shop -v ;;
+    check_pg_role) plugin "$port" "$name" --expect primary --node "$base:$standby_port" ;;
+    check_pg_hit_ratio) example "$port" "$name" --min-reads 10 ;;
+    # The primary's log from the start (as root it may; an unprivileged user
+    # would need log_file_mode = 0640 and the server's group).
+    check_pg_log) example "$port" "$name" --log "$base/primary.log" --from-start ;;
+    check_pg_backup) plugin "$port" "$name" --dump-dir "$base/dumps" --pattern '*.sql' -w 25h -c 49h ;;
+    check_pg_pgbouncer) plugin "$bouncer_port" "$name" -H "$base/pgbouncer" -w 5,10s -c 20,1min ;;
+    # Read through node1's REST API; then in maintenance mode, as someone
+    # may forget it.
+    check_pg_patroni)
+      plugin "$port" "$name" --api "$patroni_api" --expect leader
+      HOME=$patroni_dir run_pg patronictl -c "$patroni_dir/node1.yml" pause --wait >/dev/null
+      plugin "$port" "$name" --api "$patroni_api" --expect leader ;;
+    # Shown at the end, with the runbook link.
+    check_pg_health) ;;
+    # The event handler, as run by hand: a dry run that names the idle
+    # sessions it would terminate (none on this quiet cluster; superusers'
+    # sessions, such as PgBouncer's here, it never touches).
+    *) example "$port" "$name" ;;
+  esac
+  # What a standby says of the same.
+  case $name in
+    check_pg_replication_lag) plugin "$standby_port" "$name" -w 16MB,30s -c 1GB,5min ;;
+    check_pg_wraparound | check_pg_conflicts | check_pg_wal) plugin "$standby_port" "$name" ;;
+  esac
+done
 echo
 echo "== a failure looks like this (server stopped):"
 run_pg "$pgbin/pg_ctl" stop -m fast -D "$base/standby" >/dev/null
