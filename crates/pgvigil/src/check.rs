@@ -3,10 +3,10 @@
 use clap::Args;
 
 use crate::conninfo::ConnSettings;
-use crate::error::Error;
-use crate::output::CheckResult;
-use crate::session::{get, Session};
-use crate::threshold::{Thresholds, UnitSpec};
+use crate::session::Session;
+use pgvigil_kit::error::Error;
+use pgvigil_kit::output::CheckResult;
+use pgvigil_kit::threshold::{Thresholds, UnitSpec};
 
 /// What a check needs to measure and judge.
 pub struct Context {
@@ -133,6 +133,9 @@ pub trait Check {
     }
 }
 
+/// A check ready to run inside a combined run, its options parsed.
+pub type Prepared = Box<dyn FnOnce(&mut Session, &Context) -> CheckResult>;
+
 /// What a judge is given besides the measured values: the check's options,
 /// `-w`/`-c` with the defaults filled in, and `-v`.
 pub struct Judging<'a, A> {
@@ -159,35 +162,14 @@ impl Context {
     /// The state store of this check against this server and database.
     pub fn state_store(
         &self,
-        state: &crate::state::StateArgs,
-    ) -> Result<crate::state::Store, Error> {
+        state: &pgvigil_kit::state::StateArgs,
+    ) -> Result<pgvigil_kit::state::Store, Error> {
         let key = format!(
             "{} {} {}",
             self.plugin,
             self.conn.target(),
             self.conn.dbname
         );
-        crate::state::Store::open(state, &key, &|k| std::env::var(k).ok())
+        pgvigil_kit::state::Store::open(state, &key, &|k| std::env::var(k).ok())
     }
-}
-
-/// Without pg_read_all_stats (part of pg_monitor) other roles' sessions show
-/// up with their details nulled, which would make a check quietly wrong.
-pub fn require_stats_visibility(sees_all: bool, user: &str) -> Result<(), Error> {
-    if sees_all {
-        Ok(())
-    } else {
-        Err(Error::Privilege(format!(
-            "role \"{user}\" cannot see other roles' sessions: it needs the pg_monitor role (GRANT pg_monitor TO \"{user}\")"
-        )))
-    }
-}
-
-/// Database names by oid. Checks read them only for the long output: the main
-/// statement then stays clear of catalog joins, which a new backend pays for.
-pub fn database_names(db: &mut Session) -> Result<std::collections::BTreeMap<u32, String>, Error> {
-    db.query("SELECT oid, datname::text AS datname FROM pg_database")?
-        .iter()
-        .map(|r| Ok((get(r, "oid")?, get(r, "datname")?)))
-        .collect()
 }

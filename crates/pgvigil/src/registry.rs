@@ -5,10 +5,11 @@
 
 use std::ffi::OsString;
 
+use crate::check::Prepared;
 use crate::check::{defaults_text, Check};
 use crate::checks::*;
-use crate::error::Error;
-use crate::runner::{self, Prepared, Program};
+use crate::runner::{self, Program};
+use pgvigil_kit::error::Error;
 
 /// Parses a check's options as a `--check` of a combined run.
 pub type PreparePart = fn(&[String]) -> Result<Prepared, Error>;

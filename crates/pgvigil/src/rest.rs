@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::conninfo::{ConnSettings, SslMode, TlsSettings};
-use crate::error::Error;
+use pgvigil_kit::error::Error;
 
 /// A blocking client for one run: every request bounded by `timeout`.
 pub struct Client {
@@ -87,7 +87,7 @@ impl Client {
             let start: String = body.chars().take(80).collect();
             Failure(format!(
                 "HTTP {status}, not JSON: {}",
-                crate::output::one_line(&start)
+                pgvigil_kit::output::one_line(&start)
             ))
         })
     }
@@ -110,7 +110,7 @@ fn transport_failure(t: &ureq::Transport, timeout: Duration) -> String {
         Some((text, _)) => text.to_string(),
         None => cause,
     };
-    let cause = crate::output::one_line(&cause);
+    let cause = pgvigil_kit::output::one_line(&cause);
     let mut chars = cause.chars();
     let cause = match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),

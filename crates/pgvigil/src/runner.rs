@@ -6,15 +6,15 @@ use std::io::Write;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
-use crate::check::{defaults_text, Check, Context};
+use crate::check::{defaults_text, Check, Context, Prepared};
 use crate::conninfo::{ConnArgs, ConnSettings};
-use crate::error::Error;
-use crate::formats::{self, Format, Source};
-use crate::output::CheckResult;
 use crate::session::Session;
-use crate::status::Status;
-use crate::threshold::Thresholds;
-use crate::timeout::{self, Timeout};
+use pgvigil_kit::error::Error;
+use pgvigil_kit::formats::{self, Format, Source};
+use pgvigil_kit::output::CheckResult;
+use pgvigil_kit::status::Status;
+use pgvigil_kit::threshold::Thresholds;
+use pgvigil_kit::timeout::{self, Timeout};
 
 #[derive(Debug, Parser)]
 struct Cli<A: Args> {
@@ -35,9 +35,6 @@ struct PartCli<A: Args> {
     #[command(flatten)]
     check: A,
 }
-
-/// A check ready to run inside a combined run, its options parsed.
-pub type Prepared = Box<dyn FnOnce(&mut Session, &Context) -> CheckResult>;
 
 /// Parses `argv` (without the check's name) as check `C` takes it inside
 /// `--check`, so a bad option fails the whole run before anything runs.
@@ -91,6 +88,28 @@ where
         };
         next.apply(result)
     }))
+}
+
+/// Check `C`'s judgement of `measured` given its options as `--check` takes
+/// them (`-w`/`-c` included, defaults filling what is left out): the judge
+/// reached from outside a run, by the fuzz targets.
+pub fn judge_with<C: Check>(measured: &C::Measured, argv: &[&str]) -> Result<CheckResult, Error> {
+    let command = PartCli::<C::Args>::command()
+        .no_binary_name(true)
+        .disable_help_flag(true)
+        .disable_version_flag(true);
+    let bad = |e: clap::Error| Error::Usage(one_line_clap(&e));
+    let matches = command.try_get_matches_from(argv).map_err(bad)?;
+    let cli = PartCli::<C::Args>::from_arg_matches(&matches).map_err(bad)?;
+    let thresholds = thresholds::<C>(&cli.warning, &cli.critical)?;
+    Ok(C::judge(
+        measured,
+        &crate::check::Judging {
+            args: &cli.check,
+            thresholds: &thresholds,
+            verbose: 0,
+        },
+    ))
 }
 
 /// Check `C`'s `-w`/`-c`, its defaults filling a side left out. An empty

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use crate::conninfo::{ConnArgs, ConnSettings};
-use crate::error::Error;
 use crate::session::{get, Session};
+use pgvigil_kit::error::Error;
 
 #[derive(Debug, clap::Parser)]
 #[command(
@@ -183,13 +183,13 @@ pub fn judge(f: &Facts) -> Vec<Finding> {
         } else if f.pgstattuple {
             format!(
                 "{} whose statistics are hidden in database {}, measured with pgstattuple instead",
-                crate::words::count(f.hidden_tables as usize, "table"),
+                pgvigil_kit::words::count(f.hidden_tables as usize, "table"),
                 f.database
             )
         } else {
             format!(
                 "{} of database {} whose statistics (pg_stats) the role may not read, and no pgstattuple to measure them",
-                crate::words::count(f.hidden_tables as usize, "table"),
+                pgvigil_kit::words::count(f.hidden_tables as usize, "table"),
                 f.database
             )
         },
@@ -334,7 +334,7 @@ fn readable(dir: &Path) -> Option<Result<String, String>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(Err(crate::output::one_line(&e.to_string()))),
+        Err(e) => return Some(Err(pgvigil_kit::output::one_line(&e.to_string()))),
     };
     let newest = entries
         .flatten()
@@ -348,7 +348,7 @@ fn readable(dir: &Path) -> Option<Result<String, String>> {
                 format!(
                     "{}: {}",
                     path.display(),
-                    crate::output::one_line(&e.to_string())
+                    pgvigil_kit::output::one_line(&e.to_string())
                 )
             }),
     })

@@ -5,8 +5,8 @@
 use std::time::{Duration, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
-use pgvigil::checks::tools::backup::{judge_pgbackrest, read_stanza, ServerWal};
-use pgvigil::{Thresholds, Unit, UnitSpec};
+use pgvigil::checks::tools::backup::{read_stanza, Backup, Measured, ServerWal};
+use pgvigil::runner::judge_with;
 
 fuzz_target!(|bytes: &[u8]| {
     let Ok(info) = serde_json::from_slice::<serde_json::Value>(bytes) else {
@@ -19,18 +19,16 @@ fuzz_target!(|bytes: &[u8]| {
     for n in &repo.newest {
         assert!(n.age >= 0.0 && !n.age.is_nan(), "{n:?}");
     }
-    let spec = UnitSpec {
-        accepted: &[Unit::Seconds],
-        bare: None,
-        labels: &[],
-        time_left: false,
-    };
-    let t = Thresholds::parse(Some("25h"), Some("49h"), spec).unwrap();
     let server = ServerWal {
         current: Some("000000010000000000000005".into()),
         segment_size: "16MB".into(),
     };
-    let r = judge_pgbackrest("main", &repo, &server, Some(2), &t);
+    let measured = Measured::PgBackRest {
+        repository: repo,
+        server,
+    };
+    let options = ["--pgbackrest", "main", "--min-full", "2", "-w", "25h", "-c", "49h"];
+    let r = judge_with::<Backup>(&measured, &options).unwrap();
     let line = r.summary.clone();
     assert!(!line.is_empty());
     for p in &r.perfdata {

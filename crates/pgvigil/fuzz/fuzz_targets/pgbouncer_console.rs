@@ -5,9 +5,9 @@
 //! finite, and the verdict names every pool.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pgvigil::checks::tools::pgbouncer::{judge, read_console, Console};
+use pgvigil::checks::tools::pgbouncer::{read_console, Console, Pgbouncer};
+use pgvigil::runner::judge_with;
 use pgvigil::session::TextRow;
-use pgvigil::{Thresholds, Unit, UnitSpec};
 
 fn section(text: &str) -> Vec<TextRow> {
     let mut lines = text.lines();
@@ -45,13 +45,6 @@ fuzz_target!(|text: &str| {
         assert!(p.maxwait.is_finite());
         assert!(p.pool_size.map_or(true, f64::is_finite));
     }
-    let spec = UnitSpec {
-        accepted: &[Unit::Count, Unit::Seconds, Unit::Percent],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
-    let t = Thresholds::parse(Some("5,10s,80%"), Some("20,1min,95%"), spec).unwrap();
-    let r = judge(&measured, &t);
+    let r = judge_with::<Pgbouncer>(&measured, &["-w", "5,10s,80%", "-c", "20,1min,95%"]).unwrap();
     assert_eq!(r.details.len(), measured.pools.len());
 });

@@ -1,13 +1,13 @@
 //! check_pg_health: several of the suite's checks in one run over one
 //! session, reported as one result: a whole health check as one service.
 
+use crate::check::Prepared;
 use crate::check::{Check, Context, Judging};
-use crate::judge::{worst, worst_first};
-use crate::output::Part;
-use crate::runner::Prepared;
 use crate::session::Session;
-use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, UnitSpec};
+use pgvigil_kit::judge::{worst, worst_first};
+use pgvigil_kit::output::Part;
+use pgvigil_kit::words::plural;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, UnitSpec};
 
 /// A combined run over the checks `P` offers: the registry, which lists
 /// this check among the others, hands itself in, so this module needs no
@@ -303,7 +303,7 @@ pub fn split_words(text: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Unit;
+    use pgvigil_kit::Unit;
 
     fn part(check: &str, status: Status, hint: Option<&str>) -> Part {
         let mut result = CheckResult::new(status, format!("{check} said so"))

@@ -1,9 +1,10 @@
 //! The checks, grouped by what they watch. Each reads as fetch (the measured
 //! values, from SQL, files or a console), then judge (a pure function of
-//! those values, the thresholds and the options), then report.
+//! those values, the thresholds and the options), then report; what several
+//! share is in `common`.
 
+pub mod common;
 pub mod configuration;
-pub mod forecast;
 pub mod health;
 pub mod logs;
 pub mod maintenance;

@@ -5,8 +5,8 @@ use postgres::types::{FromSql, Type};
 
 use crate::check::{Check, Context, Judging};
 use crate::session::Session;
-use crate::units::format_number;
-use crate::{CheckResult, Error, PerfData, Unit, UnitSpec};
+use pgvigil_kit::units::format_number;
+use pgvigil_kit::{CheckResult, Error, PerfData, Unit, UnitSpec};
 
 pub struct Query;
 
@@ -132,8 +132,8 @@ fn numeric(raw: &[u8]) -> Result<f64, Box<dyn std::error::Error + Sync + Send>> 
 mod tests {
     use super::*;
     use crate::checks::testing::{options, perf, reported, thresholds};
-    use crate::Status;
-    use crate::Thresholds;
+    use pgvigil_kit::Status;
+    use pgvigil_kit::Thresholds;
 
     fn judge(value: f64, label: &str, t: &Thresholds) -> CheckResult {
         let args = options(&["--query", "SELECT 1", "--label", label]);

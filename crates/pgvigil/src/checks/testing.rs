@@ -4,7 +4,7 @@
 
 use crate::check::{Check, Judging};
 use crate::runner::NextStep;
-use crate::{CheckResult, Thresholds};
+use pgvigil_kit::{CheckResult, Thresholds};
 
 /// `-w`/`-c` as check `C` reads them, its defaults filling a side left out.
 pub fn thresholds<C: Check>(warning: Option<&str>, critical: Option<&str>) -> Thresholds {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::Error;
+use pgvigil_kit::error::Error;
 
 /// Every keyword libpq 18 knows, with the environment variable that fills it
 /// when nothing else set it.

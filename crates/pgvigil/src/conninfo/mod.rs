@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::error::Error;
 pub use keywords::Params;
+use pgvigil_kit::error::Error;
 pub use values::{ChannelBinding, RequireAuth, SslMode, TargetSessionAttrs, TlsVersions};
 
 #[derive(Clone, Default, clap::Args)]

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::keywords::{self, Params};
-use crate::error::Error;
+use pgvigil_kit::error::Error;
 
 /// Where libpq on Debian looks for the system-wide file without PGSYSCONFDIR.
 pub const SYSCONFDIR: &str = "/etc/postgresql-common";

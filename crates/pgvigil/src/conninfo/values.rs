@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::keywords::Params;
 use super::{os_user_name, pgpass, ConnSettings, Endpoint, Keepalives, TlsSettings};
-use crate::error::Error;
+use pgvigil_kit::error::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SslMode {

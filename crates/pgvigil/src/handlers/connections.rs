@@ -12,12 +12,12 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use postgres::types::Type;
 
 use crate::conninfo::{ConnArgs, ConnSettings};
-use crate::output::one_line;
 use crate::session::{get, Session};
-use crate::timeout::{self, Timeout};
-use crate::units::{parse_duration_option, pretty_duration};
-use crate::words::plural;
-use crate::Error;
+use pgvigil_kit::output::one_line;
+use pgvigil_kit::timeout::{self, Timeout};
+use pgvigil_kit::units::{parse_duration_option, pretty_duration};
+use pgvigil_kit::words::plural;
+use pgvigil_kit::Error;
 
 pub const NAME: &str = "handle_pg_connections";
 pub const ABOUT: &str = "Event handler: terminates long-idle sessions when the connections service turns HARD CRITICAL (a dry run by default).";

@@ -14,7 +14,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::auth_probe;
 use super::chain;
 use crate::conninfo::{ChannelBinding, ConnSettings, Endpoint, SslMode, TargetSessionAttrs};
-use crate::error::Error;
+use pgvigil_kit::error::Error;
 
 /// Why no session was opened.
 pub enum Failure {

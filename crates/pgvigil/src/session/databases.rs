@@ -8,9 +8,8 @@ use std::sync::Mutex;
 use regex::Regex;
 
 use crate::conninfo::ConnSettings;
-use crate::error::Error;
 use crate::session::{get, Session};
-use crate::status::Status;
+use pgvigil_kit::error::Error;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Databases")]
@@ -31,7 +30,7 @@ pub struct DatabaseArgs {
 
 /// A regular expression option, refused with a one-line reason when invalid.
 pub fn parse_regex(text: &str) -> Result<Regex, String> {
-    Regex::new(text).map_err(|e| crate::output::one_line(&e.to_string()))
+    Regex::new(text).map_err(|e| pgvigil_kit::output::one_line(&e.to_string()))
 }
 
 /// What visiting the databases found: each checked database's result, and
@@ -52,38 +51,6 @@ impl<T> Default for Visit<T> {
 }
 
 impl<T> Visit<T> {
-    /// A database that could not be looked into makes the result at least
-    /// WARNING: a silent skip would pass for a healthy database.
-    pub fn floor(&self, status: Status) -> Status {
-        if self.unreachable.is_empty() {
-            status
-        } else {
-            status.worst(Status::Warning)
-        }
-    }
-
-    /// `; 1 database unreachable (db3)` for the summary, empty when none.
-    pub fn unreachable_note(&self) -> String {
-        if self.unreachable.is_empty() {
-            return String::new();
-        }
-        let names: Vec<&str> = self.unreachable.iter().map(|(n, _)| n.as_str()).collect();
-        format!(
-            "; {} database{} unreachable ({})",
-            names.len(),
-            crate::words::plural(names.len() as i64),
-            names.join(", ")
-        )
-    }
-
-    /// One long-output line per unreachable database, with the reason.
-    pub fn unreachable_details(&self) -> Vec<String> {
-        self.unreachable
-            .iter()
-            .map(|(name, reason)| format!("database {name} not checked: {reason}"))
-            .collect()
-    }
-
     /// The same visit with each database's result turned into another.
     pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Visit<U> {
         Visit {
@@ -95,16 +62,6 @@ impl<T> Visit<T> {
     /// The checked databases' results, for a check that pools them.
     pub fn results(&self) -> impl Iterator<Item = (&str, &T)> {
         self.checked.iter().map(|(n, t)| (n.as_str(), t))
-    }
-}
-
-/// `schema.name`, or `database.schema.name` when several databases were
-/// visited, for the long output of the checks that visit them.
-pub fn qualified(database: &str, schema: &str, name: &str, many: bool) -> String {
-    if many {
-        format!("{database}.{schema}.{name}")
-    } else {
-        format!("{schema}.{name}")
     }
 }
 

@@ -5,10 +5,10 @@
 //! those another session holds or waits for; the check names them with
 //! their holder and judges the rest.
 
-use crate::error::Error;
 use crate::session::{get, Session};
-use crate::units::pretty_duration;
-use crate::words::plural;
+use pgvigil_kit::error::Error;
+use pgvigil_kit::units::pretty_duration;
+use pgvigil_kit::words::plural;
 
 /// An `oid[]` SQL expression: the relations of this database another
 /// session holds, or waits for, in ACCESS EXCLUSIVE mode. A waiter counts:
@@ -109,7 +109,7 @@ impl Locked {
                 h.pid,
                 if h.granted { "holds" } else { "waits for" },
                 pretty_duration(h.seconds),
-                crate::output::one_line(&h.query)
+                pgvigil_kit::output::one_line(&h.query)
             ),
             None => format!("{name} skipped: locked by another session when read"),
         }

@@ -15,8 +15,8 @@ use postgres::types::{FromSql, ToSql, Type};
 use postgres::{Client, Row};
 
 use crate::conninfo::ConnSettings;
-use crate::error::Error;
-use crate::timeout::{set_phase, Phase};
+use pgvigil_kit::error::Error;
+use pgvigil_kit::timeout::{set_phase, Phase};
 
 pub struct Session {
     client: Client,
@@ -104,7 +104,7 @@ impl Session {
     /// run's -t) ends the run as the watchdog would: same line, -t's state.
     fn failed(&mut self, error: &postgres::Error) -> Error {
         if is_statement_timeout(error) {
-            crate::timeout::expire();
+            pgvigil_kit::timeout::expire();
         }
         let fatal = match error.as_db_error() {
             Some(db) => matches!(db.severity(), "FATAL" | "PANIC"),

@@ -11,7 +11,7 @@ use rustls::pki_types::{
 };
 
 use crate::conninfo::TlsSettings;
-use crate::error::Error;
+use pgvigil_kit::error::Error;
 
 /// The certificate chain and key to present, when the certificate file
 /// exists (libpq sends none otherwise, even when sslcert names it).

@@ -18,7 +18,7 @@ use rustls::{
 };
 
 use crate::conninfo::{SslMode, TlsSettings};
-use crate::error::Error;
+use pgvigil_kit::error::Error;
 
 /// The rustls configuration for libpq's ssl* settings (any mode but
 /// disable), for PostgreSQL sessions and for the HTTPS APIs the suite

@@ -7,7 +7,7 @@
 use regex::Regex;
 
 use crate::session::databases::parse_regex;
-use crate::words::plural;
+use pgvigil_kit::words::plural;
 
 /// Every client session unless told otherwise; autovacuum workers,
 /// walsenders and the others only when asked for.
@@ -69,7 +69,7 @@ impl Who<'_> {
             label = format!("{}, {label}", self.backend_type);
         }
         if !self.app.is_empty() {
-            label = format!("{label}, {}", crate::output::one_line(self.app));
+            label = format!("{label}, {}", pgvigil_kit::output::one_line(self.app));
         }
         label
     }

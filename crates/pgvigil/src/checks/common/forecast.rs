@@ -2,10 +2,10 @@
 //! kept between runs, and how a time left is judged, worded and graphed.
 
 use crate::check::Context;
-use crate::forecast::{Forecast, Histories, Policy};
-use crate::state::{StateArgs, Store};
-use crate::units::pretty_duration;
-use crate::{Error, PerfData, Thresholds, Unit};
+use pgvigil_kit::forecast::{Forecast, Histories, Policy};
+use pgvigil_kit::state::{StateArgs, Store};
+use pgvigil_kit::units::pretty_duration;
+use pgvigil_kit::{Error, PerfData, Thresholds, Unit};
 
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Forecast")]
@@ -16,7 +16,7 @@ pub struct ForecastArgs {
 }
 
 fn parse_window(text: &str) -> Result<f64, String> {
-    let seconds = crate::units::parse_duration_option(text)?;
+    let seconds = pgvigil_kit::units::parse_duration_option(text)?;
     if seconds < 60.0 {
         return Err(format!("'{text}' is shorter than a minute"));
     }
@@ -183,7 +183,7 @@ pub fn perf_plain(label: String, forecast: &Forecast) -> Option<PerfData> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::units::pretty_bytes;
+    use pgvigil_kit::units::pretty_bytes;
 
     #[test]
     fn the_forecast_states_its_basis() {

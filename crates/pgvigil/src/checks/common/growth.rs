@@ -2,10 +2,10 @@
 //! its size now against the size the previous run kept, over the real
 //! interval between them, judged by `--growth` and `--growth-critical`.
 
-use crate::range::Range;
-use crate::rates::{Interval, Rates};
-use crate::units::{pretty_bytes, pretty_duration, round_to};
-use crate::{PerfData, Status, Unit};
+use pgvigil_kit::range::Range;
+use pgvigil_kit::rates::{Interval, Rates};
+use pgvigil_kit::units::{pretty_bytes, pretty_duration, round_to};
+use pgvigil_kit::{PerfData, Status, Unit};
 
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Growth")]
@@ -17,7 +17,7 @@ pub struct GrowthArgs {
     #[arg(long, value_name = "RANGE", value_parser = parse_growth, allow_hyphen_values = true)]
     pub growth_critical: Option<Range>,
     /// Shortest interval growth is measured over: sizes from a more recent run are not compared
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::units::parse_duration_option)]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = pgvigil_kit::units::parse_duration_option)]
     pub growth_interval: f64,
 }
 
@@ -91,5 +91,97 @@ pub fn interval_note(rates: &Rates) -> String {
             pretty_duration(*needed)
         ),
         Interval::Measured { .. } => format!("; growth measured {}", rates.over()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgvigil_kit::state::Snapshot;
+
+    fn measured(seconds: f64, before: &[(&str, f64)]) -> Rates {
+        Rates {
+            current: Snapshot::default(),
+            interval: Interval::Measured {
+                seconds,
+                previous: Snapshot {
+                    gauges: before.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+                    ..Snapshot::default()
+                },
+            },
+        }
+    }
+
+    fn args(growth: Option<&str>, critical: Option<&str>) -> GrowthArgs {
+        GrowthArgs {
+            growth: growth.map(|g| parse_growth(g).unwrap()),
+            growth_critical: critical.map(|g| parse_growth(g).unwrap()),
+            growth_interval: 3600.0,
+        }
+    }
+
+    #[test]
+    fn growth_is_per_day_over_the_real_interval() {
+        let r = measured(6.0 * 3600.0, &[("app", 1e9)]);
+        let close = |got: Option<f64>, want: f64| got.is_some_and(|g| (g - want).abs() < 1e-3);
+        assert!(close(per_day(&r, "app", 1.25e9), 1e9));
+        // Shrinking is negative growth, and said so.
+        assert!(close(per_day(&r, "app", 0.75e9), -1e9));
+        assert_eq!(growth_text(Some(-1e9)), " (-954 MB per day)");
+        assert_eq!(growth_text(Some(2048.0)), " (+2048 bytes per day)");
+        // What the previous run did not size has no growth yet.
+        assert_eq!(per_day(&r, "new", 1.0), None);
+        assert_eq!(growth_text(None), "");
+    }
+
+    #[test]
+    fn no_growth_before_an_interval_is_measured() {
+        let baseline = Rates {
+            current: Snapshot::default(),
+            interval: Interval::Baseline {
+                why: "first run, baseline saved".into(),
+            },
+        };
+        assert_eq!(per_day(&baseline, "app", 1e9), None);
+        assert_eq!(
+            interval_note(&baseline),
+            "; growth: first run, baseline saved"
+        );
+        let soon = Rates {
+            current: Snapshot::default(),
+            interval: Interval::TooSoon {
+                seconds: 600.0,
+                needed: 3600.0,
+            },
+        };
+        assert_eq!(per_day(&soon, "app", 1e9), None);
+        assert_eq!(
+            interval_note(&soon),
+            "; growth: baseline from 10 min 0 s ago, measured once 1 h 0 min have passed"
+        );
+        assert_eq!(
+            interval_note(&measured(86400.0, &[])),
+            "; growth measured in the last 1 d 0 h"
+        );
+    }
+
+    #[test]
+    fn the_ranges_raise_the_state_and_a_size_is_all_they_take() {
+        let a = args(Some("1GB"), Some("10GB"));
+        let gb = 1024.0 * 1024.0 * 1024.0;
+        assert_eq!(a.judge(Some(gb), Status::Ok), Status::Ok);
+        assert_eq!(a.judge(Some(gb + 1.0), Status::Ok), Status::Warning);
+        assert_eq!(a.judge(Some(10.0 * gb + 1.0), Status::Ok), Status::Critical);
+        // A known state is never lowered, and an unknown growth leaves it.
+        assert_eq!(a.judge(Some(0.0), Status::Critical), Status::Critical);
+        assert_eq!(a.judge(None, Status::Warning), Status::Warning);
+        assert_eq!(args(None, None).judge(Some(1e15), Status::Ok), Status::Ok);
+        assert_eq!(
+            a.perf("app growth".into(), 1234.4).to_string(),
+            "'app growth'=1234B;1073741824;10737418240"
+        );
+        assert!(parse_growth("5%").is_err());
+        assert!(parse_growth("1h").is_err());
+        assert!(parse_growth("500").is_ok());
     }
 }

@@ -3,11 +3,11 @@
 //! previous run worked out.
 
 use crate::check::Context;
-use crate::rates::{self, Interval, Rates};
 use crate::session::get;
 use crate::session::Session;
-use crate::state::{Snapshot, StateArgs};
-use crate::{CheckResult, Error, PerfData, Status};
+use pgvigil_kit::rates::{self, Interval, Rates};
+use pgvigil_kit::state::{Snapshot, StateArgs};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status};
 
 // The row without a database name counts shared catalogs (checksum failures
 // among them).
@@ -157,7 +157,7 @@ pub fn from_rows(
 #[cfg(test)]
 pub(crate) mod samples {
     use super::*;
-    use crate::rates::Interval;
+    use pgvigil_kit::rates::Interval;
 
     /// A database's counters: column, then the value (or the previous run's
     /// value and this run's).

@@ -3,12 +3,12 @@
 //! BYPASSRLS outside an allow list, roles at their connection limit.
 
 use crate::check::{Check, Context, Judging};
-use crate::judge::worst;
 use crate::session::get;
 use crate::session::Session;
-use crate::units::pretty_duration;
-use crate::words::count;
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::judge::worst;
+use pgvigil_kit::units::pretty_duration;
+use pgvigil_kit::words::count;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Roles;
 

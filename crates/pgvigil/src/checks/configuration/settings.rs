@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use crate::check::{Check, Context, Judging};
 use crate::session::get;
 use crate::session::Session;
-use crate::state::{Loaded, Snapshot, StateArgs};
-use crate::words::count;
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::state::{Loaded, Snapshot, StateArgs};
+use pgvigil_kit::words::count;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Settings;
 

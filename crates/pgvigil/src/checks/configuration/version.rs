@@ -5,14 +5,15 @@
 //! minimums are the operator's input: nothing is fetched from the network.
 
 use crate::check::{Check, Context, Judging};
-use crate::judge::Findings;
+use crate::checks::common::visit::Wording;
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::Session;
-use crate::state::{Loaded, Snapshot, StateArgs};
-use crate::units::pretty_duration;
-use crate::words::count;
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::judge::Findings;
+use pgvigil_kit::state::{Loaded, Snapshot, StateArgs};
+use pgvigil_kit::units::pretty_duration;
+use pgvigil_kit::words::count;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Version;
 

@@ -9,16 +9,16 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use crate::check::{Check, Context, Judging};
-use crate::logs::files::{self, Mark, Marks};
-use crate::logs::stderr::Prefix;
-use crate::logs::tally::{Tally, LABELS};
-use crate::logs::Format;
 use crate::session::get;
 use crate::session::Session;
-use crate::state::{Loaded, Snapshot, StateArgs, Store};
-use crate::units::{parse_duration_option, pretty_bytes};
-use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::logs::files::{self, Mark, Marks};
+use pgvigil_kit::logs::stderr::Prefix;
+use pgvigil_kit::logs::tally::{Tally, LABELS};
+use pgvigil_kit::logs::Format;
+use pgvigil_kit::state::{Loaded, Snapshot, StateArgs, Store};
+use pgvigil_kit::units::{parse_duration_option, pretty_bytes};
+use pgvigil_kit::words::plural;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Log;
 
@@ -270,7 +270,7 @@ impl Check for Log {
         }
         let perf = LABELS.iter().map(|label| {
             let mut p = PerfData::new(*label, tally.count(label) as f64, Unit::Count).min(0.0);
-            let bare = |r: Option<&crate::range::Range>| r.map(|r| r.to_perfdata());
+            let bare = |r: Option<&pgvigil_kit::range::Range>| r.map(|r| r.to_perfdata());
             p.warning = bare(t.warning_for(label)).or_else(|| {
                 (*label == "errors")
                     .then(|| bare(t.warning(Unit::Count)))
@@ -449,7 +449,7 @@ fn details(tally: &Tally, verbose: u8) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::checks::testing::{judge, options};
-    use crate::Thresholds;
+    use pgvigil_kit::Thresholds;
 
     fn judged(tally: &Tally, read: &Read, t: &Thresholds, verbose: u8) -> CheckResult {
         let m = Measured {

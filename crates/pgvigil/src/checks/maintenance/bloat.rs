@@ -8,16 +8,17 @@
 use postgres::types::Type;
 
 use crate::check::{Check, Context, Judging};
-use crate::judge::{worst, worst_first};
+use crate::checks::common::visit::{self, Wording};
 use crate::locked_relations;
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::locked::{holders, skipped_note, Locked};
 use crate::session::relations::RelationArgs;
 use crate::session::Session;
-use crate::units::{parse_size_option, pretty_bytes, round_to};
-use crate::words::{percent_text, plural};
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::judge::{worst, worst_first};
+use pgvigil_kit::units::{parse_size_option, pretty_bytes, round_to};
+use pgvigil_kit::words::{percent_text, plural};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Bloat;
 
@@ -329,7 +330,7 @@ impl Check for Bloat {
 }
 
 fn name(r: &Relation, with_database: bool) -> String {
-    let qualified = databases::qualified(&r.database, &r.schema, &r.name, with_database);
+    let qualified = visit::qualified(&r.database, &r.schema, &r.name, with_database);
     if r.is_index {
         format!("index {qualified} on {}", r.table)
     } else {

@@ -4,15 +4,16 @@
 //! usual sign of a missing index).
 
 use crate::check::{Check, Context, Judging};
+use crate::checks::common::visit::{self, Wording};
 use crate::locked_relations;
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::locked::{holders, skipped_note, Locked};
 use crate::session::relations::RelationArgs;
 use crate::session::Session;
-use crate::units::{parse_size_option, pretty_bytes};
-use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::units::{parse_size_option, pretty_bytes};
+use pgvigil_kit::words::plural;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 use postgres::types::Type;
 
 pub struct Indexes;
@@ -191,7 +192,7 @@ impl Check for Indexes {
         status = visit.floor(status);
 
         let many = visited > 1;
-        let name = |f: &Found| databases::qualified(&f.database, &f.schema, &f.name, many);
+        let name = |f: &Found| visit::qualified(&f.database, &f.schema, &f.name, many);
         let mut summary = String::new();
         if !invalid.is_empty() {
             let names: Vec<String> = invalid.iter().map(name).collect();

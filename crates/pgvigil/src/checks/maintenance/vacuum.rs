@@ -8,14 +8,15 @@
 //! that came since, and another VACUUM would not help.
 
 use crate::check::{Check, Context, Judging};
-use crate::judge::{worst, worst_first};
+use crate::checks::common::visit::{self, Wording};
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::relations::RelationArgs;
 use crate::session::Session;
-use crate::units::{pretty_duration, round_to};
-use crate::words::{percent_text, plural};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use pgvigil_kit::judge::{worst, worst_first};
+use pgvigil_kit::units::{pretty_duration, round_to};
+use pgvigil_kit::words::{percent_text, plural};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Vacuum;
 
@@ -325,7 +326,7 @@ impl Check for Vacuum {
                     m.workers.busy,
                     m.workers.max,
                     pretty_duration(m.workers.longest),
-                    crate::output::one_line(query)
+                    pgvigil_kit::output::one_line(query)
                 ));
             }
         }
@@ -483,7 +484,7 @@ fn assess(args: &Args, thresholds: &Thresholds, mut t: Table) -> Table {
 }
 
 fn qualified(t: &Table, with_database: bool) -> String {
-    databases::qualified(&t.database, &t.schema, &t.name, with_database)
+    visit::qualified(&t.database, &t.schema, &t.name, with_database)
 }
 
 /// `5000 dead tuples of 10000 live (50%), last vacuum 3 h ago; 2000 changes since ANALYZE never`.

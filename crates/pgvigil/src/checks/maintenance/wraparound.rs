@@ -3,17 +3,17 @@
 //! its tables. pg_database holds every database's horizon, so one session
 //! sees them all; what holds the horizon back is read only when it matters.
 
-use crate::check::require_stats_visibility;
 use crate::check::{Check, Context, Judging};
-use crate::checks::forecast::{self, ForecastArgs};
-use crate::forecast::Forecast;
-use crate::output::one_line;
+use crate::checks::common::catalog::require_stats_visibility;
+use crate::checks::common::forecast::{self, ForecastArgs};
 use crate::session::get;
 use crate::session::Session;
-use crate::state::StateArgs;
-use crate::units::round_to;
-use crate::words::percent_text;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use pgvigil_kit::forecast::Forecast;
+use pgvigil_kit::output::one_line;
+use pgvigil_kit::state::StateArgs;
+use pgvigil_kit::units::round_to;
+use pgvigil_kit::words::percent_text;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Wraparound;
 

@@ -4,13 +4,13 @@
 //! moved these counters from pg_stat_bgwriter to pg_stat_checkpointer.
 
 use crate::check::{Check, Context, Judging};
-use crate::rates::{self, Interval, Rates};
 use crate::session::get;
 use crate::session::Session;
-use crate::state::{Snapshot, StateArgs};
-use crate::units::{pretty_duration, round_to};
-use crate::words::{percent_text, plural};
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::rates::{self, Interval, Rates};
+use pgvigil_kit::state::{Snapshot, StateArgs};
+use pgvigil_kit::units::{pretty_duration, round_to};
+use pgvigil_kit::words::{percent_text, plural};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Checkpoints;
 

@@ -3,12 +3,12 @@
 //! whether data checksums are on at all.
 
 use crate::check::{Check, Context, Judging};
-use crate::checks::rates::stat_database::{self, Sample};
-use crate::rates::Interval;
+use crate::checks::common::stat_database::{self, Sample};
 use crate::session::Session;
-use crate::state::StateArgs;
-use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::rates::Interval;
+use pgvigil_kit::state::StateArgs;
+use pgvigil_kit::words::plural;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Checksums;
 
@@ -127,7 +127,7 @@ impl Check for Checksums {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::common::stat_database::samples::{baseline, measured};
     use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
 

@@ -5,13 +5,13 @@
 //! pointed at the wrong host) leaves a server that is up and quiet.
 
 use crate::check::{Check, Context, Judging};
-use crate::checks::rates::stat_database::{self, Sample};
-use crate::rates::Interval;
+use crate::checks::common::stat_database::{self, Sample};
 use crate::session::Session;
-use crate::state::StateArgs;
-use crate::units::{format_number, round_to};
-use crate::words::{percent_text, plural};
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::rates::Interval;
+use pgvigil_kit::state::StateArgs;
+use pgvigil_kit::units::{format_number, round_to};
+use pgvigil_kit::words::{percent_text, plural};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct CommitRatio;
 
@@ -162,7 +162,7 @@ impl Check for CommitRatio {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::common::stat_database::samples::{baseline, measured};
     use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
 

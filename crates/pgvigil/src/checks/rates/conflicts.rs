@@ -5,10 +5,10 @@
 //! holds; PostgreSQL counts each kind in pg_stat_database_conflicts.
 
 use crate::check::{Check, Context, Judging};
-use crate::checks::rates::stat_database::{self, Sample};
+use crate::checks::common::stat_database::{self, Sample};
 use crate::session::Session;
-use crate::state::StateArgs;
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::state::StateArgs;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Conflicts;
 
@@ -147,7 +147,7 @@ impl Check for Conflicts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::common::stat_database::samples::{baseline, measured};
     use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
 

@@ -3,11 +3,11 @@
 //! runs comes from the state store.
 
 use crate::check::{Check, Context, Judging};
-use crate::checks::rates::stat_database::{self, Sample};
+use crate::checks::common::stat_database::{self, Sample};
 use crate::session::Session;
-use crate::state::StateArgs;
-use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Unit, UnitSpec};
+use pgvigil_kit::state::StateArgs;
+use pgvigil_kit::words::plural;
+use pgvigil_kit::{CheckResult, Error, PerfData, Unit, UnitSpec};
 
 pub struct Deadlocks;
 
@@ -79,10 +79,10 @@ fn per_database(sample: &Sample) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::common::stat_database::samples::{baseline, measured};
     use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
-    use crate::Status;
+    use pgvigil_kit::Status;
 
     #[test]
     fn the_first_run_is_a_baseline() {

@@ -3,12 +3,12 @@
 //! last reset (a ratio "since March" never moves).
 
 use crate::check::{Check, Context, Judging};
-use crate::checks::rates::stat_database::{self, Sample};
+use crate::checks::common::stat_database::{self, Sample};
 use crate::session::Session;
-use crate::state::StateArgs;
-use crate::units::round_to;
-use crate::words::percent_text;
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::state::StateArgs;
+use pgvigil_kit::units::round_to;
+use pgvigil_kit::words::percent_text;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct HitRatio;
 
@@ -140,7 +140,7 @@ impl Check for HitRatio {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::common::stat_database::samples::{baseline, measured};
     use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
 

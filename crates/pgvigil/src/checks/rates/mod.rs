@@ -6,5 +6,4 @@ pub mod commit_ratio;
 pub mod conflicts;
 pub mod deadlocks;
 pub mod hit_ratio;
-pub mod stat_database;
 pub mod temp_files;

@@ -2,12 +2,12 @@
 //! queries whose sorts and hashes did not fit in work_mem.
 
 use crate::check::{Check, Context, Judging};
-use crate::checks::rates::stat_database::{self, Sample};
+use crate::checks::common::stat_database::{self, Sample};
 use crate::session::Session;
-use crate::state::StateArgs;
-use crate::units::pretty_bytes;
-use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Unit, UnitSpec};
+use pgvigil_kit::state::StateArgs;
+use pgvigil_kit::units::pretty_bytes;
+use pgvigil_kit::words::plural;
+use pgvigil_kit::{CheckResult, Error, PerfData, Unit, UnitSpec};
 
 pub struct TempFiles;
 
@@ -84,10 +84,10 @@ impl Check for TempFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::rates::stat_database::samples::{baseline, measured};
+    use crate::checks::common::stat_database::samples::{baseline, measured};
     use crate::checks::testing::{judge, options};
     use crate::checks::testing::{perf, reported, thresholds};
-    use crate::Status;
+    use pgvigil_kit::Status;
 
     fn sample(files: f64, bytes: f64) -> Sample {
         measured(

@@ -4,9 +4,9 @@
 use crate::check::{Check, Context, Judging};
 use crate::session::get;
 use crate::session::Session;
-use crate::units::pretty_duration;
-use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::units::pretty_duration;
+use pgvigil_kit::words::plural;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Archiver;
 

@@ -4,15 +4,15 @@
 //! from the primary (receive equals replay, so the lag reads 0), no
 //! receiver at all, and replay left paused.
 
-use crate::check::require_stats_visibility;
 use crate::check::{Check, Context, Judging};
-use crate::judge::worst;
-use crate::range::Range;
+use crate::checks::common::catalog::require_stats_visibility;
 use crate::session::get;
 use crate::session::Session;
-use crate::units::{pretty_bytes, pretty_duration, round_to};
-use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use pgvigil_kit::judge::worst;
+use pgvigil_kit::range::Range;
+use pgvigil_kit::units::{pretty_bytes, pretty_duration, round_to};
+use pgvigil_kit::words::plural;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct ReplicationLag;
 

@@ -6,13 +6,13 @@
 //! UPDATE, so the bytes spilled and streamed since the previous run count too.
 
 use crate::check::{Check, Context, Judging};
-use crate::judge::{worst, worst_first};
 use crate::session::get;
 use crate::session::Session;
-use crate::state::{Loaded, Snapshot, StateArgs};
-use crate::units::{pretty_bytes, pretty_duration};
-use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use pgvigil_kit::judge::{worst, worst_first};
+use pgvigil_kit::state::{Loaded, Snapshot, StateArgs};
+use pgvigil_kit::units::{pretty_bytes, pretty_duration};
+use pgvigil_kit::words::plural;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct ReplicationSlots;
 

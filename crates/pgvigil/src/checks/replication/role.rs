@@ -5,13 +5,13 @@
 //! and of the same cluster (system identifier), each node's role and lag.
 
 use crate::check::{Check, Context, Judging};
-use crate::judge::Findings;
 use crate::session::get;
 use crate::session::Session;
-use crate::state::{Loaded, Snapshot, StateArgs};
-use crate::units::pretty_bytes;
-use crate::words::count;
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::judge::Findings;
+use pgvigil_kit::state::{Loaded, Snapshot, StateArgs};
+use pgvigil_kit::units::pretty_bytes;
+use pgvigil_kit::words::count;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Role;
 

@@ -8,14 +8,14 @@
 //! previous run.
 
 use crate::check::{Check, Context, Judging};
-use crate::judge::{worst, worst_first};
 use crate::session::databases::parse_regex;
 use crate::session::get;
 use crate::session::Session;
-use crate::state::{Snapshot, StateArgs};
-use crate::units::pretty_duration;
-use crate::words::{count, plural};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use pgvigil_kit::judge::{worst, worst_first};
+use pgvigil_kit::state::{Snapshot, StateArgs};
+use pgvigil_kit::units::pretty_duration;
+use pgvigil_kit::words::{count, plural};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Subscriptions;
 
@@ -356,9 +356,9 @@ fn measure(args: &Args, db: &mut Session, ctx: &Context) -> Result<Measured, Err
     let mut interval = String::new();
     if counts_errors && !standby && !subscriptions.is_empty() {
         let store = ctx.state_store(&args.state)?;
-        let rates = crate::rates::advance(&store, snapshot)?;
+        let rates = pgvigil_kit::rates::advance(&store, snapshot)?;
         match &rates.interval {
-            crate::rates::Interval::Baseline { why } => interval = why.clone(),
+            pgvigil_kit::rates::Interval::Baseline { why } => interval = why.clone(),
             _ => {
                 interval = rates.over();
                 for (at, oid, apply, sync) in keys {

@@ -8,9 +8,9 @@
 use crate::check::{Check, Context, Judging};
 use crate::session::get;
 use crate::session::Session;
-use crate::state::{Loaded, Snapshot, StateArgs};
-use crate::units::{pretty_duration, round_to};
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::state::{Loaded, Snapshot, StateArgs};
+use pgvigil_kit::units::{pretty_duration, round_to};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Alive;
 
@@ -18,7 +18,7 @@ pub struct Alive;
 #[command(next_help_heading = "Restarts")]
 pub struct Args {
     /// WARNING when the server started less than DURATION ago, naming when
-    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration_option)]
+    #[arg(long, value_name = "DURATION", value_parser = pgvigil_kit::units::parse_duration_option)]
     pub min_uptime: Option<f64>,
     #[command(flatten)]
     pub state: StateArgs,
@@ -234,7 +234,7 @@ mod tests {
     use super::*;
     use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
-    use crate::Thresholds;
+    use pgvigil_kit::Thresholds;
 
     fn measured(response: f64) -> Measured {
         Measured {

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use super::filter::{database_name, SessionFilter, Verdict, Who};
-use crate::check::{database_names, require_stats_visibility};
 use crate::check::{Check, Context, Judging};
+use crate::checks::common::catalog::{database_names, require_stats_visibility};
+use crate::checks::common::filter::{database_name, SessionFilter, Verdict, Who};
 use crate::session::get;
 use crate::session::Session;
-use crate::units::round_to;
-use crate::words::{percent_text, plural};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use pgvigil_kit::units::round_to;
+use pgvigil_kit::words::{percent_text, plural};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Connections;
 
@@ -300,7 +300,7 @@ fn ranked(kind: &str, counts: &BTreeMap<String, i64>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::sessions::filter::tests::filter;
+    use crate::checks::common::filter::tests::filter;
     use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
 

@@ -3,15 +3,15 @@
 //! partitions or a pg_dump of many tables fails with "out of shared memory"
 //! once it is full.
 
-use super::filter::{SessionFilter, Verdict, Who};
-use crate::check::require_stats_visibility;
 use crate::check::{Check, Context, Judging};
-use crate::output::one_line;
+use crate::checks::common::catalog::require_stats_visibility;
+use crate::checks::common::filter::{SessionFilter, Verdict, Who};
 use crate::session::get;
 use crate::session::Session;
-use crate::units::{pretty_duration, round_to};
-use crate::words::{percent_text, plural};
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::output::one_line;
+use pgvigil_kit::units::{pretty_duration, round_to};
+use pgvigil_kit::words::{percent_text, plural};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Locks;
 
@@ -275,10 +275,10 @@ fn describe_blocked(b: &Blocked) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::sessions::filter::tests::filter;
+    use crate::checks::common::filter::tests::filter;
     use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported};
-    use crate::Thresholds;
+    use pgvigil_kit::Thresholds;
 
     fn judged(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
         judge::<Locks>(

@@ -6,15 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use super::filter::{database_name, SessionFilter, Verdict, Who};
-use crate::check::{database_names, require_stats_visibility};
 use crate::check::{Check, Context, Judging};
-use crate::output::one_line;
+use crate::checks::common::catalog::{database_names, require_stats_visibility};
+use crate::checks::common::filter::{database_name, SessionFilter, Verdict, Who};
 use crate::session::get;
 use crate::session::Session;
-use crate::units::{pretty_duration, round_to};
-use crate::words::plural;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use pgvigil_kit::output::one_line;
+use pgvigil_kit::units::{pretty_duration, round_to};
+use pgvigil_kit::words::plural;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct LongRunning;
 
@@ -259,7 +259,7 @@ fn describe(o: &Open, names: &BTreeMap<u32, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::sessions::filter::tests::filter;
+    use crate::checks::common::filter::tests::filter;
     use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
 

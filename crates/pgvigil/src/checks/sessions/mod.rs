@@ -2,7 +2,6 @@
 
 pub mod alive;
 pub mod connections;
-pub mod filter;
 pub mod locks;
 pub mod long_running;
 pub mod prepared_txns;

@@ -5,12 +5,12 @@
 //! check_pg_long_running never sees it, and it gets its own check.
 
 use crate::check::{Check, Context, Judging};
-use crate::output::one_line;
 use crate::session::get;
 use crate::session::Session;
-use crate::units::{pretty_duration, round_to};
-use crate::words::{count, plural};
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::output::one_line;
+use pgvigil_kit::units::{pretty_duration, round_to};
+use pgvigil_kit::words::{count, plural};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct PreparedTxns;
 

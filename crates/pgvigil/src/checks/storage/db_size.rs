@@ -1,19 +1,19 @@
 //! check_pg_db_size: the size of every database (what a daily size
 //! report lists), and how fast each grows per day, from the previous run's sizes.
 
-use super::growth::{growth_text, interval_note, per_day, GrowthArgs};
 use crate::check::{Check, Context, Judging};
-use crate::checks::forecast::{self, ForecastArgs};
-use crate::forecast::Forecast;
-use crate::judge::{worst, worst_first};
+use crate::checks::common::forecast::{self, ForecastArgs};
+use crate::checks::common::growth::{growth_text, interval_note, per_day, GrowthArgs};
 use crate::locked_relations;
-use crate::rates::{self, Rates};
 use crate::session::get;
 use crate::session::locked::{holders, Locked};
 use crate::session::Session;
-use crate::state::{Snapshot, StateArgs};
-use crate::units::pretty_bytes;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use pgvigil_kit::forecast::Forecast;
+use pgvigil_kit::judge::{worst, worst_first};
+use pgvigil_kit::rates::{self, Rates};
+use pgvigil_kit::state::{Snapshot, StateArgs};
+use pgvigil_kit::units::pretty_bytes;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct DbSize;
 
@@ -33,10 +33,10 @@ pub struct Args {
 #[command(next_help_heading = "Forecast")]
 pub struct Limits {
     /// The size no database may reach (a quota, the disk it shares): each one's time left before it does is forecast
-    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size_option)]
+    #[arg(long, value_name = "SIZE", value_parser = pgvigil_kit::units::parse_size_option)]
     pub limit: Option<u64>,
     /// The size all databases together may not reach: their time left before they do is forecast
-    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size_option)]
+    #[arg(long, value_name = "SIZE", value_parser = pgvigil_kit::units::parse_size_option)]
     pub total_limit: Option<u64>,
 }
 
@@ -356,11 +356,11 @@ fn measure(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Err
 
 #[cfg(test)]
 mod tests {
-    use super::super::growth::parse_growth;
     use super::*;
+    use crate::checks::common::growth::parse_growth;
     use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
-    use crate::rates::Interval;
+    use pgvigil_kit::rates::Interval;
 
     const GB: f64 = 1073741824.0;
 

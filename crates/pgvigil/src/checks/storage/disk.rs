@@ -4,16 +4,16 @@
 use std::path::{Path, PathBuf};
 
 use crate::check::{Check, Context, Judging};
-use crate::checks::forecast::{self, ForecastArgs};
+use crate::checks::common::forecast::{self, ForecastArgs};
 use crate::filesystem::{self, Usage};
-use crate::forecast::Forecast;
-use crate::judge::worst;
 use crate::session::get;
 use crate::session::Session;
-use crate::state::StateArgs;
-use crate::units::{pretty_bytes, round_to};
-use crate::words::{count, percent_text};
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::forecast::Forecast;
+use pgvigil_kit::judge::worst;
+use pgvigil_kit::state::StateArgs;
+use pgvigil_kit::units::{pretty_bytes, round_to};
+use pgvigil_kit::words::{count, percent_text};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Disk;
 

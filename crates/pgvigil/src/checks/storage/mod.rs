@@ -2,7 +2,6 @@
 
 pub mod db_size;
 pub mod disk;
-pub mod growth;
 pub mod relation_size;
 pub mod sequences;
 pub mod wal;

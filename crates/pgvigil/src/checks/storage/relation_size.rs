@@ -4,23 +4,24 @@
 //! late and does not say which table it is.
 
 use crate::check::{Check, Context, Judging};
-use crate::checks::forecast::{self, ForecastArgs};
-use crate::forecast::Forecast;
-use crate::judge::{worst, worst_first};
+use crate::checks::common::forecast::{self, ForecastArgs};
+use crate::checks::common::visit::Wording;
 use crate::locked_relations;
-use crate::rates::{self, Rates};
 use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::locked::{holders, skipped_note, Locked};
 use crate::session::relations::RelationArgs;
 use crate::session::Session;
-use crate::state::{Snapshot, StateArgs};
-use crate::units::pretty_bytes;
-use crate::words::count;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use pgvigil_kit::forecast::Forecast;
+use pgvigil_kit::judge::{worst, worst_first};
+use pgvigil_kit::rates::{self, Rates};
+use pgvigil_kit::state::{Snapshot, StateArgs};
+use pgvigil_kit::units::pretty_bytes;
+use pgvigil_kit::words::count;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 use postgres::types::Type;
 
-use super::growth::{growth_text, interval_note, per_day, GrowthArgs};
+use crate::checks::common::growth::{growth_text, interval_note, per_day, GrowthArgs};
 
 pub struct RelationSize;
 
@@ -54,7 +55,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub top: u32,
     /// Relations smaller than SIZE are left out (neither judged nor counted)
-    #[arg(long, value_name = "SIZE", default_value = "1MB", value_parser = crate::units::parse_size_option)]
+    #[arg(long, value_name = "SIZE", default_value = "1MB", value_parser = pgvigil_kit::units::parse_size_option)]
     pub min_size: u64,
     /// Sizes from pg_class.relpages, as of each relation's last VACUUM, ANALYZE or CREATE INDEX, instead of the files: no relation is opened, so 100,000 relations take milliseconds instead of seconds and a locked one is not skipped; growth since then is not seen
     #[arg(long)]
@@ -66,7 +67,7 @@ pub struct Args {
     #[command(flatten)]
     pub growth: GrowthArgs,
     /// The size no relation may reach (what a partition, a disk or a table's design allows): the time left before each of the --top largest does is forecast
-    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size_option, help_heading = "Forecast")]
+    #[arg(long, value_name = "SIZE", value_parser = pgvigil_kit::units::parse_size_option, help_heading = "Forecast")]
     pub limit: Option<u64>,
     #[command(flatten)]
     pub forecast: ForecastArgs,
@@ -479,7 +480,7 @@ mod tests {
     use super::*;
     use crate::checks::testing::judge;
     use crate::checks::testing::{perf, reported, thresholds};
-    use crate::rates::Interval;
+    use pgvigil_kit::rates::Interval;
 
     const GB: f64 = 1073741824.0;
 

@@ -5,17 +5,18 @@
 //! maxvalue, and the warning has to come weeks ahead.
 
 use crate::check::{Check, Context, Judging};
-use crate::checks::forecast::{self, ForecastArgs};
-use crate::forecast::Forecast;
-use crate::judge::worst_first;
-use crate::session::databases::{self, qualified, DatabaseArgs, Visit};
+use crate::checks::common::forecast::{self, ForecastArgs};
+use crate::checks::common::visit::{qualified, Wording};
+use crate::session::databases::{self, DatabaseArgs, Visit};
 use crate::session::get;
 use crate::session::relations::RelationArgs;
 use crate::session::Session;
-use crate::state::StateArgs;
-use crate::units::round_to;
-use crate::words::{count, percent_text};
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::forecast::Forecast;
+use pgvigil_kit::judge::worst_first;
+use pgvigil_kit::state::StateArgs;
+use pgvigil_kit::units::round_to;
+use pgvigil_kit::words::{count, percent_text};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Sequences;
 

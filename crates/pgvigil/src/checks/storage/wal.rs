@@ -7,16 +7,16 @@
 use std::path::PathBuf;
 
 use crate::check::{Check, Context, Judging};
-use crate::checks::forecast::{self, ForecastArgs};
+use crate::checks::common::forecast::{self, ForecastArgs};
 use crate::filesystem::{self, Usage};
-use crate::forecast::Forecast;
-use crate::rates::{self, Interval, Rates};
 use crate::session::get;
 use crate::session::Session;
-use crate::state::{Snapshot, StateArgs};
-use crate::units::{pretty_bytes, pretty_duration, round_to};
-use crate::words::{count, percent_text};
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::forecast::Forecast;
+use pgvigil_kit::rates::{self, Interval, Rates};
+use pgvigil_kit::state::{Snapshot, StateArgs};
+use pgvigil_kit::units::{pretty_bytes, pretty_duration, round_to};
+use pgvigil_kit::words::{count, percent_text};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Wal;
 

@@ -10,12 +10,12 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::check::{Check, Context, Judging};
-use crate::logs::files::glob_match;
 use crate::session::get;
 use crate::session::Session;
-use crate::units::{pretty_bytes, pretty_duration};
-use crate::words::{count, percent_text};
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use pgvigil_kit::logs::files::glob_match;
+use pgvigil_kit::units::{pretty_bytes, pretty_duration};
+use pgvigil_kit::words::{count, percent_text};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Backup;
 
@@ -282,7 +282,7 @@ fn pgbackrest_info(stanza: &str, config: Option<&Path>) -> Result<Value, Error> 
         return Err(Error::CannotMeasure(format!(
             "pgbackrest info failed ({}): {}",
             out.status,
-            crate::output::one_line(said.trim())
+            pgvigil_kit::output::one_line(said.trim())
         )));
     }
     let parsed: Value = serde_json::from_str(&stdout)
@@ -488,7 +488,7 @@ fn judge_pgbackrest(
 /// Completed WAL files the archive does not hold yet, from the archive's
 /// newest to the server's current one: ...03 archived, ...05 current is 1.
 fn segments_between(archived: &str, current: &str, segment_size: &str) -> Option<i64> {
-    let size = crate::units::parse_size_option(segment_size).ok()?;
+    let size = pgvigil_kit::units::parse_size_option(segment_size).ok()?;
     let per_log = 0x1_0000_0000u64 / size.max(1);
     let position = |name: &str| -> Option<u64> {
         if name.len() != 24 {

@@ -8,15 +8,15 @@
 use std::collections::BTreeSet;
 
 use crate::check::{Check, Context, Judging};
-use crate::judge::Findings;
+use pgvigil_kit::judge::Findings;
 use std::path::PathBuf;
 
 use crate::rest::{Client, Failure, Https};
 use crate::session::Session;
-use crate::state::{Loaded, Snapshot, StateArgs};
-use crate::units::{pretty_bytes, pretty_duration};
-use crate::words::count;
-use crate::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
+use pgvigil_kit::state::{Loaded, Snapshot, StateArgs};
+use pgvigil_kit::units::{pretty_bytes, pretty_duration};
+use pgvigil_kit::words::count;
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Patroni;
 

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use crate::check::{Check, Context, Judging};
-use crate::judge::Findings;
 use crate::session::Session;
 use crate::session::TextRow;
-use crate::units::pretty_duration;
-use crate::words::{percent_text, plural};
-use crate::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::judge::Findings;
+use pgvigil_kit::units::pretty_duration;
+use pgvigil_kit::words::{percent_text, plural};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
 
 pub struct Pgbouncer;
 
@@ -232,7 +232,7 @@ fn text(row: &TextRow, column: &str) -> Result<String, Error> {
 }
 
 fn percent(value: f64) -> f64 {
-    crate::units::round_to(value, 2)
+    pgvigil_kit::units::round_to(value, 2)
 }
 
 #[cfg(test)]
