@@ -112,7 +112,7 @@ done
 # Icinga2 in a sandbox, as the server user.
 ic=$base/icinga2
 for d in lib log cache spool run state perfdata; do mkdir -p "$ic/$d"; done
-cp packaging/icinga2/pgvigil.conf "$ic/pgvigil.conf"
+target/release/pgvigil --icinga2-commands >"$ic/pgvigil.conf"
 python3 bench/soak.py config \
   --example packaging/icinga2/pgvigil-example.conf \
   --port "$port" --standby-port "$standby_port" --bouncer-port "$bouncer_port" \

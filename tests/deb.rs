@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harness::daemon::{icinga2, icinga2_constants, package, require};
+use harness::daemon::{icinga2, icinga2_constants, package, packaged_file, require};
 use harness::{is_root, output_text, temp_dir, Cluster, PluginRun};
 
 #[test]
@@ -76,6 +76,31 @@ fn package_holds_every_plugin_its_man_page_and_the_configuration() {
             .arg("conffiles"),
     );
     assert_eq!(conffiles.trim(), "/etc/nagios-plugins/config/pgvigil.cfg");
+}
+
+#[test]
+fn the_packaged_commands_are_what_the_packaged_binary_renders() {
+    let dir = temp_dir("deb-commands");
+    let binary = packaged_file(&dir, "usr/lib/nagios/plugins/pgvigil");
+    for (flag, path) in [
+        (
+            "--icinga2-commands",
+            "usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf",
+        ),
+        ("--nagios-commands", "etc/nagios-plugins/config/pgvigil.cfg"),
+        (
+            "--director-basket",
+            "usr/share/pgvigil/pgvigil-director-basket.json",
+        ),
+    ] {
+        let out = Command::new(&binary).arg(flag).output().unwrap();
+        assert!(out.status.success(), "pgvigil {flag}");
+        let shipped = fs::read(packaged_file(&dir, path)).unwrap();
+        assert!(
+            shipped == out.stdout,
+            "{path} is not what `pgvigil {flag}` prints: build-deb.sh must render it"
+        );
+    }
 }
 
 #[test]

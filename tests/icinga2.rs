@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use harness::daemon::{
-    icinga2_constants, perfdata_writer, perfdata_writer_records, repo_path, sandbox_copy,
-    sandbox_dir, sandbox_plugins, wait_until, Daemon, LineSink,
+    icinga2_constants, packaged_file, perfdata_writer, perfdata_writer_records, repo_path,
+    sandbox_copy, sandbox_dir, sandbox_plugins, wait_until, Daemon, LineSink,
 };
 use harness::{generated_password, parse_perfdata, temp_dir, Cluster, ClusterOptions, PluginRun};
 
@@ -24,7 +24,11 @@ fn preamble(dir: &Path) -> String {
     format!(
         "{}include <itl>\ninclude <plugins>\ninclude \"{}\"\n",
         icinga2_constants(&sandbox_plugins(dir)),
-        sandbox_copy(dir, "packaging/icinga2/pgvigil.conf").display(),
+        packaged_file(
+            dir,
+            "usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
+        )
+        .display(),
     )
 }
 

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use harness::daemon::{
-    icinga2, icinga2_cli, icinga2_node_constants, perfdata_writer, perfdata_writer_records,
-    sandbox_copy, sandbox_dir, sandbox_plugins, wait_until, Daemon,
+    icinga2, icinga2_cli, icinga2_node_constants, packaged_file, perfdata_writer,
+    perfdata_writer_records, sandbox_dir, sandbox_plugins, wait_until, Daemon,
 };
 use harness::{chown, free_port, parse_perfdata, run_ok, temp_dir, Cluster};
 
@@ -54,7 +54,11 @@ object FileLogger "log" {{
 }}
 "#,
         constants = icinga2_node_constants(&sandbox_plugins(dir), node),
-        commands = sandbox_copy(dir, "packaging/icinga2/pgvigil.conf").display(),
+        commands = packaged_file(
+            dir,
+            "usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
+        )
+        .display(),
         zones = zones(master_port),
         log = dir.join("icinga2.log").display(),
     )

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use harness::daemon::{
-    daemon_command, daemon_user, repo_path, require, sandbox_copy, sandbox_dir, sandbox_plugins,
-    wait_until, Daemon,
+    daemon_command, daemon_user, packaged_file, repo_path, require, sandbox_copy, sandbox_dir,
+    sandbox_plugins, wait_until, Daemon,
 };
 use harness::{parse_perfdata, Cluster, ClusterOptions, PluginRun};
 
@@ -66,7 +66,7 @@ fn write_config(dir: &Path, objects: &[PathBuf]) -> PathBuf {
     }
     cfg.push_str(&format!(
         "cfg_file={}\n",
-        sandbox_copy(dir, "packaging/nagios/pgvigil.cfg").display()
+        packaged_file(dir, "etc/nagios-plugins/config/pgvigil.cfg").display()
     ));
     for file in objects {
         cfg.push_str(&format!("cfg_file={}\n", file.display()));

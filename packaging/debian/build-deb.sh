@@ -33,8 +33,10 @@ install -m 0755 "$bin/pgvigil" "$root/usr/lib/nagios/plugins/pgvigil"
 "$root/usr/lib/nagios/plugins/pgvigil" --completions bash "$root/usr/share/bash-completion/completions" >/dev/null
 "$root/usr/lib/nagios/plugins/pgvigil" --completions zsh "$root/usr/share/zsh/vendor-completions" >/dev/null
 chmod 0644 "$root"/usr/share/bash-completion/completions/* "$root"/usr/share/zsh/vendor-completions/*
-install -m 0644 packaging/icinga2/pgvigil.conf "$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
-install -m 0644 packaging/nagios/pgvigil.cfg "$root/etc/nagios-plugins/config/pgvigil.cfg"
+# The daemons' commands, rendered by the binary from its own options.
+"$bin/pgvigil" --icinga2-commands >"$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
+"$bin/pgvigil" --nagios-commands >"$root/etc/nagios-plugins/config/pgvigil.cfg"
+chmod 0644 "$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf" "$root/etc/nagios-plugins/config/pgvigil.cfg"
 install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/icinga2/pgvigil-ha-example.conf packaging/nagios/pgvigil-example.cfg \
   "$root/usr/share/doc/pgvigil/examples/"
 install -m 0644 packaging/schema/pgvigil-result.schema.json "$root/usr/share/pgvigil/"

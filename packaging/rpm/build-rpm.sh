@@ -23,8 +23,10 @@ install -m 0755 "$bin/pgvigil" "$plugins/pgvigil"
 "$plugins/pgvigil" --install-links "$plugins" >/dev/null
 "$plugins/pgvigil" --completions bash "$stage/usr/share/bash-completion/completions" >/dev/null
 "$plugins/pgvigil" --completions zsh "$stage/usr/share/zsh/site-functions" >/dev/null
-install -m 0644 packaging/icinga2/pgvigil.conf "$stage/usr/share/icinga2/include/plugins-contrib.d/"
-install -m 0644 packaging/nagios/pgvigil.cfg "$stage/etc/nagios/conf.d/"
+# The daemons' commands, rendered by the binary from its own options.
+"$bin/pgvigil" --icinga2-commands >"$stage/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
+"$bin/pgvigil" --nagios-commands >"$stage/etc/nagios/conf.d/pgvigil.cfg"
+chmod 0644 "$stage/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf" "$stage/etc/nagios/conf.d/pgvigil.cfg"
 install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/icinga2/pgvigil-ha-example.conf \
   packaging/nagios/pgvigil-example.cfg "$stage/usr/share/doc/pgvigil/examples/"
 install -m 0644 README.md packaging/debian/copyright "$stage/usr/share/doc/pgvigil/"

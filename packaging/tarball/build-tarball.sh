@@ -21,8 +21,10 @@ for p in $("$bin/pgvigil" --links); do
 done
 "$bin/pgvigil" --completions bash "$dir/completions/bash" >/dev/null
 "$bin/pgvigil" --completions zsh "$dir/completions/zsh" >/dev/null
-install -m 0644 packaging/icinga2/pgvigil.conf "$dir/icinga2/"
-install -m 0644 packaging/nagios/pgvigil.cfg "$dir/nagios/"
+# The daemons' commands, rendered by the binary from its own options.
+"$bin/pgvigil" --icinga2-commands >"$dir/icinga2/pgvigil.conf"
+"$bin/pgvigil" --nagios-commands >"$dir/nagios/pgvigil.cfg"
+chmod 0644 "$dir/icinga2/pgvigil.conf" "$dir/nagios/pgvigil.cfg"
 install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/icinga2/pgvigil-ha-example.conf \
   packaging/nagios/pgvigil-example.cfg "$dir/examples/"
 install -m 0644 packaging/schema/pgvigil-result.schema.json README.md "$dir/"

@@ -105,6 +105,18 @@ pub fn sandbox_plugins(sandbox: &Path) -> PathBuf {
     tree.join("usr/lib/nagios/plugins")
 }
 
+/// A file as the package installs it (`etc/nagios-plugins/config/pgvigil.cfg`),
+/// from the package unpacked into the sandbox.
+pub fn packaged_file(sandbox: &Path, path: &str) -> PathBuf {
+    let tree = sandbox.join("package");
+    if !tree.join("usr").exists() {
+        sandbox_plugins(sandbox);
+    }
+    let file = tree.join(path);
+    assert!(file.exists(), "the package has no {path}");
+    file
+}
+
 /// A program the packaging tests need; scripts/setup.sh installs it.
 pub fn require(program: &str) -> PathBuf {
     for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {

@@ -20,6 +20,32 @@ pub struct UnitSpec {
     pub time_left: bool,
 }
 
+impl UnitSpec {
+    /// Ranges in these units, a bare number in `bare` (None: a unit is
+    /// needed), no named measurements, no time left.
+    pub const fn of(accepted: &'static [Unit], bare: Option<Unit>) -> UnitSpec {
+        UnitSpec {
+            accepted,
+            bare,
+            labels: &[],
+            time_left: false,
+        }
+    }
+
+    /// The same, with measurements a range may name (`rate=64MB`).
+    pub const fn with_labels(self, labels: &'static [&'static str]) -> UnitSpec {
+        UnitSpec { labels, ..self }
+    }
+
+    /// The same, a duration being the time left before something runs out.
+    pub const fn with_time_left(self) -> UnitSpec {
+        UnitSpec {
+            time_left: true,
+            ..self
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Thresholds {
     warning: Vec<(Key, Range)>,

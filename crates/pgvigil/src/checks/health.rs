@@ -43,12 +43,7 @@ const DEFAULT_CHECKS: &[&str] = &[
 
 impl<P: Parts> Check for Health<P> {
     const COMBINES: bool = true;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[],
-        bare: None,
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[], None);
     const HINT: &'static str = "look at the checks named above first, worst first";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   check_pg_health takes no -w/-c of its own: each --check carries its own, as

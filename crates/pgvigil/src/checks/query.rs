@@ -22,12 +22,7 @@ pub struct Args {
 }
 
 impl Check for Query {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Count], Some(Unit::Count));
     const HINT: &'static str = "rerun the query by hand (psql) to see the rows behind the value, and compare with the thresholds the service sets";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the number the query returns.";

@@ -70,12 +70,7 @@ pub struct Role {
 
 impl Check for Roles {
     const INTERVAL: u32 = 3600;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Seconds],
-        bare: None,
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Seconds], None);
     const HINT: &'static str = "review the roles named above with \\du or SELECT * FROM pg_roles: ALTER ROLE ... NOSUPERUSER / NOCREATEROLE / NOBYPASSRLS where not needed, rotate the password and set a new VALID UNTIL, raise CONNECTION LIMIT or find the sessions piling up";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the time left before a login role's password expires
@@ -97,9 +92,7 @@ impl Check for Roles {
     /// the allow list WARNING; the time left before each login role's password
     /// expires against `-w`/`-c` (lower bounds).
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let args = judging.args;
-        let verbose = judging.verbose;
+        let (t, args, verbose) = (judging.thresholds, judging.args, judging.verbose);
         let (roles, sees_all) = (&m.roles, m.sees_all);
         let allowed = |list: &[String], name: &str| list.iter().any(|a| a == name);
 
@@ -308,8 +301,7 @@ fn describe(r: &Role) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
 
     fn role(name: &str) -> Role {
         Role {

@@ -111,12 +111,7 @@ impl Setting {
 
 impl Check for Settings {
     const INTERVAL: u32 = 3600;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[],
-        bare: None,
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[], None);
     const HINT: &'static str = "compare with SELECT name, setting, unit, source, sourcefile, sourceline, pending_restart FROM pg_settings WHERE name IN (...); fix postgresql.conf or ALTER SYSTEM, then SELECT pg_reload_conf() (a pending restart needs a planned restart)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c are not used: the findings decide. WARNING: a setting waits for a
@@ -137,8 +132,7 @@ impl Check for Settings {
     /// the previous run is WARNING. An --expect naming no setting is a usage
     /// error, or a missing privilege when the role cannot read them all.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let args = judging.args;
-        let verbose = judging.verbose;
+        let (args, verbose) = (judging.args, judging.verbose);
         let settings = &m.settings;
         let ignored = |name: &str| ignored(args, name);
         // What needs a restart, what differs, what is unsafe.

@@ -107,12 +107,7 @@ pub struct Extension {
 
 impl Check for Version {
     const INTERVAL: u32 = 3600;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[],
-        bare: None,
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[], None);
     const HINT: &'static str = "plan the minor upgrade (install the packages, restart: minor releases keep the data format) after reading the release notes for steps they require; for an extension run ALTER EXTENSION name UPDATE in each database listed";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   None: a release below --min-version is WARNING, another major than
@@ -289,8 +284,7 @@ fn minimum_for(release: Release, minimums: &[Release]) -> Option<Release> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::perf;
-    use crate::checks::testing::{judge, thresholds};
+    use crate::checks::testing::{judge, perf, thresholds};
 
     fn args(argv: &[&str]) -> Args {
         crate::checks::testing::options(argv)

@@ -132,12 +132,7 @@ fn snapshot_of(marks: &Marks) -> Snapshot {
 }
 
 impl Check for Log {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count],
-        bare: Some(Unit::Count),
-        labels: &LABELS,
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Count], Some(Unit::Count)).with_labels(&LABELS);
     const HINT: &'static str = "read the matching log lines (rerun with -v for samples) and start from the most frequent message; FATAL and PANIC lines come first";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   Ranges name the count they apply to, a bare range applies to errors:
@@ -448,7 +443,7 @@ fn details(tally: &Tally, verbose: u8) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
     use pgvigil_kit::Thresholds;
 
     fn judged(tally: &Tally, read: &Read, t: &Thresholds, verbose: u8) -> CheckResult {
@@ -458,7 +453,6 @@ mod tests {
         };
         judge::<Log>(&m, &options(&[]), t, verbose)
     }
-    use crate::checks::testing::{perf, reported, thresholds};
 
     /// A tally of these stderr lines, as the server writes them.
     fn tally(text: &str) -> Tally {

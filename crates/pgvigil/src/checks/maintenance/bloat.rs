@@ -182,12 +182,7 @@ pub struct Found {
 
 impl Check for Bloat {
     const INTERVAL: u32 = 3600;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Bytes, Unit::Percent],
-        bare: None,
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Bytes, Unit::Percent], None);
     const HINT: &'static str = "VACUUM (VERBOSE) the bloated tables and REINDEX CONCURRENTLY the bloated indexes; for heavy bloat plan pg_repack or VACUUM FULL in a maintenance window, and look at why autovacuum falls behind (check_pg_vacuum)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A size applies to a relation's wasted bytes, a percentage to its wasted
@@ -225,9 +220,7 @@ impl Check for Bloat {
     /// `-w`/`-c`, worst and largest first; a database that could not be visited
     /// is at least WARNING.
     fn judge(visit: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let min_size = judging.args.min_size;
-        let verbose = judging.verbose;
+        let (t, min_size, verbose) = (judging.thresholds, judging.args.min_size, judging.verbose);
         let visited = visit.checked.len();
         let mut relations: Vec<(&Relation, Status)> = visit
             .results()
@@ -571,7 +564,7 @@ fn measured_index_waste(size: f64, empty: f64, density: f64, fillfactor: f64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     fn with_min_size(min_size: u64) -> Args {
         Args {
@@ -579,7 +572,6 @@ mod tests {
             ..options(&[])
         }
     }
-    use crate::checks::testing::{perf, reported, thresholds};
 
     const MB: f64 = 1048576.0;
 

@@ -130,12 +130,7 @@ pub struct Found {
 
 impl Check for Indexes {
     const INTERVAL: u32 = 3600;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Count], Some(Unit::Count));
     const HINT: &'static str = "unused indexes cost writes and space: confirm on every standby too (usage is per server) before DROP INDEX CONCURRENTLY; invalid ones come from failed CREATE INDEX CONCURRENTLY: drop and rebuild them";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A number applies to the count of unused plus redundant duplicate indexes. An
@@ -155,8 +150,7 @@ impl Check for Indexes {
     /// (a count) against `-w`/`-c`; sequentially scanned tables are listed, not
     /// judged; a database that could not be visited is at least WARNING.
     fn judge(visit: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let verbose = judging.verbose;
+        let (t, verbose) = (judging.thresholds, judging.verbose);
         let visited = visit.checked.len();
         let found: Vec<Found> = visit
             .results()
@@ -358,8 +352,7 @@ fn redundant_duplicates(duplicates: &[Found]) -> Vec<(Found, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     fn found(kind: &str, name: &str, size: i64) -> Found {
         Found {

@@ -177,12 +177,8 @@ pub struct Running {
 
 impl Check for Vacuum {
     const INTERVAL: u32 = 900;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Percent, Unit::Seconds],
-        bare: None,
-        labels: &["workers", "worker_age"],
-        time_left: false,
-    };
+    const UNITS: UnitSpec =
+        UnitSpec::of(&[Unit::Percent, Unit::Seconds], None).with_labels(&["workers", "worker_age"]);
     const HINT: &'static str = "see whether autovacuum runs on those tables (pg_stat_progress_vacuum, the log with log_autovacuum_min_duration), whether a long transaction holds back cleanup, and run VACUUM (VERBOSE, ANALYZE) on the worst ones";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A percentage applies to the worst dead-tuple share (dead / live) among tables
@@ -210,9 +206,7 @@ impl Check for Vacuum {
     /// autovacuum off, for a table or the server, is at least WARNING, and so
     /// is a database that could not be visited. Worst first.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let args = judging.args;
-        let verbose = judging.verbose;
+        let (t, args, verbose) = (judging.thresholds, judging.args, judging.verbose);
         let visited = m.visit.checked.len();
         let mut tables: Vec<Table> = m
             .visit
@@ -516,8 +510,7 @@ fn describe(t: &Table) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
     use clap::Parser;
 
     #[derive(Parser)]

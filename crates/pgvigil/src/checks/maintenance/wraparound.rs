@@ -112,12 +112,11 @@ pub struct Holder {
 
 impl Check for Wraparound {
     const INTERVAL: u32 = 900;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count, Unit::Percent, Unit::Seconds],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: true,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(
+        &[Unit::Count, Unit::Percent, Unit::Seconds],
+        Some(Unit::Count),
+    )
+    .with_time_left();
     const HINT: &'static str = "VACUUM (FREEZE, VERBOSE) the oldest tables of the named database now; first end what holds the xmin horizon back: long transactions, prepared transactions (pg_prepared_xacts) and stale replication slots";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the oldest transaction ID age (age(datfrozenxid)),
@@ -190,8 +189,7 @@ FORECAST
     /// The verdict; when not OK (or with -v) what holds the xmin horizon back,
     /// oldest first, and every database's ages.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let verbose = judging.verbose;
+        let (t, verbose) = (judging.thresholds, judging.verbose);
         let Some((oldest, oldest_multi)) = m.oldest() else {
             return CheckResult::new(Status::Unknown, "no database listed in pg_database");
         };
@@ -361,8 +359,7 @@ pub fn status(m: &Measured, t: &Thresholds) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     fn measured(xid_age: i64, mxid_age: i64) -> Measured {
         Measured {

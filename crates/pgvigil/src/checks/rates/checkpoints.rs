@@ -45,12 +45,7 @@ const COUNTERS: [&str; 5] = ["timed", "requested", "write_ms", "sync_ms", "buffe
 
 impl Check for Checkpoints {
     const INTERVAL: u32 = 3600;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Percent],
-        bare: Some(Unit::Percent),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Percent], Some(Unit::Percent));
     const HINT: &'static str = "requested checkpoints come from WAL volume: raise max_wal_size until checkpoints are timed, spread them with checkpoint_completion_target, and look at what writes so much WAL (pg_stat_statements)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the share (%) of requested checkpoints among those since the
@@ -87,8 +82,7 @@ impl Check for Checkpoints {
     /// The share of requested checkpoints over the interval against `-w`/`-c`,
     /// once the interval holds at least `min` checkpoints.
     fn judge(rates: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let min = judging.args.min_checkpoints;
-        let t = judging.thresholds;
+        let (min, t) = (judging.args.min_checkpoints, judging.thresholds);
         let counters = [
             PerfData::counter("checkpoints_timed", rates.current.counters["timed"]),
             PerfData::counter("checkpoints_requested", rates.current.counters["requested"]),
@@ -148,7 +142,7 @@ fn checkpoints(rates: &Rates) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     fn with_min_checkpoints(min_checkpoints: u32) -> Args {
         Args {
@@ -156,7 +150,6 @@ mod tests {
             ..options(&[])
         }
     }
-    use crate::checks::testing::{perf, reported, thresholds};
 
     fn rates(timed: f64, requested: f64) -> Rates {
         let snapshot = |timed: f64, requested: f64| {

@@ -23,12 +23,7 @@ pub struct Args {
 }
 
 impl Check for Checksums {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Count], Some(Unit::Count));
     const HINT: &'static str = "checksum failures mean corrupted pages: find them in the server log and pg_stat_database, check the storage (dmesg, SMART), and restore the damaged relations from a backup; enabling checksums needs pg_checksums on a stopped cluster";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the checksum failures since the previous run. Default: {defaults}
@@ -45,8 +40,7 @@ impl Check for Checksums {
     /// New checksum failures against `-w`/`-c` (default `-c 0`); failures from
     /// before the first run warn once; checksums off warn with --require-checksums.
     fn judge(sample: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let args = judging.args;
+        let (t, args) = (judging.thresholds, judging.args);
         let enabled = if sample.data_checksums {
             "data checksums on"
         } else {
@@ -128,8 +122,7 @@ impl Check for Checksums {
 mod tests {
     use super::*;
     use crate::checks::common::stat_database::samples::{baseline, measured};
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
 
     fn args(require_checksums: bool) -> Args {
         Args {

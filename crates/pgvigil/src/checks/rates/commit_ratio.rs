@@ -47,12 +47,8 @@ fn share(rolled_back: f64, committed: f64) -> f64 {
 }
 
 impl Check for CommitRatio {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Percent, Unit::Count],
-        bare: Some(Unit::Count),
-        labels: &["commit_rate"],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Percent, Unit::Count], Some(Unit::Count))
+        .with_labels(&["commit_rate"]);
     const HINT: &'static str = "many rollbacks point to application errors: read the server log for the failing statements and ask the application owners; pg_stat_database shows which database; too few commits: is the application connected to this server at all (pg_stat_activity by application_name), or is a consumer stuck?";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A percentage applies to the share of rollbacks among the transactions that
@@ -71,9 +67,7 @@ impl Check for CommitRatio {
     /// Rollbacks over the interval: a count, and from --min-transactions on a
     /// share of the transactions that ended, against `-w`/`-c`.
     fn judge(sample: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let args = judging.args;
-        let verbose = judging.verbose;
+        let (t, args, verbose) = (judging.thresholds, judging.args, judging.verbose);
         let counters =
             sample.counters(&[("commits", "xact_commit"), ("rollbacks", "xact_rollback")]);
         if let Some(first) = sample.baseline(&counters) {
@@ -163,8 +157,7 @@ impl Check for CommitRatio {
 mod tests {
     use super::*;
     use crate::checks::common::stat_database::samples::{baseline, measured};
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
 
     fn args(min: f64) -> Args {
         Args {

@@ -54,12 +54,7 @@ FROM pg_stat_database d JOIN pg_stat_database_conflicts c ON c.datid = d.datid
 ORDER BY d.datname";
 
 impl Check for Conflicts {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Count], Some(Unit::Count));
     const HINT: &'static str = "queries on this standby were cancelled so that replay could go on: raise max_standby_streaming_delay (the standby then lags while a query runs), set hot_standby_feedback = on (the primary then keeps rows longer: bloat), or run long reports on a standby kept for them";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the conflicts since the previous run, all kinds together.
@@ -148,8 +143,7 @@ impl Check for Conflicts {
 mod tests {
     use super::*;
     use crate::checks::common::stat_database::samples::{baseline, measured};
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     #[test]
     fn conflicts_are_counted_per_kind_and_database() {

@@ -18,12 +18,7 @@ pub struct Args {
 }
 
 impl Check for Deadlocks {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Count], Some(Unit::Count));
     const HINT: &'static str = "the server log names both statements of every deadlock: make the application take its locks in one order, and keep transactions short";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the deadlocks since the previous run. Default: {defaults} (any
@@ -80,8 +75,7 @@ fn per_database(sample: &Sample) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::checks::common::stat_database::samples::{baseline, measured};
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
     use pgvigil_kit::Status;
 
     #[test]

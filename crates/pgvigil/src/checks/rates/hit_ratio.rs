@@ -46,12 +46,7 @@ fn ratio(sample: &Sample, database: Option<&str>) -> (f64, f64) {
 }
 
 impl Check for HitRatio {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Percent],
-        bare: Some(Unit::Percent),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Percent], Some(Unit::Percent));
     const HINT: &'static str = "reads miss shared_buffers: check shared_buffers against the working set, look for sequential scans of large tables (pg_stat_user_tables.seq_tup_read) and missing indexes";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the hit ratio in % (in all, and of each database that read
@@ -67,9 +62,7 @@ impl Check for HitRatio {
     /// The hit ratio over the interval, in all and per database, against the
     /// lower bounds `-w`/`-c`; fewer than --min-reads block reads are not judged.
     fn judge(sample: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let args = judging.args;
-        let verbose = judging.verbose;
+        let (t, args, verbose) = (judging.thresholds, judging.args, judging.verbose);
         let counters = sample.counters(&[("blks_hit", "blks_hit"), ("blks_read", "blks_read")]);
         if let Some(first) = sample.baseline(&counters) {
             return first;
@@ -141,8 +134,7 @@ impl Check for HitRatio {
 mod tests {
     use super::*;
     use crate::checks::common::stat_database::samples::{baseline, measured};
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
 
     fn args(min_reads: f64) -> Args {
         Args {

@@ -20,12 +20,7 @@ pub struct Args {
 const COLUMNS: &[&str] = &["temp_files", "temp_bytes"];
 
 impl Check for TempFiles {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count, Unit::Bytes],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Count, Unit::Bytes], Some(Unit::Count));
     const HINT: &'static str = "queries spill sorts and hashes to disk: find them with log_temp_files and pg_stat_statements (temp_blks_written), then raise work_mem for those roles or fix the queries";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the temporary files written since the previous
@@ -85,8 +80,7 @@ impl Check for TempFiles {
 mod tests {
     use super::*;
     use crate::checks::common::stat_database::samples::{baseline, measured};
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
     use pgvigil_kit::Status;
 
     fn sample(files: f64, bytes: f64) -> Sample {

@@ -33,12 +33,7 @@ FROM pg_stat_archiver s,
         FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready') r";
 
 impl Check for Archiver {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count, Unit::Seconds],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Count, Unit::Seconds], Some(Unit::Count));
     const HINT: &'static str = "read the server log for the failing archive_command (run it by hand as the postgres user with a WAL file name), check the archive target is reachable and has room, and watch disk under pg_wal: it fills while archiving fails";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the count of WAL files waiting (.ready), a
@@ -56,8 +51,7 @@ impl Check for Archiver {
     /// that is not meant to archive is OK, saying why, unless archiving is
     /// required.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let args = judging.args;
+        let (t, args) = (judging.thresholds, judging.args);
         let perf = [
             PerfData::new("ready", m.ready as f64, Unit::Count)
                 .thresholds(t)
@@ -166,8 +160,7 @@ fn measure(db: &mut Session) -> Result<Measured, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
 
     fn archiving(ready: i64, oldest: f64) -> Measured {
         Measured {

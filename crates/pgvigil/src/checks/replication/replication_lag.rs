@@ -132,12 +132,8 @@ impl Standby {
 }
 
 impl Check for ReplicationLag {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Bytes, Unit::Seconds],
-        bare: None,
-        labels: &["receipt_age"],
-        time_left: false,
-    };
+    const UNITS: UnitSpec =
+        UnitSpec::of(&[Unit::Bytes, Unit::Seconds], None).with_labels(&["receipt_age"]);
     const HINT: &'static str = "on the standby: is the WAL receiver streaming (pg_stat_wal_receiver) and is replay paused or slowed by conflicts (pg_last_xact_replay_timestamp, the standby's log)? on the primary: pg_stat_replication's write, flush and replay lag, and the network";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   The unit decides what a range applies to: a size to the lag in bytes, a
@@ -166,8 +162,7 @@ impl Check for ReplicationLag {
     /// primary, too few standbys streaming is CRITICAL; a standby that does not
     /// stream is at least WARNING, since it cannot know it is behind.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let args = judging.args;
+        let (t, args) = (judging.thresholds, judging.args);
         match m {
             Measured::Standby(replay) => standby_side(replay, t, args),
             Measured::Primary(standbys) => primary_side(standbys, t, args),
@@ -425,8 +420,7 @@ fn disambiguate(standbys: &mut [Standby]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
 
     fn standby(label: &str, bytes: f64, seconds: f64) -> Standby {
         Standby {

@@ -85,12 +85,8 @@ pub struct Decoded {
 }
 
 impl Check for ReplicationSlots {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Bytes, Unit::Seconds],
-        bare: None,
-        labels: &["spill", "stream"],
-        time_left: false,
-    };
+    const UNITS: UnitSpec =
+        UnitSpec::of(&[Unit::Bytes, Unit::Seconds], None).with_labels(&["spill", "stream"]);
     const HINT: &'static str = "an inactive slot keeps WAL forever: find its consumer (pg_replication_slots.active_pid, the standby or subscriber) and bring it back, or drop the slot with pg_drop_replication_slot() once it is no longer needed; set max_slot_wal_keep_size. A logical slot that spills: raise logical_decoding_work_mem, or have the subscription stream large transactions (ALTER SUBSCRIPTION … SET (streaming = on))";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A size applies to the WAL each slot retains (from its restart_lsn), a
@@ -139,8 +135,7 @@ impl Check for ReplicationSlots {
     /// The worst slot's state; every slot listed, worst and largest first,
     /// when not OK (or with -v).
     fn judge(slots: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let verbose = judging.verbose;
+        let (t, verbose) = (judging.thresholds, judging.verbose);
         // Worst first, then by WAL retained; the first names the summary.
         let mut ordered: Vec<(&Slot, Status)> =
             slots.iter().map(|s| (s, slot_status(s, t))).collect();
@@ -386,8 +381,7 @@ fn describe(s: &Slot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     fn slot(name: &str, active: bool, retained: f64) -> Slot {
         Slot {

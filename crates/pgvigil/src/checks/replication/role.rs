@@ -95,12 +95,7 @@ pub struct Measured {
 }
 
 impl Check for Role {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[],
-        bare: None,
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[], None);
     const HINT: &'static str = "two primaries take writes apart (split brain): stop or fence the one that should not be primary now, before more writes diverge, then rebuild it as a standby (pg_rewind or a new base backup); a standby on another timeline or of another cluster does not follow this primary: rebuild or re-point it (primary_conninfo, recovery_target_timeline = 'latest')";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   None. Another role than --expect is CRITICAL; a timeline or role changed
@@ -119,114 +114,29 @@ impl Check for Role {
     /// exactly one primary, every standby on its timeline and of its cluster,
     /// unreachable nodes named.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let args = judging.args;
-        let mut findings = Findings::new();
         let this = &m.this;
-        if let Some(expected) = args.expect {
-            let wanted = expected == Expected::Standby;
-            if this.standby != wanted {
-                findings.push(
-                    Status::Critical,
-                    format!(
-                        "{} is {} where {} is expected",
-                        this.name,
-                        role(this),
-                        if wanted { "standby" } else { "primary" }
-                    ),
-                );
-            }
+        let set = NodeSet::of(m);
+        let mut findings = Findings::new();
+        findings.add(unexpected_role(this, judging.args.expect));
+        findings.add(role_changed(m));
+        if set.many {
+            findings.add(primaries_found(&set));
+            findings.extend(strays(&set));
+            findings.extend(
+                set.unreachable
+                    .iter()
+                    .map(|(name, _)| (Status::Warning, format!("{name} unreachable"))),
+            );
         }
-        if let Some(before) = &m.changed {
-            findings.push(
-                Status::Warning,
-                format!(
-                    "was {before} at the previous run, now {} on timeline {}: a promotion or failover happened (reported once)",
-                    role(this),
-                    this.timeline
-                )
-);
-        }
-        let reachable: Vec<&Node> = std::iter::once(this)
-            .chain(m.others.iter().filter_map(|n| n.as_ref().ok()))
-            .collect();
-        let unreachable: Vec<&(String, String)> =
-            m.others.iter().filter_map(|n| n.as_ref().err()).collect();
-        let primaries: Vec<&Node> = reachable.iter().copied().filter(|n| !n.standby).collect();
-        let many = !m.others.is_empty();
-        let mut details = Vec::new();
-        if many {
-            match primaries.len() {
-                0 => findings.push(
-                    Status::Critical,
-                    format!(
-                        "no primary among {}: the cluster takes no writes",
-                        count(reachable.len(), "reachable node")
-                    ),
-                ),
-                1 => {}
-                n => findings.push(
-                    Status::Critical,
-                    format!(
-                        "split brain: {n} primaries ({}) take writes apart",
-                        primaries
-                            .iter()
-                            .map(|p| format!("{} on timeline {}", p.name, p.timeline))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ),
-            }
-            // The reference: the one primary, else the node -H names.
-            let reference = if primaries.len() == 1 {
-                primaries[0]
-            } else {
-                this
-            };
-            for node in &reachable {
-                if node.system_id != reference.system_id {
-                    findings.push(
-                        Status::Critical,
-                        format!(
-                            "{} belongs to another cluster (system identifier {}, not {})",
-                            node.name, node.system_id, reference.system_id
-                        ),
-                    );
-                } else if node.standby
-                    && primaries.len() == 1
-                    && node.timeline != reference.timeline
-                {
-                    findings.push(
-                        Status::Critical,
-                        format!(
-                            "standby {} is on timeline {}, the primary {} on {}: it does not follow it",
-                            node.name, node.timeline, reference.name, reference.timeline
-                        )
-);
-                }
-                details.push(format!(
-                    "{}: {} on timeline {}{}",
-                    node.name,
-                    role(node),
-                    node.timeline,
-                    node.replay_lag
-                        .map(|l| format!(", {} received and not replayed", pretty_bytes(l)))
-                        .unwrap_or_default()
-                ));
-            }
-            for (name, reason) in &unreachable {
-                findings.push(Status::Warning, format!("{name} unreachable"));
-                details.push(format!("{name}: unreachable: {reason}"));
-            }
-        }
-        let status = findings.worst();
-        let summary = if many {
-            let standbys = reachable.len() - primaries.len();
+        let primaries = set.primaries.len();
+        let standbys = set.reachable.len() - primaries;
+        let summary = if set.many {
             format!(
                 "{} of {} reachable: {} primar{}, {}",
-                reachable.len(),
+                set.reachable.len(),
                 count(m.others.len() + 1, "node"),
-                primaries.len(),
-                if primaries.len() == 1 { "y" } else { "ies" },
+                primaries,
+                if primaries == 1 { "y" } else { "ies" },
                 count(standbys, "standby")
             )
         } else {
@@ -237,24 +147,152 @@ impl Check for Role {
                 this.timeline
             )
         };
-        let summary = findings.after(summary);
         let mut perf = vec![
-            PerfData::new("primaries", primaries.len() as f64, Unit::Count).min(0.0),
-            PerfData::new(
-                "standbys",
-                (reachable.len() - primaries.len()) as f64,
-                Unit::Count,
-            )
-            .min(0.0),
+            PerfData::new("primaries", primaries as f64, Unit::Count).min(0.0),
+            PerfData::new("standbys", standbys as f64, Unit::Count).min(0.0),
             PerfData::new("timeline", f64::from(this.timeline), Unit::Count),
         ];
-        if many {
-            perf.push(PerfData::new("unreachable", unreachable.len() as f64, Unit::Count).min(0.0));
+        let mut details = Vec::new();
+        if set.many {
+            let unreachable = set.unreachable.len() as f64;
+            perf.push(PerfData::new("unreachable", unreachable, Unit::Count).min(0.0));
+            details.extend(set.reachable.iter().map(|node| node_line(node)));
+            details.extend(
+                set.unreachable
+                    .iter()
+                    .map(|(name, reason)| format!("{name}: unreachable: {reason}")),
+            );
         }
-        CheckResult::new(status, summary)
+        CheckResult::new(findings.worst(), findings.after(summary))
             .perf(perf)
             .details(details)
     }
+}
+
+/// The nodes one run reached, and which of them take writes.
+struct NodeSet<'a> {
+    /// Other nodes were named (`--node`): the set is judged, not one node.
+    many: bool,
+    reachable: Vec<&'a Node>,
+    unreachable: Vec<&'a (String, String)>,
+    primaries: Vec<&'a Node>,
+    /// What the others are held to: the one primary, else the node -H names.
+    reference: &'a Node,
+}
+
+impl<'a> NodeSet<'a> {
+    fn of(m: &'a Measured) -> NodeSet<'a> {
+        let reachable: Vec<&Node> = std::iter::once(&m.this)
+            .chain(m.others.iter().filter_map(|n| n.as_ref().ok()))
+            .collect();
+        let primaries: Vec<&Node> = reachable.iter().copied().filter(|n| !n.standby).collect();
+        let reference = match primaries.as_slice() {
+            [one] => *one,
+            _ => &m.this,
+        };
+        NodeSet {
+            many: !m.others.is_empty(),
+            unreachable: m.others.iter().filter_map(|n| n.as_ref().err()).collect(),
+            reachable,
+            primaries,
+            reference,
+        }
+    }
+}
+
+/// CRITICAL when the node has not the role --expect names.
+fn unexpected_role(this: &Node, expect: Option<Expected>) -> Option<(Status, String)> {
+    let wanted = expect? == Expected::Standby;
+    (this.standby != wanted).then(|| {
+        (
+            Status::Critical,
+            format!(
+                "{} is {} where {} is expected",
+                this.name,
+                role(this),
+                if wanted { "standby" } else { "primary" }
+            ),
+        )
+    })
+}
+
+/// WARNING, once, when the role or timeline changed since the previous run.
+fn role_changed(m: &Measured) -> Option<(Status, String)> {
+    let before = m.changed.as_ref()?;
+    Some((
+        Status::Warning,
+        format!(
+            "was {before} at the previous run, now {} on timeline {}: a promotion or failover happened (reported once)",
+            role(&m.this),
+            m.this.timeline
+        ),
+    ))
+}
+
+/// CRITICAL for no primary among the reachable nodes, or more than one.
+fn primaries_found(set: &NodeSet) -> Option<(Status, String)> {
+    match set.primaries.as_slice() {
+        [] => Some((
+            Status::Critical,
+            format!(
+                "no primary among {}: the cluster takes no writes",
+                count(set.reachable.len(), "reachable node")
+            ),
+        )),
+        [_] => None,
+        many => Some((
+            Status::Critical,
+            format!(
+                "split brain: {} primaries ({}) take writes apart",
+                many.len(),
+                many.iter()
+                    .map(|p| format!("{} on timeline {}", p.name, p.timeline))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// CRITICAL for a node of another cluster, and for a standby that does not
+/// follow the one primary's timeline.
+fn strays(set: &NodeSet) -> Vec<(Status, String)> {
+    let reference = set.reference;
+    set.reachable
+        .iter()
+        .filter_map(|node| {
+            if node.system_id != reference.system_id {
+                Some(format!(
+                    "{} belongs to another cluster (system identifier {}, not {})",
+                    node.name, node.system_id, reference.system_id
+                ))
+            } else if node.standby
+                && set.primaries.len() == 1
+                && node.timeline != reference.timeline
+            {
+                Some(format!(
+                    "standby {} is on timeline {}, the primary {} on {}: it does not follow it",
+                    node.name, node.timeline, reference.name, reference.timeline
+                ))
+            } else {
+                None
+            }
+        })
+        .map(|text| (Status::Critical, text))
+        .collect()
+}
+
+/// `db2: standby on timeline 3, 16 MB received and not replayed`.
+fn node_line(node: &Node) -> String {
+    format!(
+        "{}: {} on timeline {}{}",
+        node.name,
+        role(node),
+        node.timeline,
+        node.replay_lag
+            .map(|l| format!(", {} received and not replayed", pretty_bytes(l)))
+            .unwrap_or_default()
+    )
 }
 
 fn node_of(session: &mut Session, name: String) -> Result<Node, Error> {
@@ -315,8 +353,7 @@ fn role(node: &Node) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, thresholds};
-    use crate::checks::testing::{perf, reported};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
 
     fn args(argv: &[&str]) -> Args {
         crate::checks::testing::options(argv)

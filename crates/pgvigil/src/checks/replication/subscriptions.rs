@@ -143,12 +143,8 @@ pub struct Measured {
 }
 
 impl Check for Subscriptions {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Seconds, Unit::Count],
-        bare: Some(Unit::Count),
-        labels: &["not_ready"],
-        time_left: false,
-    };
+    const UNITS: UnitSpec =
+        UnitSpec::of(&[Unit::Seconds, Unit::Count], Some(Unit::Count)).with_labels(&["not_ready"]);
     const HINT: &'static str = "read the subscriber's log for the apply worker's error (a unique violation or a missing column is fixed on the subscriber, or skipped with ALTER SUBSCRIPTION … SKIP), then ALTER SUBSCRIPTION … ENABLE; meanwhile the publisher's slot keeps WAL (check_pg_replication_slots there)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A duration applies to the time since each subscription's apply worker last
@@ -170,8 +166,7 @@ impl Check for Subscriptions {
     /// The worst subscription names the summary; every one listed, worst first,
     /// when not OK (or with -v).
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let verbose = judging.verbose;
+        let (t, verbose) = (judging.thresholds, judging.verbose);
         if m.standby {
             // Under Patroni the service runs on every node; whichever is the
             // primary is judged.
@@ -455,8 +450,7 @@ fn table_state(entry: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     fn streaming(name: &str) -> Subscription {
         Subscription {

@@ -39,12 +39,7 @@ SELECT current_setting('server_version') AS version,
           FROM pg_stat_activity WHERE backend_type = 'checkpointer')::float8 AS reset_seconds";
 
 impl Check for Alive {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Seconds],
-        bare: Some(Unit::Seconds),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Seconds], Some(Unit::Seconds));
     const HINT: &'static str = "the server answers slowly: look at its load (top, iostat), at pg_stat_activity for a pile of active sessions, and at the server log; after a restart or a crash reset, read the server log around that time (a backend \"terminated by signal 9\" is usually the kernel's OOM killer: dmesg)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the response time: connecting, authenticating and answering
@@ -68,8 +63,7 @@ impl Check for Alive {
     /// The response time against `-w`/`-c`; a start less than `--min-uptime`
     /// ago is at least WARNING, a crash reset since the previous run CRITICAL.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let args = judging.args;
+        let (t, args) = (judging.thresholds, judging.args);
         let mut status = t.status(&[(Unit::Seconds, m.response)]);
         let role = if m.in_recovery { "standby" } else { "primary" };
         let mut summary = format!(
@@ -232,8 +226,7 @@ fn since_previous(args: &Args, ctx: &Context, m: &Measured) -> Since {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
     use pgvigil_kit::Thresholds;
 
     fn measured(response: f64) -> Measured {

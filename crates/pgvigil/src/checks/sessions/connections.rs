@@ -39,12 +39,7 @@ FROM (SELECT s.datid, s.usesysid, s.application_name, s.backend_type, s.state,
       GROUP BY 1, 2, 3, 4, 5, 6) g";
 
 impl Check for Connections {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count, Unit::Percent],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Count, Unit::Percent], Some(Unit::Count));
     const HINT: &'static str = "look at pg_stat_activity grouped by state: idle-in-transaction sessions hold slots (set idle_in_transaction_session_timeout), idle ones call for a pooler such as PgBouncer; terminate with pg_terminate_backend(pid) only after review";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the number of client connections (a plain number) or to the
@@ -81,9 +76,7 @@ impl Check for Connections {
     /// The verdict; when not OK (or with -v) the connections per database and
     /// per user, most first; always how many the filters left out.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let filter = &judging.args.filter;
-        let t = judging.thresholds;
-        let verbose = judging.verbose;
+        let (filter, t, verbose) = (&judging.args.filter, judging.thresholds, judging.verbose);
         let (total, usable, pct) = (m.total(), m.usable, m.percent());
         let status = status(m, t);
         let summary = format!(
@@ -301,8 +294,7 @@ fn ranked(kind: &str, counts: &BTreeMap<String, i64>) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::checks::common::filter::tests::filter;
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
 
     fn judged(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {
         judge::<Connections>(

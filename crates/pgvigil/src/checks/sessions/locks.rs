@@ -59,12 +59,10 @@ WHERE cardinality(b.blockers) > 0
 ORDER BY b.wait_seconds DESC";
 
 impl Check for Locks {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count, Unit::Seconds, Unit::Percent],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(
+        &[Unit::Count, Unit::Seconds, Unit::Percent],
+        Some(Unit::Count),
+    );
     const HINT: &'static str = "find the blocker: SELECT pid, pg_blocking_pids(pid), state, query FROM pg_stat_activity WHERE wait_event_type = 'Lock'; end it with pg_cancel_backend(pid) (or pg_terminate_backend) after review; a lock table filling up comes from one transaction touching many relations (partitions, a pg_dump of many tables): see the pid holding the most, and raise max_locks_per_transaction (a restart) if that is its normal load";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A plain number applies to the number of blocked sessions, a duration to the
@@ -83,9 +81,7 @@ impl Check for Locks {
     /// the longest wait); each blocked session named when not OK, or with -v;
     /// always how many the filters left out.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let filter = &judging.args.filter;
-        let t = judging.thresholds;
-        let verbose = judging.verbose;
+        let (filter, t, verbose) = (&judging.args.filter, judging.thresholds, judging.verbose);
         let blocked = m.blocked.len() as i64;
         let longest = m.blocked.iter().map(|b| b.wait_seconds).fold(0.0, f64::max);
         let table_pct = if m.lock_capacity > 0 {
@@ -276,8 +272,7 @@ fn describe_blocked(b: &Blocked) -> String {
 mod tests {
     use super::*;
     use crate::checks::common::filter::tests::filter;
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported};
+    use crate::checks::testing::{judge, perf, reported};
     use pgvigil_kit::Thresholds;
 
     fn judged(m: &Measured, t: &Thresholds, verbose: u8) -> CheckResult {

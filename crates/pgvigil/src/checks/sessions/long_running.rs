@@ -87,12 +87,7 @@ impl Measured {
 }
 
 impl Check for LongRunning {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Seconds],
-        bare: Some(Unit::Seconds),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Seconds], Some(Unit::Seconds));
     const HINT: &'static str = "look at the session in pg_stat_activity (query, state, client); cancel it with pg_cancel_backend(pid) or end it with pg_terminate_backend(pid) after review; set statement_timeout or idle_in_transaction_session_timeout for the role";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to how long the oldest transaction has been open (a bare number
@@ -133,9 +128,7 @@ impl Check for LongRunning {
     /// The verdict; when not OK (or with -v) every open transaction, oldest
     /// first; always how many sessions the filters left out.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let filter = &judging.args.filter;
-        let t = judging.thresholds;
-        let verbose = judging.verbose;
+        let (filter, t, verbose) = (&judging.args.filter, judging.thresholds, judging.verbose);
         let oldest = m.longest(|o| o.transaction);
         let statement = m.longest(|o| o.statement);
         let idle = m.longest(|o| o.idle);
@@ -260,8 +253,7 @@ fn describe(o: &Open, names: &BTreeMap<u32, String>) -> String {
 mod tests {
     use super::*;
     use crate::checks::common::filter::tests::filter;
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
 
     fn none() -> SessionFilter {
         SessionFilter::default()

@@ -48,12 +48,7 @@ pub struct Prepared {
 }
 
 impl Check for PreparedTxns {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Seconds, Unit::Count],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Seconds, Unit::Count], Some(Unit::Count));
     const HINT: &'static str = "a prepared transaction holds its locks and the xmin horizon until it is resolved: ask the transaction manager (XA/JTA) that prepared it; after review run COMMIT PREPARED 'gid' or ROLLBACK PREPARED 'gid' in its database, as its owner or a superuser";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A duration applies to the age of the oldest prepared transaction, a plain
@@ -71,8 +66,7 @@ impl Check for PreparedTxns {
     /// The oldest one's age (a duration) and how many (a count) against
     /// `-w`/`-c`; each named, oldest first, when not OK or with -v.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let verbose = judging.verbose;
+        let (t, verbose) = (judging.thresholds, judging.verbose);
         let prepared_count = m.prepared.len();
         let oldest = m.prepared.iter().map(|p| p.age).fold(0.0, f64::max);
         let status = t.status(&[
@@ -165,8 +159,7 @@ fn quoted(gid: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     fn prepared(gid: &str, age: f64) -> Prepared {
         Prepared {

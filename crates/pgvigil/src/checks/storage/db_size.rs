@@ -110,12 +110,8 @@ struct Database<'a> {
 
 impl Check for DbSize {
     const INTERVAL: u32 = 3600;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Bytes, Unit::Seconds],
-        bare: Some(Unit::Bytes),
-        labels: &[],
-        time_left: true,
-    };
+    const UNITS: UnitSpec =
+        UnitSpec::of(&[Unit::Bytes, Unit::Seconds], Some(Unit::Bytes)).with_time_left();
     const HINT: &'static str = "find what grew: the largest relations (pg_total_relation_size), bloat (check_pg_bloat), and whether old data can be archived or partitions dropped; check disk headroom (check_pg_disk)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to each database's size; --growth and --growth-critical to its
@@ -159,8 +155,7 @@ FORECAST
     /// `--growth` (WARNING) and `--growth-critical`; the worst database first,
     /// then the largest.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let args = judging.args;
+        let (t, args) = (judging.thresholds, judging.args);
         let mut databases: Vec<Database> = m
             .databases
             .iter()
@@ -358,8 +353,7 @@ fn measure(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Err
 mod tests {
     use super::*;
     use crate::checks::common::growth::parse_growth;
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
     use pgvigil_kit::rates::Interval;
 
     const GB: f64 = 1073741824.0;

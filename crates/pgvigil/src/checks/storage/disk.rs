@@ -61,12 +61,11 @@ pub struct Filesystem {
 }
 
 impl Check for Disk {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Percent, Unit::Bytes, Unit::Seconds],
-        bare: Some(Unit::Percent),
-        labels: &[],
-        time_left: true,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(
+        &[Unit::Percent, Unit::Bytes, Unit::Seconds],
+        Some(Unit::Percent),
+    )
+    .with_time_left();
     const HINT: &'static str = "find what fills the disk: pg_wal (archiving or a replication slot holding WAL: check_pg_archiver, check_pg_replication_slots), server logs, old backups, or table growth; never delete files under pg_wal by hand";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to each filesystem: a percentage (or bare number) to the share
@@ -265,8 +264,7 @@ fn not_visible(role: &str, path: &Path, e: std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     const GB: f64 = 1073741824.0;
 

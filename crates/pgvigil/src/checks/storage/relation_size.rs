@@ -193,12 +193,8 @@ impl Relation {
 
 impl Check for RelationSize {
     const INTERVAL: u32 = 3600;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Bytes, Unit::Seconds],
-        bare: Some(Unit::Bytes),
-        labels: &[],
-        time_left: true,
-    };
+    const UNITS: UnitSpec =
+        UnitSpec::of(&[Unit::Bytes, Unit::Seconds], Some(Unit::Bytes)).with_time_left();
     const HINT: &'static str = "see what fills it: rows nobody purges (an audit, log or queue table), bloat (check_pg_bloat), an unused index (check_pg_indexes); archive or delete old rows in batches, partition by time to drop old data, and check disk headroom (check_pg_disk)";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A size applies to each relation: a table's total size (heap, TOAST and
@@ -241,9 +237,7 @@ FORECAST
     /// worst first, then the largest. A skipped (locked) relation is named,
     /// and a database that could not be visited makes it at least WARNING.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let args = judging.args;
-        let verbose = judging.verbose;
+        let (t, args, verbose) = (judging.thresholds, judging.args, judging.verbose);
         let many = m.visit.checked.len() > 1;
         let mut judged: Vec<Judged> = m
             .visit
@@ -478,8 +472,7 @@ impl Judged<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::judge;
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, perf, reported, thresholds};
     use pgvigil_kit::rates::Interval;
 
     const GB: f64 = 1073741824.0;

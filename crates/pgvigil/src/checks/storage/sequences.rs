@@ -180,12 +180,7 @@ fn type_bounds(column_type: &str) -> Option<(i128, i128)> {
 }
 
 impl Check for Sequences {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Percent, Unit::Seconds],
-        bare: None,
-        labels: &[],
-        time_left: true,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Percent, Unit::Seconds], None).with_time_left();
     const HINT: &'static str = "a sequence at its limit makes every INSERT fail (nextval: reached maximum value): plan ALTER TABLE … ALTER COLUMN … TYPE bigint (it rewrites the table) and ALTER SEQUENCE … AS bigint MAXVALUE …, or archive and restart the range; long before, so the rewrite fits a maintenance window";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A percentage applies to each sequence's share of its range used: from
@@ -217,8 +212,7 @@ FORECAST
     /// first; any sequence whose value the role may not read makes the result
     /// at least UNKNOWN, naming the grant, so that no share is ever a silent 0%.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let verbose = judging.verbose;
+        let (t, verbose) = (judging.thresholds, judging.verbose);
         let many = m.visit.checked.len() > 1;
         let mut judged = Vec::new();
         let mut cycling = Vec::new();
@@ -444,8 +438,7 @@ impl Judged {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     fn serial(column_type: &str, last: Option<i64>) -> Sequence {
         Sequence {

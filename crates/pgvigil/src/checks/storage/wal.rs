@@ -151,12 +151,12 @@ pub struct Slot {
 }
 
 impl Check for Wal {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Percent, Unit::Bytes, Unit::Count, Unit::Seconds],
-        bare: Some(Unit::Count),
-        labels: &["rate"],
-        time_left: true,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(
+        &[Unit::Percent, Unit::Bytes, Unit::Count, Unit::Seconds],
+        Some(Unit::Count),
+    )
+    .with_labels(&["rate"])
+    .with_time_left();
     const HINT: &'static str = "find what holds WAL (the long output): fix a failing archive_command (check_pg_archiver), drop or reconnect the slot that retains it (pg_replication_slots; set max_slot_wal_keep_size to bound it), or see why checkpoints fall behind (check_pg_checkpoints); never delete files from pg_wal by hand";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A percentage applies to pg_wal's size against what the settings let it
@@ -200,8 +200,7 @@ FORECAST
     /// file count), and WAL per second against `rate=`; the long output names
     /// what holds WAL, largest first.
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let t = judging.thresholds;
-        let verbose = judging.verbose;
+        let (t, verbose) = (judging.thresholds, judging.verbose);
         if let Some(why) = &m.unmeasured {
             // Only the database host sees pg_wal's filesystem.
             if t.uses(Unit::Seconds) {
@@ -463,8 +462,7 @@ pub fn holders(m: &Measured) -> Vec<(f64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     const MB: f64 = 1024.0 * 1024.0;
 

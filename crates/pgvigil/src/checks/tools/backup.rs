@@ -60,12 +60,7 @@ SELECT CASE WHEN pg_is_in_recovery() THEN NULL
 
 impl Check for Backup {
     const INTERVAL: u32 = 3600;
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Seconds],
-        bare: None,
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Seconds], None);
     const HINT: &'static str = "look at the backup job's own log (cron mail, systemd journal, pgbackrest's log-path) and run it by hand as its user; check the target's free space, and that the newest backup restores";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to the age of the newest backup (any type for pgBackRest).

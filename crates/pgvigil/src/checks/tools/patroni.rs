@@ -130,12 +130,7 @@ pub struct Measured {
 }
 
 impl Check for Patroni {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count, Unit::Bytes],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(&[Unit::Count, Unit::Bytes], Some(Unit::Count));
     const HINT: &'static str = "patronictl list shows the cluster as Patroni sees it; patronictl resume ends maintenance mode, patronictl flush removes a scheduled switchover or restart; a replica that is not streaming: read its Patroni and PostgreSQL logs; no leader or no answer: check the DCS (etcdctl endpoint health) and Patroni's log";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   A bare number applies to the count of healthy replicas (running, streaming
@@ -161,182 +156,45 @@ impl Check for Patroni {
         measure(args, ctx)
     }
     fn judge(m: &Self::Measured, judging: &Judging<Args>) -> CheckResult {
-        let (expect, t, verbose) = (judging.args.expect, judging.thresholds, judging.verbose);
-        let node = match &m.node {
-            Err(Failure(why)) => {
-                return CheckResult::new(
-                    Status::Critical,
-                    format!("Patroni's REST API at {} does not answer: {why}", m.api),
-                )
-            }
-            Ok(node) => node,
-        };
-        let view = match &m.cluster {
-            Err(Failure(why)) => {
-                let unlocked = if node.cluster_unlocked {
-                    ", no leader key in the DCS"
-                } else {
-                    ""
-                };
-                return CheckResult::new(
-                    Status::Critical,
-                    format!(
-                        "Patroni at {} cannot give the cluster (is its DCS reachable?): {why}; this node: {} {}{unlocked}",
-                        m.api,
-                        or_unknown(&node.role),
-                        or_unknown(&node.state)
-                    ),
-                );
-            }
-            Ok(view) => view,
+        let (t, verbose) = (judging.thresholds, judging.verbose);
+        let (node, view) = match answered(m) {
+            Ok(both) => both,
+            Err(why) => return CheckResult::new(Status::Critical, why),
         };
         let leaders: Vec<&Member> = view.members.iter().filter(|x| x.leads()).collect();
         let leader = leaders.first().copied();
-        let mut findings = Findings::new();
-        match leaders.len() {
-            0 => findings.push(Status::Critical, "no leader: the cluster is read-only"),
-            1 => {}
-            n => findings.push(
-                Status::Critical,
-                format!(
-                    "{n} leaders: {}",
-                    leaders
-                        .iter()
-                        .map(|l| l.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ),
-        }
-        if let (Some(expected), Some(leads)) = (expect, node_leads(m)) {
-            let is = if leads { "the leader" } else { "a replica" };
-            let wanted = match expected {
-                Expected::Leader => leads,
-                Expected::Replica => !leads,
-            };
-            if !wanted {
-                findings.push(
-                    Status::Critical,
-                    format!(
-                        "this node is {is}, expected {}",
-                        match expected {
-                            Expected::Leader => "the leader",
-                            Expected::Replica => "a replica",
-                        }
-                    ),
-                );
-            }
-        }
-        if view.paused {
-            let since = m
-                .paused_for
-                .filter(|s| *s >= 1.0)
-                .map(|s| format!(" for at least {}", pretty_duration(s)))
-                .unwrap_or_default();
-            findings.push(
-                Status::Warning,
-                format!("maintenance mode (paused){since}: no automatic failover"),
-            );
-        }
-        if let Some((at, from, to)) = &view.scheduled_switchover {
-            let to = if to.is_empty() {
-                String::new()
-            } else {
-                format!(" to {to}")
-            };
-            findings.push(
-                Status::Warning,
-                format!("switchover scheduled at {at} from {from}{to}"),
-            );
-        }
-        for member in &view.members {
-            if let Some(at) = &member.scheduled_restart {
-                findings.push(
-                    Status::Warning,
-                    format!("restart of {} scheduled at {at}", member.name),
-                );
-            }
-        }
-        if let Some(previous) = &m.previous {
-            let now_leader = leader.map(|l| l.name.as_str()).unwrap_or_default();
-            let now_timeline = leader.and_then(|l| l.timeline);
-            if !previous.leader.is_empty()
-                && !now_leader.is_empty()
-                && previous.leader != now_leader
-            {
-                let timelines = match (previous.timeline, now_timeline) {
-                    (Some(a), Some(b)) if a != b => format!(", timeline {a} → {b}"),
-                    _ => String::new(),
-                };
-                findings.push(
-                    Status::Warning,
-                    format!(
-                        "new leader since the previous run: {} → {now_leader}{timelines} (a failover or switchover)",
-                        previous.leader
-                    )
-);
-            } else if let (Some(a), Some(b)) = (previous.timeline, now_timeline) {
-                if a != b {
-                    findings.push(
-                        Status::Warning,
-                        format!("the leader's timeline changed since the previous run: {a} → {b}"),
-                    );
-                }
-            }
-            let current: BTreeSet<&str> = view.members.iter().map(|x| x.name.as_str()).collect();
-            let gone: Vec<&str> = previous
-                .members
-                .iter()
-                .map(String::as_str)
-                .filter(|n| !current.contains(n))
-                .collect();
-            if !gone.is_empty() {
-                findings.push(
-                    Status::Warning,
-                    format!("gone since the previous run: {}", gone.join(", ")),
-                );
-            }
-        }
-        // Replicas, by how they stand.
         let replicas: Vec<&Member> = view.members.iter().filter(|x| !x.leads()).collect();
-        let mut lines = Vec::new();
-        for r in &replicas {
-            let (state, problems) = judge_replica(r, leader, t);
-            let lag = r.lag.map(pretty_bytes).unwrap_or_else(|| "unknown".into());
-            let timeline = r
-                .timeline
-                .map(|tl| format!(", timeline {tl}"))
-                .unwrap_or_default();
-            let problems = if problems.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", problems.join(", "))
-            };
-            lines.push(format!(
-                "{state} {} ({}, {}{timeline}) lag {lag}{problems}",
-                r.name,
-                r.role,
-                or_unknown(&r.state)
-            ));
-            if state != Status::Ok {
-                findings.push(
-                    state,
-                    format!("replica {} {}{problems}", r.name, or_unknown(&r.state)),
-                );
-            }
-        }
+        let judged: Vec<(&Member, Status, Vec<String>)> = replicas
+            .iter()
+            .map(|r| {
+                let (state, problems) = judge_replica(r, leader, t);
+                (*r, state, problems)
+            })
+            .collect();
         let healthy = replicas.iter().filter(|r| is_healthy(r, leader)).count();
-        let count_status = t.status(&[(Unit::Count, healthy as f64)]);
-        if count_status != Status::Ok {
-            findings.push(
-                count_status,
-                format!(
-                    "{} of {} healthy",
-                    healthy,
-                    count(replicas.len(), "replica")
-                ),
-            );
+
+        let mut findings = Findings::new();
+        findings.add(leaders_found(&leaders));
+        findings.add(unexpected_role(m, judging.args.expect));
+        findings.add(paused(m, view));
+        findings.extend(scheduled(view));
+        findings.extend(since_previous(m, view, leader));
+        findings.extend(judged.iter().filter(|(_, s, _)| *s != Status::Ok).map(
+            |(r, state, problems)| {
+                let name = &r.name;
+                let problems = problem_list(problems);
+                (
+                    *state,
+                    format!("replica {name} {}{problems}", or_unknown(&r.state)),
+                )
+            },
+        ));
+        let healthy_status = t.status(&[(Unit::Count, healthy as f64)]);
+        if healthy_status != Status::Ok {
+            let replicas = count(replicas.len(), "replica");
+            findings.push(healthy_status, format!("{healthy} of {replicas} healthy"));
         }
+
         let status = findings.worst();
         let leader_text = match leader {
             Some(l) => format!(
@@ -388,7 +246,11 @@ impl Check for Patroni {
                 format!(" (Patroni {})", node.version)
             };
             let mut d = vec![format!("asked {}{version}", m.api)];
-            d.extend(lines);
+            d.extend(
+                judged
+                    .iter()
+                    .map(|(r, state, problems)| replica_line(r, *state, problems)),
+            );
             d
         } else {
             Vec::new()
@@ -397,6 +259,176 @@ impl Check for Patroni {
             .perf(perf)
             .details(details)
     }
+}
+
+/// The node's view and the cluster's, or why not: an API that does not
+/// answer, or a Patroni that cannot reach its DCS (CRITICAL either way).
+fn answered(m: &Measured) -> Result<(&NodeView, &ClusterView), String> {
+    let node = m.node.as_ref().map_err(|Failure(why)| {
+        format!("Patroni's REST API at {} does not answer: {why}", m.api)
+    })?;
+    let view = m.cluster.as_ref().map_err(|Failure(why)| {
+        let unlocked = if node.cluster_unlocked {
+            ", no leader key in the DCS"
+        } else {
+            ""
+        };
+        format!(
+            "Patroni at {} cannot give the cluster (is its DCS reachable?): {why}; this node: {} {}{unlocked}",
+            m.api,
+            or_unknown(&node.role),
+            or_unknown(&node.state)
+        )
+    })?;
+    Ok((node, view))
+}
+
+/// CRITICAL for no leader (the cluster is read-only) or more than one.
+fn leaders_found(leaders: &[&Member]) -> Option<(Status, String)> {
+    match leaders {
+        [] => Some((
+            Status::Critical,
+            "no leader: the cluster is read-only".to_string(),
+        )),
+        [_] => None,
+        many => Some((
+            Status::Critical,
+            format!(
+                "{} leaders: {}",
+                many.len(),
+                many.iter()
+                    .map(|l| l.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// CRITICAL when the node asked has not the role --expect names.
+fn unexpected_role(m: &Measured, expect: Option<Expected>) -> Option<(Status, String)> {
+    let (expected, leads) = (expect?, node_leads(m)?);
+    let wanted = match expected {
+        Expected::Leader => leads,
+        Expected::Replica => !leads,
+    };
+    let is = if leads { "the leader" } else { "a replica" };
+    let should = match expected {
+        Expected::Leader => "the leader",
+        Expected::Replica => "a replica",
+    };
+    (!wanted).then(|| {
+        (
+            Status::Critical,
+            format!("this node is {is}, expected {should}"),
+        )
+    })
+}
+
+/// WARNING in maintenance mode: no automatic failover.
+fn paused(m: &Measured, view: &ClusterView) -> Option<(Status, String)> {
+    if !view.paused {
+        return None;
+    }
+    let since = m
+        .paused_for
+        .filter(|s| *s >= 1.0)
+        .map(|s| format!(" for at least {}", pretty_duration(s)))
+        .unwrap_or_default();
+    Some((
+        Status::Warning,
+        format!("maintenance mode (paused){since}: no automatic failover"),
+    ))
+}
+
+/// WARNING for a scheduled switchover, and for each scheduled restart.
+fn scheduled(view: &ClusterView) -> Vec<(Status, String)> {
+    let switchover = view.scheduled_switchover.iter().map(|(at, from, to)| {
+        let to = if to.is_empty() {
+            String::new()
+        } else {
+            format!(" to {to}")
+        };
+        format!("switchover scheduled at {at} from {from}{to}")
+    });
+    let restarts = view.members.iter().filter_map(|member| {
+        let at = member.scheduled_restart.as_ref()?;
+        Some(format!("restart of {} scheduled at {at}", member.name))
+    });
+    switchover
+        .chain(restarts)
+        .map(|text| (Status::Warning, text))
+        .collect()
+}
+
+/// WARNING, once, for a new leader or timeline and for members gone since
+/// the previous run.
+fn since_previous(
+    m: &Measured,
+    view: &ClusterView,
+    leader: Option<&Member>,
+) -> Vec<(Status, String)> {
+    let Some(previous) = &m.previous else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    let now_leader = leader.map(|l| l.name.as_str()).unwrap_or_default();
+    let now_timeline = leader.and_then(|l| l.timeline);
+    if !previous.leader.is_empty() && !now_leader.is_empty() && previous.leader != now_leader {
+        let timelines = match (previous.timeline, now_timeline) {
+            (Some(a), Some(b)) if a != b => format!(", timeline {a} → {b}"),
+            _ => String::new(),
+        };
+        found.push(format!(
+            "new leader since the previous run: {} → {now_leader}{timelines} (a failover or switchover)",
+            previous.leader
+        ));
+    } else if let (Some(a), Some(b)) = (previous.timeline, now_timeline) {
+        if a != b {
+            found.push(format!(
+                "the leader's timeline changed since the previous run: {a} → {b}"
+            ));
+        }
+    }
+    let current: BTreeSet<&str> = view.members.iter().map(|x| x.name.as_str()).collect();
+    let gone: Vec<&str> = previous
+        .members
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !current.contains(n))
+        .collect();
+    if !gone.is_empty() {
+        found.push(format!("gone since the previous run: {}", gone.join(", ")));
+    }
+    found
+        .into_iter()
+        .map(|text| (Status::Warning, text))
+        .collect()
+}
+
+/// `: not streaming, lag 2 GB`, or nothing.
+fn problem_list(problems: &[String]) -> String {
+    if problems.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", problems.join(", "))
+    }
+}
+
+/// `OK db2 (replica, streaming, timeline 3) lag 0 bytes`, for the long output.
+fn replica_line(r: &Member, state: Status, problems: &[String]) -> String {
+    let lag = r.lag.map(pretty_bytes).unwrap_or_else(|| "unknown".into());
+    let timeline = r
+        .timeline
+        .map(|tl| format!(", timeline {tl}"))
+        .unwrap_or_default();
+    format!(
+        "{state} {} ({}, {}{timeline}) lag {lag}{}",
+        r.name,
+        r.role,
+        or_unknown(&r.state),
+        problem_list(problems)
+    )
 }
 
 /// The API's URL: --api, else port 8008 on -H (on this host for a socket).
@@ -651,8 +683,7 @@ fn node_leads(m: &Measured) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     fn member(name: &str, role: &str, timeline: i64, lag: Option<f64>) -> Member {
         Member {

@@ -39,12 +39,10 @@ pub struct Pool {
 }
 
 impl Check for Pgbouncer {
-    const UNITS: UnitSpec = UnitSpec {
-        accepted: &[Unit::Count, Unit::Seconds, Unit::Percent],
-        bare: Some(Unit::Count),
-        labels: &[],
-        time_left: false,
-    };
+    const UNITS: UnitSpec = UnitSpec::of(
+        &[Unit::Count, Unit::Seconds, Unit::Percent],
+        Some(Unit::Count),
+    );
     const HINT: &'static str = "clients wait because every server connection of the pool is busy: look at the long transactions behind it (check_pg_long_running), raise pool_size (or reserve_pool) if the server has room, or use transaction pooling; SHOW POOLS and SHOW CLIENTS on the console show who waits";
     const THRESHOLD_HELP: &'static str = "THRESHOLDS
   -w/-c apply to each pool: a count to its clients waiting for a server
@@ -238,8 +236,7 @@ fn percent(value: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::testing::{judge, options};
-    use crate::checks::testing::{perf, reported, thresholds};
+    use crate::checks::testing::{judge, options, perf, reported, thresholds};
 
     fn pool(name: &str, waiting: f64, maxwait: f64) -> Pool {
         Pool {
