@@ -147,10 +147,15 @@ fn all_arguments(commands: &BTreeMap<String, CheckCommand>, name: &str) -> BTree
     all
 }
 
-/// What `pgvigil FLAG` prints: the file the packages install.
+/// What `pgvigil FLAG [ARGS]` prints: the file the packages install.
 fn generated(flag: &str) -> String {
+    generated_from(flag, &[])
+}
+
+fn generated_from(flag: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(harness::plugin::pgvigil())
         .arg(flag)
+        .args(args)
         .output()
         .expect("pgvigil runs");
     assert!(out.status.success(), "pgvigil {flag}");
@@ -317,6 +322,28 @@ fn the_examples_use_commands_and_variables_that_exist() {
             services += 1;
         }
         assert!(services > 0, "{path} has no service");
+    }
+    // The examples the packages ship use every check (the binary adds a
+    // service for any check the hand-written ones leave out).
+    let icinga = generated_from(
+        "--icinga2-example",
+        &[repo_path("packaging/icinga2/pgvigil-example.conf")
+            .to_str()
+            .unwrap()],
+    );
+    let nagios_example = generated_from(
+        "--nagios-example",
+        &[repo_path("packaging/nagios/pgvigil-example.cfg")
+            .to_str()
+            .unwrap()],
+    );
+    for binary in plugins() {
+        let command = binary.replace("check_pg_", "pgvigil_");
+        assert!(
+            icinga.contains(&format!("check_command = \"{command}\"")),
+            "{command}"
+        );
+        assert!(nagios_example.contains(&format!("{command}!")), "{command}");
     }
     // The Nagios example: every command it names is one the binary renders.
     let nagios = generated("--nagios-commands");

@@ -32,6 +32,39 @@ fn preamble(dir: &Path) -> String {
     )
 }
 
+/// The packaged example, written by hand, completed by `pgvigil
+/// --icinga2-example` for the checks it leaves out: from a host alone, one
+/// service per check, each from the example its --help gives.
+#[test]
+fn a_generated_service_for_every_check_validates() {
+    let dir = temp_dir("icinga2-generated");
+    let hand = dir.join("host.conf");
+    fs::write(
+        &hand,
+        "object Host \"db1\" {\n\tcheck_command = \"dummy\"\n\taddress = \"192.0.2.10\"\n\tvars.postgres = true\n}\n",
+    )
+    .unwrap();
+    let out = Command::new(harness::plugin::pgvigil())
+        .arg("--icinga2-example")
+        .arg(&hand)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let example = dir.join("example.conf");
+    fs::write(&example, &out.stdout).unwrap();
+    let conf = format!("{}include \"{}\"\n", preamble(&dir), example.display());
+    fs::write(dir.join("icinga2.conf"), conf).unwrap();
+    let out = icinga2(&dir).arg("-C").output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "icinga2 -C failed:\n{log}");
+    let checks = harness::plugin::names().len();
+    assert!(
+        log.contains(&format!("Instantiated {checks} Services.")),
+        "{checks} services expected:\n{log}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn check_commands_and_example_validate() {
     let dir = temp_dir("icinga2-validate");

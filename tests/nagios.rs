@@ -131,6 +131,37 @@ fn commands_and_example_validate() {
     let _ = fs::remove_dir_all(&dir);
 }
 
+/// From a host alone, `pgvigil --nagios-example` gives one service per
+/// check, each from the example its --help gives, and Nagios takes them.
+#[test]
+fn a_generated_service_for_every_check_validates() {
+    let dir = sandbox("nagios-generated");
+    let hand = dir.join("host.cfg");
+    fs::write(
+        &hand,
+        format!("{HOST_UP}define host {{\n\tuse\t\t\tgeneric-host\n\thost_name\t\tdb1\n\taddress\t\t\t192.0.2.10\n\tcheck_command\t\tcheck-host-alive\n\tmax_check_attempts\t3\n}}\ndefine service {{\n\tname\t\t\tpgvigil-service\n\tuse\t\t\tgeneric-service\n\tregister\t\t0\n}}\n"),
+    )
+    .unwrap();
+    let out = Command::new(harness::plugin::pgvigil())
+        .arg("--nagios-example")
+        .arg(&hand)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let example = dir.join("example.cfg");
+    fs::write(&example, &out.stdout).unwrap();
+    let cfg = write_config(&dir, &[example]);
+    let out = nagios4(&dir).arg("-v").arg(&cfg).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "nagios4 -v failed:\n{report}");
+    let checks = harness::plugin::names().len();
+    assert!(
+        report.contains(&format!("Checked {checks} services.")),
+        "{checks} services expected:\n{report}"
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
 /// One service: its check_command line (after the `!`) and expected state.
 struct Case {
     service: &'static str,

@@ -37,8 +37,11 @@ chmod 0644 "$root"/usr/share/bash-completion/completions/* "$root"/usr/share/zsh
 "$bin/pgvigil" --icinga2-commands >"$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
 "$bin/pgvigil" --nagios-commands >"$root/etc/nagios-plugins/config/pgvigil.cfg"
 chmod 0644 "$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf" "$root/etc/nagios-plugins/config/pgvigil.cfg"
-install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/icinga2/pgvigil-ha-example.conf packaging/nagios/pgvigil-example.cfg \
-  "$root/usr/share/doc/pgvigil/examples/"
+# The examples as written, each with a service for any check they leave out.
+install -m 0644 packaging/icinga2/pgvigil-ha-example.conf "$root/usr/share/doc/pgvigil/examples/"
+"$bin/pgvigil" --icinga2-example packaging/icinga2/pgvigil-example.conf >"$root/usr/share/doc/pgvigil/examples/pgvigil-example.conf"
+"$bin/pgvigil" --nagios-example packaging/nagios/pgvigil-example.cfg >"$root/usr/share/doc/pgvigil/examples/pgvigil-example.cfg"
+chmod 0644 "$root"/usr/share/doc/pgvigil/examples/*
 install -m 0644 packaging/schema/pgvigil-result.schema.json "$root/usr/share/pgvigil/"
 "$bin/pgvigil" --director-basket >"$root/usr/share/pgvigil/pgvigil-director-basket.json"
 chmod 0644 "$root/usr/share/pgvigil/pgvigil-director-basket.json"

@@ -27,8 +27,11 @@ install -m 0755 "$bin/pgvigil" "$plugins/pgvigil"
 "$bin/pgvigil" --icinga2-commands >"$stage/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
 "$bin/pgvigil" --nagios-commands >"$stage/etc/nagios/conf.d/pgvigil.cfg"
 chmod 0644 "$stage/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf" "$stage/etc/nagios/conf.d/pgvigil.cfg"
-install -m 0644 packaging/icinga2/pgvigil-example.conf packaging/icinga2/pgvigil-ha-example.conf \
-  packaging/nagios/pgvigil-example.cfg "$stage/usr/share/doc/pgvigil/examples/"
+# The examples as written, each with a service for any check they leave out.
+install -m 0644 packaging/icinga2/pgvigil-ha-example.conf "$stage/usr/share/doc/pgvigil/examples/"
+"$bin/pgvigil" --icinga2-example packaging/icinga2/pgvigil-example.conf >"$stage/usr/share/doc/pgvigil/examples/pgvigil-example.conf"
+"$bin/pgvigil" --nagios-example packaging/nagios/pgvigil-example.cfg >"$stage/usr/share/doc/pgvigil/examples/pgvigil-example.cfg"
+chmod 0644 "$stage"/usr/share/doc/pgvigil/examples/*
 install -m 0644 README.md packaging/debian/copyright "$stage/usr/share/doc/pgvigil/"
 install -m 0644 packaging/schema/pgvigil-result.schema.json "$stage/usr/share/pgvigil/"
 "$bin/pgvigil" --director-basket >"$stage/usr/share/pgvigil/pgvigil-director-basket.json"

@@ -18,6 +18,9 @@ usage: pgvigil CHECK [OPTIONS]     run a check (or check_pg_CHECK, a link to pgv
                                    data fields and service template (JSON)
        pgvigil --icinga2-commands  print the Icinga2 CheckCommands and EventCommands
        pgvigil --nagios-commands   print the Nagios command definitions
+       pgvigil --icinga2-example FILE | --nagios-example FILE
+                                   print FILE (an example written by hand) with a service
+                                   for every check it leaves out
        pgvigil setup-check [-H HOST -p PORT -U USER -d DB]
                                    can this role do every check's full job? the SQL for each gap
        pgvigil --version";
@@ -78,6 +81,18 @@ pub fn main(mut args: Vec<OsString>) -> ! {
         // What the packages install; a test holds packaging/ to it.
         Some("--icinga2-commands") => exit(0, crate::daemons::icinga2::commands().trim_end()),
         Some("--nagios-commands") => exit(0, crate::daemons::nagios::commands().trim_end()),
+        Some(flag @ ("--icinga2-example" | "--nagios-example")) => {
+            let Some(path) = args.get(2) else {
+                exit(3, &format!("pgvigil: {flag} needs the example file"))
+            };
+            match std::fs::read_to_string(path) {
+                Ok(hand) if flag == "--icinga2-example" => {
+                    exit(0, crate::daemons::icinga2::example(&hand).trim_end())
+                }
+                Ok(hand) => exit(0, crate::daemons::nagios::example(&hand).trim_end()),
+                Err(e) => exit(3, &format!("pgvigil: {}: {e}", Path::new(path).display())),
+            }
+        }
         Some("setup-check") => {
             args.remove(0);
             pgvigil::setup_check::main(args)

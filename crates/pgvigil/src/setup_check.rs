@@ -107,29 +107,46 @@ fn quoted(role: &str) -> String {
     format!("\"{}\"", role.replace('"', "\"\""))
 }
 
-/// Every finding, in place or not, from what the server said.
+/// Every finding, in place or not, from what the server said: one rule a
+/// function, in the report's order.
 pub fn judge(f: &Facts) -> Vec<Finding> {
     let role = quoted(&f.role);
-    let mut out = Vec::new();
-    let mut add = |checks, ok, what: String, fix: Option<String>| {
-        out.push(Finding {
-            checks,
-            ok,
-            what,
-            fix: if ok { None } else { fix },
-        })
-    };
     if f.superuser {
-        add(
+        return vec![finding(
             "every check",
             true,
             format!("{role} is a superuser: it may do everything, and far more than monitoring needs; a role with pg_monitor is the safer choice"),
             None,
-        );
-        return out;
+        )];
     }
+    let mut out = vec![
+        monitor_role(f, &role),
+        sequences(f, &role),
+        bloat_statistics(f, &role),
+    ];
+    out.extend(reserved_connections(f, &role));
+    out.push(signal_backend(f, &role));
+    out.push(track_counts(f));
+    out.push(logging_collector(f));
+    out.push(log_prefix(f));
+    out.extend(log_access(f, &role));
+    out
+}
+
+/// A finding; the fix is kept only for what is not in place.
+fn finding(checks: &'static str, ok: bool, what: String, fix: Option<String>) -> Finding {
+    Finding {
+        checks,
+        ok,
+        what,
+        fix: if ok { None } else { fix },
+    }
+}
+
+/// pg_monitor, and its privileges inherited.
+fn monitor_role(f: &Facts, role: &str) -> Finding {
     let (member, usage) = grant(f, "pg_monitor").unwrap_or((false, false));
-    add(
+    finding(
         "every check",
         usage,
         match (member, usage) {
@@ -142,18 +159,25 @@ pub fn judge(f: &Facts) -> Vec<Finding> {
         } else {
             format!("GRANT pg_monitor TO {role};")
         }),
-    );
-    let reads_all = grant(f, "pg_read_all_data").is_some_and(|(_, u)| u);
-    let read_fix = if f.version >= 140000 {
+    )
+}
+
+fn reads_all_data(f: &Facts) -> bool {
+    grant(f, "pg_read_all_data").is_some_and(|(_, u)| u)
+}
+
+/// Every sequence's value readable, for check_pg_sequences.
+fn sequences(f: &Facts, role: &str) -> Finding {
+    let fix = if f.version >= 140000 {
         format!("GRANT pg_read_all_data TO {role};")
     } else {
         format!(
             "GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};  -- and each other schema"
         )
     };
-    add(
+    finding(
         "check_pg_sequences",
-        reads_all || f.hidden_sequences == 0,
+        reads_all_data(f) || f.hidden_sequences == 0,
         if f.hidden_sequences == 0 {
             format!(
                 "every sequence's value in database {} is readable",
@@ -167,29 +191,31 @@ pub fn judge(f: &Facts) -> Vec<Finding> {
                 f.database
             )
         },
-        Some(read_fix),
-    );
+        Some(fix),
+    )
+}
+
+/// Every table's statistics readable, or pgstattuple, for check_pg_bloat.
+fn bloat_statistics(f: &Facts, role: &str) -> Finding {
     let tables_fix = if f.version >= 140000 {
         format!("GRANT pg_read_all_data TO {role};")
     } else {
         format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};  -- and each other schema")
     };
-    let bloat_ok = f.hidden_tables == 0 || f.pgstattuple || reads_all;
-    add(
+    let tables = pgvigil_kit::words::count(f.hidden_tables as usize, "table");
+    finding(
         "check_pg_bloat",
-        bloat_ok,
+        f.hidden_tables == 0 || f.pgstattuple || reads_all_data(f),
         if f.hidden_tables == 0 {
             format!("pg_stats shows every table of database {}", f.database)
         } else if f.pgstattuple {
             format!(
-                "{} whose statistics are hidden in database {}, measured with pgstattuple instead",
-                pgvigil_kit::words::count(f.hidden_tables as usize, "table"),
+                "{tables} whose statistics are hidden in database {}, measured with pgstattuple instead",
                 f.database
             )
         } else {
             format!(
-                "{} of database {} whose statistics (pg_stats) the role may not read, and no pgstattuple to measure them",
-                pgvigil_kit::words::count(f.hidden_tables as usize, "table"),
+                "{tables} of database {} whose statistics (pg_stats) the role may not read, and no pgstattuple to measure them",
                 f.database
             )
         },
@@ -201,31 +227,40 @@ pub fn judge(f: &Facts) -> Vec<Finding> {
         } else {
             tables_fix
         }),
-    );
-    if f.version >= 160000 {
-        let reserved = setting(f, "reserved_connections")
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0);
-        let may = grant(f, "pg_use_reserved_connections").is_some_and(|(_, u)| u);
-        add(
-            "check_pg_alive, check_pg_connections",
-            may && reserved > 0,
-            match (may, reserved) {
-                (true, r) if r > 0 => format!("may use the {r} reserved connections when all others are taken"),
-                (true, _) => "member of pg_use_reserved_connections, but reserved_connections is 0".into(),
-                _ => "cannot connect once max_connections is reached: not a member of pg_use_reserved_connections".into(),
-            },
-            Some(if may {
-                "ALTER SYSTEM SET reserved_connections = 3;  -- then restart".into()
-            } else if reserved > 0 {
-                format!("GRANT pg_use_reserved_connections TO {role};")
-            } else {
-                format!("GRANT pg_use_reserved_connections TO {role}; ALTER SYSTEM SET reserved_connections = 3;  -- then restart")
-            }),
-        );
+    )
+}
+
+/// On 16+: a slot to connect with once max_connections is reached.
+fn reserved_connections(f: &Facts, role: &str) -> Option<Finding> {
+    if f.version < 160000 {
+        return None;
     }
+    let reserved = setting(f, "reserved_connections")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    let may = grant(f, "pg_use_reserved_connections").is_some_and(|(_, u)| u);
+    Some(finding(
+        "check_pg_alive, check_pg_connections",
+        may && reserved > 0,
+        match (may, reserved) {
+            (true, r) if r > 0 => format!("may use the {r} reserved connections when all others are taken"),
+            (true, _) => "member of pg_use_reserved_connections, but reserved_connections is 0".into(),
+            _ => "cannot connect once max_connections is reached: not a member of pg_use_reserved_connections".into(),
+        },
+        Some(if may {
+            "ALTER SYSTEM SET reserved_connections = 3;  -- then restart".into()
+        } else if reserved > 0 {
+            format!("GRANT pg_use_reserved_connections TO {role};")
+        } else {
+            format!("GRANT pg_use_reserved_connections TO {role}; ALTER SYSTEM SET reserved_connections = 3;  -- then restart")
+        }),
+    ))
+}
+
+/// pg_signal_backend, for the event handler to act.
+fn signal_backend(f: &Facts, role: &str) -> Finding {
     let signals = grant(f, "pg_signal_backend").is_some_and(|(_, u)| u);
-    add(
+    finding(
         "handle_pg_connections",
         signals,
         if signals {
@@ -234,29 +269,44 @@ pub fn judge(f: &Facts) -> Vec<Finding> {
             "may not terminate other roles' sessions: the handler can only report (pg_signal_backend)".into()
         },
         Some(format!("GRANT pg_signal_backend TO {role};")),
-    );
-    let on = |name| setting(f, name) == Some("on");
-    add(
+    )
+}
+
+fn on(f: &Facts, name: &str) -> bool {
+    setting(f, name) == Some("on")
+}
+
+/// track_counts on, for the statistics several checks read.
+fn track_counts(f: &Facts) -> Finding {
+    finding(
         "check_pg_vacuum, check_pg_indexes, check_pg_hit_ratio",
-        on("track_counts"),
+        on(f, "track_counts"),
         format!(
             "track_counts is {}",
             setting(f, "track_counts").unwrap_or("unknown")
         ),
         Some("ALTER SYSTEM SET track_counts = on; SELECT pg_reload_conf();".into()),
-    );
-    add(
+    )
+}
+
+/// The logging collector on, for check_pg_log to find the log.
+fn logging_collector(f: &Facts) -> Finding {
+    finding(
         "check_pg_log",
-        on("logging_collector"),
+        on(f, "logging_collector"),
         format!(
             "logging_collector is {}",
             setting(f, "logging_collector").unwrap_or("unknown")
         ),
         Some("ALTER SYSTEM SET logging_collector = on;  -- then restart".into()),
-    );
+    )
+}
+
+/// A time on every log line.
+fn log_prefix(f: &Facts) -> Finding {
     let prefix = setting(f, "log_line_prefix").unwrap_or_default();
     let timed = prefix.contains("%m") || prefix.contains("%t") || prefix.contains("%n");
-    add(
+    finding(
         "check_pg_log",
         timed,
         if timed {
@@ -268,36 +318,40 @@ pub fn judge(f: &Facts) -> Vec<Finding> {
             "ALTER SYSTEM SET log_line_prefix = '%m [%p] %q%u@%d ';  SELECT pg_reload_conf();"
                 .into(),
         ),
-    );
-    if on("logging_collector") {
-        match (&f.log_dir, &f.log_readable) {
-            (None, _) => add(
-                "check_pg_log",
-                false,
-                "may not see where the log is (data_directory and log_directory need pg_read_all_settings, part of pg_monitor)".into(),
-                Some(format!("GRANT pg_monitor TO {role};")),
-            ),
-            (Some(dir), Some(Ok(file))) => add(
-                "check_pg_log",
-                true,
-                format!("the log in {dir} is readable here ({file})"),
-                None,
-            ),
-            (Some(dir), Some(Err(why))) => add(
-                "check_pg_log",
-                false,
-                format!("the log in {dir} is not readable here: {why}"),
-                Some("ALTER SYSTEM SET log_file_mode = '0640'; SELECT pg_reload_conf();  -- new files get the mode; add this user to the server's group".into()),
-            ),
-            (Some(dir), None) => add(
-                "check_pg_log",
-                true,
-                format!("the log directory {dir} is not on this host: run check_pg_log, and this check to test its access, on the database host"),
-                None,
-            ),
-        }
+    )
+}
+
+/// With the collector on: where the log is, and whether it is readable here.
+fn log_access(f: &Facts, role: &str) -> Option<Finding> {
+    if !on(f, "logging_collector") {
+        return None;
     }
-    out
+    Some(match (&f.log_dir, &f.log_readable) {
+        (None, _) => finding(
+            "check_pg_log",
+            false,
+            "may not see where the log is (data_directory and log_directory need pg_read_all_settings, part of pg_monitor)".into(),
+            Some(format!("GRANT pg_monitor TO {role};")),
+        ),
+        (Some(dir), Some(Ok(file))) => finding(
+            "check_pg_log",
+            true,
+            format!("the log in {dir} is readable here ({file})"),
+            None,
+        ),
+        (Some(dir), Some(Err(why))) => finding(
+            "check_pg_log",
+            false,
+            format!("the log in {dir} is not readable here: {why}"),
+            Some("ALTER SYSTEM SET log_file_mode = '0640'; SELECT pg_reload_conf();  -- new files get the mode; add this user to the server's group".into()),
+        ),
+        (Some(dir), None) => finding(
+            "check_pg_log",
+            true,
+            format!("the log directory {dir} is not on this host: run check_pg_log, and this check to test its access, on the database host"),
+            None,
+        ),
+    })
 }
 
 /// The report and its exit code: 0 all in place, 1 gaps.

@@ -4,7 +4,7 @@
 
 use pgvigil::registry::{self, Entry};
 
-use super::{common, handler_params, own_params, wrap, Kind, Param};
+use super::{common, example_values, handler_params, missing_from, own_params, wrap, Kind, Param};
 
 const HEADER: &str = "\
 /* pgvigil: Icinga2 CheckCommands for the pgvigil PostgreSQL plugins.
@@ -162,6 +162,55 @@ fn event_command(entry: &Entry) -> String {
     out
 }
 
+/// The example written by hand, then a service for each check it does not
+/// use, running the example the check's --help gives: what the packages
+/// ship, so that a new check is in the example from its first release.
+pub fn example(hand: &str) -> String {
+    let missing = missing_from(hand, |e| format!("\"pgvigil_{}\"", e.name));
+    let mut out = hand.trim_end().to_string();
+    out.push('\n');
+    if missing.is_empty() {
+        return out;
+    }
+    out.push_str(
+        "\n/* The checks the services above leave out, each with the example its\n * --help gives (pgvigil --example CHECK). */\n",
+    );
+    for entry in missing {
+        out.push('\n');
+        out.push_str(&service(entry));
+    }
+    out
+}
+
+/// `apply Service "postgres-<check>"` with the registry's example.
+pub fn service(entry: &Entry) -> String {
+    let mut out = format!(
+        "apply Service {} {{\n\tcheck_command = {}\n",
+        quoted(&format!("postgres-{}", entry.name.replace('_', "-"))),
+        quoted(&format!("pgvigil_{}", entry.name))
+    );
+    if entry.interval != 60 {
+        out.push_str(&format!("\tcheck_interval = {}s\n", entry.interval));
+    }
+    for (p, values) in example_values(entry) {
+        let value = match p.kind {
+            Kind::Flag => "true".to_string(),
+            Kind::List => format!(
+                "[ {} ]",
+                values
+                    .iter()
+                    .map(|v| quoted(&v.replace('$', "$$")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Kind::Value => quoted(&values.join(",").replace('$', "$$")),
+        };
+        out.push_str(&format!("\tvars.{} = {value}\n", p.varname));
+    }
+    out.push_str("\tassign where host.vars.postgres\n}\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +235,38 @@ mod tests {
         assert!(!alive.contains("\"-w\""));
         let health = text.split("\"pgvigil_health\"").nth(1).unwrap();
         assert!(health.contains("value = \"$pgvigil_check$\"\n\t\t\trepeat_key = true"));
+    }
+
+    #[test]
+    fn an_example_without_a_check_gets_its_service_from_the_registry() {
+        let whole = example("object Host \"db1\" {}\n");
+        for entry in registry::CHECKS {
+            assert!(whole.contains(&format!("check_command = \"pgvigil_{}\"", entry.name)));
+        }
+        let alive = service(registry::find("alive").unwrap());
+        assert_eq!(
+            alive,
+            "apply Service \"postgres-alive\" {\n\tcheck_command = \"pgvigil_alive\"\n\tvars.pgvigil_warning = \"500ms\"\n\tvars.pgvigil_critical = \"2s\"\n\tvars.pgvigil_min_uptime = \"10min\"\n\tassign where host.vars.postgres\n}\n"
+        );
+        // A regex's $ is $$ in Icinga2; a list is an array; slow checks less often.
+        let vacuum = service(registry::find("vacuum").unwrap());
+        assert!(vacuum.contains("\tcheck_interval = 900s\n"), "{vacuum}");
+        assert!(
+            vacuum.contains("\tvars.pgvigil_all_databases = true\n"),
+            "{vacuum}"
+        );
+        let role = service(registry::find("role").unwrap());
+        assert!(
+            role.contains("\tvars.pgvigil_node = [ \"db2\", \"db3\" ]\n"),
+            "{role}"
+        );
+        let commit = service(registry::find("commit_ratio").unwrap());
+        assert!(
+            commit.contains("\tvars.pgvigil_rate_db = \"^app$$\"\n"),
+            "{commit}"
+        );
+        // A hand-written example that uses every check is shipped as it is.
+        assert_eq!(example(&whole), whole);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub enum Kind {
 /// One option of one program, as a daemon passes it.
 #[derive(Debug, Clone)]
 pub struct Param {
+    /// clap's id, to read the option back from parsed matches.
+    pub id: String,
     /// The key on the command line: the short spelling when there is one.
     pub key: String,
     /// The long name: `min-uptime`.
@@ -87,6 +89,7 @@ fn param(arg: &Arg, prefix: &str) -> Option<Param> {
         help = format!("{help}; here the host's address unless set, and not passed with a service");
     }
     Some(Param {
+        id: arg.get_id().to_string(),
         key,
         long: long.to_string(),
         varname: varname(prefix, long),
@@ -161,6 +164,71 @@ pub fn wrap(text: &str, lead: &str, width: usize) -> String {
         lines.push(format!("{lead}{line}"));
     }
     lines.join("\n")
+}
+
+/// The registry's example for `entry` as (option, values) pairs, parsed by
+/// the check's own command line: what a generated example service sets.
+/// `-w`/`-c` come first, as a service lists its thresholds.
+pub fn example_values(entry: &Entry) -> Vec<(Param, Vec<String>)> {
+    let mut argv = vec![entry.binary.to_string()];
+    argv.extend(shell_words(entry.example));
+    let Ok(matches) = (entry.command)().try_get_matches_from(&argv) else {
+        return Vec::new();
+    };
+    let mut set: Vec<(Param, Vec<String>)> = params(entry)
+        .into_iter()
+        .filter(|p| matches.value_source(&p.id) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|p| {
+            let values = match p.kind {
+                Kind::Flag => Vec::new(),
+                _ => matches
+                    .get_raw(&p.id)
+                    .map(|v| v.map(|s| s.to_string_lossy().into_owned()).collect())
+                    .unwrap_or_default(),
+            };
+            (p, values)
+        })
+        .collect();
+    set.sort_by_key(|(p, _)| !matches!(p.long.as_str(), "warning" | "critical"));
+    set
+}
+
+/// Words as a shell splits them: spaces, '…' and "…" quoting.
+fn shell_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let (mut quote, mut started) = (None, false);
+    for c in text.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                started = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, ' ') => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            (_, c) => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+/// The checks `text` (an example written by hand) never names by `name_of`.
+pub fn missing_from(text: &str, name_of: impl Fn(&Entry) -> String) -> Vec<&'static Entry> {
+    registry::CHECKS
+        .iter()
+        .filter(|e| !text.contains(&name_of(e)))
+        .collect()
 }
 
 /// The registry's example options less `-w`/`-c` and their ranges: what a

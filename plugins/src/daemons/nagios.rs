@@ -4,7 +4,7 @@
 
 use pgvigil::registry::{self, Entry};
 
-use super::{example_extras, wrap};
+use super::{example_extras, missing_from, wrap};
 
 const HEADER: &str = "\
 # pgvigil: Nagios command definitions for the pgvigil PostgreSQL plugins.
@@ -61,6 +61,47 @@ pub fn commands() -> String {
     out
 }
 
+/// The example written by hand, then a service of the first host for each
+/// check it does not use, with the example the check's --help gives.
+pub fn example(hand: &str) -> String {
+    let missing = missing_from(hand, |e| format!("pgvigil_{}!", e.name));
+    let mut out = hand.trim_end().to_string();
+    out.push('\n');
+    let host = hand
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("host_name"))
+        .map(str::trim)
+        .unwrap_or("db1");
+    if missing.is_empty() {
+        return out;
+    }
+    out.push_str("\n# The checks the services above leave out, each with the example its\n# --help gives (pgvigil --example CHECK).\n");
+    for entry in missing {
+        let (warning, critical) = ranges(entry.example);
+        out.push_str(&format!(
+            "\ndefine service {{\n\tuse\t\t\tpgvigil-service\n\thost_name\t\t{host}\n\tservice_description\tPostgreSQL {}\n\tcheck_command\t\tpgvigil_{}!{warning}!{critical}!{}\n}}\n",
+            entry.name.replace('_', " "),
+            entry.name,
+            example_extras(entry)
+        ));
+    }
+    out
+}
+
+/// The `-w` and `-c` of an example, empty when it gives none.
+fn ranges(example: &str) -> (String, String) {
+    let words: Vec<&str> = example.split_whitespace().collect();
+    let after = |flag: &str| {
+        words
+            .iter()
+            .position(|w| *w == flag)
+            .and_then(|i| words.get(i + 1))
+            .map(|r| r.to_string())
+            .unwrap_or_default()
+    };
+    (after("-w"), after("-c"))
+}
+
 /// What the program does, and what its example adds in `arg`.
 fn comment(entry: &Entry, arg: &str) -> String {
     let extras = example_extras(entry);
@@ -79,6 +120,18 @@ fn define(name: &str, line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_example_without_a_check_gets_its_service() {
+        let hand = "define host {\n\thost_name\t\tdb7\n}\n";
+        let whole = example(hand);
+        for entry in registry::CHECKS {
+            assert!(whole.contains(&format!("\tcheck_command\t\tpgvigil_{}!", entry.name)));
+        }
+        assert!(whole.contains("\tservice_description\tPostgreSQL replication lag\n\tcheck_command\t\tpgvigil_replication_lag!16MB,30s!1GB,5min!--min-standbys 1\n"), "{whole}");
+        assert!(whole.contains("\thost_name\t\tdb7\n\tservice_description"));
+        assert_eq!(example(&whole), whole);
+    }
 
     #[test]
     fn every_program_has_a_command() {

@@ -5,10 +5,10 @@
 use crate::check::{Check, Context, Judging};
 use crate::session::get;
 use crate::session::Session;
-use pgvigil_kit::judge::worst;
+use pgvigil_kit::judge::Findings;
 use pgvigil_kit::units::pretty_duration;
 use pgvigil_kit::words::count;
-use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
+use pgvigil_kit::{CheckResult, Error, PerfData, Status, Thresholds, Unit, UnitSpec};
 
 pub struct Roles;
 
@@ -118,70 +118,16 @@ impl Check for Roles {
             .filter(|r| r.login)
             .collect();
 
-        let expiry_states: Vec<Status> = expiring
-            .iter()
-            .map(|(_, left)| t.status(&[(Unit::Seconds, *left)]))
-            .collect();
-        let mut status = worst(expiry_states.iter().copied());
-        if !privileged.is_empty() {
-            status = status.worst(Status::Warning);
-        }
-        if !superusers.is_empty() || !at_limit.is_empty() {
-            status = status.worst(Status::Critical);
-        }
-
-        let names = |list: &[&Role]| {
-            list.iter()
-                .map(|r| r.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut findings = Vec::new();
-        if !superusers.is_empty() {
-            findings.push(format!(
-                "{} not allowed: {}",
-                count(superusers.len(), "superuser"),
-                names(&superusers)
-            ));
-        }
-        for role in &at_limit {
-            findings.push(format!(
-                "{} at its connection limit ({} of {}): its next session is refused",
-                role.name, role.sessions, role.connlimit
-            ));
-        }
-        for ((role, left), state) in expiring.iter().zip(&expiry_states) {
-            if *state != Status::Ok {
-                findings.push(if *left <= 0.0 {
-                    format!(
-                        "password of {} expired {} ago",
-                        role.name,
-                        pretty_duration(-left)
-                    )
-                } else {
-                    format!(
-                        "password of {} expires in {}",
-                        role.name,
-                        pretty_duration(*left)
-                    )
-                });
-            }
-        }
-        for role in &privileged {
-            let what: Vec<&str> = [
-                ("CREATEROLE", role.createrole),
-                ("BYPASSRLS", role.bypassrls),
-            ]
-            .iter()
-            .filter(|(_, has)| *has)
-            .map(|(name, _)| *name)
-            .collect();
-            findings.push(format!(
-                "{} has {} (not allowed)",
-                role.name,
-                what.join(" and ")
-            ));
-        }
+        let mut findings = Findings::new();
+        findings.add(superusers_found(&superusers));
+        findings.extend(at_limit.iter().map(|role| at_connection_limit(role)));
+        findings.extend(
+            expiring
+                .iter()
+                .filter_map(|(role, left)| password_expiry(role, *left, t)),
+        );
+        findings.extend(privileged.iter().map(|role| privileges(role)));
+        let status = findings.worst();
         let login = roles.iter().filter(|r| r.login).count();
         let summary = if findings.is_empty() {
             let supers = roles.iter().filter(|r| r.superuser).count();
@@ -192,7 +138,7 @@ impl Check for Roles {
                 count(supers, "superuser")
             )
         } else {
-            findings.join("; ")
+            findings.texts().join("; ")
         };
         let mut details = Vec::new();
         if !sees_all {
@@ -236,6 +182,71 @@ impl Check for Roles {
             .perf(perfdata)
             .details(details)
     }
+}
+
+/// CRITICAL for superusers other than the bootstrap one and those allowed.
+fn superusers_found(superusers: &[&Role]) -> Option<(Status, String)> {
+    if superusers.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = superusers.iter().map(|r| r.name.as_str()).collect();
+    Some((
+        Status::Critical,
+        format!(
+            "{} not allowed: {}",
+            count(superusers.len(), "superuser"),
+            names.join(", ")
+        ),
+    ))
+}
+
+/// CRITICAL: the role's next session is refused.
+fn at_connection_limit(role: &Role) -> (Status, String) {
+    (
+        Status::Critical,
+        format!(
+            "{} at its connection limit ({} of {}): its next session is refused",
+            role.name, role.sessions, role.connlimit
+        ),
+    )
+}
+
+/// The time left before a login role's password expires, against the
+/// thresholds (lower bounds); None while it is far enough.
+fn password_expiry(role: &Role, left: f64, t: &Thresholds) -> Option<(Status, String)> {
+    let state = t.status(&[(Unit::Seconds, left)]);
+    (state != Status::Ok).then(|| {
+        let text = if left <= 0.0 {
+            format!(
+                "password of {} expired {} ago",
+                role.name,
+                pretty_duration(-left)
+            )
+        } else {
+            format!(
+                "password of {} expires in {}",
+                role.name,
+                pretty_duration(left)
+            )
+        };
+        (state, text)
+    })
+}
+
+/// WARNING for CREATEROLE or BYPASSRLS outside --allow-privileged.
+fn privileges(role: &Role) -> (Status, String) {
+    let what: Vec<&str> = [
+        ("CREATEROLE", role.createrole),
+        ("BYPASSRLS", role.bypassrls),
+    ]
+    .iter()
+    .filter(|(_, has)| *has)
+    .map(|(name, _)| *name)
+    .collect();
+    (
+        Status::Warning,
+        format!("{} has {} (not allowed)", role.name, what.join(" and ")),
+    )
 }
 
 fn measure(db: &mut Session, user: &str) -> Result<Measured, Error> {

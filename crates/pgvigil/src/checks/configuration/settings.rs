@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use crate::check::{Check, Context, Judging};
 use crate::session::get;
 use crate::session::Session;
+use pgvigil_kit::judge::Findings;
 use pgvigil_kit::state::{Loaded, Snapshot, StateArgs};
 use pgvigil_kit::words::count;
 use pgvigil_kit::{CheckResult, Error, PerfData, Status, Unit, UnitSpec};
@@ -148,66 +149,46 @@ impl Check for Settings {
             .filter(|name| !ignored(name))
             .filter(|name| settings.get(*name).is_some_and(|s| s.value == "off"))
             .collect();
-        let mut changes = Vec::new();
-        let mut baseline_note = None;
-        match &m.previous {
-            Some(Previous::Baseline(why)) => baseline_note = Some(why.clone()),
-            Some(Previous::Kept(before)) => {
-                let now = kept(settings, args);
-                for (name, value) in &now {
-                    match before.get(name) {
-                        Some(old) if old != value => changes.push(format!(
-                            "{name} changed from {} to {}",
-                            shown_raw(old),
-                            shown_raw(value)
-                        )),
-                        None if !before.is_empty() => {
-                            changes.push(format!("{name} appeared ({})", shown_raw(value)))
-                        }
-                        _ => {}
-                    }
-                }
-                // A setting ignored since, or set by this session, is not gone.
-                for (name, old) in before {
-                    if !now.contains_key(name) && !settings.contains_key(name) {
-                        changes.push(format!("{name} is gone (was {})", shown_raw(old)));
-                    }
-                }
-            }
-            None => {}
-        }
-        let status = if !unsafe_off.is_empty() {
-            Status::Critical
-        } else if !pending.is_empty() || !differing.is_empty() || !changes.is_empty() {
-            Status::Warning
-        } else {
-            Status::Ok
-        };
+        let (changes, baseline_note) = changes_since(m, args);
 
-        // The findings, worst first.
-        let mut findings = Vec::new();
-        for name in &unsafe_off {
-            findings.push(format!("{name} is off: a crash may lose or corrupt data"));
-        }
-        findings.extend(differing.iter().cloned());
+        let mut findings = Findings::new();
+        findings.extend(unsafe_off.iter().map(|name| {
+            (
+                Status::Critical,
+                format!("{name} is off: a crash may lose or corrupt data"),
+            )
+        }));
+        findings.extend(differing.iter().map(|d| (Status::Warning, d.clone())));
         if !pending.is_empty() {
             let names: Vec<&str> = pending.iter().map(|n| n.as_str()).collect();
-            findings.push(format!(
-                "{} waiting for a restart: {}",
-                count(pending.len(), "setting"),
-                names.join(", ")
-            ));
+            findings.push(
+                Status::Warning,
+                format!(
+                    "{} waiting for a restart: {}",
+                    count(pending.len(), "setting"),
+                    names.join(", ")
+                ),
+            );
         }
         // Many changes at once (a new postgresql.conf): the first few in the
         // summary, every one in the long output.
         const SHOWN_CHANGES: usize = 5;
-        findings.extend(changes.iter().take(SHOWN_CHANGES).cloned());
+        findings.extend(
+            changes
+                .iter()
+                .take(SHOWN_CHANGES)
+                .map(|c| (Status::Warning, c.clone())),
+        );
         if changes.len() > SHOWN_CHANGES {
-            findings.push(format!(
-                "{} more settings changed (listed below)",
-                changes.len() - SHOWN_CHANGES
-            ));
+            findings.push(
+                Status::Warning,
+                format!(
+                    "{} more settings changed (listed below)",
+                    changes.len() - SHOWN_CHANGES
+                ),
+            );
         }
+        let status = findings.worst();
         let mut summary = if findings.is_empty() {
             let mut text = format!("{} settings read", settings.len());
             if !args.expect.is_empty() {
@@ -219,7 +200,7 @@ impl Check for Settings {
             text.push_str(", none waiting for a restart");
             text
         } else {
-            findings.join("; ")
+            findings.texts().join("; ")
         };
         if let Some(note) = &baseline_note {
             summary.push_str(&format!("; {note}"));
@@ -249,6 +230,38 @@ impl Check for Settings {
             .perf(perfdata)
             .details(details)
     }
+}
+
+/// With --changed: each setting changed, appeared or gone since the previous
+/// run; or, on a first run, the note that says so.
+fn changes_since(m: &Measured, args: &Args) -> (Vec<String>, Option<String>) {
+    let before = match &m.previous {
+        Some(Previous::Baseline(why)) => return (Vec::new(), Some(why.clone())),
+        Some(Previous::Kept(before)) => before,
+        None => return (Vec::new(), None),
+    };
+    let mut changes = Vec::new();
+    let now = kept(&m.settings, args);
+    for (name, value) in &now {
+        match before.get(name) {
+            Some(old) if old != value => changes.push(format!(
+                "{name} changed from {} to {}",
+                shown_raw(old),
+                shown_raw(value)
+            )),
+            None if !before.is_empty() => {
+                changes.push(format!("{name} appeared ({})", shown_raw(value)))
+            }
+            _ => {}
+        }
+    }
+    // A setting ignored since, or set by this session, is not gone.
+    for (name, old) in before {
+        if !now.contains_key(name) && !m.settings.contains_key(name) {
+            changes.push(format!("{name} is gone (was {})", shown_raw(old)));
+        }
+    }
+    (changes, None)
 }
 
 fn measure(db: &mut Session, ctx: &Context, args: &Args) -> Result<Measured, Error> {
