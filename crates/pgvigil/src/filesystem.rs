@@ -116,6 +116,22 @@ fn interface_addresses() -> Vec<std::net::IpAddr> {
     found
 }
 
+/// The login name of user `uid`, from the system's user database.
+pub fn user_name(uid: u32) -> Option<String> {
+    // SAFETY: getpwuid_r fills our buffer; we read the name only on success.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result);
+        if rc != 0 || result.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(pwd.pw_name);
+        Some(name.to_string_lossy().into_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -378,24 +378,8 @@ fn read_password_file(path: &Path) -> Result<String, Error> {
 
 /// The effective user's login name, as libpq takes the default user.
 fn os_user_name() -> Option<String> {
-    // SAFETY: getpwuid_r fills our buffer; we read the name only on success.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut buf = vec![0 as libc::c_char; 4096];
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(
-            libc::geteuid(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        );
-        if rc != 0 || result.is_null() {
-            return None;
-        }
-        let name = std::ffi::CStr::from_ptr(pwd.pw_name);
-        Some(name.to_string_lossy().into_owned())
-    }
+    // SAFETY: geteuid cannot fail.
+    crate::filesystem::user_name(unsafe { libc::geteuid() })
 }
 
 #[cfg(test)]
