@@ -280,6 +280,12 @@ suite! {
         thresholds: "the time left before a password expires, as lower bounds (default {defaults})",
         example: "--allow-superuser postgres -w 14d: -c 2d:",
     },
+    pgdata => configuration::pgdata::Pgdata {
+        about: "The data directory's mode and owner, on the database host: what PostgreSQL checks only when it starts, and refuses to start with.",
+        measures: "the data directory's permission bits and owner (stat on the database host, the path from `data_directory`): a mode other than `0700`, or `0750` with group access, or an owner other than the user the server runs as (the owner of `postmaster.pid`), is CRITICAL, as PostgreSQL refuses to start with them and looks only at its start",
+        thresholds: "nothing: a wrong mode or owner is CRITICAL",
+        example: "",
+    },
     backup => tools::backup::Backup {
         about: "Freshness of backups: the newest pg_dump file in a directory (age, and size against the previous one), or a pgBackRest stanza's newest backups (age per type, the archive's last WAL).",
         measures: "backups are fresh: with `--dump-dir DIR [--pattern GLOB]` the newest dump's age and its size against the one before (`--max-shrink`, default 50%; an empty dump is CRITICAL; needs no server); with `--pgbackrest STANZA` the newest full, diff and incr backups from `pgbackrest info` and the archive's last WAL against the server's; a newest backup pgBackRest marked `error` (page checksum failures) and fewer good fulls than `--min-full` are WARNING",
