@@ -358,6 +358,37 @@ impl health::Parts for Suite {
     }
 }
 
+/// An example's words as a shell splits them: spaces, '…' and "…" quoting.
+pub fn split_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quote = None;
+    let mut started = false;
+    for c in text.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                started = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, ' ') => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            (_, c) => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
 /// The README's table of plugins, as the README must hold it.
 pub fn readme_table() -> String {
     let mut table =
@@ -414,7 +445,7 @@ mod tests {
     fn every_example_parses_with_its_own_command_line() {
         for e in all() {
             let mut argv = vec![e.binary.to_string()];
-            argv.extend(split(e.example));
+            argv.extend(split_words(e.example));
             if let Err(err) = (e.command)().try_get_matches_from(&argv) {
                 panic!("{}: example does not parse: {err}", e.binary);
             }
@@ -429,36 +460,5 @@ mod tests {
         assert_eq!(names.len(), CHECKS.len() - 1);
         assert!(Suite::prepare("locks", &["-w".into(), "5".into()]).is_some_and(|p| p.is_ok()));
         assert!(Suite::prepare("nosuch", &[]).is_none());
-    }
-
-    /// Splits an example as a shell would: words, '…' and "…" quoting.
-    fn split(text: &str) -> Vec<String> {
-        let mut words = Vec::new();
-        let mut word = String::new();
-        let mut quote = None;
-        let mut started = false;
-        for c in text.chars() {
-            match (quote, c) {
-                (None, '\'' | '"') => {
-                    quote = Some(c);
-                    started = true;
-                }
-                (Some(q), c) if c == q => quote = None,
-                (None, ' ') => {
-                    if started {
-                        words.push(std::mem::take(&mut word));
-                        started = false;
-                    }
-                }
-                (_, c) => {
-                    word.push(c);
-                    started = true;
-                }
-            }
-        }
-        if started {
-            words.push(word);
-        }
-        words
     }
 }

@@ -171,7 +171,7 @@ pub fn wrap(text: &str, lead: &str, width: usize) -> String {
 /// `-w`/`-c` come first, as a service lists its thresholds.
 pub fn example_values(entry: &Entry) -> Vec<(Param, Vec<String>)> {
     let mut argv = vec![entry.binary.to_string()];
-    argv.extend(shell_words(entry.example));
+    argv.extend(registry::split_words(entry.example));
     let Ok(matches) = (entry.command)().try_get_matches_from(&argv) else {
         return Vec::new();
     };
@@ -191,36 +191,6 @@ pub fn example_values(entry: &Entry) -> Vec<(Param, Vec<String>)> {
         .collect();
     set.sort_by_key(|(p, _)| !matches!(p.long.as_str(), "warning" | "critical"));
     set
-}
-
-/// Words as a shell splits them: spaces, '…' and "…" quoting.
-fn shell_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let (mut quote, mut started) = (None, false);
-    for c in text.chars() {
-        match (quote, c) {
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                started = true;
-            }
-            (Some(q), c) if c == q => quote = None,
-            (None, ' ') => {
-                if started {
-                    words.push(std::mem::take(&mut word));
-                    started = false;
-                }
-            }
-            (_, c) => {
-                word.push(c);
-                started = true;
-            }
-        }
-    }
-    if started {
-        words.push(word);
-    }
-    words
 }
 
 /// The checks `text` (an example written by hand) never names by `name_of`.

@@ -1,7 +1,10 @@
 //! What several checks read of the catalog besides their own statement, and
 //! the privilege that decides whether what they see is whole.
 
+use std::collections::BTreeMap;
+
 use pgvigil_kit::error::Error;
+use pgvigil_kit::{CheckResult, Status};
 
 use crate::session::{get, Session};
 
@@ -24,4 +27,20 @@ pub fn database_names(db: &mut Session) -> Result<std::collections::BTreeMap<u32
         .iter()
         .map(|r| Ok((get(r, "oid")?, get(r, "datname")?)))
         .collect()
+}
+
+/// The closer look of the checks that count sessions: the database names,
+/// read only where the long output lists them (an alert, or `-v`) and not
+/// read already for a filter. Returns whether it read them.
+pub fn name_databases(
+    names: &mut BTreeMap<u32, String>,
+    first: &CheckResult,
+    verbose: u8,
+    db: &mut Session,
+) -> Result<bool, Error> {
+    if !names.is_empty() || (verbose == 0 && first.status == Status::Ok) {
+        return Ok(false);
+    }
+    *names = database_names(db)?;
+    Ok(true)
 }

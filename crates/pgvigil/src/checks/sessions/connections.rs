@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::check::{Check, Context, Judging};
-use crate::checks::common::catalog::{database_names, require_stats_visibility};
+use crate::checks::common::catalog::{database_names, name_databases, require_stats_visibility};
 use crate::checks::common::filter::{database_name, SessionFilter, Verdict, Who};
 use crate::session::get;
 use crate::session::Session;
@@ -66,11 +66,7 @@ impl Check for Connections {
         db: &mut Session,
         _ctx: &Context,
     ) -> Result<bool, Error> {
-        if !m.database_names.is_empty() || (judging.verbose == 0 && first.status == Status::Ok) {
-            return Ok(false);
-        }
-        m.database_names = database_names(db)?;
-        Ok(true)
+        name_databases(&mut m.database_names, first, judging.verbose, db)
     }
 
     /// The verdict; when not OK (or with -v) the connections per database and
