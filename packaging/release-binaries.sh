@@ -11,3 +11,16 @@ else
   cargo build --release --workspace --bins --quiet
   bin=target/release
 fi
+
+# What the daemons are given, as this binary renders it from its own
+# options: install_daemon_files ICINGA2_CONF NAGIOS_CFG EXAMPLES_DIR. The
+# examples are the repository's, each with a service for any check they
+# leave out.
+install_daemon_files() {
+  "$bin/pgvigil" --icinga2-commands >"$1"
+  "$bin/pgvigil" --nagios-commands >"$2"
+  install -m 0644 packaging/icinga2/pgvigil-ha-example.conf "$3/"
+  "$bin/pgvigil" --icinga2-example packaging/icinga2/pgvigil-example.conf >"$3/pgvigil-example.conf"
+  "$bin/pgvigil" --nagios-example packaging/nagios/pgvigil-example.cfg >"$3/pgvigil-example.cfg"
+  chmod 0644 "$1" "$2" "$3/pgvigil-example.conf" "$3/pgvigil-example.cfg"
+}

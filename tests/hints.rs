@@ -88,17 +88,6 @@ static DUMPS: Lazy<&'static str> = Lazy::new(|| {
     Box::leak(dir.display().to_string().into_boxed_str())
 });
 
-/// A check whose state no -w/-c sets: it says so before connecting.
-fn takes_no_thresholds(plugin: &str) -> bool {
-    let out = PluginRun::new(plugin)
-        .args(&["-w", "@0:", "-H", "/nonexistent"])
-        .run();
-    out.code == 3
-        && out
-            .stdout
-            .contains("this check takes no thresholds of its own")
-}
-
 fn run(plugin: &str, args: &[&str]) -> PluginOutput {
     CLUSTER.0.plugin(plugin).args(args).run()
 }
@@ -148,7 +137,7 @@ fn the_checks_covered_elsewhere_are_checks_of_the_registry() {
 fn every_measured_alert_ends_with_the_checks_own_next_step() {
     for (plugin, args, range) in plugins() {
         let plugin = plugin.as_str();
-        if takes_no_thresholds(plugin) {
+        if harness::plugin::takes_no_thresholds(plugin) {
             // No range forces its alert: its own test gives it one (the
             // data directory opened, for check_pg_pgdata) and reads the hint.
             continue;

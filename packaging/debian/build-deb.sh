@@ -33,15 +33,9 @@ install -m 0755 "$bin/pgvigil" "$root/usr/lib/nagios/plugins/pgvigil"
 "$root/usr/lib/nagios/plugins/pgvigil" --completions bash "$root/usr/share/bash-completion/completions" >/dev/null
 "$root/usr/lib/nagios/plugins/pgvigil" --completions zsh "$root/usr/share/zsh/vendor-completions" >/dev/null
 chmod 0644 "$root"/usr/share/bash-completion/completions/* "$root"/usr/share/zsh/vendor-completions/*
-# The daemons' commands, rendered by the binary from its own options.
-"$bin/pgvigil" --icinga2-commands >"$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
-"$bin/pgvigil" --nagios-commands >"$root/etc/nagios-plugins/config/pgvigil.cfg"
-chmod 0644 "$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf" "$root/etc/nagios-plugins/config/pgvigil.cfg"
-# The examples as written, each with a service for any check they leave out.
-install -m 0644 packaging/icinga2/pgvigil-ha-example.conf "$root/usr/share/doc/pgvigil/examples/"
-"$bin/pgvigil" --icinga2-example packaging/icinga2/pgvigil-example.conf >"$root/usr/share/doc/pgvigil/examples/pgvigil-example.conf"
-"$bin/pgvigil" --nagios-example packaging/nagios/pgvigil-example.cfg >"$root/usr/share/doc/pgvigil/examples/pgvigil-example.cfg"
-chmod 0644 "$root"/usr/share/doc/pgvigil/examples/*
+# The daemons' commands and the examples, rendered by the binary.
+install_daemon_files "$root/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf" \
+  "$root/etc/nagios-plugins/config/pgvigil.cfg" "$root/usr/share/doc/pgvigil/examples"
 install -m 0644 packaging/schema/pgvigil-result.schema.json "$root/usr/share/pgvigil/"
 "$bin/pgvigil" --director-basket >"$root/usr/share/pgvigil/pgvigil-director-basket.json"
 chmod 0644 "$root/usr/share/pgvigil/pgvigil-director-basket.json"

@@ -23,15 +23,9 @@ install -m 0755 "$bin/pgvigil" "$plugins/pgvigil"
 "$plugins/pgvigil" --install-links "$plugins" >/dev/null
 "$plugins/pgvigil" --completions bash "$stage/usr/share/bash-completion/completions" >/dev/null
 "$plugins/pgvigil" --completions zsh "$stage/usr/share/zsh/site-functions" >/dev/null
-# The daemons' commands, rendered by the binary from its own options.
-"$bin/pgvigil" --icinga2-commands >"$stage/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf"
-"$bin/pgvigil" --nagios-commands >"$stage/etc/nagios/conf.d/pgvigil.cfg"
-chmod 0644 "$stage/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf" "$stage/etc/nagios/conf.d/pgvigil.cfg"
-# The examples as written, each with a service for any check they leave out.
-install -m 0644 packaging/icinga2/pgvigil-ha-example.conf "$stage/usr/share/doc/pgvigil/examples/"
-"$bin/pgvigil" --icinga2-example packaging/icinga2/pgvigil-example.conf >"$stage/usr/share/doc/pgvigil/examples/pgvigil-example.conf"
-"$bin/pgvigil" --nagios-example packaging/nagios/pgvigil-example.cfg >"$stage/usr/share/doc/pgvigil/examples/pgvigil-example.cfg"
-chmod 0644 "$stage"/usr/share/doc/pgvigil/examples/*
+# The daemons' commands and the examples, rendered by the binary.
+install_daemon_files "$stage/usr/share/icinga2/include/plugins-contrib.d/pgvigil.conf" \
+  "$stage/etc/nagios/conf.d/pgvigil.cfg" "$stage/usr/share/doc/pgvigil/examples"
 install -m 0644 README.md packaging/debian/copyright "$stage/usr/share/doc/pgvigil/"
 install -m 0644 packaging/schema/pgvigil-result.schema.json "$stage/usr/share/pgvigil/"
 "$bin/pgvigil" --director-basket >"$stage/usr/share/pgvigil/pgvigil-director-basket.json"

@@ -21,15 +21,9 @@ for p in $("$bin/pgvigil" --links); do
 done
 "$bin/pgvigil" --completions bash "$dir/completions/bash" >/dev/null
 "$bin/pgvigil" --completions zsh "$dir/completions/zsh" >/dev/null
-# The daemons' commands, rendered by the binary from its own options.
-"$bin/pgvigil" --icinga2-commands >"$dir/icinga2/pgvigil.conf"
-"$bin/pgvigil" --nagios-commands >"$dir/nagios/pgvigil.cfg"
-chmod 0644 "$dir/icinga2/pgvigil.conf" "$dir/nagios/pgvigil.cfg"
-# The examples as written, each with a service for any check they leave out.
-install -m 0644 packaging/icinga2/pgvigil-ha-example.conf "$dir/examples/"
-"$bin/pgvigil" --icinga2-example packaging/icinga2/pgvigil-example.conf >"$dir/examples/pgvigil-example.conf"
-"$bin/pgvigil" --nagios-example packaging/nagios/pgvigil-example.cfg >"$dir/examples/pgvigil-example.cfg"
-chmod 0644 "$dir"/examples/*
+# The daemons' commands and the examples, rendered by the binary.
+install_daemon_files "$dir/icinga2/pgvigil.conf" \
+  "$dir/nagios/pgvigil.cfg" "$dir/examples"
 install -m 0644 packaging/schema/pgvigil-result.schema.json README.md "$dir/"
 "$bin/pgvigil" --director-basket >"$dir/icinga2/pgvigil-director-basket.json"
 install -m 0644 packaging/debian/copyright "$dir/COPYRIGHT"

@@ -71,6 +71,19 @@ pub fn handlers() -> std::collections::BTreeSet<String> {
         .collect()
 }
 
+/// Whether `plugin` takes no thresholds of its own (findings, or the checks
+/// it combines, decide its state): it says so for any range, before it
+/// connects, so no server is needed to ask.
+pub fn takes_no_thresholds(plugin: &str) -> bool {
+    let out = PluginRun::new(plugin)
+        .args(&["-w", "5", "-H", "/nonexistent"])
+        .run();
+    out.code == 3
+        && out
+            .stdout
+            .contains("this check takes no thresholds of its own")
+}
+
 pub struct PluginRun {
     name: String,
     cmd: Command,

@@ -48,22 +48,13 @@ where
             "--check '{check}': {name} talks to an admin console, not to the server; run it on its own"
         )));
     }
-    let command = PartCli::<C::Args>::command()
-        .name(name)
-        .no_binary_name(true)
-        .disable_help_flag(true)
-        .disable_version_flag(true);
-    let bad = |e: clap::Error| {
-        Error::Usage(format!(
-            "--check '{check} {}': {} (see {name} --help)",
-            argv.join(" "),
-            one_line_clap(&e)
-        ))
-    };
-    let matches = command.try_get_matches_from(argv).map_err(bad)?;
-    let cli = PartCli::<C::Args>::from_arg_matches(&matches).map_err(bad)?;
-    let thresholds = thresholds::<C>(&cli.warning, &cli.critical)
-        .map_err(|e| Error::Usage(format!("--check '{check} {}': {e}", argv.join(" "))))?;
+    let (cli, thresholds) = parse_part::<C>(name, argv).map_err(|e| {
+        let hint = match &e {
+            PartError::Options(_) => format!(" (see {name} --help)"),
+            PartError::Ranges(_) => String::new(),
+        };
+        Error::Usage(format!("--check '{check} {}': {e}{hint}", argv.join(" ")))
+    })?;
     Ok(Box::new(move |db, parent| {
         let ctx = Context {
             plugin: format!("{}:{check}", parent.plugin),
@@ -94,14 +85,10 @@ where
 /// them (`-w`/`-c` included, defaults filling what is left out): the judge
 /// reached from outside a run, by the fuzz targets.
 pub fn judge_with<C: Check>(measured: &C::Measured, argv: &[&str]) -> Result<CheckResult, Error> {
-    let command = PartCli::<C::Args>::command()
-        .no_binary_name(true)
-        .disable_help_flag(true)
-        .disable_version_flag(true);
-    let bad = |e: clap::Error| Error::Usage(one_line_clap(&e));
-    let matches = command.try_get_matches_from(argv).map_err(bad)?;
-    let cli = PartCli::<C::Args>::from_arg_matches(&matches).map_err(bad)?;
-    let thresholds = thresholds::<C>(&cli.warning, &cli.critical)?;
+    let (cli, thresholds) = parse_part::<C>("part", argv).map_err(|e| match e {
+        PartError::Options(why) => Error::Usage(why),
+        PartError::Ranges(e) => e,
+    })?;
     Ok(C::judge(
         measured,
         &crate::check::Judging {
@@ -110,6 +97,44 @@ pub fn judge_with<C: Check>(measured: &C::Measured, argv: &[&str]) -> Result<Che
             verbose: 0,
         },
     ))
+}
+
+/// Why a check's options as `--check` takes them were refused.
+#[derive(Debug)]
+enum PartError {
+    /// clap's message, on one line.
+    Options(String),
+    /// A range `-w`/`-c` cannot read.
+    Ranges(Error),
+}
+
+impl std::fmt::Display for PartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PartError::Options(why) => f.write_str(why),
+            PartError::Ranges(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// `argv` (without the check's name) as check `C` takes it inside
+/// `--check`: its own options, and its thresholds with the defaults.
+fn parse_part<C: Check>(
+    name: &'static str,
+    argv: &[impl AsRef<str>],
+) -> Result<(PartCli<C::Args>, Thresholds), PartError> {
+    let command = PartCli::<C::Args>::command()
+        .name(name)
+        .no_binary_name(true)
+        .disable_help_flag(true)
+        .disable_version_flag(true);
+    let bad = |e: clap::Error| PartError::Options(one_line_clap(&e));
+    let matches = command
+        .try_get_matches_from(argv.iter().map(AsRef::as_ref))
+        .map_err(bad)?;
+    let cli = PartCli::<C::Args>::from_arg_matches(&matches).map_err(bad)?;
+    let thresholds = thresholds::<C>(&cli.warning, &cli.critical).map_err(PartError::Ranges)?;
+    Ok((cli, thresholds))
 }
 
 /// Check `C`'s `-w`/`-c`, its defaults filling a side left out. An empty

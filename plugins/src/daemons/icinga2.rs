@@ -95,7 +95,7 @@ fn base_template() -> String {
     let mut out = String::from(
         "\ntemplate CheckCommand \"pgvigil\" {\n\timport \"ipv4-or-ipv6\"\n\n\targuments = {\n",
     );
-    for p in &params {
+    for p in params {
         out.push_str(&argument(p, None));
     }
     out.push_str(
@@ -103,20 +103,31 @@ fn base_template() -> String {
     );
     out.push_str("\tvars.pgvigil_host = \"$check_address$\"\n");
     out.push_str("\tvars.pgvigil_application_name = \"icinga2\"\n");
-    out.push_str(&flag_defaults(&params));
+    out.push_str(&flag_defaults(params));
     out.push_str("}\n");
+    out
+}
+
+/// The program's line of help as a comment, then `object KIND "NAME" {`,
+/// the template it imports if any, and its command.
+fn object(entry: &Entry, kind: &str, name: &str, import: Option<&str>) -> String {
+    let mut out = wrap(entry.about, " * ", 78).replacen(" * ", "/* ", 1);
+    out.push_str(" */\n");
+    out.push_str(&format!("object {kind} {} {{\n", quoted(name)));
+    if let Some(template) = import {
+        out.push_str(&format!("\timport {}\n\n", quoted(template)));
+    }
+    out.push_str(&format!(
+        "\tcommand = [ PluginDir + \"/{}\" ]\n",
+        entry.binary
+    ));
     out
 }
 
 fn check_command(entry: &Entry) -> String {
     let own = own_params(entry);
-    let mut out = wrap(entry.about, " * ", 78).replacen(" * ", "/* ", 1);
-    out.push_str(" */\n");
-    out.push_str(&format!(
-        "object CheckCommand {} {{\n\timport \"pgvigil\"\n\n\tcommand = [ PluginDir + \"/{}\" ]\n",
-        quoted(&format!("pgvigil_{}", entry.name)),
-        entry.binary
-    ));
+    let name = format!("pgvigil_{}", entry.name);
+    let mut out = object(entry, "CheckCommand", &name, Some("pgvigil"));
     if !own.is_empty() {
         out.push_str("\n\targuments += {\n");
         for p in &own {
@@ -135,13 +146,9 @@ fn check_command(entry: &Entry) -> String {
 
 fn event_command(entry: &Entry) -> String {
     let params = handler_params(entry);
-    let mut out = wrap(entry.about, " * ", 78).replacen(" * ", "/* ", 1);
-    out.push_str(" */\n");
-    out.push_str(&format!(
-        "object EventCommand {} {{\n\tcommand = [ PluginDir + \"/{}\" ]\n\n\targuments = {{\n",
-        quoted(&format!("pgvigil_handle_{}", entry.name)),
-        entry.binary
-    ));
+    let name = format!("pgvigil_handle_{}", entry.name);
+    let mut out = object(entry, "EventCommand", &name, None);
+    out.push_str("\n\targuments = {\n");
     for p in &params {
         let filled = HANDLER_MACROS
             .iter()

@@ -127,14 +127,18 @@ pub fn handler_params(entry: &Entry) -> Vec<Param> {
 }
 
 /// The options every check takes (the connection, thresholds and run), in
-/// the first check's order: what a daemon's base template carries.
-pub fn common() -> Vec<Param> {
-    let mut all = registry::CHECKS.iter().map(params);
-    let mut shared = all.next().unwrap_or_default();
-    for other in all {
-        shared.retain(|p| other.iter().any(|o| o.long == p.long));
-    }
-    shared
+/// the first check's order: what a daemon's base template carries. Worked
+/// out once: it reads every check's command line.
+pub fn common() -> &'static [Param] {
+    static COMMON: std::sync::OnceLock<Vec<Param>> = std::sync::OnceLock::new();
+    COMMON.get_or_init(|| {
+        let mut all = registry::CHECKS.iter().map(params);
+        let mut shared = all.next().unwrap_or_default();
+        for other in all {
+            shared.retain(|p| other.iter().any(|o| o.long == p.long));
+        }
+        shared
+    })
 }
 
 /// A check's options less those every check takes.
@@ -222,7 +226,7 @@ mod tests {
 
     #[test]
     fn every_check_shares_the_connection_and_thresholds() {
-        let common: Vec<String> = common().into_iter().map(|p| p.varname).collect();
+        let common: Vec<String> = common().iter().map(|p| p.varname.clone()).collect();
         for name in [
             "pgvigil_host",
             "pgvigil_port",

@@ -89,29 +89,24 @@ impl Check for Pgdata {
 
     /// The mode and the owner against what PostgreSQL accepts at its start.
     fn judge(m: &Measured, _judging: &Judging<Args>) -> CheckResult {
+        let (mode, owner) = (wrong_mode(m.mode), wrong_owner(m));
+        // 1 when the rule found something, for a graph of when it did.
+        let flag = |label: &str, found: bool| {
+            PerfData::new(label, f64::from(u8::from(found)), Unit::Count)
+                .min(0.0)
+                .max(1.0)
+        };
+        let perf = [
+            flag("wrong_mode", mode.is_some()),
+            flag("wrong_owner", owner.is_some()),
+        ];
         let mut findings = Findings::new();
-        findings.add(wrong_mode(m.mode));
-        findings.add(wrong_owner(m));
+        findings.add(mode);
+        findings.add(owner);
         let base = format!(
             "data directory {} mode {:04o}, owned by {}",
             m.path, m.mode, m.owner
         );
-        let perf = [
-            PerfData::new(
-                "wrong_mode",
-                f64::from(u8::from(wrong_mode(m.mode).is_some())),
-                Unit::Count,
-            )
-            .min(0.0)
-            .max(1.0),
-            PerfData::new(
-                "wrong_owner",
-                f64::from(u8::from(wrong_owner(m).is_some())),
-                Unit::Count,
-            )
-            .min(0.0)
-            .max(1.0),
-        ];
         CheckResult::new(findings.worst(), findings.after(base)).perf(perf)
     }
 }
